@@ -1,0 +1,118 @@
+/**
+ * Start the real edge with `wrangler dev` on a free loopback port, for tests and benchmarks that drive it from Node.
+ * Each instance persists its Durable Object state in its own temp dir so runs never share rooms.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const OFFLINE_ENV = {
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+} as const;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface EdgeHandle {
+  port: number;
+  /** http://127.0.0.1:PORT */
+  httpUrl: string;
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string;
+  process: ChildProcess;
+  /** everything wrangler printed so far */
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Start `wrangler dev`. `vars` are passed with `--var KEY:VALUE` (ENVIRONMENT defaults to development).
+ * Resolves once /healthz answers.
+ */
+export async function startEdge(
+  opts: { vars?: Record<string, string>; port?: number; cwd?: string; timeoutMs?: number } = {},
+): Promise<EdgeHandle> {
+  const port = opts.port ?? (await freePort());
+  const persist = mkdtempSync(join(tmpdir(), "parley-edge-"));
+  const vars = { ENVIRONMENT: "development", ...(opts.vars ?? {}) };
+  const args = [
+    "wrangler",
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--persist-to",
+    persist,
+    "--inspector-port",
+    String(await freePort()),
+    "--log-level",
+    "warn",
+    "--show-interactive-dev-session=false",
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn("npx", args, {
+    cwd: opts.cwd ?? process.cwd(),
+    env: { ...process.env, ...OFFLINE_ENV, CI: "true", NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited early:\n${out}`);
+    try {
+      const r = await fetch(`${httpUrl}/healthz`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      killTree(child);
+      throw new Error(`wrangler dev did not become ready in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    port,
+    httpUrl,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    process: child,
+    output: () => out,
+    stop: async () => {
+      if (!exited) {
+        const done = new Promise<void>((r) => child.once("exit", () => r()));
+        killTree(child);
+        await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+      }
+      rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}
+
+function killTree(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, "SIGTERM");
+  } catch {
+    /* already gone */
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The edge's configuration: every env var the Worker and the room Durable Object read, validated by one zod
+ * schema. Secrets (ADMIN_TOKEN, TURN_SECRET, BRIDGE_SECRET) come from Worker secrets / `.dev.vars` only.
+ * Outside ENVIRONMENT=development, weak or missing secrets are refused (see SECURITY.md).
+ */
+import { z } from "zod";
+
+const int = (min: number, max: number, dflt: number) =>
+  z.coerce.number().int().min(min).max(max).default(dflt);
+
+/** Development-only fallbacks so `npm run dev` works on a fresh machine with no secrets set. */
+export const DEV_SECRETS = {
+  ADMIN_TOKEN: "dev-admin-token-not-for-production-000000",
+  TURN_SECRET: "dev-turn-secret-not-for-production-0000000",
+  BRIDGE_SECRET: "dev-bridge-secret-not-for-production-00000",
+} as const;
+
+const secret = z.string().min(32, "must be at least 32 characters").refine((s) => !/^dev-/.test(s), {
+  message: "must not be a development default",
+});
+
+const bridgeUrl = z.url({ protocol: /^https?$/ });
+
+export const ConfigSchema = z
+  .object({
+    ENVIRONMENT: z.enum(["production", "development"]).default("production"),
+    /** XMPP domain; defaults to the request's host name. */
+    XMPP_DOMAIN: z
+      .string()
+      .regex(/^[a-z0-9.-]{1,253}$/i, "must be a host name")
+      .optional(),
+    MAX_OCCUPANTS: int(2, 1000, 20),
+    MAX_STANZA_BYTES: int(1024, 1024 * 1024, 64 * 1024),
+    /** Per-connection stanza rate limit (token bucket): sustained rate per second and burst size. */
+    STANZA_RATE_PER_SECOND: int(1, 10000, 50),
+    STANZA_BURST: int(1, 100000, 200),
+    TURN_HOST: z.string().min(1).optional(),
+    TURN_PORT: int(1, 65535, 3478),
+    TURN_TTL_SECONDS: int(60, 7 * 24 * 3600, 24 * 3600),
+    /** Comma-separated base URLs of bridge hosts' control API, e.g. "https://bridge1.example:4443". */
+    BRIDGES: z
+      .string()
+      .default("")
+      .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(bridgeUrl)),
+    /** Access-log retention in days: 0 disables logging, 7 is the maximum (PRIVACY.md). */
+    ACCESS_LOG_RETENTION_DAYS: int(0, 7, 7),
+    ADMIN_TOKEN: z.string().optional(),
+    TURN_SECRET: z.string().optional(),
+    BRIDGE_SECRET: z.string().optional(),
+  })
+  .transform((c, ctx) => {
+    const out = { ...c } as typeof c & { ADMIN_TOKEN: string; TURN_SECRET: string; BRIDGE_SECRET: string };
+    for (const k of ["ADMIN_TOKEN", "TURN_SECRET", "BRIDGE_SECRET"] as const) {
+      const v = c[k];
+      if (c.ENVIRONMENT === "development") {
+        out[k] = v && v.length > 0 ? v : DEV_SECRETS[k];
+        continue;
+      }
+      const r = secret.safeParse(v);
+      if (!r.success) {
+        ctx.addIssue({ code: "custom", path: [k], message: `${k} ${r.error.issues[0]?.message ?? "is invalid"}` });
+      } else out[k] = r.data;
+    }
+    return out;
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Parse (once per env object) and return the config, or throw ConfigError with every problem listed. */
+export function loadConfig(env: object): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const r = ConfigSchema.safeParse(env);
+  if (!r.success) {
+    throw new ConfigError(
+      "invalid configuration: " + r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
+    );
+  }
+  cache.set(env, r.data);
+  return r.data;
+}

@@ -1,0 +1,18 @@
+// Optional vars and secrets the config schema reads (workers/config.ts); `wrangler types` only sees [vars].
+declare namespace Cloudflare {
+  interface Env {
+    XMPP_DOMAIN?: string;
+    MAX_OCCUPANTS?: string;
+    MAX_STANZA_BYTES?: string;
+    STANZA_RATE_PER_SECOND?: string;
+    STANZA_BURST?: string;
+    TURN_HOST?: string;
+    TURN_PORT?: string;
+    TURN_TTL_SECONDS?: string;
+    BRIDGES?: string;
+    ACCESS_LOG_RETENTION_DAYS?: string;
+    ADMIN_TOKEN?: string;
+    TURN_SECRET?: string;
+    BRIDGE_SECRET?: string;
+  }
+}
