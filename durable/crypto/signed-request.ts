@@ -1,0 +1,83 @@
+/**
+ * Signed HTTP requests between the edge and bridge hosts (both directions), with BRIDGE_SECRET.
+ *   X-Parley-Timestamp: unix milliseconds
+ *   X-Parley-Nonce:     16+ random bytes, base64url
+ *   X-Parley-Signature: base64url(HMAC-SHA256(secret, METHOD \n PATH(+query) \n TIMESTAMP \n NONCE \n hex(SHA-256(body))))
+ * The receiver rejects a skew over MAX_SKEW_MS and any nonce it has already seen within that window (replay).
+ */
+import { fromBase64Url, hmac, timingSafeEqualBytes, toBase64Url } from "./hmac";
+
+export const MAX_SKEW_MS = 30_000;
+export const HEADER_TS = "x-parley-timestamp";
+export const HEADER_NONCE = "x-parley-nonce";
+export const HEADER_SIG = "x-parley-signature";
+
+const enc = new TextEncoder();
+
+async function sha256Hex(body: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(body)));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function canonical(method: string, path: string, ts: string, nonce: string, bodyHash: string): string {
+  return `${method.toUpperCase()}\n${path}\n${ts}\n${nonce}\n${bodyHash}`;
+}
+
+/** Headers to add to a request `METHOD path` carrying `body` ("" for none). */
+export async function signRequest(
+  secret: string,
+  method: string,
+  path: string,
+  body: string,
+  nowMs: number = Date.now(),
+): Promise<Record<string, string>> {
+  const ts = String(nowMs);
+  const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+  const sig = await hmac("SHA-256", secret, canonical(method, path, ts, nonce, await sha256Hex(body)));
+  return { [HEADER_TS]: ts, [HEADER_NONCE]: nonce, [HEADER_SIG]: toBase64Url(sig) };
+}
+
+export type SignatureCheck =
+  | { ok: true; nonce: string; timestamp: number }
+  | { ok: false; reason: "missing" | "stale" | "bad-signature" | "replayed" };
+
+/**
+ * Remembers nonces for the skew window. One instance per receiving process (bridge) or object (edge).
+ */
+export class NonceCache {
+  #seen = new Map<string, number>();
+  /** true if new (and records it), false if seen within the window */
+  check(nonce: string, nowMs: number): boolean {
+    if (this.#seen.size > 10_000) for (const [n, t] of this.#seen) if (t < nowMs - 2 * MAX_SKEW_MS) this.#seen.delete(n);
+    if (this.#seen.has(nonce)) return false;
+    this.#seen.set(nonce, nowMs);
+    return true;
+  }
+}
+
+export async function verifyRequest(
+  secret: string,
+  method: string,
+  path: string,
+  body: string,
+  headers: { get(name: string): string | null | undefined },
+  nonces: NonceCache,
+  nowMs: number = Date.now(),
+): Promise<SignatureCheck> {
+  const ts = headers.get(HEADER_TS);
+  const nonce = headers.get(HEADER_NONCE);
+  const sig = headers.get(HEADER_SIG);
+  if (!ts || !nonce || !sig || nonce.length > 64 || sig.length > 128) return { ok: false, reason: "missing" };
+  const t = Number(ts);
+  if (!Number.isSafeInteger(t) || Math.abs(nowMs - t) > MAX_SKEW_MS) return { ok: false, reason: "stale" };
+  let given: Uint8Array;
+  try {
+    given = fromBase64Url(sig);
+  } catch {
+    return { ok: false, reason: "bad-signature" };
+  }
+  const expected = await hmac("SHA-256", secret, canonical(method, path, ts, nonce, await sha256Hex(body)));
+  if (!timingSafeEqualBytes(given, expected)) return { ok: false, reason: "bad-signature" };
+  if (!nonces.check(nonce, nowMs)) return { ok: false, reason: "replayed" };
+  return { ok: true, nonce, timestamp: t };
+}
