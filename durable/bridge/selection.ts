@@ -1,0 +1,34 @@
+/**
+ * When a room needs the media bridge, and which bridge host serves it. Pure decisions, no I/O.
+ *
+ * Policy (README "Media bridge"): a room with three or more occupants goes through the bridge so that no browser encodes
+ * its video once per peer; with two or fewer it goes (back) to peer-to-peer, end-to-end encrypted DTLS-SRTP.
+ */
+export type MediaMode = "p2p" | "bridge";
+
+export const BRIDGE_THRESHOLD = 3;
+
+export function mediaModeFor(occupantCount: number): MediaMode {
+  return occupantCount >= BRIDGE_THRESHOLD ? "bridge" : "p2p";
+}
+
+export interface BridgeHealth {
+  /** control base URL, as configured in BRIDGES */
+  base: string;
+  healthy: boolean;
+  /** 0..1, lower is better */
+  load: number;
+}
+
+/**
+ * The least-loaded healthy bridge not in `exclude`; ties broken by configuration order (stable), so a deployment with
+ * equal loads fills its first bridge first. `undefined` when none is usable.
+ */
+export function pickBridge(candidates: readonly BridgeHealth[], exclude: ReadonlySet<string> = new Set()): string | undefined {
+  let best: BridgeHealth | undefined;
+  for (const c of candidates) {
+    if (!c.healthy || exclude.has(c.base)) continue;
+    if (!best || c.load < best.load) best = c;
+  }
+  return best?.base;
+}
