@@ -15,9 +15,16 @@ export const DEV_SECRETS = {
   BRIDGE_SECRET: "dev-bridge-secret-not-for-production-00000",
 } as const;
 
-const secret = z.string().min(32, "must be at least 32 characters").refine((s) => !/^dev-/.test(s), {
-  message: "must not be a development default",
-});
+const secret = z
+  .string()
+  .min(32, "must be at least 32 characters")
+  .refine((s) => !/^dev-/.test(s), { message: "must not be a development default" })
+  // A random 32+ character token (e.g. `openssl rand -base64 32` or hex) has far more than 8 distinct characters;
+  // "aaaa…", "12121212…" or "changemechangeme…" do not.
+  .refine((s) => new Set(s).size >= 8, { message: "is too weak (fewer than 8 distinct characters)" })
+  .refine((s) => !/(change.?me|example|password|secret|placeholder)/i.test(s), {
+    message: "looks like a placeholder, use a random value",
+  });
 
 const bridgeUrl = z.url({ protocol: /^https?$/ });
 
@@ -43,6 +50,12 @@ export const ConfigSchema = z
       .default("")
       .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
       .pipe(z.array(bridgeUrl)),
+    /** Comma-separated browser-facing bridge origins (https:// or wss://) when they differ from BRIDGES; added to CSP connect-src. */
+    BRIDGE_PUBLIC_ORIGINS: z
+      .string()
+      .default("")
+      .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.url({ protocol: /^(https?|wss?)$/ }))),
     /** Access-log retention in days: 0 disables logging, 7 is the maximum (PRIVACY.md). */
     ACCESS_LOG_RETENTION_DAYS: int(0, 7, 7),
     ADMIN_TOKEN: z.string().optional(),
@@ -61,6 +74,18 @@ export const ConfigSchema = z
       if (!r.success) {
         ctx.addIssue({ code: "custom", path: [k], message: `${k} ${r.error.issues[0]?.message ?? "is invalid"}` });
       } else out[k] = r.data;
+    }
+    // One secret per purpose: the TURN secret is shared with coturn and the bridge secret with bridge hosts,
+    // so neither may double as the admin token (or as each other).
+    if (c.ENVIRONMENT !== "development") {
+      const seen = new Map<string, string>();
+      for (const k of ["ADMIN_TOKEN", "TURN_SECRET", "BRIDGE_SECRET"] as const) {
+        const v = c[k];
+        if (!v) continue;
+        const other = seen.get(v);
+        if (other) ctx.addIssue({ code: "custom", path: [k], message: `${k} must differ from ${other}` });
+        else seen.set(v, k);
+      }
     }
     return out;
   });

@@ -10,6 +10,7 @@ declare namespace Cloudflare {
     TURN_PORT?: string;
     TURN_TTL_SECONDS?: string;
     BRIDGES?: string;
+    BRIDGE_PUBLIC_ORIGINS?: string;
     ACCESS_LOG_RETENTION_DAYS?: string;
     ADMIN_TOKEN?: string;
     TURN_SECRET?: string;

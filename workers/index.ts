@@ -9,9 +9,24 @@
  */
 import { Hono } from "hono";
 
+import { accessLog } from "./middleware/access-log";
+import { configGuard } from "./middleware/config-guard";
+import { connectionRateLimit } from "./middleware/connection-rate-limit";
+import { securityHeaders } from "./middleware/security-headers";
+import { adminLog } from "./routes/admin-log";
+
 export { RoomDO } from "../durable/room-do";
+export { AccessLogDO } from "../durable/access-log/access-log-do";
 
 const app = new Hono<{ Bindings: Env }>();
+
+// Issue 5, before every route: security headers on every response, 500 on invalid config, access log
+// (page loads + signaling connections), per-IP limit on new signaling connections. See SECURITY.md.
+app.use("*", securityHeaders());
+app.use("*", configGuard());
+app.use("*", accessLog());
+app.use("/xmpp-websocket/*", connectionRateLimit());
+app.route("/", adminLog);
 
 app.get("/healthz", (c) => c.text("ok"));
 
