@@ -134,7 +134,8 @@ describe("access log", () => {
   });
 
   it("refuses the admin listing without the admin token (401)", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${btoa("a:b")}` }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${btoa("a:b")}` }];
+    for (const headers of attempts) {
       const r = await exports.default.fetch(new Request("https://parley.test/admin/access-log", { headers }));
       expect(r.status).toBe(401);
       expect(r.headers.get("www-authenticate")).toMatch(/^Bearer/);
