@@ -1,0 +1,111 @@
+/**
+ * Bridge host configuration: every env var the bridge reads, validated by one zod schema at startup.
+ * Outside BRIDGE_ENV=development the BRIDGE_SECRET must be set, strong and not a development default.
+ * In development it defaults to the edge's DEV_SECRETS.BRIDGE_SECRET so `npm run dev` + `npm run bridge` pair up.
+ */
+import { availableParallelism } from "node:os";
+import { isIP } from "node:net";
+import { z } from "zod";
+import { DEV_SECRETS } from "../../workers/config";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const strongSecret = z
+  .string()
+  .min(32, "must be at least 32 characters")
+  .refine((s) => !/^dev-/.test(s), { message: "must not be a development default" });
+
+const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 or IPv6 address" });
+
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const BridgeConfigSchema = z
+  .object({
+    BRIDGE_ENV: z.enum(["production", "development"]).default("production"),
+    BRIDGE_SECRET: z.string().optional(),
+    /** Address the HTTP(S) control + client WebSocket server binds to. */
+    HTTP_HOST: z.string().min(1).default("0.0.0.0"),
+    HTTP_PORT: int(0, 65535).default(4443),
+    /** Address the WebRTC (UDP+TCP) sockets bind to. */
+    LISTEN_IP: ip.default("0.0.0.0"),
+    /** IP or host name put in ICE candidates (the host's public address). Defaults to LISTEN_IP unless that is a wildcard. */
+    ANNOUNCED_ADDRESS: z.string().min(1).optional(),
+    /** RTC port of worker 0; worker i uses RTC_PORT + i (UDP and TCP). */
+    RTC_PORT: int(1, 65535).default(40000),
+    /** mediasoup workers (one per core by default). */
+    WORKERS: int(1, 256).optional(),
+    /** Optional TLS: both files, PEM. With them the server speaks https/wss. */
+    TLS_CERT_FILE: z.string().min(1).optional(),
+    TLS_KEY_FILE: z.string().min(1).optional(),
+    /** The edge's base URL (for the signed `draining` event on shutdown). */
+    EDGE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** Browser-facing ws(s) base URL of this host, e.g. wss://bridge1.example.com (defaults to ws(s)://HTTP_HOST:PORT). */
+    PUBLIC_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
+    /** This host's control base URL as the edge knows it (reported in `draining`); defaults to http(s)://host:port. */
+    PUBLIC_CONTROL_URL: z.url({ protocol: /^https?$/ }).optional(),
+    MAX_PEERS_PER_ROOM: int(2, 1000).default(50),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  })
+  .superRefine((c, ctx) => {
+    if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE) {
+      ctx.addIssue({ code: "custom", path: ["TLS_CERT_FILE"], message: "TLS_CERT_FILE and TLS_KEY_FILE go together" });
+    }
+    if (c.BRIDGE_ENV !== "development") {
+      const r = strongSecret.safeParse(c.BRIDGE_SECRET ?? "");
+      if (!r.success) {
+        ctx.addIssue({ code: "custom", path: ["BRIDGE_SECRET"], message: `BRIDGE_SECRET ${r.error.issues[0]?.message}` });
+      }
+      if (!c.ANNOUNCED_ADDRESS && (c.LISTEN_IP === "0.0.0.0" || c.LISTEN_IP === "::")) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["ANNOUNCED_ADDRESS"],
+          message: "ANNOUNCED_ADDRESS is required when LISTEN_IP is a wildcard (browsers need a reachable address)",
+        });
+      }
+    }
+  })
+  .transform((c) => {
+    const tls = !!c.TLS_CERT_FILE;
+    const publicHost = c.ANNOUNCED_ADDRESS ?? (c.LISTEN_IP === "0.0.0.0" || c.LISTEN_IP === "::" ? "127.0.0.1" : c.LISTEN_IP);
+    const httpHostForUrl =
+      c.HTTP_HOST === "0.0.0.0" || c.HTTP_HOST === "::" ? publicHost : c.HTTP_HOST;
+    const hostPart = (h: string) => (isIP(h) === 6 ? `[${h}]` : h);
+    return {
+      environment: c.BRIDGE_ENV,
+      secret: c.BRIDGE_SECRET && c.BRIDGE_SECRET.length > 0 ? c.BRIDGE_SECRET : DEV_SECRETS.BRIDGE_SECRET,
+      httpHost: c.HTTP_HOST,
+      httpPort: c.HTTP_PORT,
+      listenIp: c.LISTEN_IP,
+      announcedAddress: publicHost,
+      rtcPort: c.RTC_PORT,
+      workers: c.WORKERS ?? availableParallelism(),
+      tls: tls ? { certFile: c.TLS_CERT_FILE as string, keyFile: c.TLS_KEY_FILE as string } : undefined,
+      edgeUrl: c.EDGE_URL?.replace(/\/+$/, ""),
+      /** undefined => derived from the bound port once listening */
+      publicWsUrl: c.PUBLIC_WS_URL?.replace(/\/+$/, ""),
+      publicControlUrl: c.PUBLIC_CONTROL_URL?.replace(/\/+$/, ""),
+      urlHost: hostPart(httpHostForUrl),
+      maxPeersPerRoom: c.MAX_PEERS_PER_ROOM,
+      logLevel: c.LOG_LEVEL,
+    };
+  });
+
+export type BridgeConfig = z.output<typeof BridgeConfigSchema>;
+
+export class BridgeConfigError extends Error {
+  override name = "BridgeConfigError";
+}
+
+export function loadBridgeConfig(env: Record<string, string | undefined>): BridgeConfig {
+  // Empty strings count as unset (systemd EnvironmentFile / docker -e VAR= ).
+  const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const r = BridgeConfigSchema.safeParse(clean);
+  if (!r.success) {
+    throw new BridgeConfigError(
+      "invalid bridge configuration: " +
+        r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
+    );
+  }
+  return r.data;
+}

@@ -1,0 +1,122 @@
+/**
+ * Control API for the edge (the rooms' Durable Objects). Every request must be signed with BRIDGE_SECRET
+ * (durable/crypto/signed-request.ts; the signed path includes the query string); unsigned, stale, forged or
+ * replayed requests get 401 with the reason. Bodies are JSON validated with zod.
+ *   POST   /v1/rooms             {room}  -> 200 {room, wsUrl}   (idempotent)
+ *   DELETE /v1/rooms/<room>               -> 204                 (idempotent)
+ *   POST   /v1/rooms/<room>/kick  {nick}  -> 204 (404 if the room is not on this bridge)
+ *   GET    /health                        -> 200 {ok, workers, rooms, transports, consumers, cpu, load}
+ */
+import { z } from "zod";
+import { NonceCache, verifyRequest } from "../../../durable/crypto/signed-request";
+
+export const ROOM_NAME = /^[a-z0-9-]{1,64}$/;
+const RoomName = z.string().regex(ROOM_NAME, "room must match ^[a-z0-9-]{1,64}$");
+const CreateRoomBody = z.object({ room: RoomName });
+const KickBody = z.object({ nick: z.string().min(1).max(1023) });
+
+export interface HealthSnapshot {
+  ok: boolean;
+  workers: number;
+  rooms: number;
+  peers: number;
+  transports: number;
+  producers: number;
+  consumers: number;
+  /** mean worker CPU share, 0..1 */
+  cpu: number;
+  /** 0..1, for picking the least-loaded bridge */
+  load: number;
+}
+
+export interface ControlDeps {
+  secret: string;
+  nonces: NonceCache;
+  createRoom(room: string): Promise<{ wsUrl: string }>;
+  deleteRoom(room: string): void;
+  /** false if the room is not on this bridge */
+  kick(room: string, nick: string): boolean | "no-room";
+  health(): HealthSnapshot;
+}
+
+export interface ControlResponse {
+  status: number;
+  body?: unknown;
+}
+
+const json = (status: number, body?: unknown): ControlResponse => ({ status, body });
+const error = (status: number, message: string): ControlResponse => json(status, { error: message });
+
+export const CONTROL_MAX_BODY = 16 * 1024;
+
+/** `path` is the raw request target (path + query) exactly as signed. */
+export async function handleControl(
+  method: string,
+  path: string,
+  body: string,
+  headers: { get(name: string): string | null | undefined },
+  deps: ControlDeps,
+): Promise<ControlResponse> {
+  const url = new URL(path, "http://bridge.invalid");
+  const route = matchRoute(method, url.pathname);
+  if (route.kind === "none") return error(404, "not found");
+  if (route.kind === "method-not-allowed") return error(405, "method not allowed");
+
+  const sig = await verifyRequest(deps.secret, method, path, body, headers, deps.nonces);
+  if (!sig.ok) return error(401, `request signature ${sig.reason}`);
+
+  switch (route.kind) {
+    case "health":
+      return json(200, deps.health());
+    case "create": {
+      const parsed = parseBody(body, CreateRoomBody);
+      if (!parsed.ok) return error(400, parsed.message);
+      const { wsUrl } = await deps.createRoom(parsed.data.room);
+      return json(200, { room: parsed.data.room, wsUrl });
+    }
+    case "delete":
+      deps.deleteRoom(route.room);
+      return json(204);
+    case "kick": {
+      const parsed = parseBody(body, KickBody);
+      if (!parsed.ok) return error(400, parsed.message);
+      if (deps.kick(route.room, parsed.data.nick) === "no-room") return error(404, "room not found");
+      return json(204);
+    }
+    default:
+      throw new Error(`unhandled route ${(route satisfies never) as string}`);
+  }
+}
+
+type Route =
+  | { kind: "health" }
+  | { kind: "create" }
+  | { kind: "delete"; room: string }
+  | { kind: "kick"; room: string };
+
+function matchRoute(method: string, pathname: string): Route | { kind: "none" } | { kind: "method-not-allowed" } {
+  const want = (m: string, r: Route) => (method === m ? r : ({ kind: "method-not-allowed" } as const));
+  if (pathname === "/health") return want("GET", { kind: "health" });
+  if (pathname === "/v1/rooms") return want("POST", { kind: "create" });
+  const m = /^\/v1\/rooms\/([^/]+)(\/kick)?$/.exec(pathname);
+  if (m && ROOM_NAME.test(m[1] ?? "")) {
+    const room = m[1] as string;
+    return m[2] ? want("POST", { kind: "kick", room }) : want("DELETE", { kind: "delete", room });
+  }
+  return { kind: "none" };
+}
+
+function parseBody<T>(body: string, schema: z.ZodType<T>): { ok: true; data: T } | { ok: false; message: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    return { ok: false, message: "body must be JSON" };
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    return { ok: false, message: `invalid body${i ? ` at ${i.path.join(".") || "(root)"}: ${i.message}` : ""}` };
+  }
+  return { ok: true, data: r.data };
+}

@@ -1,0 +1,283 @@
+/**
+ * One room's media on this bridge: a mediasoup Router (on one Worker, using that Worker's WebRtcServer), an
+ * ActiveSpeakerObserver, and the peers. Follows mediasoup-demo's Room, typed:
+ *  - `static async create()` does the async setup, the constructor only assigns;
+ *  - this object owns every media object of the room; `close()` is idempotent and cascades
+ *    (peers -> transports -> producers/consumers, then the router);
+ *  - typed events: "close" (to the owner), "counts" changed (for metrics) via the owner's polling.
+ * The bridge is an SFU only; which nick may join is decided by the room's Durable Object through grants.
+ */
+import type { types } from "mediasoup";
+import { TypedEmitter } from "../events";
+import { BridgeError, ErrorCode, invalidState, limitExceeded, notFound } from "../errors";
+import type { Logger } from "../log";
+import { MEDIA_CODECS } from "../media-codecs";
+import type { Notification, ProducerInfo, RequestData } from "../signaling/messages";
+import { CloseCode } from "../signaling/messages";
+import { PEER_LIMITS, Peer, type Direction, type PeerLink, type TransportAppData } from "./peer";
+
+export type RoomCloseReason = "deleted" | "shutdown" | "worker-died";
+
+export type BridgeRoomEvents = { close: [RoomCloseReason] };
+
+export interface RoomHost {
+  worker: types.Worker;
+  webRtcServer: types.WebRtcServer;
+}
+
+/** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, bridge-grant.ts). */
+const KICK_MEMORY_SECONDS = 60;
+
+export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
+  readonly peers = new Map<string, Peer>();
+  readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
+  #closed = false;
+
+  private constructor(
+    readonly name: string,
+    readonly host: RoomHost,
+    readonly router: types.Router,
+    readonly speakerObserver: types.ActiveSpeakerObserver,
+    readonly maxPeers: number,
+    readonly log: Logger,
+  ) {
+    super();
+  }
+
+  static async create(opts: { name: string; host: RoomHost; maxPeers: number; log: Logger }): Promise<BridgeRoom> {
+    const router = await opts.host.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    const speakerObserver = await router.createActiveSpeakerObserver({ interval: 300 });
+    const room = new BridgeRoom(opts.name, opts.host, router, speakerObserver, opts.maxPeers, opts.log);
+    router.on("workerclose", () => room.close("worker-died"));
+    speakerObserver.on("dominantspeaker", ({ producer }) => {
+      const nick = (producer.appData as { nick?: string }).nick ?? null;
+      room.broadcast({ method: "activeSpeaker", data: { nick, producerId: producer.id } });
+    });
+    return room;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Idempotent; tells every peer `roomClosing`, closes their sockets and all media. */
+  close(reason: RoomCloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.broadcast({ method: "roomClosing", data: { reason } });
+    const code = reason === "shutdown" ? CloseCode.ServerShutdown : CloseCode.RoomClosed;
+    for (const p of this.peers.values()) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
+    this.peers.clear();
+    this.router.close(); // closes the observer and any remaining transports
+    this.log.info("room.closed", { [`reason_${reason.replace("-", "_")}`]: true });
+    this.safeEmit("close", reason);
+  }
+
+  broadcast(n: Notification, except?: Peer): void {
+    for (const p of this.peers.values()) if (p !== except) p.notify(n);
+  }
+
+  /** Checks that run before a (grant-verified) connection becomes a peer. Returns a close reason or undefined. */
+  admissionError(nick: string, grantExp: number): { code: CloseCode; reason: string } | undefined {
+    if (this.#closed) return { code: CloseCode.RoomClosed, reason: "room closed" };
+    const kickedAt = this.#kicked.get(nick);
+    if (kickedAt !== undefined) {
+      if (grantExp <= kickedAt + KICK_MEMORY_SECONDS) return { code: CloseCode.Kicked, reason: "kicked" };
+      this.#kicked.delete(nick);
+    }
+    if (!this.peers.has(nick) && this.peers.size >= this.maxPeers) return { code: CloseCode.RoomFull, reason: "room full" };
+    return undefined;
+  }
+
+  /** Adds a peer; a previous connection with the same nick is replaced (closed with 4409). */
+  join(nick: string, link: PeerLink): Peer {
+    if (this.#closed) throw invalidState("room closed");
+    const old = this.peers.get(nick);
+    if (old) this.#removePeer(old, { code: CloseCode.Replaced, reason: "replaced by a newer connection" });
+    const peer = new Peer(nick, link);
+    // Tell the newcomer who is here and what it can consume, then tell the others about it.
+    for (const other of this.peers.values()) {
+      peer.notify({ method: "peerJoined", data: { nick: other.nick } });
+      for (const producer of other.producers.values()) peer.notify({ method: "newProducer", data: producerInfo(other, producer) });
+    }
+    this.peers.set(nick, peer);
+    this.broadcast({ method: "peerJoined", data: { nick } }, peer);
+    return peer;
+  }
+
+  /** The peer's socket went away. */
+  leave(peer: Peer): void {
+    if (this.peers.get(peer.nick) === peer) this.#removePeer(peer);
+    else peer.close();
+  }
+
+  kick(nick: string, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+    this.#kicked.set(nick, nowSeconds);
+    for (const [n, t] of this.#kicked) if (t + KICK_MEMORY_SECONDS < nowSeconds) this.#kicked.delete(n);
+    const peer = this.peers.get(nick);
+    if (!peer) return false;
+    this.#removePeer(peer, { code: CloseCode.Kicked, reason: "kicked" });
+    return true;
+  }
+
+  #removePeer(peer: Peer, link?: { code: CloseCode; reason: string }): void {
+    this.peers.delete(peer.nick);
+    peer.close(link); // producers close -> consumers of others get "producerclose" -> producerClosed notifications
+    this.broadcast({ method: "peerLeft", data: { nick: peer.nick } });
+  }
+
+  // ---- media operations (called by the signaling method table) ------------------------------------------------
+
+  async createWebRtcTransport(peer: Peer, direction: Direction) {
+    if (peer.transports.size >= PEER_LIMITS.transports) throw limitExceeded("too many transports");
+    const transport = await this.router.createWebRtcTransport<TransportAppData>({
+      webRtcServer: this.host.webRtcServer,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      initialAvailableOutgoingBitrate: 1_000_000,
+      appData: { direction },
+    });
+    if (peer.closed) {
+      transport.close();
+      throw invalidState("peer closed");
+    }
+    peer.transports.set(transport.id, transport);
+    transport.observer.on("close", () => peer.transports.delete(transport.id));
+    transport.on("dtlsstatechange", (s) => {
+      if (s === "failed" || s === "closed") this.log.debug("transport.dtls", { state: s });
+    });
+    return {
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectWebRtcTransport(peer: Peer, d: RequestData<"connectWebRtcTransport">) {
+    const t = transportOf(peer, d.transportId);
+    await t.connect({ dtlsParameters: d.dtlsParameters as types.DtlsParameters });
+    return {};
+  }
+
+  async restartIce(peer: Peer, d: RequestData<"restartIce">) {
+    const t = transportOf(peer, d.transportId);
+    return { iceParameters: await t.restartIce() };
+  }
+
+  async produce(peer: Peer, d: RequestData<"produce">) {
+    const t = transportOf(peer, d.transportId);
+    if (t.appData.direction !== "send") throw invalidState("transport is not a send transport");
+    if (peer.producers.size >= PEER_LIMITS.producers) throw limitExceeded("too many producers");
+    const producer = await t.produce({
+      kind: d.kind,
+      rtpParameters: d.rtpParameters as types.RtpParameters,
+      appData: { ...(d.appData ?? {}), nick: peer.nick },
+    });
+    if (peer.closed) {
+      producer.close();
+      throw invalidState("peer closed");
+    }
+    peer.producers.set(producer.id, producer);
+    producer.observer.on("close", () => peer.producers.delete(producer.id));
+    if (producer.kind === "audio") {
+      await this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
+    }
+    this.broadcast({ method: "newProducer", data: producerInfo(peer, producer) }, peer);
+    return { id: producer.id };
+  }
+
+  async consume(peer: Peer, d: RequestData<"consume">) {
+    const t = transportOf(peer, d.transportId);
+    if (t.appData.direction !== "recv") throw invalidState("transport is not a recv transport");
+    if (peer.consumers.size >= PEER_LIMITS.consumers) throw limitExceeded("too many consumers");
+    const owner = [...this.peers.values()].find((p) => p.producers.has(d.producerId));
+    if (!owner) throw notFound("producer");
+    if (owner === peer) throw new BridgeError(ErrorCode.BadRequest, "cannot consume own producer");
+    const rtpCapabilities = d.rtpCapabilities as types.RtpCapabilities;
+    if (!this.router.canConsume({ producerId: d.producerId, rtpCapabilities })) {
+      throw new BridgeError(ErrorCode.Unsupported, "cannot consume this producer with these rtpCapabilities");
+    }
+    // Consumers start paused (mediasoup recommendation): the client resumes once its consumer exists, so the
+    // first packets (and the keyframe request) are not lost.
+    const consumer = await t.consume({ producerId: d.producerId, rtpCapabilities, paused: true });
+    if (peer.closed) {
+      consumer.close();
+      throw invalidState("peer closed");
+    }
+    peer.consumers.set(consumer.id, consumer);
+    consumer.observer.on("close", () => peer.consumers.delete(consumer.id));
+    consumer.on("producerclose", () => {
+      peer.consumers.delete(consumer.id);
+      peer.notify({ method: "producerClosed", data: { producerId: consumer.producerId, consumerId: consumer.id } });
+    });
+    return {
+      id: consumer.id,
+      producerId: consumer.producerId,
+      kind: consumer.kind,
+      rtpParameters: consumer.rtpParameters,
+      type: consumer.type,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  async setConsumerPaused(peer: Peer, consumerId: string, paused: boolean) {
+    const c = peer.consumers.get(consumerId);
+    if (!c) throw notFound("consumer");
+    if (paused) await c.pause();
+    else await c.resume();
+    return {};
+  }
+
+  async setProducerPaused(peer: Peer, producerId: string, paused: boolean) {
+    const p = peer.producers.get(producerId);
+    if (!p) throw notFound("producer");
+    if (paused) await p.pause();
+    else await p.resume();
+    return {};
+  }
+
+  closeProducer(peer: Peer, producerId: string) {
+    const p = peer.producers.get(producerId);
+    if (!p) throw notFound("producer");
+    p.close();
+    peer.producers.delete(producerId);
+    return {};
+  }
+
+  async getStats(peer: Peer, d: RequestData<"getStats">): Promise<unknown> {
+    if ("transportId" in d) return transportOf(peer, d.transportId).getStats();
+    if ("producerId" in d) {
+      const p = peer.producers.get(d.producerId);
+      if (!p) throw notFound("producer");
+      return p.getStats();
+    }
+    const c = peer.consumers.get(d.consumerId);
+    if (!c) throw notFound("consumer");
+    return c.getStats();
+  }
+
+  counts(): { peers: number; transports: number; producers: number; consumers: number } {
+    let transports = 0;
+    let producers = 0;
+    let consumers = 0;
+    for (const p of this.peers.values()) {
+      transports += p.transports.size;
+      producers += p.producers.size;
+      consumers += p.consumers.size;
+    }
+    return { peers: this.peers.size, transports, producers, consumers };
+  }
+}
+
+function transportOf(peer: Peer, id: string) {
+  const t = peer.transports.get(id);
+  if (!t) throw notFound("transport");
+  return t;
+}
+
+function producerInfo(owner: Peer, producer: types.Producer): ProducerInfo {
+  const { nick: _n, ...appData } = producer.appData as Record<string, unknown>;
+  return { producerId: producer.id, nick: owner.nick, kind: producer.kind, paused: producer.paused, appData };
+}

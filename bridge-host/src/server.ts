@@ -1,0 +1,306 @@
+/**
+ * The bridge host: HTTP(S) server with the signed control API (control/api.ts), GET /metrics, and the client
+ * signaling WebSocket at /v1/rooms/<room>/ws?grant=... (signaling/connection.ts), on top of a WorkerPool.
+ * Owns the rooms map; `shutdown()` is the graceful SIGTERM path (roomClosing to clients, signed `draining` event
+ * to the edge, then close everything).
+ */
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import { NonceCache, signRequest } from "../../durable/crypto/signed-request";
+import type { BridgeConfig } from "./config";
+import { CONTROL_MAX_BODY, handleControl, ROOM_NAME, type HealthSnapshot } from "./control/api";
+import type { Logger } from "./log";
+import { renderMetrics } from "./metrics";
+import { BridgeRoom } from "./room/bridge-room";
+import { acceptConnection } from "./signaling/connection";
+import { WorkerPool } from "./worker-pool";
+
+/** Consumers one worker core forwards comfortably (mediasoup's guidance, see `npm run bench:bridge`). */
+export const CONSUMERS_PER_WORKER = 500;
+
+type CounterName = "ws_accepted" | "ws_rejected" | "requests" | "request_errors" | "control_requests" | "control_unauthorized";
+
+export class BridgeServer {
+  readonly rooms = new Map<string, BridgeRoom>();
+  readonly #pending = new Map<string, Promise<BridgeRoom>>();
+  readonly #nonces = new NonceCache();
+  readonly #counters: Record<CounterName, number> = {
+    ws_accepted: 0,
+    ws_rejected: 0,
+    requests: 0,
+    request_errors: 0,
+    control_requests: 0,
+    control_unauthorized: 0,
+  };
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  #shuttingDown = false;
+  controlUrl = "";
+  wsBaseUrl = "";
+
+  private constructor(
+    readonly config: BridgeConfig,
+    readonly pool: WorkerPool,
+    readonly http: Server,
+    readonly log: Logger,
+  ) {}
+
+  static async start(config: BridgeConfig, log: Logger): Promise<BridgeServer> {
+    const pool = await WorkerPool.create({
+      count: config.workers,
+      listenIp: config.listenIp,
+      announcedAddress: config.announcedAddress,
+      rtcPort: config.rtcPort,
+      log,
+    });
+    const http = config.tls
+      ? createHttpsServer({ cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) })
+      : createHttpServer();
+    const server = new BridgeServer(config, pool, http, log);
+    http.on("request", (req, res) => void server.#onRequest(req, res));
+    http.on("upgrade", (req, socket, head) => server.#onUpgrade(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(config.httpPort, config.httpHost, () => resolve());
+    });
+    const port = (http.address() as AddressInfo).port;
+    const scheme = config.tls ? "https" : "http";
+    server.controlUrl = config.publicControlUrl ?? `${scheme}://${config.urlHost}:${port}`;
+    server.wsBaseUrl = config.publicWsUrl ?? `${config.tls ? "wss" : "ws"}://${config.urlHost}:${port}`;
+    log.info("bridge.started", { workers: pool.entries.length, port, tls: !!config.tls });
+    return server;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  #count(c: CounterName) {
+    this.#counters[c]++;
+  }
+
+  // ---- rooms -----------------------------------------------------------------------------------------------------
+
+  async createRoom(name: string): Promise<{ wsUrl: string }> {
+    const wsUrl = `${this.wsBaseUrl}/v1/rooms/${name}/ws`;
+    if (this.rooms.has(name)) return { wsUrl };
+    let p = this.#pending.get(name);
+    if (!p) {
+      const entry = this.pool.pick();
+      entry.rooms++;
+      p = BridgeRoom.create({ name, host: entry, maxPeers: this.config.maxPeersPerRoom, log: this.log }).then(
+        (room) => {
+          this.rooms.set(name, room);
+          room.on("close", () => {
+            entry.rooms--;
+            if (this.rooms.get(name) === room) this.rooms.delete(name);
+          });
+          this.log.info("room.created", { rooms: this.rooms.size });
+          return room;
+        },
+        (err: unknown) => {
+          entry.rooms--;
+          throw err;
+        },
+      );
+      this.#pending.set(name, p);
+      p.finally(() => this.#pending.delete(name)).catch(() => undefined);
+    }
+    await p;
+    return { wsUrl };
+  }
+
+  deleteRoom(name: string): void {
+    this.rooms.get(name)?.close("deleted");
+  }
+
+  health(): HealthSnapshot {
+    let peers = 0;
+    let transports = 0;
+    let producers = 0;
+    let consumers = 0;
+    for (const r of this.rooms.values()) {
+      const c = r.counts();
+      peers += c.peers;
+      transports += c.transports;
+      producers += c.producers;
+      consumers += c.consumers;
+    }
+    const workers = this.pool.entries.filter((e) => !e.worker.closed).length;
+    const cpu = this.pool.cpu();
+    const load = workers === 0 ? 1 : Math.min(1, Math.max(cpu, consumers / (workers * CONSUMERS_PER_WORKER)));
+    return {
+      ok: workers > 0 && !this.#shuttingDown,
+      workers,
+      rooms: this.rooms.size,
+      peers,
+      transports,
+      producers,
+      consumers,
+      cpu: round(cpu),
+      load: round(load),
+    };
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------------------------
+
+  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const send = (status: number, body?: unknown, type = "application/json") => {
+      const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+      res.writeHead(status, {
+        ...(text ? { "content-type": type } : {}),
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+      });
+      res.end(text);
+    };
+    try {
+      const path = req.url ?? "/";
+      const method = req.method ?? "GET";
+      if (path === "/metrics" && method === "GET") return send(200, this.#metrics(), "text/plain; version=0.0.4");
+      const body = await readBody(req, CONTROL_MAX_BODY);
+      if (body === undefined) return send(413, { error: `body larger than ${CONTROL_MAX_BODY} bytes` });
+      this.#count("control_requests");
+      const headers = { get: (n: string) => headerValue(req, n) };
+      const r = await handleControl(method, path, body, headers, {
+        secret: this.config.secret,
+        nonces: this.#nonces,
+        createRoom: (room) => {
+          if (this.#shuttingDown) throw new ShuttingDown();
+          return this.createRoom(room);
+        },
+        deleteRoom: (room) => this.deleteRoom(room),
+        kick: (room, nick) => this.rooms.get(room)?.kick(nick) ?? "no-room",
+        health: () => this.health(),
+      });
+      if (r.status === 401) {
+        this.#count("control_unauthorized");
+        res.setHeader("www-authenticate", 'Parley-HMAC realm="bridge"');
+      }
+      send(r.status, r.body);
+    } catch (err) {
+      if (err instanceof ShuttingDown) return send(503, { error: "bridge is shutting down" });
+      this.log.error("http.error", { error: (err as Error)?.name ?? "Error" });
+      if (!res.headersSent) send(500, { error: "internal error" });
+      else res.destroy();
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? "/", "http://bridge.invalid");
+    const m = /^\/v1\/rooms\/([^/]+)\/ws$/.exec(url.pathname);
+    if (!m || !ROOM_NAME.test(m[1] ?? "") || this.#shuttingDown) {
+      socket.end(`HTTP/1.1 ${this.#shuttingDown ? "503 Service Unavailable" : "404 Not Found"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    const room = m[1] as string;
+    // Complete the handshake even for bad grants: browsers only see WebSocket close codes/reasons, not HTTP errors.
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      acceptConnection(ws, room, url.searchParams.get("grant"), {
+        secret: this.config.secret,
+        log: this.log,
+        findRoom: (name) => this.rooms.get(name),
+        count: (c) => this.#count(c),
+      }).catch((err: unknown) => {
+        this.log.error("ws.error", { error: (err as Error)?.name ?? "Error" });
+        ws.close(1011, "internal error");
+      });
+    });
+  }
+
+  #metrics(): string {
+    const h = this.health();
+    return renderMetrics({
+      gauges: {
+        workers: { help: "live mediasoup workers", value: h.workers },
+        rooms: { help: "rooms on this bridge", value: h.rooms },
+        peers: { help: "connected peers", value: h.peers },
+        transports: { help: "WebRTC transports", value: h.transports },
+        producers: { help: "producers", value: h.producers },
+        consumers: { help: "consumers", value: h.consumers },
+        load: { help: "load 0..1 used by the edge to pick a bridge", value: h.load },
+        ws_connections: { help: "open signaling WebSockets", value: this.#wss.clients.size },
+      },
+      counters: {
+        ws_accepted: { help: "signaling connections accepted", value: this.#counters.ws_accepted },
+        ws_rejected: { help: "signaling connections refused (grant, room, kick, full)", value: this.#counters.ws_rejected },
+        signaling_requests: { help: "signaling requests", value: this.#counters.requests },
+        signaling_request_errors: { help: "signaling requests answered with an error", value: this.#counters.request_errors },
+        control_requests: { help: "control API requests", value: this.#counters.control_requests },
+        control_unauthorized: { help: "control API requests refused with 401", value: this.#counters.control_unauthorized },
+      },
+      perWorkerCpu: this.pool.entries.map((e) => e.cpu),
+    });
+  }
+
+  // ---- shutdown --------------------------------------------------------------------------------------------------
+
+  /**
+   * Graceful shutdown: stop accepting, tell the edge which rooms must move (signed POST EDGE_URL/bridge-events),
+   * tell clients `roomClosing`, close all rooms, sockets, workers and the HTTP server.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    const rooms = [...this.rooms.keys()];
+    this.log.info("bridge.draining", { rooms: rooms.length });
+    const notify = this.config.edgeUrl && rooms.length > 0 ? this.#postDraining(rooms) : Promise.resolve();
+    for (const room of [...this.rooms.values()]) room.close("shutdown");
+    await notify;
+    for (const ws of this.#wss.clients) ws.close(1001, "bridge shutting down");
+    this.pool.close();
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+    this.log.info("bridge.stopped");
+  }
+
+  async #postDraining(rooms: string[]): Promise<void> {
+    const target = new URL(`${this.config.edgeUrl}/bridge-events`);
+    const body = JSON.stringify({ type: "draining", bridge: this.controlUrl, rooms });
+    const path = target.pathname + target.search;
+    try {
+      const headers = await signRequest(this.config.secret, "POST", path, body);
+      const res = await fetch(target, {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/json" },
+        body,
+        signal: AbortSignal.timeout(5000),
+      });
+      this.log.info("bridge.draining_sent", { status: res.status });
+    } catch (err) {
+      this.log.warn("bridge.draining_failed", { error: (err as Error)?.name ?? "Error" });
+    }
+  }
+}
+
+class ShuttingDown extends Error {}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads the body as UTF-8; undefined if it exceeds `max` bytes. */
+function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > max) tooBig = true;
+      else chunks.push(c);
+    });
+    req.on("end", () => resolve(tooBig ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

@@ -1,0 +1,61 @@
+/**
+ * The signaling method table: `{ [method]: { schema, handler } }` (instead of one giant switch). Each entry's
+ * schema validates `data` at the boundary; the handler then gets typed data. Adding a method = adding an entry
+ * here and in PROTOCOL.md; `satisfies` makes the compiler check every method in `Schemas` has a handler.
+ */
+import type { z } from "zod";
+import type { BridgeRoom } from "../room/bridge-room";
+import type { Peer } from "../room/peer";
+import { Schemas, type MethodName } from "./messages";
+
+export interface MethodContext {
+  room: BridgeRoom;
+  peer: Peer;
+}
+
+type Handler<M extends MethodName> = (ctx: MethodContext, data: z.output<(typeof Schemas)[M]>) => Promise<unknown> | unknown;
+type MethodTable = { [M in MethodName]: { schema: (typeof Schemas)[M]; handler: Handler<M> } };
+
+export const METHODS = {
+  getRouterRtpCapabilities: { schema: Schemas.getRouterRtpCapabilities, handler: ({ room }) => room.router.rtpCapabilities },
+  createWebRtcTransport: {
+    schema: Schemas.createWebRtcTransport,
+    handler: ({ room, peer }, d) => room.createWebRtcTransport(peer, d.direction),
+  },
+  connectWebRtcTransport: {
+    schema: Schemas.connectWebRtcTransport,
+    handler: ({ room, peer }, d) => room.connectWebRtcTransport(peer, d),
+  },
+  restartIce: { schema: Schemas.restartIce, handler: ({ room, peer }, d) => room.restartIce(peer, d) },
+  produce: { schema: Schemas.produce, handler: ({ room, peer }, d) => room.produce(peer, d) },
+  consume: { schema: Schemas.consume, handler: ({ room, peer }, d) => room.consume(peer, d) },
+  resumeConsumer: {
+    schema: Schemas.resumeConsumer,
+    handler: ({ room, peer }, d) => room.setConsumerPaused(peer, d.consumerId, false),
+  },
+  pauseConsumer: {
+    schema: Schemas.pauseConsumer,
+    handler: ({ room, peer }, d) => room.setConsumerPaused(peer, d.consumerId, true),
+  },
+  pauseProducer: {
+    schema: Schemas.pauseProducer,
+    handler: ({ room, peer }, d) => room.setProducerPaused(peer, d.producerId, true),
+  },
+  resumeProducer: {
+    schema: Schemas.resumeProducer,
+    handler: ({ room, peer }, d) => room.setProducerPaused(peer, d.producerId, false),
+  },
+  closeProducer: { schema: Schemas.closeProducer, handler: ({ room, peer }, d) => room.closeProducer(peer, d.producerId) },
+  getStats: { schema: Schemas.getStats, handler: ({ room, peer }, d) => room.getStats(peer, d) },
+} satisfies MethodTable;
+
+export function isMethodName(m: string): m is MethodName {
+  return Object.hasOwn(METHODS, m);
+}
+
+/** Validates `data` for `method` and runs its handler. Throws z.ZodError on invalid data. */
+export async function dispatch(method: MethodName, rawData: unknown, ctx: MethodContext): Promise<unknown> {
+  const entry = METHODS[method] as { schema: z.ZodType; handler: (c: MethodContext, d: unknown) => unknown };
+  const data = entry.schema.parse(rawData ?? {});
+  return entry.handler(ctx, data);
+}

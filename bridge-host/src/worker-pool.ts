@@ -1,0 +1,121 @@
+/**
+ * One mediasoup Worker per CPU core, each with a WebRtcServer listening on ONE UDP + TCP port (RTC_PORT + i), so
+ * a host needs only a handful of open ports. New rooms go to the worker with the fewest rooms. A worker that dies
+ * is replaced (its rooms close themselves via the router's "workerclose" and the edge moves them).
+ * Per-worker CPU use is sampled from getResourceUsage() for /health and /metrics.
+ */
+import * as mediasoup from "mediasoup";
+import type { types } from "mediasoup";
+import type { Logger } from "./log";
+
+export interface PoolOptions {
+  count: number;
+  listenIp: string;
+  announcedAddress: string;
+  rtcPort: number;
+  log: Logger;
+  /** called when a worker died (after its replacement was requested) */
+  onWorkerDied?: (index: number) => void;
+}
+
+export interface PoolEntry {
+  index: number;
+  worker: types.Worker;
+  webRtcServer: types.WebRtcServer;
+  rooms: number;
+  /** CPU share of one core used in the last sample interval, 0..1 */
+  cpu: number;
+  lastCpuMs: number;
+  lastSampleAt: number;
+}
+
+export class WorkerPool {
+  readonly entries: PoolEntry[] = [];
+  #closed = false;
+  #sampler: NodeJS.Timeout | undefined;
+
+  private constructor(readonly opts: PoolOptions) {}
+
+  static async create(opts: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(opts);
+    for (let i = 0; i < opts.count; i++) pool.entries.push(await pool.#spawn(i));
+    pool.#sampler = setInterval(() => void pool.sampleCpu(), 2000);
+    pool.#sampler.unref();
+    return pool;
+  }
+
+  async #spawn(index: number): Promise<PoolEntry> {
+    const { listenIp, announcedAddress, rtcPort, log } = this.opts;
+    const worker = await mediasoup.createWorker({ logLevel: "error", disableLiburing: true });
+    const port = rtcPort + index;
+    const announce = announcedAddress !== listenIp ? { announcedAddress } : {};
+    let webRtcServer: types.WebRtcServer;
+    try {
+      webRtcServer = await worker.createWebRtcServer({
+        listenInfos: [
+          { protocol: "udp", ip: listenIp, port, ...announce },
+          { protocol: "tcp", ip: listenIp, port, ...announce },
+        ],
+      });
+    } catch (err) {
+      worker.close();
+      throw new Error(`cannot listen on RTC port ${port} (udp+tcp): ${(err as Error).message}`);
+    }
+    const entry: PoolEntry = { index, worker, webRtcServer, rooms: 0, cpu: 0, lastCpuMs: 0, lastSampleAt: Date.now() };
+    worker.on("died", () => {
+      log.error("worker.died", { index });
+      if (this.#closed) return;
+      this.opts.onWorkerDied?.(index);
+      // Replace it after a short pause (its port must be released first).
+      setTimeout(() => {
+        if (this.#closed) return;
+        this.#spawn(index).then(
+          (e) => {
+            if (this.#closed) e.worker.close();
+            else this.entries[index] = e;
+          },
+          (e: Error) => log.error("worker.respawn_failed", { index, error: e.message }),
+        );
+      }, 1000);
+    });
+    return entry;
+  }
+
+  /** Least-loaded live worker (fewest rooms, then lowest CPU). */
+  pick(): PoolEntry {
+    const live = this.entries.filter((e) => !e.worker.closed);
+    if (live.length === 0) throw new Error("no mediasoup worker available");
+    return live.reduce((a, b) => (b.rooms < a.rooms || (b.rooms === a.rooms && b.cpu < a.cpu) ? b : a));
+  }
+
+  async sampleCpu(): Promise<void> {
+    await Promise.all(
+      this.entries.map(async (e) => {
+        if (e.worker.closed) return;
+        try {
+          const u = await e.worker.getResourceUsage();
+          const cpuMs = u.ru_utime + u.ru_stime;
+          const now = Date.now();
+          if (e.lastCpuMs > 0 && now > e.lastSampleAt) e.cpu = Math.min(1, (cpuMs - e.lastCpuMs) / (now - e.lastSampleAt));
+          e.lastCpuMs = cpuMs;
+          e.lastSampleAt = now;
+        } catch {
+          /* worker closing */
+        }
+      }),
+    );
+  }
+
+  /** Mean CPU share across workers, 0..1. */
+  cpu(): number {
+    if (this.entries.length === 0) return 0;
+    return this.entries.reduce((s, e) => s + e.cpu, 0) / this.entries.length;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sampler) clearInterval(this.#sampler);
+    for (const e of this.entries) e.worker.close();
+  }
+}
