@@ -138,6 +138,24 @@ export function nextEvent<T>(
 // ---------------------------------------------------------------------------------------------------------------
 // StanzaJS
 
+/** Resolve with the first StanzaJS event `name` whose payload satisfies `pred` (typed by StanzaJS's AgentEvents). */
+export function nextStanzaEvent<K extends keyof Stanza.AgentEvents>(
+  client: Stanza.Agent,
+  name: K,
+  pred: (x: Stanza.AgentEvents[K]) => boolean = () => true,
+  ms = 15_000,
+): Promise<Stanza.AgentEvents[K]> {
+  return nextEvent<Stanza.AgentEvents[K]>(
+    client as unknown as {
+      on(n: string, fn: (x: Stanza.AgentEvents[K]) => void): unknown;
+      off(n: string, fn: (x: Stanza.AgentEvents[K]) => void): unknown;
+    },
+    name,
+    pred,
+    ms,
+  );
+}
+
 /** Log in anonymously with StanzaJS and resolve once the session started (bound JID in `client.jid`). */
 export async function connectStanza(target: XmppTarget, room: string, timeoutMs = 20_000): Promise<Stanza.Agent> {
   const client = Stanza.createClient({

@@ -34,6 +34,10 @@ declare module "@xmpp/client" {
     iqCaller: {
       request(el: XmppJsElement, timeout?: number): Promise<XmppJsElement>;
     };
+    iqCallee: {
+      get(ns: string, name: string, handler: (ctx: { stanza: XmppJsElement; element: XmppJsElement }) => unknown): void;
+      set(ns: string, name: string, handler: (ctx: { stanza: XmppJsElement; element: XmppJsElement }) => unknown): void;
+    };
   }
 
   export function client(options: {
