@@ -1,0 +1,157 @@
+/**
+ * MediaCoordinator decisions, with bridge hosts played by in-process HTTP handlers that verify every signed call for
+ * real (durable/crypto/signed-request.ts). The end-to-end version with real bridge hosts is
+ * test/node/bridge-switch.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { verifyGrant } from "../../durable/crypto/bridge-grant";
+import { NonceCache, verifyRequest } from "../../durable/crypto/signed-request";
+import { BridgeControl } from "../../durable/bridge/control-client";
+import { MediaCoordinator, type MediaOccupant, type MediaRecord } from "../../durable/bridge/media-coordinator";
+import { parseFrame, child } from "../../durable/xmpp/xml";
+
+const SECRET = "b".repeat(40);
+
+function bridgeHost(base: string, state: { alive: boolean; load: number; rooms: Set<string>; calls: string[] }) {
+  const nonces = new NonceCache();
+  return async (req: Request): Promise<Response> => {
+    const u = new URL(req.url);
+    const body = req.method === "GET" || req.method === "DELETE" ? "" : await req.text();
+    const v = await verifyRequest(SECRET, req.method, u.pathname + u.search, body, req.headers, nonces);
+    if (!v.ok) return new Response(v.reason, { status: 401 });
+    if (!state.alive) throw new TypeError("connection refused");
+    state.calls.push(`${req.method} ${u.pathname}`);
+    if (u.pathname === "/health") return Response.json({ ok: true, load: state.load });
+    if (req.method === "POST" && u.pathname === "/v1/rooms") {
+      const { room } = JSON.parse(body) as { room: string };
+      state.rooms.add(room);
+      return Response.json({ room, wsUrl: `ws://${new URL(base).host}/v1/rooms/${room}/ws` });
+    }
+    const m = /^\/v1\/rooms\/([^/]+)$/.exec(u.pathname);
+    if (req.method === "DELETE" && m) {
+      state.rooms.delete(m[1]!);
+      return new Response(null, { status: 204 });
+    }
+    return new Response("not found", { status: 404 });
+  };
+}
+
+function setup(bridges: Record<string, { alive: boolean; load: number }>) {
+  const states = Object.fromEntries(
+    Object.entries(bridges).map(([b, s]) => [b, { ...s, rooms: new Set<string>(), calls: [] as string[] }]),
+  );
+  const handlers = Object.fromEntries(Object.keys(states).map((b) => [b, bridgeHost(b, states[b]!)]));
+  const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    const base = new URL(req.url).origin;
+    const h = handlers[base];
+    if (!h || !states[base]!.alive) throw new TypeError("connection refused");
+    return h(req);
+  }) as typeof fetch;
+  let occupants: MediaOccupant[] = [];
+  let record: MediaRecord = { mode: "p2p" };
+  const sent: { jid: string; media: Record<string, string> }[] = [];
+  let check: number | undefined;
+  const coord = new MediaCoordinator(
+    {
+      room: "blue-fox",
+      roomJid: "blue-fox@conference.example",
+      occupants: () => occupants,
+      send: (jid, xml) => {
+        const [msg] = parseFrame(xml);
+        const media = child(msg!, "media", "urn:parley:media:0")!;
+        sent.push({ jid, media: media.attrs });
+      },
+      load: () => record,
+      save: (r) => (record = r),
+      scheduleCheck: (at) => (check = at),
+    },
+    { bridges: Object.keys(bridges), secret: SECRET, control: new BridgeControl({ secret: SECRET, fetch: fetchFn }) },
+  );
+  const people = (n: number) => Array.from({ length: n }, (_, i) => ({ nick: `p${i}`, jid: `u${i}@example/r` }));
+  return {
+    coord,
+    states,
+    sent,
+    setOccupants: (n: number) => (occupants = people(n)),
+    record: () => record,
+    check: () => check,
+  };
+}
+
+describe("MediaCoordinator", () => {
+  it("moves to the least-loaded bridge on the third occupant, with a valid grant for each", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0.7 }, "http://b.test": { alive: true, load: 0.1 } });
+    t.setOccupants(2);
+    await t.coord.reconcile();
+    expect(t.sent).toHaveLength(0);
+    t.setOccupants(3);
+    await t.coord.reconcile();
+    expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+    expect(t.states["http://b.test"]!.rooms.has("blue-fox")).toBe(true);
+    expect(t.sent.map((s) => s.jid)).toEqual(["u0@example/r", "u1@example/r", "u2@example/r"]);
+    for (const [i, s] of t.sent.entries()) {
+      expect(s.media).toMatchObject({ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" });
+      const g = await verifyGrant(SECRET, s.media.grant!, "blue-fox");
+      expect(g.ok && g.payload.nick).toBe(`p${i}`);
+    }
+    expect(t.check()).toBeGreaterThan(Date.now());
+  });
+
+  it("returns to p2p on the second leave and closes the bridge room", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0 } });
+    t.setOccupants(3);
+    await t.coord.reconcile();
+    t.sent.length = 0;
+    t.setOccupants(2);
+    await t.coord.reconcile();
+    expect(t.record()).toEqual({ mode: "p2p" });
+    expect(t.sent.every((s) => s.media.mode === "p2p")).toBe(true);
+    expect(t.sent).toHaveLength(2);
+    expect(t.states["http://a.test"]!.rooms.size).toBe(0);
+    expect(t.check()).toBeUndefined();
+  });
+
+  it("replaces a bridge that stops answering and re-announces", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0 }, "http://b.test": { alive: true, load: 0.5 } });
+    t.setOccupants(3);
+    await t.coord.reconcile();
+    expect(t.record().bridge?.base).toBe("http://a.test");
+    t.states["http://a.test"]!.alive = false;
+    t.sent.length = 0;
+    await t.coord.checkBridge();
+    expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+    expect(t.sent.map((s) => s.media.url)).toEqual(Array(3).fill("ws://b.test/v1/rooms/blue-fox/ws"));
+  });
+
+  it("moves off a draining bridge", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0 }, "http://b.test": { alive: true, load: 0.5 } });
+    t.setOccupants(4);
+    await t.coord.reconcile();
+    await t.coord.bridgeDraining("http://a.test");
+    expect(t.record().bridge?.base).toBe("http://b.test");
+    expect(t.states["http://a.test"]!.rooms.size).toBe(0);
+  });
+
+  it("stays peer-to-peer when no bridge is usable, and retries later", async () => {
+    const t = setup({ "http://a.test": { alive: false, load: 0 } });
+    t.setOccupants(3);
+    await t.coord.reconcile();
+    expect(t.record()).toEqual({ mode: "p2p" });
+    expect(t.sent).toHaveLength(0);
+    expect(t.check()).toBeGreaterThan(Date.now());
+    t.states["http://a.test"]!.alive = true;
+    await t.coord.checkBridge();
+    expect(t.record().mode).toBe("bridge");
+  });
+
+  it("serialises concurrent reconciles (join during bridge creation)", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0 } });
+    t.setOccupants(3);
+    const a = t.coord.reconcile();
+    t.setOccupants(4);
+    const b = t.coord.reconcile();
+    await Promise.all([a, b]);
+    expect(t.states["http://a.test"]!.calls.filter((c) => c === "POST /v1/rooms")).toHaveLength(1);
+  });
+});
