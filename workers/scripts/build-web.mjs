@@ -1,5 +1,100 @@
-// Build the web app into dist/web (served by Workers static assets). Placeholder until the app lands (issue 4).
-import { cpSync, mkdirSync } from "node:fs";
-mkdirSync("dist/web", { recursive: true });
-cpSync("workers/web/index.html", "dist/web/index.html");
-console.log("web app built into dist/web");
+// Build the web app (workers/web) into dist/web, served by Workers static assets.
+//
+// - esbuild bundles workers/web/src/main.ts as ES modules with code splitting: the call code (StanzaJS, Jingle,
+//   chat) and the bridge code (mediasoup-client) are separate chunks loaded with dynamic import() only when needed.
+// - Every JS/CSS file gets a content hash in its name (immutable caching); index.html is the only unhashed file.
+// - No inline scripts or styles: index.html references the entry with <script type="module" src> and the CSS with
+//   <link>, so a strict CSP (script-src 'self') works.
+// - Writes dist/web-build-manifest.json (not served): the initial files (entry + its static imports + CSS) and every chunk with
+//   raw and gzip sizes, used by `npm run bench:web-size` and the e2e size test.
+import { build } from "esbuild";
+import { mkdirSync, readFileSync, rmSync, writeFileSync, cpSync, existsSync, readdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const webDir = join(root, "workers/web");
+const outDir = join(root, "dist/web");
+const assetsDir = join(outDir, "assets");
+
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(assetsDir, { recursive: true });
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { app: join(webDir, "src/main.ts"), style: join(webDir, "styles.css") },
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "browser",
+  target: ["chrome110", "firefox115", "safari16"],
+  outdir: assetsDir,
+  entryNames: "[name]-[hash]",
+  chunkNames: "[name]-[hash]",
+  assetNames: "[name]-[hash]",
+  minify: true,
+  sourcemap: false,
+  metafile: true,
+  legalComments: "none",
+  logLevel: "warning",
+  define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
+});
+
+const outputs = result.metafile.outputs;
+const rel = (p) => "/" + relative(outDir, join(root, p)).split("\\").join("/");
+let entryJs;
+let entryCss;
+for (const [file, meta] of Object.entries(outputs)) {
+  if (meta.entryPoint?.endsWith("src/main.ts") && file.endsWith(".js")) entryJs = file;
+  if (file.endsWith(".css") && meta.entryPoint?.endsWith("styles.css")) entryCss = file;
+}
+if (!entryJs || !entryCss) throw new Error("build-web: entry outputs not found");
+
+// The initial JS = the entry plus everything it imports statically (transitively).
+const initial = new Set();
+const visit = (file) => {
+  if (initial.has(file)) return;
+  initial.add(file);
+  for (const imp of outputs[file]?.imports ?? []) if (imp.kind === "import-statement") visit(imp.path);
+};
+visit(entryJs);
+
+// style entry emits an empty JS stub when bundled with splitting; drop it.
+for (const file of Object.keys(outputs)) {
+  if (outputs[file].entryPoint?.endsWith("styles.css") && file.endsWith(".js")) rmSync(join(root, file), { force: true });
+}
+
+const preloads = [...initial].filter((f) => f !== entryJs);
+const tags = [
+  `<link rel="stylesheet" href="${rel(entryCss)}">`,
+  ...preloads.map((f) => `<link rel="modulepreload" href="${rel(f)}">`),
+  `<script type="module" src="${rel(entryJs)}"></script>`,
+].join("\n    ");
+
+const template = readFileSync(join(webDir, "index.html"), "utf8");
+if (!template.includes("<!-- assets -->")) throw new Error("build-web: index.html lacks the <!-- assets --> marker");
+writeFileSync(join(outDir, "index.html"), template.replace("<!-- assets -->", tags));
+
+// Static files copied as they are (icons etc.).
+const publicDir = join(webDir, "public");
+if (existsSync(publicDir)) cpSync(publicDir, outDir, { recursive: true });
+// Never ship screenshots (they live in the repo for the README only).
+if (existsSync(join(outDir, "screenshots"))) rmSync(join(outDir, "screenshots"), { recursive: true, force: true });
+
+const size = (file) => {
+  const buf = readFileSync(join(root, file));
+  return { bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
+};
+const files = readdirSync(assetsDir).map((f) => join("dist/web/assets", f));
+const manifest = {
+  entry: rel(entryJs),
+  css: rel(entryCss),
+  initial: [...initial, entryCss].map((f) => ({ file: rel(f), ...size(f) })),
+  all: files.map((f) => ({ file: rel(f), ...size(f) })),
+};
+writeFileSync(join(root, "dist/web-build-manifest.json"), JSON.stringify(manifest, null, 2));
+const initialGzip = manifest.initial.reduce((s, f) => s + f.gzip, 0);
+console.log(
+  `web app built into dist/web: ${files.length} assets, initial JS+CSS ${(initialGzip / 1024).toFixed(1)} KiB gzipped`,
+);

@@ -1,0 +1,548 @@
+/**
+ * A call in one room: joins the MUC (XEP-0045), keeps the participants and their audio/video state, and runs the
+ * media path the room announces: direct Jingle sessions (p2p.ts) or the bridge (bridge.ts), switching
+ * make-before-break. Loaded lazily from the hair check on Join (it pulls in StanzaJS).
+ */
+import type { Agent } from "stanza";
+import * as JID from "stanza/JID";
+import type { ReceivedMessage, ReceivedMUCPresence, ReceivedPresence } from "stanza/protocol";
+import { stopStream } from "../local-media";
+import { P2PMesh } from "./p2p";
+import { avFromWire, avToWire, parseMediaAnnouncement, type AvState, type MediaAnnouncement, type MediaMode } from "./parley-ns";
+import { ActiveSpeaker } from "./speaker";
+import { CallView, renderLeft } from "./view";
+import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
+import type { BridgeLink } from "./bridge";
+
+export interface JoinOptions {
+  room: string;
+  name: string;
+  password?: string;
+  stream: MediaStream;
+  micOn: boolean;
+  camOn: boolean;
+  speakerId?: string;
+  /** Called right before the call screen replaces the hair check. */
+  beforeRender(): void;
+}
+
+export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: boolean } | { kind: "failed"; message: string };
+
+interface Participant {
+  nick: string;
+  jid: string;
+  av: AvState;
+  p2pStream?: MediaStream;
+  bridgeStream?: MediaStream;
+}
+
+/** XEP-0045 §7.2: errors a join can end with, in plain words. */
+function joinErrorText(condition: string | undefined): string {
+  switch (condition) {
+    case "service-unavailable":
+      return "The room is full.";
+    case "forbidden":
+      return "You are not allowed in this room.";
+    case "not-allowed":
+      return "This room can't be created.";
+    case "registration-required":
+      return "This room is members-only.";
+    case "jid-malformed":
+      return "That name can't be used. Try another.";
+    default:
+      return `The room refused the join${condition ? ` (${condition})` : ""}.`;
+  }
+}
+
+export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<JoinOutcome> {
+  const client = createRoomClient(opts.room, { autoReconnect: false });
+  try {
+    await connectSession(client);
+  } catch (e) {
+    return { kind: "failed", message: `Could not reach the server: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const call = new Call(client, root, opts);
+  const outcome = await call.join(opts.password);
+  if (outcome.kind !== "joined") {
+    call.dispose();
+    void client.disconnect();
+  }
+  return outcome;
+}
+
+class Call {
+  readonly #client: Agent;
+  readonly #root: HTMLElement;
+  readonly #opts: JoinOptions;
+  readonly #room: string;
+  readonly #roomJid: string;
+  readonly #participants = new Map<string, Participant>();
+  readonly #view: CallView;
+  readonly #p2p: P2PMesh;
+  readonly #speaker: ActiveSpeaker;
+  /** What we send: the microphone track plus the camera or screen track. */
+  readonly #send = new MediaStream();
+  #camera: MediaStream;
+  #screen: MediaStream | undefined;
+  #av: AvState;
+  #nick = "";
+  #password: string | undefined;
+  #joined = false;
+  #left = false;
+  #role = "participant";
+  #affiliation = "none";
+  #mode: MediaMode = "p2p";
+  #bridge: BridgeLink | undefined;
+  #bridgeAttempt = 0;
+  #iceServers: RTCIceServer[] = [];
+
+  constructor(client: Agent, root: HTMLElement, opts: JoinOptions) {
+    this.#client = client;
+    this.#root = root;
+    this.#opts = opts;
+    this.#room = opts.room;
+    this.#roomJid = roomJid(opts.room, client);
+    this.#camera = opts.stream;
+    for (const t of opts.stream.getTracks()) this.#send.addTrack(t);
+    this.#av = {
+      audio: opts.micOn && opts.stream.getAudioTracks().length > 0,
+      video: opts.camOn && opts.stream.getVideoTracks().length > 0,
+      screen: false,
+    };
+    this.#applyTrackEnabled();
+    this.#view = new CallView(opts.room, {
+      toggleMic: () => this.#toggle("audio"),
+      toggleCamera: () => this.#toggle("video"),
+      toggleScreen: () => void this.#toggleScreen(),
+      sendChat: (text) => this.#client.sendMessage({ to: this.#roomJid, type: "groupchat", body: text }),
+      lock: (pw) => void this.#configurePassword(pw),
+      unlock: () => void this.#configurePassword(""),
+      kick: (nick) => void this.#kick(nick),
+      leave: () => void this.leave("You left the call."),
+    });
+    this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
+    this.#p2p = new P2PMesh(client, () => (this.#nick ? `${this.#roomJid}/${this.#nick}` : undefined), () => this.#send, {
+      remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
+      sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
+      stateChanged: () => this.#maybeFinishSwitchToP2P(),
+    });
+    client.on("muc:available", this.#onAvailable);
+    client.on("muc:unavailable", this.#onUnavailable);
+    client.on("groupchat", this.#onGroupchat);
+    client.on("message", this.#onMessage);
+  }
+
+  // ---------------------------------------------------------------- join / leave / reconnect
+
+  async join(password: string | undefined): Promise<JoinOutcome> {
+    this.#password = password;
+    this.#iceServers = await fetchIceServers(this.#client);
+    this.#client.jingle.resetICEServers();
+    for (const s of this.#iceServers) this.#client.jingle.addICEServer(s);
+    const base = this.#opts.name;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const nick = attempt === 0 ? base : `${base} (${attempt + 1})`;
+      const r = await this.#joinAs(nick);
+      if (r === "ok") break;
+      if (r === "conflict") continue; // XEP-0045 §7.2.9: nick in use, try the next one
+      if (r === "not-authorized") return { kind: "locked", wrongPassword: password !== undefined && password !== "" };
+      return { kind: "failed", message: joinErrorText(r) };
+    }
+    if (!this.#joined) return { kind: "failed", message: "That name is taken in this room. Try another." };
+    this.#opts.beforeRender();
+    this.#root.replaceChildren(this.#view.root);
+    this.#view.setLocalStream(this.#send, true);
+    this.#view.setLocalAv(this.#av);
+    this.#view.setSpeaker(this.#opts.speakerId);
+    this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
+    this.#speaker.set(this.#nick, this.#av.audio ? this.#send : null);
+    this.#reconcile();
+    void this.#refreshLockState();
+    this.#client.config.autoReconnect = true;
+    this.#client.on("disconnected", this.#onDisconnected);
+    this.#client.on("session:started", this.#onReconnected);
+    window.addEventListener("pagehide", this.#onPageHide);
+    // A joiner of a room already in bridge mode gets the announcement after the subject; ask anyway in case we missed it.
+    void this.#fetchMedia();
+    return { kind: "joined" };
+  }
+
+  /** Send the join presence (with password and our a/v state) and wait for the self-presence or an error. */
+  async #joinAs(nick: string): Promise<"ok" | string> {
+    this.#nick = nick;
+    try {
+      const pres = await withTimeout(
+        this.#client.joinRoom(this.#roomJid, nick, {
+          muc: { type: "join", password: this.#password || undefined, history: { maxStanzas: 20 } },
+          parleyAv: avToWire(this.#av),
+        }),
+        15_000,
+        "the room did not answer",
+      );
+      this.#nick = JID.getResource(pres.from) ?? nick;
+      this.#role = pres.muc.role ?? "participant";
+      this.#affiliation = pres.muc.affiliation ?? "none";
+      this.#joined = true;
+      return "ok";
+    } catch (e) {
+      const p = e as ReceivedPresence & { error?: { condition?: string } };
+      if (e instanceof Error) return e.message;
+      return p.error?.condition ?? "unknown";
+    }
+  }
+
+  async leave(reason: string): Promise<void> {
+    if (this.#left) return;
+    this.#left = true;
+    window.removeEventListener("pagehide", this.#onPageHide);
+    this.#client.config.autoReconnect = false;
+    this.#p2p.close();
+    this.#bridge?.close();
+    this.#speaker.close();
+    try {
+      if (this.#joined) await withTimeout(this.#client.leaveRoom(this.#roomJid, this.#nick), 2000, "leave timeout");
+    } catch {
+      /* leaving anyway */
+    }
+    await Promise.resolve(this.#client.disconnect()).catch(() => undefined);
+    stopStream(this.#camera);
+    stopStream(this.#screen);
+    renderLeft(this.#root, this.#room, reason);
+  }
+
+  dispose(): void {
+    this.#client.off("muc:available", this.#onAvailable);
+    this.#client.off("muc:unavailable", this.#onUnavailable);
+    this.#client.off("groupchat", this.#onGroupchat);
+    this.#client.off("message", this.#onMessage);
+    this.#p2p.close();
+    this.#speaker.close();
+  }
+
+  readonly #onPageHide = (): void => {
+    // Best effort: the unavailable presence and <close/> go out before the page is gone; the server also removes
+    // occupants whose socket drops.
+    this.#left = true;
+    this.#client.sendPresence({ to: `${this.#roomJid}/${this.#nick}`, type: "unavailable" });
+    void this.#client.disconnect();
+  };
+
+  readonly #onDisconnected = (): void => {
+    if (this.#left) return;
+    this.#view.setConnection("reconnecting");
+    // We rejoin ourselves (with password and a/v state): stop StanzaJS' own rejoin.
+    this.#client.joinedRooms.clear();
+    this.#client.joiningRooms.clear();
+  };
+
+  readonly #onReconnected = async (): Promise<void> => {
+    if (this.#left) return;
+    for (const nick of [...this.#participants.keys()]) this.#removeParticipant(nick);
+    const r = await this.#joinAs(this.#nick);
+    if (r !== "ok") {
+      this.#view.setConnection("failed", joinErrorText(r));
+      return;
+    }
+    this.#view.setConnection("connected");
+    this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
+    this.#reconcile();
+    void this.#fetchMedia();
+  };
+
+  // ---------------------------------------------------------------- room events
+
+  readonly #onAvailable = (pres: ReceivedMUCPresence): void => {
+    if (!JID.equalBare(pres.from, this.#roomJid)) return;
+    const nick = JID.getResource(pres.from);
+    if (!nick) return;
+    if (nick === this.#nick) {
+      this.#role = pres.muc.role ?? this.#role;
+      this.#affiliation = pres.muc.affiliation ?? this.#affiliation;
+      if (this.#joined) this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
+      return;
+    }
+    const av = avFromWire(pres.parleyAv) ?? { audio: true, video: true, screen: false };
+    const existing = this.#participants.get(nick);
+    if (existing) existing.av = av;
+    else this.#participants.set(nick, { nick, jid: pres.from, av });
+    this.#view.upsertParticipant(nick, av);
+    if (!existing && this.#joined) this.#view.addSystem(`${nick} joined.`);
+    this.#reconcile();
+  };
+
+  readonly #onUnavailable = (pres: ReceivedMUCPresence): void => {
+    if (!JID.equalBare(pres.from, this.#roomJid)) return;
+    const nick = JID.getResource(pres.from);
+    if (!nick) return;
+    const codes = pres.muc.statusCodes ?? [];
+    if (nick === this.#nick && codes.includes("110")) {
+      if (this.#left) return;
+      // XEP-0045 §9.1.1: status 307 = kicked.
+      if (codes.includes("307")) void this.leave("You were removed from the call by a moderator.");
+      else if (pres.muc.destroy) void this.leave("The room was closed.");
+      return;
+    }
+    if (!this.#participants.has(nick)) return;
+    this.#removeParticipant(nick);
+    this.#view.addSystem(codes.includes("307") ? `${nick} was removed.` : `${nick} left.`);
+    this.#reconcile();
+  };
+
+  #removeParticipant(nick: string): void {
+    this.#participants.delete(nick);
+    this.#speaker.set(nick, null);
+    this.#view.removeParticipant(nick);
+  }
+
+  readonly #onGroupchat = (msg: ReceivedMessage): void => {
+    if (!JID.equalBare(msg.from, this.#roomJid) || !msg.body) return;
+    const nick = JID.getResource(msg.from);
+    if (!nick) return this.#view.addSystem(msg.body);
+    this.#view.addChat(nick, msg.body, nick === this.#nick);
+  };
+
+  readonly #onMessage = (msg: ReceivedMessage): void => {
+    if (!JID.equalBare(msg.from, this.#roomJid) || JID.getResource(msg.from)) return;
+    // XEP-0045 §10.2.1: status 104 = room configuration changed (e.g. password set or removed).
+    const codes = (msg as ReceivedMessage & { muc?: { statusCodes?: string[] } }).muc?.statusCodes ?? [];
+    if (codes.includes("104")) void this.#refreshLockState();
+    const ann = parseMediaAnnouncement(msg.parleyMedia);
+    if (ann) this.#onMediaAnnouncement(ann);
+  };
+
+  // ---------------------------------------------------------------- media
+
+  #applyTrackEnabled(): void {
+    for (const t of this.#camera.getAudioTracks()) t.enabled = this.#av.audio;
+    for (const t of this.#camera.getVideoTracks()) t.enabled = this.#av.video;
+  }
+
+  #announceAv(): void {
+    this.#applyTrackEnabled();
+    this.#view.setLocalAv(this.#av);
+    this.#speaker.set(this.#nick, this.#av.audio ? this.#send : null);
+    if (this.#joined) this.#client.sendPresence({ to: `${this.#roomJid}/${this.#nick}`, parleyAv: avToWire(this.#av) });
+  }
+
+  #toggle(kind: "audio" | "video"): void {
+    const has = kind === "audio" ? this.#camera.getAudioTracks().length > 0 : this.#camera.getVideoTracks().length > 0;
+    if (!has) {
+      this.#view.notify(kind === "audio" ? "No microphone is available." : "No camera is available.");
+      return;
+    }
+    this.#av = { ...this.#av, [kind]: !this.#av[kind] };
+    this.#announceAv();
+  }
+
+  async #toggleScreen(): Promise<void> {
+    if (this.#screen) return this.#stopScreen();
+    let screen: MediaStream;
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch {
+      this.#view.notify("Screen sharing was cancelled or is not allowed.");
+      return;
+    }
+    const track = screen.getVideoTracks()[0];
+    if (!track) return;
+    this.#screen = screen;
+    track.addEventListener("ended", () => void this.#stopScreen());
+    await this.#setVideoTrack(track);
+    this.#view.setLocalStream(this.#send, false);
+    this.#av = { ...this.#av, screen: true };
+    this.#announceAv();
+  }
+
+  async #stopScreen(): Promise<void> {
+    if (!this.#screen) return;
+    stopStream(this.#screen);
+    this.#screen = undefined;
+    await this.#setVideoTrack(this.#camera.getVideoTracks()[0] ?? null);
+    this.#view.setLocalStream(this.#send, true);
+    this.#av = { ...this.#av, screen: false };
+    this.#announceAv();
+  }
+
+  async #setVideoTrack(track: MediaStreamTrack | null): Promise<void> {
+    for (const t of this.#send.getVideoTracks()) this.#send.removeTrack(t);
+    if (track) this.#send.addTrack(track);
+    await Promise.all([this.#p2p.replaceTrack("video", track), this.#bridge?.replaceTrack("video", track)]);
+  }
+
+  #onStream(peerJid: string, stream: MediaStream | undefined, path: MediaMode): void {
+    const nick = JID.getResource(peerJid) ?? peerJid;
+    const p = this.#participants.get(nick);
+    if (!p) return;
+    if (path === "p2p") p.p2pStream = stream;
+    else p.bridgeStream = stream;
+    this.#showBestStream(p);
+  }
+
+  #showBestStream(p: Participant): void {
+    const s = this.#mode === "bridge" ? (p.bridgeStream ?? p.p2pStream) : (p.p2pStream ?? p.bridgeStream);
+    this.#view.setRemoteStream(p.nick, s ?? null);
+    this.#speaker.set(p.nick, s ?? null);
+  }
+
+  /** Bring the media paths in line with the room's mode and occupants. */
+  #reconcile(): void {
+    if (!this.#joined || this.#left) return;
+    const peers = [...this.#participants.values()].map((p) => p.jid);
+    if (this.#mode === "p2p") this.#p2p.setPeers(peers);
+    // In bridge mode, keep the existing direct sessions until the bridge is up (make-before-break), start none.
+    else if (!this.#bridge) this.#p2p.setPeers(peers.filter((p) => this.#p2p.connectedPeers().includes(p)));
+    this.#view.setMediaMode(this.#bridge && this.#mode === "bridge" ? "bridge" : this.#bridge ? "bridge" : "p2p", this.#participants.size === 0);
+  }
+
+  async #fetchMedia(): Promise<void> {
+    try {
+      const res = await this.#client.sendIQ({ to: this.#roomJid, type: "get", parleyMedia: {} });
+      const ann = parseMediaAnnouncement(res.parleyMedia);
+      if (ann) this.#onMediaAnnouncement(ann);
+    } catch {
+      /* the server may not support the query: we rely on announcements */
+    }
+  }
+
+  #onMediaAnnouncement(ann: MediaAnnouncement): void {
+    switch (ann.mode) {
+      case "bridge":
+        if (this.#mode === "bridge" && this.#bridge) return;
+        this.#mode = "bridge";
+        void this.#switchToBridge(ann.url, ann.grant);
+        return;
+      case "p2p":
+        if (this.#mode === "p2p") return;
+        this.#mode = "p2p";
+        this.#bridgeAttempt++;
+        this.#reconcile(); // starts direct sessions; the bridge closes once they carry media
+        this.#maybeFinishSwitchToP2P();
+        setTimeout(() => this.#finishSwitchToP2P(), 10_000); // don't keep the bridge forever if a peer never connects
+        return;
+      default:
+        throw new Error(`unhandled media mode ${(ann satisfies never) as string}`);
+    }
+  }
+
+  /** Make-before-break (bridge -> p2p): close the bridge once every peer's direct session is connected. */
+  #maybeFinishSwitchToP2P(): void {
+    if (this.#mode !== "p2p" || !this.#bridge) return;
+    const connected = new Set(this.#p2p.connectedPeers());
+    if ([...this.#participants.values()].every((p) => connected.has(p.jid))) this.#finishSwitchToP2P();
+  }
+
+  #finishSwitchToP2P(): void {
+    if (this.#mode !== "p2p" || !this.#bridge) return;
+    this.#bridge.close();
+    this.#bridge = undefined;
+    for (const p of this.#participants.values()) {
+      p.bridgeStream = undefined;
+      this.#showBestStream(p);
+    }
+    this.#reconcile();
+  }
+
+  /** Make-before-break (p2p -> bridge): connect to the bridge, send and receive there, then end direct sessions. */
+  async #switchToBridge(url: string, grant: string): Promise<void> {
+    const attempt = ++this.#bridgeAttempt;
+    this.#view.notify("Moving the call to the media bridge…");
+    try {
+      const { connectBridge } = await import("./bridge");
+      const link = await connectBridge(url, grant, this.#nick, this.#send, {
+        remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
+        peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
+        failed: (reason) => this.#onBridgeFailed(reason),
+      });
+      if (attempt !== this.#bridgeAttempt || this.#mode !== "bridge" || this.#left) {
+        link.close();
+        return;
+      }
+      this.#bridge = link;
+      await link.ready;
+      if (this.#mode !== "bridge") return;
+      this.#p2p.setPeers([]);
+      for (const p of this.#participants.values()) this.#showBestStream(p);
+      this.#view.notify("");
+      this.#reconcile();
+    } catch (e) {
+      this.#onBridgeFailed(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  #onBridgeFailed(reason: string): void {
+    this.#view.notify(`The media bridge is not reachable (${reason}). Retrying…`);
+    this.#bridge?.close();
+    this.#bridge = undefined;
+    if (this.#mode !== "bridge" || this.#left) return;
+    const attempt = this.#bridgeAttempt;
+    // A fresh grant (grants are short-lived) and another try.
+    setTimeout(() => {
+      if (attempt === this.#bridgeAttempt && this.#mode === "bridge" && !this.#bridge && !this.#left) {
+        this.#mode = "p2p";
+        void this.#fetchMedia();
+      }
+    }, 3000);
+    this.#reconcile();
+  }
+
+  // ---------------------------------------------------------------- moderation
+
+  async #refreshLockState(): Promise<void> {
+    try {
+      const info = await this.#client.getDiscoInfo(this.#roomJid);
+      this.#view.setLocked((info.features ?? []).includes("muc_passwordprotected"));
+    } catch {
+      /* unknown: leave as is */
+    }
+  }
+
+  /** XEP-0045 §10.2: the owner sets (or clears, with "") the room secret via the muc#owner configuration form. */
+  async #configurePassword(password: string): Promise<void> {
+    try {
+      await this.#client.getRoomConfig(this.#roomJid).catch(() => undefined);
+      await this.#client.configureRoom(this.#roomJid, {
+        type: "submit",
+        fields: [
+          { name: "FORM_TYPE", type: "hidden", value: "http://jabber.org/protocol/muc#roomconfig" },
+          { name: "muc#roomconfig_passwordprotectedroom", type: "boolean", value: password !== "" },
+          { name: "muc#roomconfig_roomsecret", type: "text-private", value: password },
+        ],
+      });
+      this.#password = password || undefined;
+      this.#view.setLocked(password !== "");
+      this.#view.addSystem(password ? "You locked the room with a password." : "You unlocked the room.");
+    } catch (e) {
+      this.#view.notify(`Could not change the room password${errorCondition(e)}.`);
+    }
+  }
+
+  /** XEP-0045 §8.2: a moderator kicks by setting the occupant's role to none. */
+  async #kick(nick: string): Promise<void> {
+    try {
+      await this.#client.kick(this.#roomJid, nick, "Removed by a moderator");
+    } catch (e) {
+      this.#view.notify(`Could not remove ${nick}${errorCondition(e)}.`);
+    }
+  }
+}
+
+function errorCondition(e: unknown): string {
+  const c = (e as { error?: { condition?: string } } | undefined)?.error?.condition;
+  return c ? ` (${c})` : "";
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e); // keep the original: a MUC error presence carries the XEP-0045 condition
+      },
+    );
+  });
+}

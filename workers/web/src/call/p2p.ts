@@ -1,0 +1,157 @@
+/**
+ * Direct (peer-to-peer) media with Jingle (XEP-0166 sessions, XEP-0167 RTP, XEP-0176 ICE-UDP, XEP-0320 DTLS) via
+ * StanzaJS' SessionManager, which converts between SDP and Jingle. One session per other occupant while the room
+ * is in P2P mode (a 1:1 call is one session; a small room without a bridge becomes a mesh).
+ *
+ * Who initiates: the occupant whose room JID sorts lower (both sides compute the same answer, so there is no
+ * glare; XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if it happens anyway). ICE restart on failure is
+ * StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
+ */
+import type { Agent } from "stanza";
+import { MediaSession } from "stanza/jingle";
+import type { Session } from "stanza/jingle";
+
+export interface P2PEvents {
+  remoteStream(peer: string, stream: MediaStream): void;
+  sessionEnded(peer: string): void;
+  stateChanged(peer: string, state: RTCPeerConnectionState): void;
+}
+
+export function shouldInitiate(self: string, peer: string): boolean {
+  return self < peer;
+}
+
+export class P2PMesh {
+  readonly #client: Agent;
+  readonly #self: () => string | undefined;
+  readonly #sendStream: () => MediaStream;
+  readonly #events: P2PEvents;
+  readonly #sessions = new Map<string, MediaSession>();
+  readonly #streams = new Map<string, MediaStream>();
+  #wanted = new Set<string>();
+  #closed = false;
+
+  constructor(client: Agent, self: () => string | undefined, sendStream: () => MediaStream, events: P2PEvents) {
+    this.#client = client;
+    this.#self = self;
+    this.#sendStream = sendStream;
+    this.#events = events;
+    client.on("jingle:incoming", this.#onIncoming);
+    client.on("jingle:terminated", this.#onTerminated);
+    client.jingle.on("peerTrackAdded", this.#onTrack);
+  }
+
+  /** The occupants (room full JIDs) we want a direct session with; [] ends them all. */
+  setPeers(peers: string[]): void {
+    if (this.#closed) return;
+    this.#wanted = new Set(peers);
+    for (const [peer, s] of this.#sessions) if (!this.#wanted.has(peer)) this.#end(peer, s);
+    const self = this.#self();
+    if (!self) return;
+    for (const peer of this.#wanted) {
+      if (this.#sessions.has(peer) || !shouldInitiate(self, peer)) continue;
+      this.#initiate(peer);
+    }
+  }
+
+  /** Peers whose session has connected media (ICE+DTLS up). */
+  connectedPeers(): string[] {
+    return [...this.#sessions].filter(([, s]) => s.pc.connectionState === "connected").map(([p]) => p);
+  }
+
+  peerConnections(): RTCPeerConnection[] {
+    return [...this.#sessions.values()].map((s) => s.pc);
+  }
+
+  /** Screen share / camera switch: swap the outgoing video (or audio) track in every session without renegotiation. */
+  async replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void> {
+    await Promise.all(
+      [...this.#sessions.values()].map(async (s) => {
+        const tr = s.pc.getTransceivers().find((t) => (t.sender.track?.kind ?? t.receiver.track.kind) === kind);
+        if (tr) await tr.sender.replaceTrack(track).catch(() => undefined);
+      }),
+    );
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wanted = new Set();
+    for (const [peer, s] of this.#sessions) this.#end(peer, s);
+    this.#client.off("jingle:incoming", this.#onIncoming);
+    this.#client.off("jingle:terminated", this.#onTerminated);
+    this.#client.jingle.off("peerTrackAdded", this.#onTrack);
+  }
+
+  #initiate(peer: string): void {
+    const stream = this.#sendStream();
+    const session = this.#client.jingle.createMediaSession(peer, undefined, stream);
+    for (const kind of ["audio", "video"] as const) {
+      if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+    this.#track(peer, session);
+    void session.start();
+  }
+
+  #track(peer: string, session: MediaSession): void {
+    this.#sessions.set(peer, session);
+    session.pc.addEventListener("connectionstatechange", () => {
+      if (this.#sessions.get(peer) === session) this.#events.stateChanged(peer, session.pc.connectionState);
+    });
+  }
+
+  #end(peer: string, session: MediaSession): void {
+    this.#sessions.delete(peer);
+    this.#streams.delete(peer);
+    if (session.state !== "ended") session.end("success");
+    this.#events.sessionEnded(peer);
+  }
+
+  readonly #onIncoming = (session: Session): void => {
+    if (!(session instanceof MediaSession)) {
+      session.end("unsupported-applications");
+      return;
+    }
+    const peer = session.peerID;
+    if (this.#closed || !this.#wanted.has(peer)) {
+      // Not in P2P mode with this occupant (e.g. the room uses the bridge): XEP-0166 §6.7 decline.
+      session.end("decline");
+      return;
+    }
+    const old = this.#sessions.get(peer);
+    if (old) this.#end(peer, old); // the peer restarted (reload, reconnect): the new session replaces the old one
+    this.#track(peer, session);
+    const stream = this.#sendStream();
+    void (async () => {
+      for (const t of stream.getTracks()) await session.addTrack(t, stream);
+      await session.accept();
+    })();
+  };
+
+  readonly #onTerminated = (session: Session): void => {
+    const peer = session.peerID;
+    if (this.#sessions.get(peer) !== session) return;
+    this.#sessions.delete(peer);
+    this.#streams.delete(peer);
+    this.#events.sessionEnded(peer);
+    // The initiator re-creates a session that ended while still wanted (e.g. ICE failed twice).
+    const self = this.#self();
+    if (!this.#closed && self && this.#wanted.has(peer) && shouldInitiate(self, peer)) {
+      setTimeout(() => {
+        if (!this.#closed && this.#wanted.has(peer) && !this.#sessions.has(peer)) this.#initiate(peer);
+      }, 1000);
+    }
+  };
+
+  readonly #onTrack = (session: Session, track: MediaStreamTrack): void => {
+    const peer = session.peerID;
+    if (this.#sessions.get(peer) !== session) return;
+    let stream = this.#streams.get(peer);
+    if (!stream) {
+      stream = new MediaStream();
+      this.#streams.set(peer, stream);
+    }
+    for (const t of stream.getTracks()) if (t.kind === track.kind) stream.removeTrack(t);
+    stream.addTrack(track);
+    this.#events.remoteStream(peer, stream);
+  };
+}

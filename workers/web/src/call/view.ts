@@ -1,0 +1,297 @@
+/**
+ * The call screen's DOM: participant tiles, controls, participants list, chat. No call logic here: call.ts
+ * drives it through these methods and reacts to the callbacks.
+ *
+ * Test contract (issue #4): each remote `<video>` has `data-participant="<nick>"`, the local one `data-local`;
+ * an element with `data-media-mode` holds `p2p` or `bridge`; chat is a `role="log"` region with an input labelled
+ * "Message".
+ */
+import { clear, h, setPressed } from "../dom";
+import type { AvState, MediaMode } from "./parley-ns";
+
+export interface ViewCallbacks {
+  toggleMic(): void;
+  toggleCamera(): void;
+  toggleScreen(): void;
+  sendChat(text: string): void;
+  lock(password: string): void;
+  unlock(): void;
+  kick(nick: string): void;
+  leave(): void;
+}
+
+interface Tile {
+  el: HTMLElement;
+  video: HTMLVideoElement;
+  name: HTMLElement;
+  state: HTMLElement;
+}
+
+export class CallView {
+  readonly root: HTMLElement;
+  readonly #cb: ViewCallbacks;
+  readonly #stage = h("div", { class: "stage", "aria-label": "Participants' video" });
+  readonly #tiles = new Map<string, Tile>();
+  readonly #local: Tile;
+  readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", role: "status" });
+  readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
+  readonly #lockState = h("span", { class: "lock-state" });
+  readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
+  readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat messages", "aria-live": "polite" });
+  readonly #chatInput = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
+  readonly #micBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Microphone");
+  readonly #camBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Camera");
+  readonly #screenBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "false" }, "Share screen");
+  readonly #lockBtn = h("button", { type: "button", hidden: true }, "Lock room");
+  readonly #lockForm: HTMLFormElement;
+  readonly #lockInput = h("input", { id: "lock-password", type: "password", autocomplete: "new-password", minlength: 1 });
+  readonly #notice = h("p", { class: "notice", role: "alert" });
+  #canKick = false;
+  #selfNick = "";
+  #locked = false;
+  #speakerId: string | undefined;
+
+  constructor(room: string, cb: ViewCallbacks) {
+    this.#cb = cb;
+    this.#local = this.#makeTile("You", true);
+    this.#stage.append(this.#local.el);
+    this.#micBtn.addEventListener("click", () => cb.toggleMic());
+    this.#camBtn.addEventListener("click", () => cb.toggleCamera());
+    this.#screenBtn.addEventListener("click", () => cb.toggleScreen());
+    if (!navigator.mediaDevices?.getDisplayMedia) this.#screenBtn.hidden = true;
+    this.#lockForm = h(
+      "form",
+      {
+        class: "lock-form",
+        hidden: true,
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          const pw = this.#lockInput.value;
+          if (!pw) return this.#lockInput.focus();
+          this.#lockForm.hidden = true;
+          cb.lock(pw);
+          this.#lockInput.value = "";
+        },
+      },
+      h("label", { for: "lock-password" }, "New room password"),
+      this.#lockInput,
+      h("button", { type: "submit" }, "Set password"),
+      h("button", { type: "button", onclick: () => (this.#lockForm.hidden = true) }, "Cancel"),
+    );
+    this.#lockBtn.addEventListener("click", () => {
+      if (this.#locked) cb.unlock();
+      else {
+        this.#lockForm.hidden = false;
+        this.#lockInput.focus();
+      }
+    });
+    const copyBtn = h("button", { type: "button" }, "Copy link");
+    copyBtn.addEventListener("click", () => {
+      const url = location.origin + "/" + room;
+      const ok = () => this.notify("Link copied. Anyone with it can join" + (this.#locked ? " with the password." : "."));
+      if (navigator.clipboard?.writeText) navigator.clipboard.writeText(url).then(ok, () => this.notify(url));
+      else this.notify(url);
+    });
+    const chatForm = h(
+      "form",
+      {
+        class: "chat-form",
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          const text = this.#chatInput.value.trim();
+          if (!text) return;
+          cb.sendChat(text);
+          this.#chatInput.value = "";
+        },
+      },
+      h("label", { for: "chat-input" }, "Message"),
+      this.#chatInput,
+      h("button", { type: "submit" }, "Send"),
+    );
+    this.root = h(
+      "section",
+      { class: "call" },
+      h(
+        "header",
+        { class: "call-head" },
+        h("h1", {}, room),
+        this.#mode,
+        this.#lockState,
+        this.#conn,
+      ),
+      this.#notice,
+      h("div", { class: "call-body" }, this.#stage, h("aside", { class: "side" }, h("h2", {}, "People"), this.#people, h("h2", {}, "Chat"), this.#log, chatForm)),
+      h(
+        "footer",
+        { class: "controls" },
+        this.#micBtn,
+        this.#camBtn,
+        this.#screenBtn,
+        copyBtn,
+        this.#lockBtn,
+        this.#lockForm,
+        h("button", { type: "button", class: "danger", onclick: () => cb.leave() }, "Leave"),
+      ),
+    );
+    this.setMediaMode("p2p", false);
+  }
+
+  #makeTile(label: string, local: boolean, nick?: string): Tile {
+    const video = h("video", { autoplay: true, playsinline: true, ...(local ? { "data-local": "", muted: true } : { "data-participant": nick }) });
+    if (local) video.muted = true;
+    const name = h("span", { class: "tile-name" }, label);
+    const state = h("span", { class: "tile-state" });
+    const el = h("figure", { class: "tile" + (local ? " local" : "") }, video, h("figcaption", {}, name, state));
+    return { el, video, name, state };
+  }
+
+  setLocalStream(stream: MediaStream, mirrored: boolean): void {
+    if (this.#local.video.srcObject !== stream) this.#local.video.srcObject = stream;
+    this.#local.el.classList.toggle("mirrored", mirrored);
+  }
+
+  setSelf(nick: string, canKick: boolean, isOwner: boolean): void {
+    this.#selfNick = nick;
+    this.#local.name.textContent = `${nick} (you)`;
+    this.#canKick = canKick;
+    this.#lockBtn.hidden = !isOwner;
+  }
+
+  setLocalAv(av: AvState): void {
+    setPressed(this.#micBtn, av.audio);
+    setPressed(this.#camBtn, av.video);
+    setPressed(this.#screenBtn, av.screen);
+    this.#screenBtn.textContent = av.screen ? "Stop sharing" : "Share screen";
+    this.#local.state.textContent = describeAv(av);
+    this.#local.el.classList.toggle("video-off", !av.video && !av.screen);
+  }
+
+  upsertParticipant(nick: string, av: AvState): void {
+    let tile = this.#tiles.get(nick);
+    if (!tile) {
+      tile = this.#makeTile(nick, false, nick);
+      if (this.#speakerId) void setSink(tile.video, this.#speakerId);
+      this.#tiles.set(nick, tile);
+      this.#stage.append(tile.el);
+    }
+    tile.state.textContent = describeAv(av);
+    tile.el.classList.toggle("video-off", !av.video && !av.screen);
+    tile.el.setAttribute("data-audio", av.audio ? "on" : "off");
+    this.#renderPeople();
+  }
+
+  removeParticipant(nick: string): void {
+    const tile = this.#tiles.get(nick);
+    if (!tile) return;
+    tile.video.srcObject = null;
+    tile.el.remove();
+    this.#tiles.delete(nick);
+    this.#renderPeople();
+  }
+
+  setRemoteStream(nick: string, stream: MediaStream | null): void {
+    const tile = this.#tiles.get(nick);
+    if (!tile || tile.video.srcObject === stream) return;
+    tile.video.srcObject = stream;
+    if (stream) void tile.video.play().catch(() => undefined);
+  }
+
+  remoteVideos(): Map<string, HTMLVideoElement> {
+    return new Map([...this.#tiles].map(([n, t]) => [n, t.video]));
+  }
+
+  setSpeaker(deviceId: string | undefined): void {
+    this.#speakerId = deviceId;
+    if (deviceId) for (const t of this.#tiles.values()) void setSink(t.video, deviceId);
+  }
+
+  setActiveSpeaker(nick: string | undefined): void {
+    for (const [n, t] of this.#tiles) t.el.classList.toggle("speaking", n === nick);
+    this.#local.el.classList.toggle("speaking", nick === this.#selfNick && nick !== undefined);
+  }
+
+  setMediaMode(mode: MediaMode, alone: boolean): void {
+    this.#mode.setAttribute("data-media-mode", mode);
+    this.#mode.textContent =
+      mode === "p2p"
+        ? alone
+          ? "Direct · encrypted (waiting for others)"
+          : "Direct · encrypted end to end"
+        : "Via the bridge · encrypted in transit";
+    this.#mode.title =
+      mode === "p2p"
+        ? "Audio and video go directly between browsers (or through a TURN relay that cannot decrypt them), encrypted with DTLS-SRTP."
+        : "Audio and video go through Parley's media bridge, encrypted on each hop (DTLS-SRTP). The bridge forwards media and does not record it.";
+  }
+
+  setConnection(state: "connected" | "reconnecting" | "failed", detail?: string): void {
+    this.#conn.hidden = state === "connected";
+    this.#conn.setAttribute("data-state", state);
+    this.#conn.textContent = state === "reconnecting" ? "Reconnecting…" : state === "failed" ? `Disconnected${detail ? `: ${detail}` : ""}` : "";
+  }
+
+  setLocked(locked: boolean): void {
+    this.#locked = locked;
+    this.#lockState.textContent = locked ? "Locked" : "";
+    this.#lockState.hidden = !locked;
+    this.#lockBtn.textContent = locked ? "Unlock room" : "Lock room";
+  }
+
+  addChat(from: string, text: string, self: boolean): void {
+    const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    this.#log.append(
+      h("p", { class: "chat-line" + (self ? " self" : "") }, h("span", { class: "chat-from" }, from), " ", h("span", { class: "chat-text" }, text), " ", h("time", {}, time)),
+    );
+    this.#log.scrollTop = this.#log.scrollHeight;
+  }
+
+  addSystem(text: string): void {
+    this.#log.append(h("p", { class: "chat-line system" }, text));
+    this.#log.scrollTop = this.#log.scrollHeight;
+  }
+
+  notify(text: string): void {
+    this.#notice.textContent = text;
+  }
+
+  #renderPeople(): void {
+    clear(this.#people);
+    this.#people.append(h("li", {}, `${this.#selfNick} (you)`));
+    for (const nick of [...this.#tiles.keys()].sort()) {
+      const li = h("li", {}, nick);
+      if (this.#canKick) {
+        li.append(" ", h("button", { type: "button", class: "small", "aria-label": `Remove ${nick}`, onclick: () => this.#cb.kick(nick) }, "Remove"));
+      }
+      this.#people.append(li);
+    }
+  }
+
+  refreshPeople(): void {
+    this.#renderPeople();
+  }
+}
+
+function describeAv(av: AvState): string {
+  const parts: string[] = [];
+  if (!av.audio) parts.push("muted");
+  if (av.screen) parts.push("sharing screen");
+  else if (!av.video) parts.push("camera off");
+  return parts.join(", ");
+}
+
+async function setSink(el: HTMLVideoElement, id: string): Promise<void> {
+  const m = el as HTMLVideoElement & { setSinkId?: (id: string) => Promise<void> };
+  await m.setSinkId?.(id).catch(() => undefined);
+}
+
+export function renderLeft(root: HTMLElement, room: string, reason: string): void {
+  clear(root);
+  root.append(
+    h(
+      "section",
+      { class: "left card" },
+      h("h1", {}, reason),
+      h("p", {}, h("a", { href: `/${room}` }, "Rejoin"), " · ", h("a", { href: "/" }, "Start another call")),
+    ),
+  );
+}

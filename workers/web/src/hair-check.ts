@@ -1,0 +1,220 @@
+/**
+ * Hair check `/<room>`: live preview, microphone level, device selectors, display name, camera/mic toggles,
+ * clear messages when a device is refused or missing, a password field when the room turns out to be locked,
+ * and a connectivity check (edge WebSocket, STUN, TURN over UDP and TCP) loaded lazily after first paint.
+ */
+import { clear, h, setPressed } from "./dom";
+import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
+import { cleanDisplayName, loadPrefs, savePrefs, type Prefs } from "./prefs";
+
+export function renderHairCheck(root: HTMLElement, room: string): void {
+  clear(root);
+  const prefs: Prefs = loadPrefs();
+  let media: LocalMedia = { stream: new MediaStream(), problems: [] };
+  let meter: LevelMeter | undefined;
+  let camOn = true;
+  let micOn = true;
+  let joining = false;
+  let handedOver = false;
+
+  const video = h("video", { "data-local": "", autoplay: true, playsinline: true, muted: true, "aria-label": "Your camera preview" });
+  video.muted = true;
+  const videoOff = h("div", { class: "video-off", hidden: true }, "Camera off");
+  const level = h("meter", { min: 0, max: 1, low: 0.05, high: 0.7, optimum: 0.4, value: 0, "aria-label": "Microphone level" });
+  const camBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Camera");
+  const micBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Microphone");
+  const camSel = h("select", { id: "camera-select" });
+  const micSel = h("select", { id: "mic-select" });
+  const spkSel = h("select", { id: "speaker-select" });
+  const nameInput = h("input", { id: "display-name", name: "name", autocomplete: "nickname", maxlength: 48, required: true, value: prefs.name });
+  const pwInput = h("input", { id: "room-password", type: "password", autocomplete: "off" });
+  const pwRow = h("div", { class: "field", hidden: true }, h("label", { for: "room-password" }, "Room password"), pwInput);
+  const problems = h("div", { class: "problems", role: "alert" });
+  const status = h("p", { class: "status", role: "status" });
+  const joinBtn = h("button", { type: "submit", class: "primary big" }, "Join");
+  const checks = h("ul", { class: "checks", "aria-label": "Connection check results" });
+
+  function showProblems(list: string[]): void {
+    clear(problems);
+    for (const p of list) problems.append(h("p", {}, p));
+  }
+
+  function applyToggles(): void {
+    for (const t of media.stream.getVideoTracks()) t.enabled = camOn;
+    for (const t of media.stream.getAudioTracks()) t.enabled = micOn;
+    setPressed(camBtn, camOn && media.stream.getVideoTracks().length > 0);
+    setPressed(micBtn, micOn && media.stream.getAudioTracks().length > 0);
+    camBtn.disabled = media.stream.getVideoTracks().length === 0;
+    micBtn.disabled = media.stream.getAudioTracks().length === 0;
+    videoOff.hidden = camOn && media.stream.getVideoTracks().length > 0;
+  }
+
+  async function fillSelectors(): Promise<void> {
+    const devs = await listDevices();
+    const fill = (sel: HTMLSelectElement, list: MediaDeviceInfo[], current: string | undefined, label: string) => {
+      clear(sel);
+      if (list.length === 0) sel.append(h("option", { value: "" }, `No ${label} found`));
+      list.forEach((d, i) => sel.append(h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${label} ${i + 1}`)));
+      sel.disabled = list.length === 0;
+    };
+    const track = (k: "video" | "audio") => media.stream.getTracks().find((t) => t.kind === k)?.getSettings().deviceId;
+    fill(camSel, devs.cameras, track("video"), "camera");
+    fill(micSel, devs.mics, track("audio"), "microphone");
+    if (canChooseSpeaker()) fill(spkSel, devs.speakers, prefs.speakerId, "speaker");
+    else {
+      clear(spkSel);
+      spkSel.append(h("option", { value: "" }, "System default"));
+      spkSel.disabled = true;
+    }
+  }
+
+  async function startMedia(): Promise<void> {
+    meter?.close();
+    stopStream(media.stream);
+    media = await acquireLocalMedia({ cameraId: prefs.cameraId, micId: prefs.micId });
+    video.srcObject = media.stream;
+    meter = new LevelMeter(media.stream);
+    showProblems(media.problems);
+    applyToggles();
+    await fillSelectors();
+  }
+
+  const tick = () => {
+    if (!level.isConnected) return meter?.close();
+    level.value = micOn ? (meter?.read() ?? 0) : 0;
+    requestAnimationFrame(tick);
+  };
+
+  camBtn.addEventListener("click", () => {
+    camOn = !camOn;
+    applyToggles();
+  });
+  micBtn.addEventListener("click", () => {
+    micOn = !micOn;
+    applyToggles();
+  });
+  camSel.addEventListener("change", () => {
+    prefs.cameraId = camSel.value || undefined;
+    savePrefs(prefs);
+    void startMedia();
+  });
+  micSel.addEventListener("change", () => {
+    prefs.micId = micSel.value || undefined;
+    savePrefs(prefs);
+    void startMedia();
+  });
+  spkSel.addEventListener("change", () => {
+    prefs.speakerId = spkSel.value || undefined;
+    savePrefs(prefs);
+  });
+
+  const form = h(
+    "form",
+    {
+      class: "join-form",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        void join();
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "display-name" }, "Name"), nameInput),
+    pwRow,
+    problems,
+    status,
+    joinBtn,
+  );
+
+  async function join(): Promise<void> {
+    if (joining) return;
+    const name = cleanDisplayName(nameInput.value);
+    if (!name) {
+      status.textContent = "Please enter your name.";
+      nameInput.focus();
+      return;
+    }
+    prefs.name = name;
+    savePrefs(prefs);
+    joining = true;
+    joinBtn.disabled = true;
+    status.textContent = "Joining…";
+    try {
+      const { joinCall } = await import("./call/call");
+      const outcome = await joinCall(root, {
+        room,
+        name,
+        password: pwRow.hidden ? undefined : pwInput.value,
+        stream: media.stream,
+        micOn,
+        camOn,
+        speakerId: prefs.speakerId,
+        beforeRender: () => {
+          handedOver = true;
+          meter?.close();
+        },
+      });
+      switch (outcome.kind) {
+        case "joined":
+          return;
+        case "locked":
+          pwRow.hidden = false;
+          status.textContent = outcome.wrongPassword
+            ? "That password is not right. Try again."
+            : "This room is locked. Enter its password to join.";
+          pwInput.focus();
+          break;
+        case "failed":
+          status.textContent = outcome.message;
+          break;
+        default:
+          throw new Error(`unexpected outcome ${(outcome satisfies never) as string}`);
+      }
+    } catch (e) {
+      status.textContent = `Could not join: ${e instanceof Error ? e.message : String(e)}`;
+    } finally {
+      if (!handedOver) {
+        joining = false;
+        joinBtn.disabled = false;
+      }
+    }
+  }
+
+  root.append(
+    h(
+      "section",
+      { class: "hair-check" },
+      h("h1", {}, "Ready to join ", h("span", { class: "room-name" }, room), "?"),
+      h(
+        "div",
+        { class: "hc-grid" },
+        h(
+          "div",
+          { class: "hc-preview" },
+          h("div", { class: "preview" }, video, videoOff),
+          level,
+          h("div", { class: "toggles" }, camBtn, micBtn),
+        ),
+        h(
+          "div",
+          { class: "hc-side" },
+          form,
+          h(
+            "details",
+            { class: "devices" },
+            h("summary", {}, "Devices"),
+            h("div", { class: "field" }, h("label", { for: "camera-select" }, "Camera"), camSel),
+            h("div", { class: "field" }, h("label", { for: "mic-select" }, "Microphone"), micSel),
+            h("div", { class: "field" }, h("label", { for: "speaker-select" }, "Speaker"), spkSel),
+          ),
+          h("section", { class: "connectivity", "aria-labelledby": "conn-h" }, h("h2", { id: "conn-h" }, "Connection check"), checks),
+        ),
+      ),
+    ),
+  );
+  if (!prefs.name) nameInput.focus();
+
+  void startMedia().then(() => {
+    requestAnimationFrame(tick);
+    // The connectivity check needs the XMPP client (for STUN/TURN credentials, XEP-0215): load it after first paint.
+    void import("./connectivity").then(({ runConnectivityCheck }) => runConnectivityCheck(room, checks));
+  });
+}
