@@ -44,18 +44,15 @@ describe("privacy: no third-party requests", () => {
     const urls: string[] = [];
     page.on("request", (r) => urls.push(r.url()));
     page.on("websocket", (ws) => urls.push(ws.url()));
-    await page.addInitScript(() => {
-      (window as unknown as { __csp: string[] }).__csp = [];
-      document.addEventListener("securitypolicyviolation", (e) =>
-        (window as unknown as { __csp: string[] }).__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
-      );
-    });
+    // (browser-side code as strings: this project type-checks Node code without the DOM lib)
+    await page.addInitScript(`window.__csp = [];
+      document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`);
     const res = await page.goto(`${edge.httpUrl}${path}`, { waitUntil: "load", timeout: 45_000 });
     expect(res?.status()).toBe(200);
     expect(res?.headers()["content-security-policy"]).toContain("default-src 'none'");
     // Let lazy loads, service workers, fonts etc. happen; "networkidle" may never come if the app keeps a socket open.
     await page.waitForLoadState("networkidle", { timeout: 15_000 }).catch(() => undefined);
-    const cspViolations = await page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
+    const cspViolations = await page.evaluate<string[]>(`window.__csp`);
     return { urls, page, cspViolations, close: () => context.close() };
   }
 
@@ -90,11 +87,11 @@ describe("privacy: no third-party requests", () => {
   it("the foreign-origin check does catch a third-party request (control)", async () => {
     const v = await visit("/");
     try {
-      await v.page.evaluate(() => {
+      await v.page.evaluate(`(() => {
         const img = document.createElement("img");
         img.src = "http://third-party.invalid/pixel.gif";
         document.body.appendChild(img);
-      });
+      })()`);
       await v.page.waitForTimeout(300);
       expect(foreign(v.urls).some((u) => u.includes("third-party.invalid"))).toBe(true);
     } finally {
