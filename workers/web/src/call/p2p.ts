@@ -94,6 +94,7 @@ export class P2PMesh {
 
   #track(peer: string, session: MediaSession): void {
     this.#sessions.set(peer, session);
+    this.#emitStream(session);
     session.pc.addEventListener("connectionstatechange", () => {
       if (this.#sessions.get(peer) === session) this.#events.stateChanged(peer, session.pc.connectionState);
     });
@@ -142,16 +143,25 @@ export class P2PMesh {
     }
   };
 
+  /** Remote tracks per session. A responder's tracks arrive while the offer is applied, before 'incoming'. */
+  readonly #sessionStreams = new WeakMap<Session, MediaStream>();
+
   readonly #onTrack = (session: Session, track: MediaStreamTrack): void => {
-    const peer = session.peerID;
-    if (this.#sessions.get(peer) !== session) return;
-    let stream = this.#streams.get(peer);
+    let stream = this.#sessionStreams.get(session);
     if (!stream) {
       stream = new MediaStream();
-      this.#streams.set(peer, stream);
+      this.#sessionStreams.set(session, stream);
     }
     for (const t of stream.getTracks()) if (t.kind === track.kind) stream.removeTrack(t);
     stream.addTrack(track);
-    this.#events.remoteStream(peer, stream);
+    this.#emitStream(session);
   };
+
+  #emitStream(session: Session): void {
+    const peer = session.peerID;
+    const stream = this.#sessionStreams.get(session);
+    if (!stream || this.#sessions.get(peer) !== session) return;
+    this.#streams.set(peer, stream);
+    this.#events.remoteStream(peer, stream);
+  }
 }

@@ -37,11 +37,11 @@ export class CallView {
   readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
   readonly #lockState = h("span", { class: "lock-state" });
   readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
-  readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat messages", "aria-live": "polite" });
+  readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "polite" });
   readonly #chatInput = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
   readonly #micBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Microphone");
   readonly #camBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Camera");
-  readonly #screenBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "false" }, "Share screen");
+  readonly #screenBtn = h("button", { type: "button", class: "share", "aria-pressed": "false" }, "Share screen");
   readonly #lockBtn = h("button", { type: "button", hidden: true }, "Lock room");
   readonly #lockForm: HTMLFormElement;
   readonly #lockInput = h("input", { id: "lock-password", type: "password", autocomplete: "new-password", minlength: 1 });

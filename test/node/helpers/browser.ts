@@ -1,0 +1,178 @@
+/**
+ * Real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) for the web app's end-to-end tests
+ * and the call benchmark. Fake camera/microphone devices, auto-accepted permission prompts, no network beyond
+ * loopback.
+ *
+ * Every RTCPeerConnection a page creates (Jingle sessions, mediasoup-client transports) is recorded in
+ * `window.__pcs` by an init script, so tests read the real WebRTC stats: framesDecoded per inbound video stream
+ * and the selected ICE candidate pair.
+ */
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--disable-background-networking",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-component-update",
+      "--disable-sync",
+      // getDisplayMedia without a picker: capture this tab (fake UI accepts the prompt).
+      "--auto-accept-this-tab-capture",
+      "--auto-select-desktop-capture-source=Entire screen",
+      "--autoplay-policy=no-user-gesture-required",
+      // Loopback-only tests: don't hide host candidates behind mDNS names.
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ],
+  });
+}
+
+const INIT_SCRIPT = `(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.__consoleErrors = [];
+  class Recorded extends Orig {
+    constructor(...args) { super(...args); window.__pcs.push(this); }
+  }
+  window.RTCPeerConnection = Recorded;
+})();`;
+
+export interface Participant {
+  context: BrowserContext;
+  page: Page;
+  /** Console errors and page errors seen so far (for diagnostics on failure). */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** A new browser context (own storage, own fake devices) with the app open at `url`. */
+export async function openParticipant(browser: Browser, url: string): Promise<Participant> {
+  const origin = new URL(url).origin;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
+  await context.addInitScript(INIT_SCRIPT);
+  const page = await context.newPage();
+  const logs: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") logs.push(`[${m.type()}] ${m.text()}`);
+  });
+  page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+  page.on("request", (r) => {
+    if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) {
+      logs.push(`[third-party request] ${r.url()}`);
+    }
+  });
+  await page.goto(url);
+  return { context, page, logs, close: () => context.close() };
+}
+
+/** On the hair check: type the name (and password), click Join, wait for the call screen or a hair-check message. */
+export async function join(p: Participant, name: string, password?: string): Promise<void> {
+  const { page } = p;
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  if (password !== undefined) await page.getByLabel("Room password").fill(password);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+}
+
+export async function waitForCall(p: Participant, timeoutMs = 30_000): Promise<void> {
+  await p.page.locator("[data-media-mode]").waitFor({ timeout: timeoutMs });
+}
+
+export async function mediaMode(p: Participant): Promise<string | null> {
+  return p.page.locator("[data-media-mode]").getAttribute("data-media-mode");
+}
+
+/** Sum of framesDecoded over every inbound video RTP stream of every peer connection on the page. */
+export async function framesDecoded(page: Page): Promise<number> {
+  return page.evaluate(`(async () => {
+    let n = 0;
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed") continue;
+      const stats = await pc.getStats();
+      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0; });
+    }
+    return n;
+  })()`);
+}
+
+/** Frames decoded so far per remote participant video element (`data-participant`), from the element itself. */
+export async function framesPerParticipant(page: Page): Promise<Record<string, number>> {
+  return page.evaluate(`(() => {
+    const out = {};
+    for (const v of document.querySelectorAll("video[data-participant]")) {
+      const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+      out[v.getAttribute("data-participant")] = v.srcObject && v.videoWidth > 0 ? q : 0;
+    }
+    return out;
+  })()`);
+}
+
+/**
+ * Wait until the page decodes video from every listed participant: framesDecoded (getStats) grows, and each
+ * participant's <video> renders frames that keep increasing. Returns the time it took.
+ */
+export async function waitForRemoteVideo(page: Page, nicks: string[], timeoutMs = 45_000): Promise<number> {
+  const start = Date.now();
+  const first = await framesPerParticipant(page);
+  const firstDecoded = await framesDecoded(page);
+  for (;;) {
+    const now = await framesPerParticipant(page);
+    const decoded = await framesDecoded(page);
+    const ok = nicks.every((n) => (now[n] ?? 0) > 0 && (now[n] ?? 0) > (first[n] ?? 0));
+    if (ok && decoded > firstDecoded) return Date.now() - start;
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(
+        `no remote video from ${nicks.join(", ")} within ${timeoutMs} ms: element frames ${JSON.stringify(now)}, framesDecoded ${decoded}`,
+      );
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+export interface CandidatePair {
+  local: string;
+  remote: string;
+  remoteAddress: string;
+}
+
+/** The selected ICE candidate pair of every connected peer connection on the page. */
+export async function selectedPairs(page: Page): Promise<CandidatePair[]> {
+  return page.evaluate(`(async () => {
+    const out = [];
+    for (const pc of window.__pcs) {
+      if (pc.connectionState !== "connected") continue;
+      const stats = await pc.getStats();
+      let pairId;
+      stats.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+      const pair = pairId ? stats.get(pairId) : undefined;
+      if (!pair) continue;
+      const l = stats.get(pair.localCandidateId), r = stats.get(pair.remoteCandidateId);
+      out.push({ local: l && l.candidateType, remote: r && r.candidateType, remoteAddress: r && (r.address || r.ip) });
+    }
+    return out;
+  })()`);
+}
+
+/** Poll `fn` until it returns a truthy value or the timeout passes (generous defaults for a loaded machine). */
+export async function eventually<T>(fn: () => Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const start = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
