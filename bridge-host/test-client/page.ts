@@ -1,0 +1,156 @@
+/**
+ * Minimal browser client for the bridge's signaling protocol (PROTOCOL.md), bundled with esbuild by the bridge
+ * tests and loaded in headless Chromium. It is a reference for the web app, not part of it.
+ * window.parley.join({ wsUrl, grant, produce }) connects, sends fake camera+mic if `produce`, consumes everything
+ * announced; window.parley.inbound() returns the receive side's inbound-rtp stats.
+ */
+import { Device, type types } from "mediasoup-client";
+
+type Pending = { resolve: (d: unknown) => void; reject: (e: Error) => void };
+type Note = { method: string; data: Record<string, unknown> };
+
+class Signaling {
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  readonly notes: Note[] = [];
+  onNote: (n: Note) => void = () => undefined;
+  closed: { code: number; reason: string } | undefined;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (ev) => {
+      const msg = JSON.parse(String(ev.data)) as Record<string, unknown>;
+      if (msg.response) {
+        const p = this.#pending.get(msg.id as number);
+        this.#pending.delete(msg.id as number);
+        if (msg.ok) p?.resolve(msg.data);
+        else p?.reject(new Error(JSON.stringify(msg.error)));
+      } else if (msg.notification) {
+        const n = { method: msg.method as string, data: msg.data as Record<string, unknown> };
+        this.notes.push(n);
+        this.onNote(n);
+      }
+    });
+    ws.addEventListener("close", (ev) => {
+      this.closed = { code: ev.code, reason: ev.reason };
+      for (const p of this.#pending.values()) p.reject(new Error(`socket closed ${ev.code} ${ev.reason}`));
+      this.#pending.clear();
+    });
+  }
+
+  static open(url: string): Promise<Signaling> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const s = new Signaling(ws);
+      ws.addEventListener("open", () => resolve(s), { once: true });
+      ws.addEventListener("close", (ev) => reject(new Error(`closed ${ev.code} ${ev.reason}`)), { once: true });
+    });
+  }
+
+  request<T = Record<string, unknown>>(method: string, data: unknown = {}): Promise<T> {
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
+      this.ws.send(JSON.stringify({ id, method, data }));
+    });
+  }
+}
+
+interface JoinOptions {
+  wsUrl: string;
+  grant: string;
+  produce: boolean;
+}
+
+const state: {
+  sig?: Signaling;
+  device?: Device;
+  recv?: types.Transport;
+  consumers: types.Consumer[];
+  errors: string[];
+} = { consumers: [], errors: [] };
+
+async function join(opts: JoinOptions): Promise<void> {
+  const sig = await Signaling.open(`${opts.wsUrl}?grant=${encodeURIComponent(opts.grant)}`);
+  state.sig = sig;
+  const device = new Device();
+  state.device = device;
+  await device.load({ routerRtpCapabilities: await sig.request<types.RtpCapabilities>("getRouterRtpCapabilities") });
+
+  const makeTransport = async (direction: "send" | "recv") => {
+    const p = await sig.request<{
+      id: string;
+      iceParameters: types.IceParameters;
+      iceCandidates: types.IceCandidate[];
+      dtlsParameters: types.DtlsParameters;
+    }>("createWebRtcTransport", { direction });
+    const t =
+      direction === "send" ? device.createSendTransport({ ...p }) : device.createRecvTransport({ ...p });
+    t.on("connect", ({ dtlsParameters }, ok, fail) => {
+      sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
+    });
+    return t;
+  };
+
+  const recv = await makeTransport("recv");
+  state.recv = recv;
+  const consume = async (producerId: string) => {
+    try {
+      const c = await sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>(
+        "consume",
+        { transportId: recv.id, producerId, rtpCapabilities: device.rtpCapabilities },
+      );
+      const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
+      state.consumers.push(consumer);
+      await sig.request("resumeConsumer", { consumerId: consumer.id });
+    } catch (e) {
+      state.errors.push(String(e));
+    }
+  };
+  sig.onNote = (n) => {
+    if (n.method === "newProducer") void consume(n.data.producerId as string);
+  };
+  for (const n of sig.notes) if (n.method === "newProducer") void consume(n.data.producerId as string);
+
+  if (opts.produce) {
+    const send = await makeTransport("send");
+    send.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
+      sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
+    });
+    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+    for (const track of media.getTracks()) await send.produce({ track, appData: { source: "camera" } });
+  }
+}
+
+async function inbound(): Promise<Array<Record<string, unknown>>> {
+  const out: Array<Record<string, unknown>> = [];
+  if (!state.recv) return out;
+  const report = await state.recv.getStats();
+  report.forEach((s: Record<string, unknown>) => {
+    if (s.type === "inbound-rtp") {
+      out.push({
+        kind: s.kind,
+        packetsReceived: s.packetsReceived,
+        bytesReceived: s.bytesReceived,
+        framesDecoded: s.framesDecoded,
+      });
+    }
+  });
+  return out;
+}
+
+/** Open a socket only to see how the bridge answers (grant refusal tests). */
+async function probe(url: string): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.addEventListener("close", (ev) => resolve({ code: ev.code, reason: ev.reason }));
+  });
+}
+
+(globalThis as unknown as { parley: unknown }).parley = {
+  join,
+  inbound,
+  probe,
+  notes: () => state.sig?.notes ?? [],
+  errors: () => state.errors,
+  closed: () => state.sig?.closed,
+};

@@ -1,0 +1,162 @@
+/**
+ * `npm run bench:bridge`: how many consumers one mediasoup worker core forwards, and what our Node layer costs.
+ *
+ * Set-up (all loopback, real components): one bridge worker (our WorkerPool + BridgeRoom, i.e. the same Router,
+ * codecs and ActiveSpeakerObserver as production), Debian's ffmpeg encoding a VP8 test pattern (640x360, 30 fps,
+ * ~1 Mbit/s) over RTP into a PlainTransport producer (rtcpMux: false, comedia). Then N consumers of it, each on its
+ * own PlainTransport connected to a UDP sink that never reads (the kernel drops), so every consumer really
+ * forwards every packet (checked through consumer stats). For each step N we measure over a window:
+ *   - worker CPU % of one core (getrusage of the worker process via getResourceUsage),
+ *   - our Node process's CPU % (process.cpuUsage: our room/pool code + mediasoup's Node channel),
+ *   - packets/s forwarded.
+ * Env: BENCH_STEPS (default "100,250,500"), BENCH_SECONDS (default 6).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { ensureWorkerBin, WORKER_MISSING_HELP } from "../../bridge-host/src/worker-bin";
+import { freePort } from "../node/helpers/wrangler-dev";
+
+if (ensureWorkerBin().source === "missing") {
+  console.error(WORKER_MISSING_HELP);
+  process.exit(1);
+}
+const { WorkerPool } = await import("../../bridge-host/src/worker-pool");
+const { BridgeRoom } = await import("../../bridge-host/src/room/bridge-room");
+const { createLogger } = await import("../../bridge-host/src/log");
+type Consumer = import("mediasoup").types.Consumer;
+type PlainTransport = import("mediasoup").types.PlainTransport;
+
+const STEPS = (process.env.BENCH_STEPS ?? "100,250,500").split(",").map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const SSRC = 22222222;
+const PT = 101;
+
+const children: ChildProcess[] = [];
+const cleanup = () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+};
+process.on("exit", cleanup);
+
+/** A UDP port whose socket never reads: the kernel queues a little and then drops. */
+async function startSink(): Promise<number> {
+  const py =
+    "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_RCVBUF,4096)\n" +
+    "s.bind(('127.0.0.1',0))\nprint(s.getsockname()[1],flush=True)\ntime.sleep(10**9)\n";
+  const child = spawn("python3", ["-c", py], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
+  return Number(line);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+async function main() {
+  const log = createLogger("warn");
+  const pool = await WorkerPool.create({ count: 1, listenIp: "127.0.0.1", announcedAddress: "127.0.0.1", rtcPort: await freePort(), log });
+  const entry = pool.entries[0]!;
+  const room = await BridgeRoom.create({ name: "bench", host: entry, maxPeers: 10_000, log });
+  const router = room.router;
+
+  // Producer: ffmpeg -> PlainTransport (comedia, separate RTCP port).
+  const inT = await router.createPlainTransport({ listenInfo: { protocol: "udp", ip: "127.0.0.1" }, rtcpMux: false, comedia: true });
+  const producer = await inT.produce({
+    kind: "video",
+    rtpParameters: {
+      codecs: [{ mimeType: "video/VP8", payloadType: PT, clockRate: 90000, rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }] }],
+      encodings: [{ ssrc: SSRC }],
+    },
+  });
+  const ff = spawn(
+    "ffmpeg",
+    [
+      "-hide_banner", "-loglevel", "error", "-re",
+      "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30",
+      "-c:v", "libvpx", "-b:v", "1M", "-deadline", "realtime", "-cpu-used", "8", "-g", "60", "-threads", "1",
+      "-an", "-f", "rtp", "-ssrc", String(SSRC), "-payload_type", String(PT),
+      `rtp://127.0.0.1:${inT.tuple.localPort}?rtcpport=${inT.rtcpTuple!.localPort}&pkt_size=1200`,
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  children.push(ff);
+  const sinkPort = await startSink();
+
+  // Wait for the producer to receive media.
+  for (let i = 0; ; i++) {
+    const s = await producer.getStats();
+    if ((s[0]?.packetCount ?? 0) > 30) break;
+    if (i > 120) throw new Error("ffmpeg produced no RTP within 60 s");
+    await sleep(500);
+  }
+
+  const consumers: Consumer[] = [];
+  const transports: PlainTransport[] = [];
+  const addConsumers = async (n: number) => {
+    while (consumers.length < n) {
+      const t = await router.createPlainTransport({ listenInfo: { protocol: "udp", ip: "127.0.0.1" }, rtcpMux: true, comedia: false });
+      await t.connect({ ip: "127.0.0.1", port: sinkPort });
+      transports.push(t);
+      consumers.push(await t.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities }));
+    }
+  };
+  const forwarded = async () => {
+    let total = 0;
+    for (const c of consumers) {
+      const s = await c.getStats();
+      total += s.find((x) => x.type === "outbound-rtp")?.packetCount ?? 0;
+    }
+    return total;
+  };
+
+  const rows: { consumers: number; workerCpu: number; nodeCpu: number; pps: number; inPps: number; }[] = [];
+  for (const n of [0, ...STEPS]) {
+    await addConsumers(n);
+    await sleep(2000); // settle
+    const f0 = await forwarded();
+    const p0 = (await producer.getStats())[0]?.packetCount ?? 0;
+    const u0 = await entry.worker.getResourceUsage();
+    const n0 = process.cpuUsage();
+    const t0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const u1 = await entry.worker.getResourceUsage();
+    const n1 = process.cpuUsage(n0);
+    const dt = performance.now() - t0;
+    const f1 = await forwarded();
+    const p1 = (await producer.getStats())[0]?.packetCount ?? 0;
+    const workerCpu = (u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) / dt;
+    const nodeCpu = (n1.user + n1.system) / 1000 / dt;
+    const row = { consumers: n, workerCpu, nodeCpu, pps: ((f1 - f0) * 1000) / (dt + 1), inPps: ((p1 - p0) * 1000) / dt };
+    rows.push(row);
+    console.log(
+      `consumers=${String(n).padStart(4)}  worker CPU=${pct(workerCpu).padStart(6)}  node CPU=${pct(nodeCpu).padStart(6)}  ` +
+        `in=${row.inPps.toFixed(0)} pkt/s  forwarded~${row.pps.toFixed(0)} pkt/s`,
+    );
+    if (n > 0 && row.pps < row.inPps * n * 0.5) console.log(`  warning: consumers forwarded less than half of the expected packets`);
+  }
+
+  const base = rows[0]!;
+  const top = rows[rows.length - 1]!;
+  const perConsumer = (top.workerCpu - base.workerCpu) / Math.max(1, top.consumers);
+  const perCore = perConsumer > 0 ? Math.floor(1 / perConsumer) : Infinity;
+  const overhead = top.nodeCpu / Math.max(1e-9, top.workerCpu + top.nodeCpu);
+  console.log("");
+  console.log(`producer: 1 x VP8 640x360@30 ~1 Mbit/s (${top.inPps.toFixed(0)} pkt/s in)`);
+  console.log(`worker CPU per consumer: ${(perConsumer * 100).toFixed(3)}% of a core  =>  ~${perCore} consumers per worker core at 100% CPU, ~${Math.floor(perCore * 0.8)} at 80%`);
+  console.log(`at ${top.consumers} consumers: worker ${pct(top.workerCpu)} of a core, our Node process ${pct(top.nodeCpu)} of a core = ${pct(overhead)} of the bridge's CPU`);
+  console.log(`machine: ${(await import("node:os")).cpus().length} cores (shared; figures are CPU time, not wall time)`);
+
+  for (const t of transports) t.close();
+  room.close("deleted");
+  inT.close();
+  pool.close();
+  cleanup();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    cleanup();
+    process.exit(1);
+  },
+);

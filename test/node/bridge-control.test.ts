@@ -1,0 +1,274 @@
+/**
+ * Bridge host, control API + signaling boundary, against the real bridge process and a real mediasoup worker:
+ * signed control calls, refusal of unsigned/stale/forged/replayed calls (401), body validation, grant checks on the
+ * client WebSocket (4401 + reason), nick replacement, kick, /metrics without identifiers, graceful SIGTERM.
+ */
+import { spawn } from "node:child_process";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { NonceCache, signRequest, verifyRequest } from "../../durable/crypto/signed-request";
+import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
+
+type Msg = Record<string, unknown>;
+
+/** A signaling client on `ws` with request/notification bookkeeping. */
+class Client {
+  readonly msgs: Msg[] = [];
+  closed: Promise<{ code: number; reason: string }>;
+  #id = 1;
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (d) => this.msgs.push(JSON.parse(String(d)) as Msg));
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+  static connect(url: string): Promise<Client> {
+    const ws = new WebSocket(url);
+    const c = new Client(ws);
+    return new Promise((resolve, reject) => {
+      ws.once("open", () => resolve(c));
+      ws.once("error", reject);
+    });
+  }
+  async request(method: string, data?: unknown): Promise<Msg> {
+    const id = this.#id++;
+    this.ws.send(JSON.stringify({ id, method, data }));
+    return waitFor(`response to ${method}`, () => this.msgs.find((m) => m.response && m.id === id), 20_000, 20);
+  }
+  notes(method: string): Msg[] {
+    return this.msgs.filter((m) => m.notification && m.method === method);
+  }
+}
+
+/** Outcome of opening a socket that the bridge is expected to close. */
+async function closeOf(url: string): Promise<{ code: number; reason: string }> {
+  const ws = new WebSocket(url);
+  return new Promise((resolve, reject) => {
+    ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() }));
+    ws.once("error", reject);
+  });
+}
+
+describe("bridge host: control API and signaling boundary", () => {
+  let bridge: BridgeHandle;
+  const room = "control-room";
+  let wsUrl = "";
+
+  beforeAll(async () => {
+    bridge = await startBridge();
+  });
+  afterAll(async () => {
+    await bridge?.stop();
+  });
+
+  it("creates a room with a signed call and returns the client WebSocket URL (idempotent)", async () => {
+    const res = await bridge.call("POST", "/v1/rooms", { room });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { room: string; wsUrl: string };
+    expect(body.room).toBe(room);
+    expect(body.wsUrl).toBe(`${bridge.wsBaseUrl}/v1/rooms/${room}/ws`);
+    expect(body.wsUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\//);
+    wsUrl = body.wsUrl;
+    const again = await bridge.call("POST", "/v1/rooms", { room });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { wsUrl: string }).wsUrl).toBe(wsUrl);
+    const health = (await (await bridge.call("GET", "/health")).json()) as Record<string, number | boolean>;
+    expect(health).toMatchObject({ ok: true, workers: 1, rooms: 1, transports: 0, consumers: 0 });
+    expect(health.load).toBeGreaterThanOrEqual(0);
+    expect(health.load).toBeLessThanOrEqual(1);
+    expect(typeof health.cpu).toBe("number");
+  });
+
+  it("refuses unsigned, stale, forged, wrong-path and replayed control calls with 401 and a reason", async () => {
+    const body = JSON.stringify({ room: "evil" });
+    const post = (headers: Record<string, string>, path = "/v1/rooms") =>
+      fetch(bridge.controlUrl + path, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
+
+    const unsigned = await post({});
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.json()).toEqual({ error: "request signature missing" });
+
+    const stale = await post(await signRequest(bridge.secret, "POST", "/v1/rooms", body, Date.now() - 5 * 60_000));
+    expect(stale.status).toBe(401);
+    expect(await stale.json()).toEqual({ error: "request signature stale" });
+
+    const forged = await post(await signRequest(strongSecret(), "POST", "/v1/rooms", body));
+    expect(forged.status).toBe(401);
+    expect(await forged.json()).toEqual({ error: "request signature bad-signature" });
+
+    // signed for another path (the signature covers path + query)
+    const otherPath = await post(await signRequest(bridge.secret, "POST", "/v1/rooms?x=1", body));
+    expect(otherPath.status).toBe(401);
+
+    const headers = await signRequest(bridge.secret, "POST", "/v1/rooms", body);
+    expect((await post(headers)).status).toBe(200);
+    const replay = await post(headers);
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toEqual({ error: "request signature replayed" });
+
+    const unsignedHealth = await fetch(`${bridge.controlUrl}/health`);
+    expect(unsignedHealth.status).toBe(401);
+    const unsignedDelete = await fetch(`${bridge.controlUrl}/v1/rooms/${room}`, { method: "DELETE" });
+    expect(unsignedDelete.status).toBe(401);
+    // the room survived the unsigned delete
+    expect(((await (await bridge.call("GET", "/health")).json()) as { rooms: number }).rooms).toBe(2);
+    expect((await bridge.call("DELETE", "/v1/rooms/evil")).status).toBe(204);
+  });
+
+  it("rejects bad bodies and routes with 4xx and a reason", async () => {
+    const badName = await bridge.call("POST", "/v1/rooms", { room: "Not Valid!" });
+    expect(badName.status).toBe(400);
+    expect(((await badName.json()) as { error: string }).error).toMatch(/room must match/);
+    const notJson = await bridge.call("POST", "/v1/rooms", "{nope");
+    expect(notJson.status).toBe(400);
+    expect(await notJson.json()).toEqual({ error: "body must be JSON" });
+    const badKick = await bridge.call("POST", `/v1/rooms/${room}/kick`, { nick: "" });
+    expect(badKick.status).toBe(400);
+    expect((await bridge.call("POST", "/v1/rooms/no-such-room/kick", { nick: "x" })).status).toBe(404);
+    expect((await bridge.call("GET", "/v1/rooms")).status).toBe(405);
+    expect((await fetch(`${bridge.controlUrl}/nope`)).status).toBe(404);
+    const huge = await fetch(`${bridge.controlUrl}/v1/rooms`, { method: "POST", body: "x".repeat(64 * 1024) });
+    expect(huge.status).toBe(413);
+  });
+
+  it("refuses missing, forged, expired and other-room grants with close code 4401 and a reason", async () => {
+    expect(await closeOf(wsUrl)).toEqual({ code: 4401, reason: "grant missing" });
+    const forged = await mintGrant(strongSecret(), room, "mallory");
+    expect(await closeOf(`${wsUrl}?grant=${forged}`)).toEqual({ code: 4401, reason: "grant forged" });
+    const expired = await mintGrant(bridge.secret, room, "alice", 60, Date.now() - 120_000);
+    expect(await closeOf(`${wsUrl}?grant=${expired}`)).toEqual({ code: 4401, reason: "grant expired" });
+    const otherRoom = await mintGrant(bridge.secret, "another-room", "alice");
+    expect(await closeOf(`${wsUrl}?grant=${otherRoom}`)).toEqual({ code: 4401, reason: "grant for another room" });
+    expect(await closeOf(`${wsUrl}?grant=garbage`)).toEqual({ code: 4401, reason: "grant malformed" });
+    const noRoom = await mintGrant(bridge.secret, "not-created", "alice");
+    expect(await closeOf(`${bridge.wsBaseUrl}/v1/rooms/not-created/ws?grant=${noRoom}`)).toEqual({
+      code: 4404,
+      reason: "room not found",
+    });
+  });
+
+  it("answers requests, validates data, announces peers, replaces a same-nick connection and kicks", async () => {
+    const alice = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "alice")}`);
+    const caps = await alice.request("getRouterRtpCapabilities");
+    expect(caps.ok).toBe(true);
+    const mimes = ((caps.data as { codecs: { mimeType: string }[] }).codecs ?? []).map((c) => c.mimeType.toLowerCase());
+    for (const m of ["audio/opus", "video/vp8", "video/vp9", "video/h264"]) expect(mimes).toContain(m);
+
+    const t = await alice.request("createWebRtcTransport", { direction: "send" });
+    expect(t.ok).toBe(true);
+    const td = t.data as { id: string; iceCandidates: { address: string; port: number; protocol: string }[] };
+    expect(td.iceCandidates.map((c) => `${c.protocol}:${c.address}:${c.port}`).sort()).toEqual(
+      [`tcp:127.0.0.1:${bridge.rtcPort}`, `udp:127.0.0.1:${bridge.rtcPort}`].sort(),
+    );
+
+    const unknown = await alice.request("fly");
+    expect(unknown).toMatchObject({ ok: false, error: { code: "bad-request", message: 'unknown method "fly"' } });
+    const invalid = await alice.request("createWebRtcTransport", { direction: "sideways" });
+    expect(invalid).toMatchObject({ ok: false, error: { code: "bad-request" } });
+    const missing = await alice.request("connectWebRtcTransport", {
+      transportId: "nope",
+      dtlsParameters: { fingerprints: [{ algorithm: "sha-256", value: "AB:CD" }] },
+    });
+    expect(missing).toMatchObject({ ok: false, error: { code: "not-found", message: "transport not found" } });
+    const badRtp = await alice.request("produce", {
+      transportId: td.id,
+      kind: "video",
+      rtpParameters: { codecs: [{ mimeType: "video/NOPE", payloadType: 101, clockRate: 90000 }] },
+    });
+    expect(badRtp).toMatchObject({ ok: false, error: { code: "bad-request" } });
+
+    const bob = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "bob")}`);
+    await waitFor("alice sees bob", () => alice.notes("peerJoined").some((n) => (n.data as Msg).nick === "bob"));
+    await waitFor("bob sees alice", () => bob.notes("peerJoined").some((n) => (n.data as Msg).nick === "alice"));
+
+    // a second connection with the same nick replaces the first
+    const alice2 = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "alice")}`);
+    expect(await alice.closed).toEqual({ code: 4409, reason: "replaced by a newer connection" });
+    expect((await alice2.request("getRouterRtpCapabilities")).ok).toBe(true);
+    const h = (await (await bridge.call("GET", "/health")).json()) as { transports: number };
+    expect(h.transports).toBe(0); // the replaced connection's transport was closed
+
+    // kick closes the socket and a grant minted before the kick cannot come back
+    const oldGrant = await mintGrant(bridge.secret, room, "bob");
+    expect((await bridge.call("POST", `/v1/rooms/${room}/kick`, { nick: "bob" })).status).toBe(204);
+    expect(await bob.closed).toEqual({ code: 4403, reason: "kicked" });
+    await waitFor("alice2 sees bob leave", () => alice2.notes("peerLeft").some((n) => (n.data as Msg).nick === "bob"));
+    expect(await closeOf(`${wsUrl}?grant=${oldGrant}`)).toEqual({ code: 4403, reason: "kicked" });
+
+    // malformed frames close the socket with 4400, without harming the room
+    alice2.ws.send("not json");
+    expect((await alice2.closed).code).toBe(4400);
+    const carol = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "carol")}`);
+    expect((await carol.request("getRouterRtpCapabilities")).ok).toBe(true);
+
+    // deleting the room tells the client and closes it
+    expect((await bridge.call("DELETE", `/v1/rooms/${room}`)).status).toBe(204);
+    expect(await carol.closed).toEqual({ code: 4410, reason: "room closed" });
+    expect(carol.notes("roomClosing").map((n) => n.data)).toEqual([{ reason: "deleted" }]);
+    expect((await bridge.call("DELETE", `/v1/rooms/${room}`)).status).toBe(204); // idempotent
+  });
+
+  it("exposes Prometheus counts without room names, nicks or addresses", async () => {
+    const res = await fetch(`${bridge.controlUrl}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^parley_bridge_workers 1$/m);
+    expect(text).toMatch(/^parley_bridge_rooms 0$/m);
+    expect(text).toMatch(/^parley_bridge_control_unauthorized_total [1-9]\d*$/m);
+    expect(text).toMatch(/^parley_bridge_ws_rejected_total [1-9]\d*$/m);
+    for (const secretish of [room, "alice", "bob", "carol", "127.0.0.1"]) expect(text).not.toContain(secretish);
+    // nor do the logs at the default level
+    const logs = bridge.output().split("\n").filter((l) => !l.includes('"event":"listening"')).join("\n");
+    expect(logs).toContain('"event":"peer.joined"');
+    for (const secretish of [room, "alice", "bob", "carol", "127.0.0.1"]) expect(logs).not.toContain(secretish);
+  });
+});
+
+describe("bridge host: startup config and graceful shutdown", () => {
+  it("refuses to start in production without a strong BRIDGE_SECRET, with a clear error", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bridge-host/src/main.ts"], {
+      cwd: new URL("../../", import.meta.url).pathname,
+      env: { ...process.env, BRIDGE_ENV: "production", BRIDGE_SECRET: "short", ANNOUNCED_ADDRESS: "127.0.0.1", HTTP_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(err).toContain("BRIDGE_SECRET must be at least 32 characters");
+  });
+
+  it("on SIGTERM tells clients roomClosing, POSTs a signed draining event to the edge and exits 0", async () => {
+    const events: { body: string; req: IncomingMessage; headers: Record<string, string | undefined> }[] = [];
+    const edge = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        events.push({ body, req, headers: { ...(req.headers as Record<string, string>) } });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => edge.listen(0, "127.0.0.1", () => r()));
+    const edgeUrl = `http://127.0.0.1:${(edge.address() as AddressInfo).port}`;
+    const bridge = await startBridge({ env: { EDGE_URL: edgeUrl } });
+    try {
+      const res = await bridge.call("POST", "/v1/rooms", { room: "drain-me" });
+      const { wsUrl } = (await res.json()) as { wsUrl: string };
+      const c = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, "drain-me", "dora")}`);
+      expect(await bridge.stop()).toBe(0);
+      expect(await c.closed).toEqual({ code: 1001, reason: "bridge shutting down" });
+      expect(c.notes("roomClosing").map((n) => n.data)).toEqual([{ reason: "shutdown" }]);
+      expect(events).toHaveLength(1);
+      const ev = events[0]!;
+      expect(ev.req.method).toBe("POST");
+      expect(ev.req.url).toBe("/bridge-events");
+      expect(JSON.parse(ev.body)).toEqual({ type: "draining", bridge: bridge.controlUrl, rooms: ["drain-me"] });
+      const check = await verifyRequest(bridge.secret, "POST", "/bridge-events", ev.body, { get: (n) => ev.headers[n] }, new NonceCache());
+      expect(check.ok).toBe(true);
+    } finally {
+      await bridge.stop();
+      edge.close();
+    }
+  });
+});
