@@ -1,11 +1,275 @@
 /**
- * RoomDO: one Durable Object per room. Thin shell (lifecycle, storage, sockets) over the pure XMPP core.
- * (skeleton: the XMPP core lands with issue 2)
+ * RoomDO: one SQLite-backed, hibernating Durable Object per room; a small XMPP server for that room.
+ * Thin shell (partyserver-style): platform entry points -> pure core (core/step.ts) -> run effects
+ * (send / fanout / close / persist). No protocol rules live here.
+ *
+ * Hibernation (WebSocket Hibernation API, `ctx.acceptWebSocket`): each socket's ConnState (stream phase, JID,
+ * nick, role, affiliation, last presence) is its attachment; room meta and password back-off are in SQLite. The
+ * constructor (which reruns on every wake) migrates storage and rebuilds the room from `ctx.getWebSockets()`.
  */
 import { DurableObject } from "cloudflare:workers";
+import { loadConfig } from "../workers/config";
+import { defaultRandomId, type Deps } from "./core/deps";
+import { Out, renderFor, type Effect } from "./core/effects";
+import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
+import { ConnStateSchema, addConn, fullJid, newRoom, occupants, type ConnState, type MediaMode } from "./core/state";
+import { setMediaMode } from "./features/media";
+import { RoomStore } from "./room-store";
+import { escapeAttr } from "./xmpp/xml";
+
+export interface RoomInfo {
+  room: string;
+  occupantCount: number;
+  occupants: { nick: string; role: string; affiliation: string }[];
+  passwordProtected: boolean;
+  /** ISO 8601, or null when the room is empty */
+  createdAt: string | null;
+  mediaMode: MediaMode;
+}
+
+const ROOM_RE = /^[a-z0-9-]{1,64}$/;
+const DOMAIN_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]+\])$/;
 
 export class RoomDO extends DurableObject<Env> {
-  override async fetch(_request: Request): Promise<Response> {
-    return new Response("not implemented", { status: 501 });
+  readonly #store: RoomStore;
+  #rt!: Runtime;
+  #ipSalt = "";
+  /** connection id -> socket, and back */
+  readonly #sockets = new Map<string, WebSocket>();
+  readonly #ids = new WeakMap<WebSocket, string>();
+  /** steps run one at a time (some await WebCrypto) */
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new RoomStore(ctx.storage.sql);
+    const cfg = loadConfig(env);
+    const deps: Deps = {
+      cfg: {
+        maxOccupants: cfg.MAX_OCCUPANTS,
+        turnHost: cfg.TURN_HOST,
+        turnPort: cfg.TURN_PORT,
+        turnTtlSeconds: cfg.TURN_TTL_SECONDS,
+        turnSecret: cfg.TURN_SECRET,
+        bridgeSecret: cfg.BRIDGE_SECRET,
+      },
+      now: () => Date.now(),
+      randomId: defaultRandomId,
+    };
+    const limits = { maxStanzaBytes: cfg.MAX_STANZA_BYTES, ratePerSecond: cfg.STANZA_RATE_PER_SECOND, burst: cfg.STANZA_BURST };
+    void ctx.blockConcurrencyWhile(async () => {
+      this.#store.migrate();
+      const { name, meta, ipSalt } = this.#store.load();
+      this.#ipSalt = ipSalt;
+      const room = newRoom(name ?? "", meta);
+      room.pwFailures = this.#store.loadFailures();
+      this.#rt = newRuntime(room, deps, limits);
+      // Thaw: every hibernated socket's attachment is an occupant/connection (checked: external input).
+      for (const ws of ctx.getWebSockets()) {
+        const att = ConnStateSchema.safeParse(ws.deserializeAttachment());
+        if (!att.success) {
+          try {
+            ws.close(1011, "state lost");
+          } catch {
+            /* already closing */
+          }
+          continue;
+        }
+        const c = att.data as ConnState;
+        addConn(room, c);
+        this.#sockets.set(c.id, ws);
+        this.#ids.set(ws, c.id);
+      }
+    });
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    const room = request.headers.get("x-parley-room") ?? "";
+    const domain = (request.headers.get("x-parley-domain") ?? "").toLowerCase();
+    const ip = request.headers.get("x-parley-client-ip") ?? "";
+    if (!ROOM_RE.test(room) || !DOMAIN_RE.test(domain)) {
+      return Response.json({ error: "bad-request", reason: "missing or invalid room/domain" }, { status: 400 });
+    }
+    if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      return Response.json({ error: "upgrade-required", reason: "WebSocket only" }, { status: 426, headers: { Upgrade: "websocket" } });
+    }
+    const r = this.#rt.room;
+    if (r.name === "") {
+      r.name = room;
+      this.#store.saveName(room);
+    } else if (r.name !== room) {
+      return Response.json({ error: "bad-request", reason: "room mismatch" }, { status: 400 });
+    }
+    const pair = new WebSocketPair();
+    const client = pair[0];
+    const server = pair[1];
+    const id = defaultRandomId();
+    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(ip), phase: "init" };
+    this.ctx.acceptWebSocket(server, [id]);
+    server.serializeAttachment(c);
+    addConn(r, c);
+    this.#sockets.set(id, server);
+    this.#ids.set(server, id);
+    // RFC 7395 §3.1: echo the subprotocol only when the client asked for it.
+    const asked = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
+    const headers = asked.includes("xmpp") ? { "Sec-WebSocket-Protocol": "xmpp" } : undefined;
+    return new Response(null, { status: 101, webSocket: client, ...(headers ? { headers } : {}) });
+  }
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const id = this.#idOf(ws);
+    if (id === undefined) return Promise.resolve();
+    return this.#enqueue(async () => {
+      if (typeof message !== "string") {
+        // RFC 7395 §3.2: XMPP uses text frames only
+        const c = this.#rt.room.conns.get(id);
+        if (!c) return;
+        const out = new Out();
+        failStream(this.#rt, c, { condition: "unsupported-encoding", text: "binary frames are not used (RFC 7395 §3.2)" }, out);
+        this.#run(out.effects);
+        return;
+      }
+      this.#run(await handleFrame(this.#rt, id, message));
+    });
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string, _wasClean: boolean): Promise<void> {
+    // Complete the closing handshake ourselves (otherwise the client waits for it; notes/cloudflare.md).
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
+    } catch {
+      /* already closed */
+    }
+    return this.#gone(ws);
+  }
+
+  override webSocketError(ws: WebSocket, _error: unknown): Promise<void> {
+    return this.#gone(ws);
+  }
+
+  /** Typed RPC for GET /admin/rooms/<room>. Never exposes real JIDs or IPs. */
+  async getInfo(room: string): Promise<RoomInfo> {
+    await this.#queue;
+    const r = this.#rt.room;
+    const occ = occupants(r).map((c) => ({ nick: c.occ!.nick, role: c.occ!.role, affiliation: c.occ!.affiliation }));
+    return {
+      room: r.name || room,
+      occupantCount: occ.length,
+      occupants: occ,
+      passwordProtected: r.meta.pwHash !== null,
+      createdAt: r.meta.createdAt === null ? null : new Date(r.meta.createdAt).toISOString(),
+      mediaMode: r.meta.mediaMode,
+    };
+  }
+
+  /** RPC for the media-bridge orchestration: switch the room's media mode and announce it to every occupant. */
+  async setMediaMode(mode: MediaMode, bridgeUrl: string | null): Promise<void> {
+    await this.#enqueue(async () => {
+      const out = new Out();
+      await setMediaMode(this.#rt.room, mode, bridgeUrl, out, this.#rt.deps);
+      this.#run(out.effects);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  #gone(ws: WebSocket): Promise<void> {
+    const id = this.#idOf(ws);
+    if (id === undefined) return Promise.resolve();
+    return this.#enqueue(async () => {
+      this.#run(handleDisconnect(this.#rt, id));
+      this.#sockets.delete(id);
+    });
+  }
+
+  #enqueue(fn: () => Promise<void>): Promise<void> {
+    const p = this.#queue.then(fn).catch((e: unknown) => {
+      console.error("room step failed", e instanceof Error ? e.stack : e);
+    });
+    this.#queue = p;
+    return p;
+  }
+
+  #idOf(ws: WebSocket): string | undefined {
+    const known = this.#ids.get(ws);
+    if (known !== undefined) return known;
+    const att = ConnStateSchema.safeParse(ws.deserializeAttachment());
+    if (!att.success) return undefined;
+    const id = att.data.id;
+    this.#ids.set(ws, id);
+    this.#sockets.set(id, ws);
+    if (!this.#rt.room.conns.has(id)) addConn(this.#rt.room, att.data as ConnState);
+    return id;
+  }
+
+  async #ipKey(ip: string): Promise<string> {
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(this.#ipSalt + "|" + ip)));
+    let s = "";
+    for (let i = 0; i < 12; i++) s += d[i]!.toString(16).padStart(2, "0");
+    return s;
+  }
+
+  #send(id: string, xml: string): void {
+    const ws = this.#sockets.get(id);
+    if (!ws) return;
+    try {
+      ws.send(xml);
+    } catch {
+      // closing socket (getWebSockets can include CLOSING ones): its close event removes it
+    }
+  }
+
+  #run(effects: Effect[]): void {
+    const r = this.#rt.room;
+    for (const e of effects) {
+      switch (e.kind) {
+        case "send":
+          this.#send(e.conn, e.xml);
+          break;
+        case "fanout": {
+          const cache = new Map<string, [string, string | null]>();
+          for (const id of e.conns) {
+            const c = r.conns.get(id);
+            if (c) this.#send(id, renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
+          }
+          break;
+        }
+        case "close": {
+          const ws = this.#sockets.get(e.conn);
+          this.#sockets.delete(e.conn);
+          try {
+            ws?.close(e.code, e.reason);
+          } catch {
+            /* already closed */
+          }
+          break;
+        }
+        case "save-conn": {
+          const c = r.conns.get(e.conn);
+          const ws = this.#sockets.get(e.conn);
+          if (c && ws) {
+            try {
+              ws.serializeAttachment(c);
+            } catch (err) {
+              console.error("attachment not saved", err);
+            }
+          }
+          break;
+        }
+        case "save-room":
+          this.#store.saveMeta(r.meta);
+          break;
+        case "save-pw-failure":
+          this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
+          break;
+        case "occupants-changed":
+          // media-mode orchestration (durable/bridge) hooks in here
+          break;
+        default: {
+          const never: never = e;
+          throw new Error(`unknown effect ${JSON.stringify(never)}`);
+        }
+      }
+    }
   }
 }

@@ -14,6 +14,8 @@ import { configGuard } from "./middleware/config-guard";
 import { connectionRateLimit } from "./middleware/connection-rate-limit";
 import { securityHeaders } from "./middleware/security-headers";
 import { adminLog } from "./routes/admin-log";
+import { adminRoomsRoutes } from "./routes/admin-rooms";
+import { xmppRoutes } from "./routes/xmpp";
 
 export { RoomDO } from "../durable/room-do";
 export { AccessLogDO } from "../durable/access-log/access-log-do";
@@ -27,6 +29,8 @@ app.use("*", configGuard());
 app.use("*", accessLog());
 app.use("/xmpp-websocket/*", connectionRateLimit());
 app.route("/", adminLog);
+app.route("/", xmppRoutes);
+app.route("/", adminRoomsRoutes);
 
 app.get("/healthz", (c) => c.text("ok"));
 

@@ -1,0 +1,130 @@
+/**
+ * Room state, split the way it must survive hibernation (Prosody's room:freeze()/restore_room() idea):
+ *   - per connection (`ConnState`): stream phase, bound JID, occupancy (nick, role, affiliation, last presence).
+ *     Lives in the WebSocket attachment (serializeAttachment, <= 16 KiB: presence payload is capped, see
+ *     MAX_PRESENCE_PAYLOAD), so an evicted object rebuilds every occupant from ctx.getWebSockets().
+ *   - per room (`RoomMeta`): created time, password hash, media mode. Lives in SQLite (durable/room-store.ts).
+ *   - password-failure back-off per client (keyed by a salted hash of the IP, never the IP): SQLite too.
+ * Token buckets are in memory only: an object hibernates only after being idle, by which time a bucket has refilled.
+ */
+import { z } from "zod";
+
+export type Phase =
+  | "init" // waiting for the first <open/>
+  | "sasl" // features sent, waiting for <auth/>
+  | "restart" // SASL done, waiting for the restart <open/> (RFC 6120 §6.4.6)
+  | "bind" // waiting for resource binding (RFC 6120 §7)
+  | "ready"; // bound: stanzas flow
+
+/** XEP-0045 §5.1 roles and §5.2 affiliations (the subset this server assigns). */
+export type Role = "moderator" | "participant" | "none";
+export type Affiliation = "owner" | "none";
+export type MediaMode = "p2p" | "bridge";
+
+export interface Occupancy {
+  /** nickname as shown (NFC) */
+  nick: string;
+  /** comparison key (features/nick.ts nickKey) */
+  key: string;
+  role: Role;
+  affiliation: Affiliation;
+  /** serialized payload of the occupant's last available presence, minus the MUC <x/> (XEP-0045 §7.7) */
+  pres: string;
+}
+
+export interface ConnState {
+  v: 1;
+  /** connection id (random, also the WebSocket tag) */
+  id: string;
+  /** the XMPP domain this connection was opened for */
+  domain: string;
+  /** salted hash of the client IP, for password back-off */
+  ipKey: string;
+  phase: Phase;
+  /** bound JID parts, set by resource binding */
+  local?: string;
+  resource?: string;
+  occ?: Occupancy;
+}
+
+export interface RoomMeta {
+  /** unix ms when the current incarnation of the room was created (first join into an empty room) */
+  createdAt: number | null;
+  /** PBKDF2 hash (base64) and salt of the room secret, or null (features/muc-password.ts) */
+  pwHash: string | null;
+  pwSalt: string | null;
+  mediaMode: MediaMode;
+  /** browser-facing bridge ws URL base while in bridge mode */
+  bridgeUrl: string | null;
+}
+
+export interface PwFailure {
+  failures: number;
+  /** unix ms until which attempts are refused */
+  blockedUntil: number;
+  lastAt: number;
+}
+
+export interface RoomState {
+  /** room localpart, [a-z0-9-]{1,64} */
+  name: string;
+  meta: RoomMeta;
+  conns: Map<string, ConnState>;
+  /** occupants by nick key -> connection id */
+  nicks: Map<string, string>;
+  pwFailures: Map<string, PwFailure>;
+}
+
+export const emptyMeta = (): RoomMeta => ({
+  createdAt: null,
+  pwHash: null,
+  pwSalt: null,
+  mediaMode: "p2p",
+  bridgeUrl: null,
+});
+
+export function newRoom(name: string, meta: RoomMeta = emptyMeta()): RoomState {
+  return { name, meta, conns: new Map(), nicks: new Map(), pwFailures: new Map() };
+}
+
+/** Attachments are external input on thaw (a previous code version may have written them): check them. */
+export const ConnStateSchema = z.object({
+  v: z.literal(1),
+  id: z.string().min(1).max(64),
+  domain: z.string().min(1).max(253),
+  ipKey: z.string().max(64),
+  phase: z.enum(["init", "sasl", "restart", "bind", "ready"]),
+  local: z.string().max(64).optional(),
+  resource: z.string().max(1023).optional(),
+  occ: z
+    .object({
+      nick: z.string().min(1),
+      key: z.string().min(1),
+      role: z.enum(["moderator", "participant", "none"]),
+      affiliation: z.enum(["owner", "none"]),
+      pres: z.string().max(12 * 1024),
+    })
+    .optional(),
+});
+
+/** Cap on the stored presence payload so an attachment stays well below the 16 KiB limit. */
+export const MAX_PRESENCE_PAYLOAD = 8 * 1024;
+
+/** Add a connection (rebuild after wake uses the same path). */
+export function addConn(room: RoomState, c: ConnState): void {
+  room.conns.set(c.id, c);
+  if (c.occ) room.nicks.set(c.occ.key, c.id);
+}
+
+export function occupants(room: RoomState): ConnState[] {
+  const out: ConnState[] = [];
+  for (const id of room.nicks.values()) {
+    const c = room.conns.get(id);
+    if (c?.occ) out.push(c);
+  }
+  return out;
+}
+
+export const roomBare = (room: RoomState, domain: string) => `${room.name}@conference.${domain}`;
+export const mucDomain = (domain: string) => `conference.${domain}`;
+export const fullJid = (c: ConnState) => `${c.local}@${c.domain}/${c.resource}`;

@@ -1,0 +1,55 @@
+/**
+ * Parley media-mode announcements (our namespace urn:parley:media:0, README "Media bridge"):
+ *   <media xmlns='urn:parley:media:0' mode='bridge' url='BRIDGE_WS_URL' grant='GRANT'/>  or  mode='p2p'
+ * sent as a headline message from the room to each occupant, after the subject for a joiner of a bridged room, and
+ * as the result of `<iq type='get' to='room@conference.domain'><media xmlns='urn:parley:media:0'/></iq>`.
+ * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
+ */
+import { mintGrant } from "../crypto/bridge-grant";
+import type { Deps } from "../core/deps";
+import type { Out } from "../core/effects";
+import { errorReply, iqResult } from "../core/reply";
+import { fullJid, occupants, type ConnState, type MediaMode, type RoomState } from "../core/state";
+import { NS } from "../xmpp/ns";
+import { escapeAttr, type XmlElement } from "../xmpp/xml";
+
+export function mediaPayload(room: RoomState, grant: string | undefined): string {
+  if (room.meta.mediaMode === "bridge" && room.meta.bridgeUrl && grant) {
+    return `<media xmlns="${NS.PARLEY_MEDIA}" mode="bridge" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
+  }
+  return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
+}
+
+async function payloadFor(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
+  const grant =
+    room.meta.mediaMode === "bridge" ? await mintGrant(deps.cfg.bridgeSecret, room.name, c.occ!.nick, undefined, deps.now()) : undefined;
+  return mediaPayload(room, grant);
+}
+
+/** `<iq type='get'><media/></iq>` to the room: only occupants get a grant (it names their nick). */
+export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElement, out: Out, deps: Deps): Promise<void> {
+  if (!c.occ) {
+    const e = errorReply(c, el, { type: "cancel", condition: "not-acceptable", text: "join the room first" });
+    if (e) out.send(c.id, e);
+    return;
+  }
+  if (el.attrs["type"] !== "get") {
+    const e = errorReply(c, el, { type: "cancel", condition: "not-allowed", text: "the media mode is chosen by the room" });
+    if (e) out.send(c.id, e);
+    return;
+  }
+  out.send(c.id, iqResult(c, el, await payloadFor(room, c, deps)));
+}
+
+/** Change the room's media mode and tell every occupant (each gets its own grant). */
+export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: string | null, out: Out, deps: Deps): Promise<void> {
+  room.meta.mediaMode = mode;
+  room.meta.bridgeUrl = mode === "bridge" ? bridgeUrl : null;
+  out.saveRoom();
+  for (const o of occupants(room)) {
+    out.send(
+      o.id,
+      `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(o))}" from="${room.name}@conference.${escapeAttr(o.domain)}">${await payloadFor(room, o, deps)}</message>`,
+    );
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * GET /xmpp-websocket/<room>: XMPP over WebSocket (RFC 7395) for one room, handled by that room's Durable Object
+ * (`idFromName(room)`). The Worker validates the room name and the upgrade, derives the XMPP domain
+ * (config XMPP_DOMAIN, else the request's host name) and passes domain, room and client IP to the object in
+ * headers it sets itself (any client-sent copies are overwritten).
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { loadConfig } from "../config";
+
+export const RoomNameSchema = z
+  .string()
+  .regex(/^[a-z0-9-]{1,64}$/, "room names are 1 to 64 characters from a-z, 0-9 and '-'");
+
+/** Headers the Worker sets for the room object (durable/room-do.ts). */
+export const ROOM_HEADERS = {
+  room: "x-parley-room",
+  domain: "x-parley-domain",
+  ip: "x-parley-client-ip",
+} as const;
+
+export const xmppRoutes = new Hono<{ Bindings: Env }>();
+
+xmppRoutes.get("/xmpp-websocket/:room", async (c) => {
+  const parsed = RoomNameSchema.safeParse(c.req.param("room"));
+  if (!parsed.success) {
+    return c.json({ error: "bad-room", reason: parsed.error.issues[0]?.message ?? "invalid room name" }, 400);
+  }
+  if ((c.req.header("upgrade") ?? "").toLowerCase() !== "websocket") {
+    return c.json({ error: "upgrade-required", reason: "this endpoint speaks XMPP over WebSocket (RFC 7395)" }, 426, {
+      Upgrade: "websocket",
+    });
+  }
+  const room = parsed.data;
+  const domain = (loadConfig(c.env).XMPP_DOMAIN ?? new URL(c.req.url).hostname).toLowerCase();
+  const headers = new Headers(c.req.raw.headers);
+  headers.set(ROOM_HEADERS.room, room);
+  headers.set(ROOM_HEADERS.domain, domain);
+  headers.set(ROOM_HEADERS.ip, c.req.header("cf-connecting-ip") ?? "");
+  const stub = c.env.ROOM.get(c.env.ROOM.idFromName(room));
+  return stub.fetch(new Request(c.req.url, { method: "GET", headers }));
+});
