@@ -34,6 +34,9 @@ const ROUTES: { what: string; path: string; init?: RequestInit; status: number |
   { what: "the health check", path: "/healthz", status: 200 },
   { what: "a method the assets refuse", path: "/", init: { method: "POST", body: "x" }, status: 405 },
   { what: "an admin route without token", path: "/admin/access-log", status: 401 },
+  { what: "the room admin route without token", path: "/admin/rooms/some-room", status: 401 },
+  { what: "signaling to a bad room name", path: "/xmpp-websocket/Bad_Room!", init: { headers: { upgrade: "websocket" } }, status: 400 },
+  { what: "signaling without an upgrade", path: "/xmpp-websocket/some-room", status: 426 },
 ];
 
 describe("security headers on every route", () => {
@@ -47,6 +50,32 @@ describe("security headers on every route", () => {
   it("the static asset is served as itself, with nosniff", async () => {
     const r = await exports.default.fetch(new Request("https://parley.test/favicon.svg"));
     expect(r.headers.get("content-type")).toMatch(/^image\/svg\+xml/);
+  });
+});
+
+describe("WebSocket upgrade through the Worker", () => {
+  it("still upgrades to XMPP over WebSocket with all security headers on the 101", async () => {
+    const r = await exports.default.fetch(
+      new Request("https://parley.test/xmpp-websocket/header-room", {
+        headers: { upgrade: "websocket", "sec-websocket-protocol": "xmpp", "cf-connecting-ip": "192.0.2.99" },
+      }),
+    );
+    expect(r.status).toBe(101);
+    expectSecurityHeaders(r, "101");
+    expect(r.headers.get("sec-websocket-protocol")).toBe("xmpp");
+    const ws = r.webSocket!;
+    ws.accept();
+    const frames: string[] = [];
+    const gotOpen = new Promise<void>((resolve) =>
+      ws.addEventListener("message", (e) => {
+        frames.push(String(e.data));
+        if (String(e.data).startsWith("<open")) resolve();
+      }),
+    );
+    ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='parley.test' version='1.0'/>");
+    await gotOpen;
+    expect(frames[0]).toContain("urn:ietf:params:xml:ns:xmpp-framing");
+    ws.close(1000, "done");
   });
 });
 
@@ -88,8 +117,8 @@ describe("signaling connection rate limit (Workers Rate Limiting binding)", () =
     const ip = `198.18.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;
     const attempt = (from: string) =>
       exports.default.fetch(
-        new Request("https://parley.test/xmpp-websocket/rate-test", {
-          // Not a complete upgrade on purpose: the limit applies before any routing to a room.
+        new Request("https://parley.test/xmpp-websocket/Rate_Test", {
+          // An invalid room name on purpose (400, no room object is touched): the limit applies before routing.
           headers: { "cf-connecting-ip": from, upgrade: "websocket" },
         }),
       );
@@ -99,7 +128,7 @@ describe("signaling connection rate limit (Workers Rate Limiting binding)", () =
       statuses.push(r.status);
       await r.body?.cancel();
     }
-    expect(statuses).not.toContain(429);
+    expect(statuses).toEqual(Array(30).fill(400));
     const blocked = await attempt(ip);
     expect(blocked.status).toBe(429);
     expect(blocked.headers.get("retry-after")).toBe("60");
@@ -107,7 +136,7 @@ describe("signaling connection rate limit (Workers Rate Limiting binding)", () =
     expectSecurityHeaders(blocked, "429");
     // Another address is unaffected.
     const other = await attempt("198.19.0.1");
-    expect(other.status).not.toBe(429);
+    expect(other.status).toBe(400);
     await other.body?.cancel();
   });
 });
