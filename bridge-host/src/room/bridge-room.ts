@@ -163,7 +163,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
 
   async restartIce(peer: Peer, d: RequestData<"restartIce">) {
     const t = transportOf(peer, d.transportId);
-    return { iceParameters: await t.restartIce() };
+    return t.restartIce(); // the new IceParameters themselves (as mediasoup-demo), for transport.restartIce({ iceParameters })
   }
 
   async produce(peer: Peer, d: RequestData<"produce">) {

@@ -1,0 +1,118 @@
+/**
+ * Bridge host pure modules (no mediasoup): config schema, control API handler (signature + validation), method
+ * table completeness, metrics rendering, and the strace line classifier the privacy test relies on.
+ */
+import { describe, expect, it } from "vitest";
+import { NonceCache, signRequest } from "../../durable/crypto/signed-request";
+import { DEV_SECRETS } from "../../workers/config";
+import { loadBridgeConfig } from "../../bridge-host/src/config";
+import { handleControl, type ControlDeps } from "../../bridge-host/src/control/api";
+import { renderMetrics } from "../../bridge-host/src/metrics";
+import { Schemas } from "../../bridge-host/src/signaling/messages";
+import { isWrite } from "./helpers/bridge-strace";
+
+const SECRET = "s".repeat(40);
+
+describe("bridge config", () => {
+  it("uses the edge's development BRIDGE_SECRET in development", () => {
+    const c = loadBridgeConfig({ BRIDGE_ENV: "development" });
+    expect(c.secret).toBe(DEV_SECRETS.BRIDGE_SECRET);
+    expect(c.httpPort).toBe(4443);
+    expect(c.rtcPort).toBe(40000);
+  });
+  it("refuses missing, short or development secrets outside development, listing every problem", () => {
+    expect(() => loadBridgeConfig({ ANNOUNCED_ADDRESS: "198.51.100.7" })).toThrow(/BRIDGE_SECRET must be at least 32 characters/);
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: DEV_SECRETS.BRIDGE_SECRET, ANNOUNCED_ADDRESS: "198.51.100.7" })).toThrow(
+      /must not be a development default/,
+    );
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET })).toThrow(/ANNOUNCED_ADDRESS is required/);
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", RTC_PORT: "70000", LISTEN_IP: "nope" })).toThrow(
+      /RTC_PORT.*LISTEN_IP|LISTEN_IP.*RTC_PORT/,
+    );
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", TLS_CERT_FILE: "/c.pem" })).toThrow(/go together/);
+  });
+  it("derives public URLs", () => {
+    const c = loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "bridge1.example.com", PUBLIC_WS_URL: "wss://b1.example.com/" });
+    expect(c.publicWsUrl).toBe("wss://b1.example.com");
+    expect(c.urlHost).toBe("bridge1.example.com");
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", PUBLIC_WS_URL: "http://x" })).toThrow(/PUBLIC_WS_URL/);
+  });
+});
+
+describe("control API handler", () => {
+  const calls: string[] = [];
+  const deps = (): ControlDeps => ({
+    secret: SECRET,
+    nonces: new NonceCache(),
+    createRoom: async (room) => (calls.push(`create ${room}`), { wsUrl: `ws://b/v1/rooms/${room}/ws` }),
+    deleteRoom: (room) => void calls.push(`delete ${room}`),
+    kick: (room, nick) => (calls.push(`kick ${room} ${nick}`), room === "here" ? true : "no-room"),
+    health: () => ({ ok: true, workers: 1, rooms: 0, peers: 0, transports: 0, producers: 0, consumers: 0, cpu: 0, load: 0 }),
+  });
+  const signed = async (d: ControlDeps, method: string, path: string, body = "", secret = SECRET) => {
+    const h = await signRequest(secret, method, path, body);
+    return handleControl(method, path, body, { get: (n) => h[n] }, d);
+  };
+
+  it("routes signed calls and validates bodies", async () => {
+    const d = deps();
+    expect(await signed(d, "POST", "/v1/rooms", JSON.stringify({ room: "abc" }))).toEqual({
+      status: 200,
+      body: { room: "abc", wsUrl: "ws://b/v1/rooms/abc/ws" },
+    });
+    expect((await signed(d, "POST", "/v1/rooms", JSON.stringify({ room: "ABC" }))).status).toBe(400);
+    expect((await signed(d, "POST", "/v1/rooms", JSON.stringify({}))).status).toBe(400);
+    expect(await signed(d, "DELETE", "/v1/rooms/abc")).toEqual({ status: 204, body: undefined });
+    expect((await signed(d, "POST", "/v1/rooms/here/kick", JSON.stringify({ nick: "n" }))).status).toBe(204);
+    expect((await signed(d, "POST", "/v1/rooms/gone/kick", JSON.stringify({ nick: "n" }))).status).toBe(404);
+    expect((await signed(d, "GET", "/health")).status).toBe(200);
+    expect(calls).toEqual(["create abc", "delete abc", "kick here n", "kick gone n"]);
+  });
+
+  it("checks the signature before doing anything", async () => {
+    const d = deps();
+    calls.length = 0;
+    const r = await signed(d, "DELETE", "/v1/rooms/abc", "", "x".repeat(40));
+    expect(r).toEqual({ status: 401, body: { error: "request signature bad-signature" } });
+    const none = await handleControl("DELETE", "/v1/rooms/abc", "", { get: () => undefined }, d);
+    expect(none).toEqual({ status: 401, body: { error: "request signature missing" } });
+    expect(calls).toEqual([]);
+    expect((await handleControl("GET", "/v1/rooms/Bad_Name", "", { get: () => undefined }, d)).status).toBe(404);
+  });
+});
+
+describe("signaling schemas", () => {
+  it("rejects wrong shapes at the boundary", () => {
+    expect(Schemas.createWebRtcTransport.safeParse({ direction: "up" }).success).toBe(false);
+    expect(Schemas.getStats.safeParse({ transportId: "a", producerId: "b" }).success).toBe(false);
+    expect(Schemas.getStats.safeParse({ consumerId: "c" }).success).toBe(true);
+    expect(
+      Schemas.connectWebRtcTransport.safeParse({ transportId: "t", dtlsParameters: { fingerprints: [{ algorithm: "md5", value: "AA:BB" }] } })
+        .success,
+    ).toBe(false);
+  });
+});
+
+describe("metrics", () => {
+  it("renders Prometheus text", () => {
+    const text = renderMetrics({
+      gauges: { rooms: { help: "rooms", value: 3 } },
+      counters: { ws_accepted: { help: "accepted", value: 7 } },
+      perWorkerCpu: [0.5],
+    });
+    expect(text).toContain("# TYPE parley_bridge_rooms gauge\nparley_bridge_rooms 3\n");
+    expect(text).toContain("parley_bridge_ws_accepted_total 7");
+    expect(text).toContain('parley_bridge_worker_cpu_ratio{worker="0"} 0.5000');
+  });
+});
+
+describe("strace classifier", () => {
+  it("flags write-opens of files and namespace changes, not reads or devices", () => {
+    expect(isWrite('123 openat(AT_FDCWD, "/tmp/x.log", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0666) = 21')).toBe(true);
+    expect(isWrite('123 openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 21')).toBe(false);
+    expect(isWrite('123 openat(AT_FDCWD, "/dev/null", O_RDWR|O_CLOEXEC) = 21')).toBe(false);
+    expect(isWrite('123 unlink("/tmp/a") = 0')).toBe(true);
+    expect(isWrite('123 renameat2(AT_FDCWD, "/tmp/a", AT_FDCWD, "/tmp/b", 0) = 0')).toBe(true);
+    expect(isWrite('123 sendmsg(5, {msg_name=...}, 0) = 1200')).toBe(false);
+  });
+});
