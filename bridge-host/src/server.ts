@@ -251,6 +251,10 @@ export class BridgeServer {
     for (const room of [...this.rooms.values()]) room.close("shutdown");
     await notify;
     for (const ws of this.#wss.clients) ws.close(1001, "bridge shutting down");
+    // Let the close handshakes finish (bounded), so clients see the code and reason.
+    const deadline = Date.now() + 3000;
+    while (this.#wss.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const ws of this.#wss.clients) ws.terminate();
     this.pool.close();
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
