@@ -15,7 +15,10 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const webDir = join(root, "workers/web");
-const outDir = join(root, "dist/web");
+// `--out <dir>` builds elsewhere (the size benchmark uses a temp dir so it never disturbs a running dev server).
+const outArg = process.argv.indexOf("--out");
+const outDir = outArg > 0 && process.argv[outArg + 1] ? resolve(process.argv[outArg + 1]) : join(root, "dist/web");
+const manifestPath = outArg > 0 ? join(outDir, "..", "web-build-manifest.json") : join(root, "dist/web-build-manifest.json");
 const assetsDir = join(outDir, "assets");
 
 rmSync(outDir, { recursive: true, force: true });
@@ -42,7 +45,8 @@ const result = await build({
 });
 
 const outputs = result.metafile.outputs;
-const rel = (p) => "/" + relative(outDir, join(root, p)).split("\\").join("/");
+const abs = (p) => resolve(root, p);
+const rel = (p) => "/" + relative(outDir, abs(p)).split("\\").join("/");
 let entryJs;
 let entryCss;
 for (const [file, meta] of Object.entries(outputs)) {
@@ -62,7 +66,7 @@ visit(entryJs);
 
 // style entry emits an empty JS stub when bundled with splitting; drop it.
 for (const file of Object.keys(outputs)) {
-  if (outputs[file].entryPoint?.endsWith("styles.css") && file.endsWith(".js")) rmSync(join(root, file), { force: true });
+  if (outputs[file].entryPoint?.endsWith("styles.css") && file.endsWith(".js")) rmSync(abs(file), { force: true });
 }
 
 const preloads = [...initial].filter((f) => f !== entryJs);
@@ -83,18 +87,18 @@ if (existsSync(publicDir)) cpSync(publicDir, outDir, { recursive: true });
 if (existsSync(join(outDir, "screenshots"))) rmSync(join(outDir, "screenshots"), { recursive: true, force: true });
 
 const size = (file) => {
-  const buf = readFileSync(join(root, file));
+  const buf = readFileSync(abs(file));
   return { bytes: buf.length, gzip: gzipSync(buf, { level: 9 }).length };
 };
-const files = readdirSync(assetsDir).map((f) => join("dist/web/assets", f));
+const files = readdirSync(assetsDir).map((f) => join(assetsDir, f));
 const manifest = {
   entry: rel(entryJs),
   css: rel(entryCss),
   initial: [...initial, entryCss].map((f) => ({ file: rel(f), ...size(f) })),
   all: files.map((f) => ({ file: rel(f), ...size(f) })),
 };
-writeFileSync(join(root, "dist/web-build-manifest.json"), JSON.stringify(manifest, null, 2));
+writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
 const initialGzip = manifest.initial.reduce((s, f) => s + f.gzip, 0);
 console.log(
-  `web app built into dist/web: ${files.length} assets, initial JS+CSS ${(initialGzip / 1024).toFixed(1)} KiB gzipped`,
+  `web app built into ${relative(root, outDir)}: ${files.length} assets, initial JS+CSS ${(initialGzip / 1024).toFixed(1)} KiB gzipped`,
 );

@@ -53,11 +53,12 @@ export interface Participant {
 }
 
 /** A new browser context (own storage, own fake devices) with the app open at `url`. */
-export async function openParticipant(browser: Browser, url: string): Promise<Participant> {
+export async function openParticipant(browser: Browser, url: string, opts: { initScripts?: string[] } = {}): Promise<Participant> {
   const origin = new URL(url).origin;
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
   await context.addInitScript(INIT_SCRIPT);
+  for (const script of opts.initScripts ?? []) await context.addInitScript(script);
   const page = await context.newPage();
   const logs: string[] = [];
   page.on("console", (m) => {
@@ -175,4 +176,34 @@ export async function eventually<T>(fn: () => Promise<T>, what: string, timeoutM
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
     await new Promise((r) => setTimeout(r, 150));
   }
+}
+
+/**
+ * Test fixture for screen sharing: headless Chromium has no screen to capture, so getDisplayMedia returns a
+ * real canvas capture track painted solid magenta (a colour the fake camera never shows) at 640x360.
+ */
+export const MAGENTA_SCREEN = `(() => {
+  navigator.mediaDevices.getDisplayMedia = async () => {
+    const c = document.createElement("canvas");
+    c.width = 640; c.height = 360;
+    const g = c.getContext("2d");
+    const paint = () => { g.fillStyle = "rgb(255,0,255)"; g.fillRect(0, 0, c.width, c.height); g.fillStyle = "rgb(250,0,250)"; g.fillRect(0, 0, 2, 2); };
+    paint();
+    setInterval(paint, 50);
+    return c.captureStream(20);
+  };
+})();`;
+
+/** The colour at the centre of the remote participant's video, as rendered on the page. */
+export async function centrePixel(page: Page, nick: string): Promise<[number, number, number]> {
+  return page.evaluate(`(() => {
+    const v = document.querySelector('video[data-participant=' + JSON.stringify(${JSON.stringify(nick)}) + ']');
+    if (!v || !v.videoWidth) return [0, 0, 0];
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext("2d");
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data;
+    return [d[0], d[1], d[2]];
+  })()`);
 }
