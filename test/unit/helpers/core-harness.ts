@@ -1,0 +1,119 @@
+/**
+ * Drives the pure room core (durable/core/step.ts) without a Durable Object: connections are plain ConnState
+ * records, effects are rendered into per-connection outboxes exactly as room-do.ts would send them.
+ */
+import type { Deps } from "../../../durable/core/deps";
+import { renderFor, type Effect } from "../../../durable/core/effects";
+import { handleDisconnect, handleFrame, newRuntime, type Limits, type Runtime } from "../../../durable/core/step";
+import { addConn, fullJid, newRoom, type ConnState } from "../../../durable/core/state";
+import { escapeAttr, parseFrame, type XmlElement } from "../../../durable/xmpp/xml";
+
+export interface Harness {
+  rt: Runtime;
+  clock: { now: number };
+  outbox: Map<string, string[]>;
+  closed: Map<string, { code: number; reason: string }>;
+  effects: Effect[];
+  /** add a connection in phase "init" */
+  open(id: string, opts?: { domain?: string; ipKey?: string }): ConnState;
+  /** add a bound connection (phase ready) */
+  ready(id: string, opts?: { domain?: string; ipKey?: string }): ConnState;
+  /** feed a frame; returns the frames sent to *this* connection by this step */
+  send(id: string, xml: string): Promise<string[]>;
+  drop(id: string): void;
+  /** take all frames queued for a connection */
+  take(id: string): string[];
+  /** join room/nick and return the frames it received */
+  join(id: string, nick: string, extra?: string): Promise<string[]>;
+}
+
+export const SECRETS = { turn: "turn-secret-for-tests-0123456789abcdef", bridge: "bridge-secret-for-tests-0123456789abcdef" };
+
+export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: Partial<Deps["cfg"]> } = {}): Harness {
+  const clock = { now: 1_700_000_000_000 };
+  let n = 0;
+  const deps: Deps = {
+    cfg: {
+      maxOccupants: 20,
+      turnHost: undefined,
+      turnPort: 3478,
+      turnTtlSeconds: 86400,
+      turnSecret: SECRETS.turn,
+      bridgeSecret: SECRETS.bridge,
+      ...opts.cfg,
+    },
+    now: () => clock.now,
+    randomId: () => `id${++n}`,
+  };
+  const room = newRoom(opts.room ?? "room");
+  const rt = newRuntime(room, deps, { maxStanzaBytes: 65536, ratePerSecond: 1000, burst: 1000, ...opts.limits });
+  const outbox = new Map<string, string[]>();
+  const closed = new Map<string, { code: number; reason: string }>();
+  const effects: Effect[] = [];
+  const box = (id: string) => {
+    let b = outbox.get(id);
+    if (!b) outbox.set(id, (b = []));
+    return b;
+  };
+  const run = (es: Effect[]) => {
+    effects.push(...es);
+    for (const e of es) {
+      switch (e.kind) {
+        case "send":
+          box(e.conn).push(e.xml);
+          break;
+        case "fanout": {
+          const cache = new Map<string, [string, string | null]>();
+          for (const id of e.conns) {
+            const c = room.conns.get(id);
+            if (c) box(id).push(renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
+          }
+          break;
+        }
+        case "close":
+          closed.set(e.conn, { code: e.code, reason: e.reason });
+          break;
+        default:
+          break;
+      }
+    }
+  };
+  const h: Harness = {
+    rt,
+    clock,
+    outbox,
+    closed,
+    effects,
+    open(id, o = {}) {
+      const c: ConnState = { v: 1, id, domain: o.domain ?? "example.org", ipKey: o.ipKey ?? `ip-${id}`, phase: "init" };
+      addConn(room, c);
+      return c;
+    },
+    ready(id, o = {}) {
+      const c = h.open(id, o);
+      c.phase = "ready";
+      c.local = `u-${id}`;
+      c.resource = "res";
+      return c;
+    },
+    async send(id, xml) {
+      const before = box(id).length;
+      run(await handleFrame(rt, id, xml));
+      return box(id).slice(before);
+    },
+    drop(id) {
+      run(handleDisconnect(rt, id));
+    },
+    take(id) {
+      return box(id).splice(0);
+    },
+    async join(id, nick, extra = "") {
+      const c = room.conns.get(id)!;
+      await h.send(id, `<presence xmlns="jabber:client" id="join" to="${room.name}@conference.${c.domain}/${nick}"><x xmlns="http://jabber.org/protocol/muc">${extra}</x></presence>`);
+      return h.take(id);
+    },
+  };
+  return h;
+}
+
+export const el = (xml: string): XmlElement => parseFrame(xml)[0]!;
