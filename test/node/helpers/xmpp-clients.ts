@@ -10,6 +10,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { client as xmppjsClientFactory, xml as xmppjsXml, type XmppJsClient } from "@xmpp/client";
 import * as Stanza from "stanza";
+import { $pres, Strophe } from "strophe.js";
 import { parse as parseXml } from "stanza/jxt";
 import type XMLElement from "stanza/jxt/Element";
 import WebSocket from "ws";
@@ -234,6 +235,102 @@ export async function connectXmppJs(target: XmppTarget, room: string, timeoutMs 
     },
     async stop() {
       await withTimeout(xmpp.stop(), 10_000, "xmpp.js stop").catch(() => undefined);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Strophe.js (Node entry: @xmldom/xmldom DOM shim + `ws`)
+
+/** The DOM-ish element Strophe hands to handlers (an @xmldom/xmldom Element). */
+export interface StropheElement {
+  tagName: string;
+  getAttribute(name: string): string | null;
+  getElementsByTagName(name: string): ArrayLike<StropheElement>;
+  textContent: string | null;
+  toString(): string;
+}
+
+export interface StropheClient {
+  conn: InstanceType<typeof Strophe.Connection>;
+  jid: string;
+  received: StropheElement[];
+  waitFor(pred: (el: StropheElement) => boolean, ms?: number, what?: string): Promise<StropheElement>;
+  /** XEP-0045 join; resolves with the self-presence (or the error presence). */
+  join(roomJid: string, nick: string): Promise<StropheElement>;
+  /** Strophe's own disconnect: a global unavailable presence and <close/> in one go. */
+  disconnect(): Promise<void>;
+}
+
+// Strophe logs connection progress at INFO to the console by default; keep test output readable.
+Strophe.setLogLevel(Strophe.LogLevel.ERROR);
+
+export async function connectStrophe(target: XmppTarget, room: string, timeoutMs = 20_000): Promise<StropheClient> {
+  const conn = new Strophe.Connection(target.wsUrl(room), { protocol: "ws" } as never);
+  const received: StropheElement[] = [];
+  const waiters = new Set<() => void>();
+  let status = -1;
+  const statusWaiters = new Set<() => void>();
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      conn.connect(target.domain, "", (s: number, cond?: string | null) => {
+        status = s;
+        for (const w of [...statusWaiters]) w();
+        if (s === Strophe.Status.CONNECTED) resolve();
+        else if (s === Strophe.Status.CONNFAIL || s === Strophe.Status.AUTHFAIL || s === Strophe.Status.ERROR) {
+          reject(new Error(`Strophe connect failed: status ${s} ${cond ?? ""}`));
+        }
+      });
+    }),
+    timeoutMs,
+    "Strophe connect",
+  );
+  const collect = (el: StropheElement) => {
+    received.push(el);
+    for (const w of [...waiters]) w();
+    return true;
+  };
+  conn.addHandler(collect as never, null, "message", null);
+  conn.addHandler(collect as never, null, "presence", null);
+  const waitFor: StropheClient["waitFor"] = (pred, ms = 15_000, what = "stanza") => {
+    let check: (() => void) | undefined;
+    const p = new Promise<StropheElement>((resolve) => {
+      check = () => {
+        const hit = received.find(pred);
+        if (hit) resolve(hit);
+      };
+      waiters.add(check);
+      check();
+    });
+    return withTimeout(p, ms, `Strophe ${what}`).finally(() => check && waiters.delete(check));
+  };
+  return {
+    conn,
+    jid: conn.jid,
+    received,
+    waitFor,
+    async join(roomJid, nick) {
+      conn.send($pres({ to: `${roomJid}/${nick}` }).c("x", { xmlns: NS.muc }));
+      return waitFor(
+        (el) =>
+          el.tagName === "presence" &&
+          el.getAttribute("from") === `${roomJid}/${nick}` &&
+          (el.getAttribute("type") === "error" ||
+            Array.from(el.getElementsByTagName("status")).some((st) => st.getAttribute("code") === "110")),
+        15_000,
+        `Strophe self-presence ${roomJid}/${nick}`,
+      );
+    },
+    async disconnect() {
+      if (status === Strophe.Status.DISCONNECTED) return;
+      const done = new Promise<void>((r) => {
+        const w = () => {
+          if (status === Strophe.Status.DISCONNECTED) r();
+        };
+        statusWaiters.add(w);
+      });
+      conn.disconnect("done");
+      await withTimeout(done, 10_000, "Strophe disconnect").catch(() => undefined);
     },
   };
 }

@@ -7,9 +7,11 @@
  * reference, used to validate this harness). Every case uses its own room.
  */
 import { randomUUID } from "node:crypto";
+import { $msg } from "strophe.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   connectStanza,
+  connectStrophe,
   connectXmppJs,
   disconnectStanza,
   nextStanzaEvent,
@@ -21,6 +23,7 @@ import {
   uniqueRoom,
   xml,
   type StanzaAgent,
+  type StropheClient,
   type XmppJs,
   type XmppJsElement,
   type XmppTarget,
@@ -56,6 +59,11 @@ describe(`XMPP client interop (${kind})`, () => {
   async function raw(room: string): Promise<RawXmpp> {
     const c = await RawXmpp.login(target.wsUrl(room), target.domain);
     cleanups.push(async () => (c.isClosed ? undefined : c.close()));
+    return c;
+  }
+  async function strophe(room: string): Promise<StropheClient> {
+    const c = await connectStrophe(target, room);
+    cleanups.push(() => c.disconnect());
     return c;
   }
   /** xmpp.js: join with a MUC presence and wait for the self-presence (status 110) and the subject. */
@@ -342,6 +350,36 @@ alice, "groupchat", (m) => m.body === body);
       expect(s.password).not.toBe(turnPassword(TURN_SECRET + "x", username));
       if (s.expires) expect(Math.abs(s.expires.getTime() / 1000 - expiry)).toBeLessThanOrEqual(1);
     }
+  });
+
+  it("Strophe.js logs in (session answered), joins, chats both ways and leaves with unavailable + <close/> together", async () => {
+    const room = uniqueRoom("strophe");
+    const roomJid = target.roomJid(room);
+    const alice = await stanza(room);
+    await alice.joinRoom(roomJid, "alice");
+    const s = await strophe(room);
+    expect(s.jid).toMatch(new RegExp(`^[^@/]+@${escapeRe(target.domain)}/.+$`));
+    const self = await s.join(roomJid, "stro");
+    expect(self.getAttribute("type")).toBeNull();
+
+    const fromStrophe = `from strophe ${randomUUID()}`;
+    const atAlice = nextStanzaEvent(alice, "groupchat", (m) => m.body === fromStrophe);
+    s.conn.send($msg({ to: roomJid, type: "groupchat" }).c("body").t(fromStrophe));
+    expect((await atAlice).from).toBe(`${roomJid}/stro`);
+
+    const fromAlice = `from alice ${randomUUID()}`;
+    alice.sendMessage({ to: roomJid, type: "groupchat", body: fromAlice });
+    const got = await s.waitFor(
+      (el) => el.tagName === "message" && el.getElementsByTagName("body")[0]?.textContent === fromAlice,
+      15_000,
+      "groupchat from alice",
+    );
+    expect(got.getAttribute("from")).toBe(`${roomJid}/alice`);
+
+    // Strophe's disconnect sends a global <presence type='unavailable'/> and <close/> back to back.
+    const gone = nextStanzaEvent(alice, "muc:unavailable", (p) => p.from === `${roomJid}/stro`);
+    await s.disconnect();
+    expect((await gone).type).toBe("unavailable");
   });
 
   it("an occupant whose socket drops without a close frame is removed with an unavailable broadcast", async () => {
