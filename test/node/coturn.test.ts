@@ -295,6 +295,18 @@ describe("coturn: default peer policy (no override)", () => {
     expect(r.out).toMatch(/channel bind: error 403 \(Forbidden IP\)/);
   });
 
+  it("masks the peer addresses coturn logs for denied peers (the only addresses it logs after start-up)", () => {
+    const out = server.output();
+    const started = out.findIndex((l) => l.includes("Total General servers"));
+    expect(started).toBeGreaterThanOrEqual(0);
+    const after = out.slice(started);
+    // coturn logs "ERROR: A peer IP <ip> denied in the range: <range>" for peers in a denied-peer-ip range
+    // (the loopback peer is refused earlier, silently, by coturn's own loopback rule).
+    expect(after.some((l) => /A peer IP <addr> denied in the range: <addr>-<addr>/.test(l)), after.join("\n")).toBe(true);
+    expect(after.filter((l) => /\d+\.\d+\.\d+\.\d+|[0-9a-f]*::[0-9a-f]/i.test(l))).toEqual([]);
+    expect(after.filter((l) => /session \d+/.test(l))).toEqual([]);
+  });
+
   it("control: a public peer address passes the permission check", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
     const r = await uclient(clientArgs(server, creds, { ip: "1.1.1.1", port: 9 }, ["-n", "1"]), {
