@@ -5,7 +5,7 @@
  * Loaded lazily (it pulls in StanzaJS for the XEP-0215 credentials).
  */
 import { clear, h } from "./dom";
-import { connectSession, createRoomClient, fetchIceServers } from "./call/xmpp";
+import { warmUp } from "./call/warm";
 
 type Verdict = "ok" | "warn" | "fail" | "pending";
 
@@ -56,18 +56,15 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
   const bridge = row(list, "Media bridge");
   bridge("pending", "Checked when a call needs the bridge (three or more people).");
 
-  const client = createRoomClient(room, { autoReconnect: false });
+  // The session stays open and is reused by the call on Join (call/warm.ts).
   let servers: RTCIceServer[] = [];
   try {
-    await connectSession(client, 10_000);
+    servers = (await warmUp(room)).iceServers;
     edge("ok", "Reachable (secure WebSocket connection works).");
-    servers = await fetchIceServers(client);
   } catch (e) {
     edge("fail", `Not reachable: ${e instanceof Error ? e.message : String(e)}. Check your network or firewall.`);
     for (const r of [stun, turnUdp, turnTcp]) r("fail", "Not checked (server unreachable).");
     return;
-  } finally {
-    void client.disconnect();
   }
 
   const stunServers = servers.filter((s) => urlsOf(s).some((u) => u.startsWith("stun:")));

@@ -136,6 +136,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     savePrefs(prefs);
     joining = true;
     joinBtn.disabled = true;
+    performance.mark("parley:join-click");
     status.textContent = "Joining…";
     try {
       const { joinCall } = await import("./call/call");
@@ -216,5 +217,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     requestAnimationFrame(tick);
     // The connectivity check needs the XMPP client (for STUN/TURN credentials, XEP-0215): load it after first paint.
     void import("./connectivity").then(({ runConnectivityCheck }) => runConnectivityCheck(room, checks));
+    // Fetch the call code now (not on Join): joining then costs no download or parse.
+    void import("./call/call").catch(() => undefined);
   });
 }

@@ -13,6 +13,7 @@ import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import type { BridgeLink } from "./bridge";
+import { takeWarm } from "./warm";
 
 export interface JoinOptions {
   room: string;
@@ -55,13 +56,16 @@ function joinErrorText(condition: string | undefined): string {
 }
 
 export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<JoinOutcome> {
-  const client = createRoomClient(opts.room, { autoReconnect: false });
-  try {
-    await connectSession(client);
-  } catch (e) {
-    return { kind: "failed", message: `Could not reach the server: ${e instanceof Error ? e.message : String(e)}` };
+  const warm = await takeWarm(opts.room);
+  const client = warm?.client ?? createRoomClient(opts.room, { autoReconnect: false });
+  if (!warm) {
+    try {
+      await connectSession(client);
+    } catch (e) {
+      return { kind: "failed", message: `Could not reach the server: ${e instanceof Error ? e.message : String(e)}` };
+    }
   }
-  const call = new Call(client, root, opts);
+  const call = new Call(client, root, opts, warm?.iceServers);
   const outcome = await call.join(opts.password);
   if (outcome.kind !== "joined") {
     call.dispose();
@@ -94,9 +98,12 @@ class Call {
   #mode: MediaMode = "p2p";
   #bridge: BridgeLink | undefined;
   #bridgeAttempt = 0;
-  #iceServers: RTCIceServer[] = [];
+  #iceServers: RTCIceServer[];
+  #haveIceServers: boolean;
 
-  constructor(client: Agent, root: HTMLElement, opts: JoinOptions) {
+  constructor(client: Agent, root: HTMLElement, opts: JoinOptions, iceServers?: RTCIceServer[]) {
+    this.#iceServers = iceServers ?? [];
+    this.#haveIceServers = iceServers !== undefined;
     this.#client = client;
     this.#root = root;
     this.#opts = opts;
@@ -136,7 +143,8 @@ class Call {
 
   async join(password: string | undefined): Promise<JoinOutcome> {
     this.#password = password;
-    this.#iceServers = await fetchIceServers(this.#client);
+    if (!this.#haveIceServers) this.#iceServers = await fetchIceServers(this.#client);
+    this.#haveIceServers = false; // after a reconnect, fetch fresh credentials
     this.#client.jingle.resetICEServers();
     for (const s of this.#iceServers) this.#client.jingle.addICEServer(s);
     const base = this.#opts.name;
@@ -183,6 +191,7 @@ class Call {
       this.#role = pres.muc.role ?? "participant";
       this.#affiliation = pres.muc.affiliation ?? "none";
       this.#joined = true;
+      performance.mark("parley:joined");
       return "ok";
     } catch (e) {
       const p = e as ReceivedPresence & { error?: { condition?: string } };

@@ -89,6 +89,7 @@ export class P2PMesh {
       if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "recvonly" });
     }
     this.#track(peer, session);
+    performance.mark("parley:jingle-initiate");
     void session.start();
   }
 
@@ -96,6 +97,7 @@ export class P2PMesh {
     this.#sessions.set(peer, session);
     this.#emitStream(session);
     session.pc.addEventListener("connectionstatechange", () => {
+      if (session.pc.connectionState === "connected") performance.mark("parley:p2p-connected");
       if (this.#sessions.get(peer) === session) this.#events.stateChanged(peer, session.pc.connectionState);
     });
   }
@@ -122,6 +124,7 @@ export class P2PMesh {
     if (old) this.#end(peer, old); // the peer restarted (reload, reconnect): the new session replaces the old one
     this.#track(peer, session);
     const stream = this.#sendStream();
+    performance.mark("parley:jingle-incoming");
     void (async () => {
       for (const t of stream.getTracks()) await session.addTrack(t, stream);
       await session.accept();

@@ -1,0 +1,164 @@
+/**
+ * `npm run bench:call`: call set-up latency of the web app in real headless Chromium against the real edge
+ * (`wrangler dev`).
+ *
+ *  1:1     time from the second participant's Join click to the first remote video frame on BOTH sides
+ *          (each side's first `requestVideoFrameCallback` on the other's <video>), over several rounds.
+ *  switch  (with --bridge, or when BRIDGE tests can run) three participants: time from the third participant's
+ *          Join click until all three render video from both others (via the bridge).
+ *
+ * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
+ * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one).
+ * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
+ */
+import type { Browser, Page } from "playwright-core";
+import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
+import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
+import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const rounds = Number(opt("rounds") ?? 5);
+const withBridge = args.includes("--bridge");
+
+/** Record the wall-clock time of the Join click inside the page (no automation overhead in the figure). */
+const RECORD_CLICK = `document.addEventListener("click", (e) => {
+  const b = e.target && e.target.closest && e.target.closest("button");
+  if (b && b.textContent === "Join") window.__joinClickAt = Date.now();
+}, true);`;
+
+/** Resolve with Date.now() at the first rendered frame of `nick`'s video (polls for the element, then rVFC). */
+function firstFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promise<number> {
+  return page.evaluate(`new Promise((resolve, reject) => {
+    const deadline = Date.now() + ${timeoutMs};
+    const look = () => {
+      const v = document.querySelector('video[data-participant=' + JSON.stringify(${JSON.stringify(nick)}) + ']');
+      if (v && v.srcObject) {
+        if (v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0) return resolve(Date.now());
+        v.requestVideoFrameCallback(() => resolve(Date.now()));
+        return;
+      }
+      if (Date.now() > deadline) return reject(new Error("no video from ${nick}"));
+      setTimeout(look, 2);
+    };
+    look();
+  })`);
+}
+
+async function joinClickAt(page: Page): Promise<number> {
+  return page.evaluate("window.__joinClickAt");
+}
+
+async function ready(p: Participant): Promise<void> {
+  // Hair check fully settled (preview live, connectivity check done) so it doesn't compete with the join.
+  await p.page.locator("video[data-local]").evaluate("v => new Promise(r => { const t = () => v.videoWidth > 0 ? r(0) : setTimeout(t, 20); t(); })");
+  await p.page.locator('[data-check="parley-server"]:not([data-verdict="pending"])').waitFor({ timeout: 30_000 });
+  await p.page.evaluate(RECORD_CLICK);
+}
+
+function stats(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return `median ${med.toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s[s.length - 1]!.toFixed(0)} ms (n=${s.length})`;
+}
+
+async function oneToOne(browser: Browser, base: string): Promise<number[]> {
+  const results: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const room = freshRoom("bench-call");
+    const a = await openParticipant(browser, `${base}/${room}`);
+    const b = await openParticipant(browser, `${base}/${room}`);
+    try {
+      await Promise.all([ready(a), ready(b)]);
+      await joinCall(a, "alice");
+      await waitForCall(a);
+      const framesA = firstFrameAt(a.page, "bob");
+      const framesB = firstFrameAt(b.page, "alice");
+      await joinCall(b, "bob");
+      const [fa, fb] = await Promise.all([framesA, framesB]);
+      const click = await joinClickAt(b.page);
+      const total = Math.max(fa, fb) - click;
+      console.log(`  round ${r + 1}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
+      results.push(total);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
+  return results;
+}
+
+async function threeWay(browser: Browser, base: string): Promise<number[]> {
+  const results: number[] = [];
+  for (let r = 0; r < Math.min(rounds, 3); r++) {
+    const room = freshRoom("bench-bridge");
+    const ps = await Promise.all(["a", "b", "c"].map(() => openParticipant(browser, `${base}/${room}`)));
+    const [a, b, c] = ps as [Participant, Participant, Participant];
+    try {
+      await Promise.all(ps.map(ready));
+      await joinCall(a, "alice");
+      await waitForCall(a);
+      await joinCall(b, "bob");
+      await waitForCall(b);
+      await Promise.all([firstFrameAt(a.page, "bob"), firstFrameAt(b.page, "alice")]);
+      const want: Array<[Participant, string]> = [
+        [a, "carol"],
+        [b, "carol"],
+        [c, "alice"],
+        [c, "bob"],
+      ];
+      const waits = want.map(([p, nick]) => firstFrameAt(p.page, nick));
+      await joinCall(c, "carol");
+      await Promise.all(ps.map((p) => p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 60_000 })));
+      // After the switch every page must render both others' video via the bridge: wait for fresh frames.
+      const after = await Promise.all(
+        [
+          [a, "bob"],
+          [b, "alice"],
+        ].map(([p, nick]) => firstFrameAt((p as Participant).page, nick as string)),
+      );
+      const ends = [...(await Promise.all(waits)), ...after];
+      const click = await joinClickAt(c.page);
+      const total = Math.max(...ends) - click;
+      console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join`);
+      results.push(total);
+    } finally {
+      await Promise.all(ps.map((p) => p.close()));
+    }
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  let bridge: BridgeHandle | undefined;
+  let target: WebTarget | undefined;
+  const url = opt("url");
+  const browser = await launchBrowser();
+  try {
+    if (withBridge && !url) {
+      bridge = await startBridge();
+      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret });
+    } else if (!url) target = await startWebTarget();
+    const base = url ?? target!.httpUrl;
+    console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}`);
+    console.log("1:1 call, second Join click -> first remote frame on both sides:");
+    const one = await oneToOne(browser, base);
+    console.log(`1:1: ${stats(one)} (target ≤ 300 ms)`);
+    if (withBridge) {
+      console.log("third participant joins -> all three see each other via the bridge:");
+      const three = await threeWay(browser, base);
+      console.log(`switch: ${stats(three)} (target ≤ 1000 ms)`);
+    } else {
+      console.log("switch: not measured (run with --bridge to start a bridge host and measure the 3-way switch)");
+    }
+  } finally {
+    await browser.close();
+    await target?.stop();
+    await bridge?.stop();
+  }
+}
+
+await main();
