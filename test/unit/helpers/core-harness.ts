@@ -18,7 +18,7 @@ export interface Harness {
   open(id: string, opts?: { domain?: string; ipKey?: string }): ConnState;
   /** add a bound connection (phase ready) */
   ready(id: string, opts?: { domain?: string; ipKey?: string }): ConnState;
-  /** feed a frame; returns the frames sent to *this* connection by this step */
+  /** feed a frame; returns (and consumes) the frames sent to *this* connection by this step */
   send(id: string, xml: string): Promise<string[]>;
   drop(id: string): void;
   /** take all frames queued for a connection */
@@ -99,7 +99,7 @@ export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: P
     async send(id, xml) {
       const before = box(id).length;
       run(await handleFrame(rt, id, xml));
-      return box(id).slice(before);
+      return box(id).splice(before);
     },
     drop(id) {
       run(handleDisconnect(rt, id));
@@ -109,8 +109,7 @@ export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: P
     },
     async join(id, nick, extra = "") {
       const c = room.conns.get(id)!;
-      await h.send(id, `<presence xmlns="jabber:client" id="join" to="${room.name}@conference.${c.domain}/${nick}"><x xmlns="http://jabber.org/protocol/muc">${extra}</x></presence>`);
-      return h.take(id);
+      return h.send(id, `<presence xmlns="jabber:client" id="join" to="${room.name}@conference.${c.domain}/${nick}"><x xmlns="http://jabber.org/protocol/muc">${extra}</x></presence>`);
     },
   };
   return h;
