@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { el, harness } from "./helpers/core-harness";
+
+const R = "room@conference.example.org";
+
+async function room() {
+  const h = harness();
+  for (const id of ["a", "b", "x"]) h.ready(id);
+  await h.join("a", "alice");
+  await h.join("b", "bob");
+  h.take("a");
+  return h;
+}
+
+describe("groupchat (XEP-0045 §7.4)", () => {
+  it("is reflected to every occupant with from=room/nick, same id and payload; the client's from is ignored", async () => {
+    const h = await room();
+    const f = await h.send(
+      "b",
+      `<message xmlns="jabber:client" from="admin@example.org/x" to="${R}" type="groupchat" id="m1" xml:lang="en"><body>hi</body><origin-id xmlns="urn:xmpp:sid:0" id="o1"/></message>`,
+    );
+    const a = h.take("a");
+    for (const s of [f[0]!, a[0]!]) {
+      const m = el(s);
+      expect(m.attrs).toMatchObject({ from: `${R}/bob`, type: "groupchat", id: "m1", "xml:lang": "en" });
+      expect(s).toContain(`<body>hi</body><origin-id xmlns="urn:xmpp:sid:0" id="o1"/>`);
+      expect(s).not.toContain("admin@");
+    }
+    expect(el(f[0]!).attrs["to"]).toBe("u-b@example.org/res");
+    expect(el(a[0]!).attrs["to"]).toBe("u-a@example.org/res");
+  });
+  it("carries the stanza's prefix declarations so a prefixed payload stays well-formed", async () => {
+    const h = await room();
+    await h.send("b", `<message xmlns="jabber:client" xmlns:e="urn:ext" to="${R}" type="groupchat"><e:thing/></message>`);
+    const a = h.take("a")[0]!;
+    expect(el(a).children[0]).toMatchObject({ local: "thing", ns: "urn:ext" });
+  });
+  it("from a non-occupant: not-acceptable, nobody receives it", async () => {
+    const h = await room();
+    const f = await h.send("x", `<message to="${R}" type="groupchat" id="z"><body>spam</body></message>`);
+    expect(f[0]).toContain(`<message xmlns="jabber:client" type="error" to="u-x@example.org/res" from="${R}" id="z"><error type="cancel"><not-acceptable`);
+    expect(h.take("a")).toEqual([]);
+  });
+  it("subject changes are for moderators only", async () => {
+    const h = await room();
+    expect((await h.send("b", `<message to="${R}" type="groupchat"><subject>new</subject></message>`))[0]).toContain("<forbidden");
+    await h.send("a", `<message to="${R}" type="groupchat"><subject>new</subject></message>`);
+    expect(h.take("b")[0]).toContain("<subject>new</subject>");
+  });
+  it("escapes nicks with markup characters in from", async () => {
+    const h = await room();
+    h.ready("q");
+    await h.join("q", `a&amp;b&quot;c`);
+    h.take("a");
+    await h.send("q", `<message to="${R}" type="groupchat"><body>x</body></message>`);
+    expect(el(h.take("a")[0]!).attrs["from"]).toBe(`${R}/a&b"c`);
+  });
+});
+
+describe("private messages and IQ routing (XEP-0045 §7.5)", () => {
+  it("routes a chat message to room/nick from room/sender with a muc#user x", async () => {
+    const h = await room();
+    await h.send("a", `<message to="${R}/bob" type="chat" id="p1"><body>psst</body></message>`);
+    const b = h.take("b")[0]!;
+    expect(el(b).attrs).toMatchObject({ to: "u-b@example.org/res", from: `${R}/alice`, type: "chat", id: "p1" });
+    expect(b).toContain(`<body>psst</body><x xmlns="http://jabber.org/protocol/muc#user"/>`);
+  });
+  it("routes an IQ (e.g. Jingle) and its result back, payload untouched", async () => {
+    const h = await room();
+    const jingle = `<jingle xmlns="urn:xmpp:jingle:1" action="session-initiate" sid="s1"><content name="a"/></jingle>`;
+    await h.send("a", `<iq to="${R}/bob" type="set" id="j1">${jingle}</iq>`);
+    const b = h.take("b")[0]!;
+    expect(el(b).attrs).toMatchObject({ to: "u-b@example.org/res", from: `${R}/alice`, type: "set", id: "j1" });
+    expect(b).toContain(jingle);
+    await h.send("b", `<iq to="${R}/alice" type="result" id="j1"/>`);
+    expect(el(h.take("a")[0]!).attrs).toMatchObject({ from: `${R}/bob`, type: "result", id: "j1" });
+    await h.send("b", `<iq to="${R}/alice" type="error" id="j2"><error type="cancel"><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`);
+    expect(h.take("a")[0]).toContain("<item-not-found");
+  });
+  it("unknown nick: item-not-found; groupchat type to an occupant: bad-request; non-occupant: not-acceptable", async () => {
+    const h = await room();
+    expect((await h.send("a", `<iq to="${R}/nobody" type="get" id="q"><query xmlns="urn:x"/></iq>`))[0]).toContain("<item-not-found");
+    expect((await h.send("a", `<message to="${R}/bob" type="groupchat"><body>x</body></message>`))[0]).toContain("<bad-request");
+    expect((await h.send("x", `<message to="${R}/bob" type="chat"><body>x</body></message>`))[0]).toContain("<not-acceptable");
+    expect(h.take("b")).toEqual([]);
+  });
+  it("never answers results/errors that cannot be delivered", async () => {
+    const h = await room();
+    expect(await h.send("a", `<iq to="${R}/nobody" type="result" id="q"/>`)).toEqual([]);
+    expect(await h.send("x", `<message to="${R}/bob" type="error"><error type="cancel"/></message>`)).toEqual([]);
+  });
+  it("addressing another room on this connection: a clear not-allowed error, also for presence", async () => {
+    const h = await room();
+    const f = await h.send("a", `<presence to="other@conference.example.org/alice"><x xmlns="http://jabber.org/protocol/muc"/></presence>`);
+    expect(f[0]).toContain(`<presence xmlns="jabber:client" type="error"`);
+    expect(f[0]).toContain("<not-allowed");
+    expect(f[0]).toContain("/xmpp-websocket/other");
+    expect((await h.send("a", `<message to="other@conference.example.org" type="groupchat"><body>x</body></message>`))[0]).toContain("<not-allowed");
+  });
+  it("iq without id or with two payloads is bad-request", async () => {
+    const h = await room();
+    expect((await h.send("a", `<iq type="get"><ping xmlns="urn:xmpp:ping"/></iq>`))[0]).toContain("<bad-request");
+    expect((await h.send("a", `<iq type="get" id="1"><a xmlns="x"/><b xmlns="y"/></iq>`))[0]).toContain("<bad-request");
+  });
+});
