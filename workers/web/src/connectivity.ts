@@ -7,7 +7,7 @@
 import { clear, h } from "./dom";
 import { warmUp } from "./call/warm";
 
-type Verdict = "ok" | "warn" | "fail" | "pending";
+type Verdict = "ok" | "warn" | "fail" | "info" | "pending";
 
 function row(list: HTMLElement, label: string): (v: Verdict, text: string) => void {
   const status = h("span", { class: "verdict" }, "Checking…");
@@ -54,7 +54,7 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
   const turnUdp = row(list, "TURN over UDP");
   const turnTcp = row(list, "TURN over TCP");
   const bridge = row(list, "Media bridge");
-  bridge("pending", "Checked when a call needs the bridge (three or more people).");
+  bridge("info", "Checked when a call needs the bridge (three or more people).");
 
   // The session stays open and is reused by the call on Join (call/warm.ts).
   let servers: RTCIceServer[] = [];

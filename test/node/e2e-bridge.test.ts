@@ -1,0 +1,116 @@
+/**
+ * End-to-end with the bridge: real headless Chromium, the real edge (`wrangler dev`, room Durable Object) and the
+ * real bridge host (mediasoup). A third participant moves the room to the bridge (all three decode both others'
+ * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions.
+ */
+import type { Browser } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
+import {
+  eventually,
+  join,
+  launchBrowser,
+  mediaMode,
+  openParticipant,
+  selectedPairs,
+  waitForCall,
+  waitForRemoteVideo,
+  type Participant,
+} from "./helpers/browser";
+import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
+
+describe("web app: the bridge for three or more", () => {
+  let bridge: BridgeHandle;
+  let target: WebTarget;
+  let browser: Browser;
+  const open: Participant[] = [];
+
+  beforeAll(async () => {
+    bridge = await startBridge();
+    [target, browser] = await Promise.all([
+      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }),
+      launchBrowser(),
+    ]);
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await target?.stop();
+    await bridge?.stop();
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
+      if (target.edge) console.error(`wrangler output (tail):\n${target.edge.output().slice(-3000)}`);
+      console.error(`bridge output (tail):\n${bridge.output().slice(-3000)}`);
+    }
+    await Promise.all(open.splice(0).map((p) => p.close()));
+  });
+
+  async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
+    const ps = await Promise.all([0, 1, 2].map(() => openParticipant(browser, `${target.httpUrl}/${room}`)));
+    open.push(...ps);
+    const [a, b, c] = ps as [Participant, Participant, Participant];
+    await join(a, "alice");
+    await waitForCall(a);
+    await join(b, "bob");
+    await waitForCall(b);
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+    expect(await mediaMode(a)).toBe("p2p");
+    await join(c, "carol");
+    await waitForCall(c);
+    return [a, b, c];
+  }
+
+  it("a third participant moves the call to the bridge and all three decode both others' video", { timeout: 240_000 }, async () => {
+    const [a, b, c] = await threeInARoom(freshRoom("bridge3"));
+    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 60_000 });
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob", "carol"], 60_000),
+      waitForRemoteVideo(b.page, ["alice", "carol"], 60_000),
+      waitForRemoteVideo(c.page, ["alice", "bob"], 60_000),
+    ]);
+    // The direct sessions are gone (make-before-break finished): every connected transport goes to the bridge's
+    // RTC port.
+    for (const p of [a, b, c]) {
+      const pairs = await eventually(async () => {
+        const list = await selectedPairs(p.page);
+        return list.length > 0 && list.every((x) => x.remoteAddress !== undefined) ? list : undefined;
+      }, "selected pairs");
+      const ports = await p.page.evaluate(`(async () => {
+        const out = [];
+        for (const pc of window.__pcs) {
+          if (pc.connectionState !== "connected") continue;
+          const s = await pc.getStats();
+          s.forEach((x) => { if (x.type === "remote-candidate" && x.port) out.push(x.port); });
+        }
+        return out;
+      })()`);
+      expect(pairs.length).toBeGreaterThan(0);
+      expect((ports as number[]).every((port) => port === bridge.rtcPort)).toBe(true);
+    }
+  });
+
+  it("when one leaves, the two others go back to a direct call", { timeout: 240_000 }, async () => {
+    const [a, b, c] = await threeInARoom(freshRoom("back2p2p"));
+    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 60_000 });
+    await waitForRemoteVideo(a.page, ["bob", "carol"], 60_000);
+    await c.page.getByRole("button", { name: "Leave" }).click();
+    await c.page.getByText("You left the call.").waitFor({ timeout: 20_000 });
+    for (const p of [a, b]) await p.page.locator('[data-media-mode="p2p"]').waitFor({ timeout: 60_000 });
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"], 60_000), waitForRemoteVideo(b.page, ["alice"], 60_000)]);
+    expect(await a.page.locator('video[data-participant="carol"]').count()).toBe(0);
+    // Direct again: no connected transport goes to the bridge any more.
+    await eventually(async () => {
+      const ports = (await a.page.evaluate(`(async () => {
+        const out = [];
+        for (const pc of window.__pcs) {
+          if (pc.connectionState !== "connected") continue;
+          const s = await pc.getStats();
+          s.forEach((x) => { if (x.type === "remote-candidate" && x.port) out.push(x.port); });
+        }
+        return out;
+      })()`)) as number[];
+      return ports.length > 0 && ports.every((p) => p !== bridge.rtcPort);
+    }, "only direct transports connected");
+  });
+});
