@@ -5,8 +5,8 @@
  *   npm run bench:signaling -- --prosody         # same against Debian's Prosody (comparison)
  *   npm run bench:signaling -- --url ws://127.0.0.1:8787/xmpp-websocket/bench --domain 127.0.0.1
  *
- * Flags: --url, --domain, --room, --clients N (10), --messages M per client in burst mode (200),
- *        --window W in-flight messages per client in burst mode (32), --rate R aggregate msg/s (500),
+ * Flags: --url, --domain, --room, --clients N (10), --messages M per client in burst mode (500),
+ *        --window W in-flight messages per client in burst mode (64), --rate R aggregate msg/s (500),
  *        --seconds T of fixed-rate mode (10), --prosody, --json (print one JSON line at the end too).
  *
  * Phases:
@@ -33,8 +33,8 @@ const { values: flags } = parseArgs({
     domain: { type: "string" },
     room: { type: "string" },
     clients: { type: "string", default: "10" },
-    messages: { type: "string", default: "200" },
-    window: { type: "string", default: "32" },
+    messages: { type: "string", default: "500" },
+    window: { type: "string", default: "64" },
     rate: { type: "string", default: "500" },
     seconds: { type: "string", default: "10" },
     prosody: { type: "boolean", default: false },
