@@ -7,6 +7,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   centrePixel,
+  dropXmppConnection,
   eventually,
   framesDecoded,
   join,
@@ -147,6 +148,40 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await waitForCall(b);
     await a.page.getByRole("list", { name: "Participants" }).getByText("guest").waitFor({ timeout: 20_000 });
     await waitForRemoteVideo(b.page, ["owner"]);
+  });
+
+  it("shows 'reconnecting' after a network drop, then rejoins and the call resumes", async () => {
+    const room = freshRoom("drop");
+    const a = await participant(room);
+    const b = await participant(room);
+    await join(a, "alice");
+    await waitForCall(a);
+    await join(b, "bob");
+    await waitForCall(b);
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+
+    expect(await dropXmppConnection(b.page)).toBe(1);
+    await b.page.getByText("Reconnecting…").waitFor({ timeout: 20_000 });
+    // The room saw bob's socket go: alice's tile for bob disappears, then comes back when bob rejoins.
+    await a.page.locator('video[data-participant="bob"]').waitFor({ state: "detached", timeout: 30_000 });
+    await b.page.getByText("Reconnecting…").waitFor({ state: "hidden", timeout: 45_000 });
+    await a.page.locator('video[data-participant="bob"]').waitFor({ timeout: 30_000 });
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+    expect(await mediaMode(b)).toBe("p2p");
+  });
+
+  it("lets the owner remove a participant", async () => {
+    const room = freshRoom("kick");
+    const a = await participant(room);
+    const b = await participant(room);
+    await join(a, "host");
+    await waitForCall(a);
+    await join(b, "visitor");
+    await waitForCall(b);
+    await a.page.getByRole("button", { name: "Remove visitor" }).click();
+    await b.page.getByText("You were removed from the call by a moderator.").waitFor({ timeout: 20_000 });
+    await a.page.locator('video[data-participant="visitor"]').waitFor({ state: "detached", timeout: 20_000 });
+    await a.page.getByRole("log").getByText("visitor was removed.").waitFor({ timeout: 20_000 });
   });
 
   it("screen share reaches the other participant", async () => {

@@ -5,7 +5,7 @@
  *
  * Every RTCPeerConnection a page creates (Jingle sessions, mediasoup-client transports) is recorded in
  * `window.__pcs` by an init script, so tests read the real WebRTC stats: framesDecoded per inbound video stream
- * and the selected ICE candidate pair.
+ * and the selected ICE candidate pair. WebSockets are recorded in `window.__sockets` (to simulate a network drop).
  */
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
@@ -42,7 +42,22 @@ const INIT_SCRIPT = `(() => {
     constructor(...args) { super(...args); window.__pcs.push(this); }
   }
   window.RTCPeerConnection = Recorded;
+  const OrigWs = window.WebSocket;
+  window.__sockets = [];
+  class RecordedWs extends OrigWs {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  }
+  window.WebSocket = RecordedWs;
 })();`;
+
+/** Simulate a network drop of the XMPP connection: close the page's open `xmpp` WebSockets abruptly. */
+export async function dropXmppConnection(page: Page): Promise<number> {
+  return page.evaluate(`(() => {
+    const open = window.__sockets.filter((s) => s.protocol === "xmpp" && s.readyState === 1);
+    for (const s of open) s.close(4000, "test: network drop");
+    return open.length;
+  })()`);
+}
 
 export interface Participant {
   context: BrowserContext;
