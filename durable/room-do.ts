@@ -37,8 +37,10 @@ export class RoomDO extends DurableObject<Env> {
   /** connection id -> socket, and back */
   readonly #sockets = new Map<string, WebSocket>();
   readonly #ids = new WeakMap<WebSocket, string>();
-  /** steps run one at a time (some await WebCrypto) */
-  #queue: Promise<void> = Promise.resolve();
+  /** resolves once storage is migrated and the room rebuilt (the runtime also gates events on it) */
+  readonly #ready: Promise<void>;
+  /** steps run one at a time (some await WebCrypto); starts with #ready */
+  #queue: Promise<void>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,7 +59,7 @@ export class RoomDO extends DurableObject<Env> {
       randomId: defaultRandomId,
     };
     const limits = { maxStanzaBytes: cfg.MAX_STANZA_BYTES, ratePerSecond: cfg.STANZA_RATE_PER_SECOND, burst: cfg.STANZA_BURST };
-    void ctx.blockConcurrencyWhile(async () => {
+    this.#ready = ctx.blockConcurrencyWhile(async () => {
       this.#store.migrate();
       const { name, meta, ipSalt } = this.#store.load();
       this.#ipSalt = ipSalt;
@@ -81,6 +83,7 @@ export class RoomDO extends DurableObject<Env> {
         this.#ids.set(ws, c.id);
       }
     });
+    this.#queue = this.#ready;
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -93,6 +96,7 @@ export class RoomDO extends DurableObject<Env> {
     if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
       return Response.json({ error: "upgrade-required", reason: "WebSocket only" }, { status: 426, headers: { Upgrade: "websocket" } });
     }
+    await this.#ready;
     const r = this.#rt.room;
     if (r.name === "") {
       r.name = room;
@@ -151,7 +155,9 @@ export class RoomDO extends DurableObject<Env> {
   async getInfo(room: string): Promise<RoomInfo> {
     await this.#queue;
     const r = this.#rt.room;
-    const occ = occupants(r).map((c) => ({ nick: c.occ!.nick, role: c.occ!.role, affiliation: c.occ!.affiliation }));
+    const occ = occupants(r)
+      .map((c) => ({ nick: c.occ!.nick, role: c.occ!.role, affiliation: c.occ!.affiliation }))
+      .sort((a, b) => (a.nick < b.nick ? -1 : a.nick > b.nick ? 1 : 0));
     return {
       room: r.name || room,
       occupantCount: occ.length,

@@ -1,0 +1,213 @@
+/**
+ * The room Durable Object in the real Workers runtime (workerd via vitest-pool-workers): real WebSockets through the
+ * Worker's fetch, the hibernation API, SQLite storage, the admin RPC route.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ConnState } from "../../durable/core/state";
+import { RoomDO } from "../../durable/room-do";
+import { DEV_SECRETS } from "../../workers/config";
+import { connect, connected, login, type TestClient } from "./helpers";
+
+const gc = (room: string, id: string, body: string) =>
+  `<message xmlns="jabber:client" type="groupchat" id="${id}" to="${room}@conference.localhost"><body>${body}</body></message>`;
+
+async function chatWorks(room: string, from: TestClient, to: TestClient, tag: string): Promise<void> {
+  from.send(gc(room, tag, tag));
+  await to.expect(`id="${tag}"`, `<body>${tag}</body>`);
+}
+
+describe("worker route /xmpp-websocket/<room>", { timeout: 60_000 }, () => {
+  it("rejects bad room names with 400 and a reason", async () => {
+    for (const bad of ["UPPER", "a_b", "x".repeat(65), "sp%20ace"]) {
+      const r = await exports.default.fetch(`http://localhost/xmpp-websocket/${bad}`, { headers: { Upgrade: "websocket" } });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { reason: string }).reason).toContain("a-z");
+    }
+  });
+  it("answers non-upgrade requests with 426", async () => {
+    const r = await exports.default.fetch("http://localhost/xmpp-websocket/room-426");
+    expect(r.status).toBe(426);
+    expect(r.headers.get("upgrade")).toBe("websocket");
+  });
+  it("echoes Sec-WebSocket-Protocol only when the client asked for xmpp", async () => {
+    const yes = await exports.default.fetch("http://localhost/xmpp-websocket/proto", {
+      headers: { Upgrade: "websocket", "Sec-WebSocket-Protocol": "xmpp", "CF-Connecting-IP": "10.9.0.1" },
+    });
+    expect(yes.status).toBe(101);
+    expect(yes.headers.get("sec-websocket-protocol")).toBe("xmpp");
+    yes.webSocket!.accept();
+    yes.webSocket!.close();
+    const no = await exports.default.fetch("http://localhost/xmpp-websocket/proto", { headers: { Upgrade: "websocket", "CF-Connecting-IP": "10.9.0.2" } });
+    expect(no.status).toBe(101);
+    expect(no.headers.get("sec-websocket-protocol")).toBeNull();
+    no.webSocket!.accept();
+    no.webSocket!.close();
+  });
+  it("uses the request host as the XMPP domain", async () => {
+    const c = await connect("hosty", { host: "127.0.0.1" });
+    c.send(`<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="127.0.0.1" version="1.0"/>`);
+    expect((await c.expect("<open ")).raw).toContain(`from="127.0.0.1"`);
+    c.close();
+  });
+});
+
+describe("room DO: hostile input on one stream leaves the others chatting", { timeout: 60_000 }, () => {
+  const cases: [string, string, string][] = [
+    ["oversized stanza", "policy-violation", gc("hostile", "big", "x".repeat(70 * 1024))],
+    ["DOCTYPE with entities", "restricted-xml", `<!DOCTYPE m [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><message xmlns="jabber:client">&b;</message>`],
+    ["undeclared entity", "restricted-xml", `<message xmlns="jabber:client" to="hostile@conference.localhost" type="groupchat"><body>&xxe;</body></message>`],
+    ["malformed XML", "not-well-formed", `<message xmlns="jabber:client"><body>unclosed</message>`],
+    ["comment", "restricted-xml", `<message xmlns="jabber:client"><!-- x --></message>`],
+    ["wrong namespace", "invalid-namespace", `<message xmlns="jabber:server" to="hostile@conference.localhost"/>`],
+  ];
+  it.each(cases)("%s -> %s stream error and close on that stream only", async (_n, condition, frame) => {
+    const a = await connected("hostile", `alice-${condition}`);
+    const b = await connected("hostile", `bob-${condition}`);
+    const m = await connected("hostile", `mallory-${condition}`);
+    m.send(frame);
+    const err = await m.expect("<stream:error");
+    expect(err.raw).toContain(`<${condition} xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>`);
+    await m.expect("<close ");
+    await m.waitClosed();
+    // the others see mallory leave and keep chatting
+    await a.expect(`/mallory-${condition}"`, `type="unavailable"`);
+    await chatWorks("hostile", a, b, `after-${condition}`);
+    await chatWorks("hostile", b, a, `back-${condition}`);
+    a.close();
+    b.close();
+  });
+  it("a spoofed from is replaced by the sender's occupant JID", async () => {
+    const a = await connected("spoof", "alice");
+    const m = await connected("spoof", "mallory");
+    m.send(`<message xmlns="jabber:client" from="spoof@conference.localhost/alice" type="groupchat" id="s1" to="spoof@conference.localhost"><body>I am alice</body></message>`);
+    const got = await a.expect(`id="s1"`);
+    expect(got.raw).toContain(`from="spoof@conference.localhost/mallory"`);
+    expect(got.raw).not.toContain(`from="spoof@conference.localhost/alice"`);
+    a.close();
+    m.close();
+  });
+  it("a message from a non-occupant gets a stanza error, the stream stays open", async () => {
+    const a = await connected("nonocc", "alice");
+    const x = await connect("nonocc");
+    await login(x);
+    x.send(gc("nonocc", "n1", "let me in"));
+    const err = await x.expect(`type="error"`, `id="n1"`);
+    expect(err.raw).toContain("<not-acceptable");
+    expect(x.closed).toBeUndefined();
+    await chatWorks("nonocc", a, a, "still-fine");
+    expect(a.frames.some((f) => f.raw.includes("let me in"))).toBe(false);
+    a.close();
+    x.close();
+  });
+  it("a binary frame is an unsupported-encoding stream error", async () => {
+    const c = await connected("binary", "alice");
+    c.ws.send(new Uint8Array([60, 97, 47, 62]));
+    expect((await c.expect("<stream:error")).raw).toContain("unsupported-encoding");
+    await c.waitClosed();
+  });
+  it("a dropped socket (no <close/>) is removed with an unavailable broadcast", async () => {
+    const a = await connected("dropped", "alice");
+    const b = await connected("dropped", "bob");
+    b.ws.close(4000, "gone");
+    await a.expect(`from="dropped@conference.localhost/bob"`, `type="unavailable"`);
+    a.close();
+  });
+});
+
+describe("GET /admin/rooms/<room>", { timeout: 60_000 }, () => {
+  const auth = { Authorization: `Bearer ${DEV_SECRETS.ADMIN_TOKEN}` };
+  it("401 without or with a wrong token", async () => {
+    expect((await exports.default.fetch("http://localhost/admin/rooms/any")).status).toBe(401);
+    const r = await exports.default.fetch("http://localhost/admin/rooms/any", { headers: { Authorization: "Bearer nope" } });
+    expect(r.status).toBe(401);
+  });
+  it("400 for a bad room name, 404 for an empty room", async () => {
+    expect((await exports.default.fetch("http://localhost/admin/rooms/Bad_Name", { headers: auth })).status).toBe(400);
+    expect((await exports.default.fetch("http://localhost/admin/rooms/nobody-here", { headers: auth })).status).toBe(404);
+  });
+  it("200 with occupants, roles, password flag, created time and media mode (no JIDs)", async () => {
+    const a = await connected("inspect", "alice");
+    const b = await connected("inspect", "bob");
+    a.send(
+      `<iq xmlns="jabber:client" type="set" id="cfg" to="inspect@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
+    );
+    await a.expect(`id="cfg"`, `type="result"`);
+    const r = await exports.default.fetch("http://localhost/admin/rooms/inspect", { headers: auth });
+    expect(r.status).toBe(200);
+    const info = (await r.json()) as Record<string, unknown>;
+    expect(info).toMatchObject({
+      room: "inspect",
+      occupantCount: 2,
+      occupants: [
+        { nick: "alice", role: "moderator", affiliation: "owner" },
+        { nick: "bob", role: "participant", affiliation: "none" },
+      ],
+      passwordProtected: true,
+      mediaMode: "p2p",
+    });
+    expect(Date.parse(info["createdAt"] as string)).toBeGreaterThan(0);
+    expect(JSON.stringify(info)).not.toContain("@");
+    a.close();
+    b.close();
+  });
+});
+
+describe("hibernation state", { timeout: 60_000 }, () => {
+  it("keeps each connection's state small in its attachment", async () => {
+    const a = await connected("attach", "alice");
+    const stub = env.ROOM.get(env.ROOM.idFromName("attach"));
+    await runInDurableObject(stub, (_i: RoomDO, state) => {
+      const atts = state.getWebSockets().map((ws) => ws.deserializeAttachment() as ConnState);
+      expect(atts).toHaveLength(1);
+      expect(atts[0]).toMatchObject({ v: 1, phase: "ready", occ: { nick: "alice", role: "moderator", affiliation: "owner" } });
+      expect(JSON.stringify(atts[0]).length).toBeLessThan(1024);
+    });
+    a.close();
+  });
+
+  /**
+   * Eviction. `abortAllDurableObjects()` (pool 0.15.1 has no evictDurableObject) also kills the WebSockets, which a
+   * real hibernation/eviction does not, so it cannot show that occupants survive. Instead we build a *fresh* RoomDO
+   * instance over the same DurableObjectState (same SQLite storage, same hibernatable sockets) inside
+   * runInDurableObject: exactly what the runtime does when it wakes an evicted object (constructor -> rebuild from
+   * ctx.getWebSockets() + attachments + SQLite). The fresh instance has no in-memory state from the old one; it must
+   * know every occupant, the room password, and route a message between the real client sockets.
+   */
+  it("an evicted and rewoken object still knows every occupant, and they can still exchange messages", async () => {
+    const room = "evict";
+    const a = await connected(room, "alice");
+    const b = await connected(room, "bob");
+    a.send(
+      `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
+    );
+    await a.expect(`id="cfg"`, `type="result"`);
+    const stub = env.ROOM.get(env.ROOM.idFromName(room));
+    await runInDurableObject(stub, async (_old: RoomDO, state) => {
+      const fresh = new RoomDO(state, env);
+      const info = await fresh.getInfo(room);
+      expect(info.occupants).toEqual([
+        { nick: "alice", role: "moderator", affiliation: "owner" },
+        { nick: "bob", role: "participant", affiliation: "none" },
+      ]);
+      expect(info.passwordProtected).toBe(true);
+      const wsOf = (nick: string) => state.getWebSockets().find((ws) => (ws.deserializeAttachment() as ConnState).occ?.nick === nick)!;
+      // bob's next frame is handled by the rewoken instance and reaches alice's real socket
+      await fresh.webSocketMessage(wsOf("bob"), gc(room, "woke", "after wake"));
+      // and a private IQ routed by the fresh instance from alice to bob
+      await fresh.webSocketMessage(
+        wsOf("alice"),
+        `<iq xmlns="jabber:client" type="get" id="q1" to="${room}@conference.localhost/bob"><query xmlns="urn:example:x"/></iq>`,
+      );
+      // a dropped socket after wake still produces the unavailable broadcast
+      await fresh.webSocketClose(wsOf("bob"), 1000, "bye", true);
+      expect((await fresh.getInfo(room)).occupantCount).toBe(1);
+    });
+    await a.expect(`id="woke"`, `from="${room}@conference.localhost/bob"`, "<body>after wake</body>");
+    await b.expect(`id="woke"`, "<body>after wake</body>");
+    await b.expect(`id="q1"`, `from="${room}@conference.localhost/alice"`);
+    await a.expect(`from="${room}@conference.localhost/bob"`, `type="unavailable"`);
+    a.close();
+  });
+});
