@@ -11,23 +11,9 @@
  */
 import type { Agent } from "stanza";
 import { attribute, type DefinitionOptions } from "stanza/jxt";
+import { NS_AV, NS_MEDIA, type ParleyAv, type ParleyMedia } from "./parley-wire";
 
-export const NS_MEDIA = "urn:parley:media:0";
-export const NS_AV = "urn:parley:av:0";
-
-export type MediaMode = "p2p" | "bridge";
-
-export interface ParleyMedia {
-  mode?: string;
-  url?: string;
-  grant?: string;
-}
-
-export interface ParleyAv {
-  audio?: string;
-  video?: string;
-  screen?: string;
-}
+export * from "./parley-wire";
 
 declare module "stanza/protocol" {
   export interface Message {
@@ -61,29 +47,3 @@ export function registerParleyExtensions(client: Agent): void {
   client.stanzas.define(definitions);
 }
 
-/** A validated media-mode announcement; anything malformed is ignored (returns undefined). */
-export type MediaAnnouncement = { mode: "p2p" } | { mode: "bridge"; url: string; grant: string };
-
-export function parseMediaAnnouncement(m: ParleyMedia | undefined): MediaAnnouncement | undefined {
-  if (!m) return undefined;
-  if (m.mode === "p2p") return { mode: "p2p" };
-  if (m.mode === "bridge" && typeof m.url === "string" && /^wss?:\/\//.test(m.url) && typeof m.grant === "string" && m.grant.length > 0) {
-    return { mode: "bridge", url: m.url, grant: m.grant };
-  }
-  return undefined;
-}
-
-export interface AvState {
-  audio: boolean;
-  video: boolean;
-  screen: boolean;
-}
-
-export function avToWire(s: AvState): ParleyAv {
-  return { audio: s.audio ? "on" : "off", video: s.video ? "on" : "off", screen: s.screen ? "on" : "off" };
-}
-
-export function avFromWire(a: ParleyAv | undefined): AvState | undefined {
-  if (!a) return undefined;
-  return { audio: a.audio !== "off", video: a.video !== "off", screen: a.screen === "on" };
-}

@@ -1,0 +1,55 @@
+/**
+ * Parley's own XMPP extensions: names, payload types and pure validation (no StanzaJS here, so it is unit-tested
+ * on its own; the JXT definitions are in parley-ns.ts):
+ *
+ * 1. Media mode, namespace `urn:parley:media:0` (shared contract with the room server, durable/):
+ *    `<message type='headline' from='ROOM@conference.DOMAIN'><media xmlns='urn:parley:media:0' mode='bridge'
+ *    url='WS_URL' grant='GRANT'/></message>`, or `mode='p2p'`; and `<iq type='get' to='ROOM'><media/></iq>` for a
+ *    fresh grant, answered with the same `<media/>`.
+ * 2. Audio/video state in MUC presence, namespace `urn:parley:av:0`:
+ *    `<av xmlns='urn:parley:av:0' audio='on|off' video='on|off' screen='on|off'/>` (XEP-0045 §7.7: the room
+ *    broadcasts an occupant's presence with its extensions to every occupant).
+ */
+export const NS_MEDIA = "urn:parley:media:0";
+export const NS_AV = "urn:parley:av:0";
+
+export type MediaMode = "p2p" | "bridge";
+
+export interface ParleyMedia {
+  mode?: string;
+  url?: string;
+  grant?: string;
+}
+
+export interface ParleyAv {
+  audio?: string;
+  video?: string;
+  screen?: string;
+}
+
+/** A validated media-mode announcement; anything malformed is ignored (returns undefined). */
+export type MediaAnnouncement = { mode: "p2p" } | { mode: "bridge"; url: string; grant: string };
+
+export function parseMediaAnnouncement(m: ParleyMedia | undefined): MediaAnnouncement | undefined {
+  if (!m) return undefined;
+  if (m.mode === "p2p") return { mode: "p2p" };
+  if (m.mode === "bridge" && typeof m.url === "string" && /^wss?:\/\//.test(m.url) && typeof m.grant === "string" && m.grant.length > 0) {
+    return { mode: "bridge", url: m.url, grant: m.grant };
+  }
+  return undefined;
+}
+
+export interface AvState {
+  audio: boolean;
+  video: boolean;
+  screen: boolean;
+}
+
+export function avToWire(s: AvState): ParleyAv {
+  return { audio: s.audio ? "on" : "off", video: s.video ? "on" : "off", screen: s.screen ? "on" : "off" };
+}
+
+export function avFromWire(a: ParleyAv | undefined): AvState | undefined {
+  if (!a) return undefined;
+  return { audio: a.audio !== "off", video: a.video !== "off", screen: a.screen === "on" };
+}
