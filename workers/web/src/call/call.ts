@@ -97,6 +97,8 @@ class Call {
   #affiliation = "none";
   #mode: MediaMode = "p2p";
   #bridge: BridgeLink | undefined;
+  /** The bridge carries our media (send and receive set up): what the media-path indicator shows. */
+  #bridgeReady = false;
   #bridgeAttempt = 0;
   #iceServers: RTCIceServer[];
   #haveIceServers: boolean;
@@ -400,7 +402,7 @@ class Call {
     if (this.#mode === "p2p") this.#p2p.setPeers(peers);
     // In bridge mode, keep the existing direct sessions until the bridge is up (make-before-break), start none.
     else if (!this.#bridge) this.#p2p.setPeers(peers.filter((p) => this.#p2p.connectedPeers().includes(p)));
-    this.#view.setMediaMode(this.#bridge && this.#mode === "bridge" ? "bridge" : this.#bridge ? "bridge" : "p2p", this.#participants.size === 0);
+    this.#view.setMediaMode(this.#bridge && this.#bridgeReady ? "bridge" : "p2p", this.#participants.size === 0);
   }
 
   async #fetchMedia(): Promise<void> {
@@ -444,6 +446,7 @@ class Call {
     if (this.#mode !== "p2p" || !this.#bridge) return;
     this.#bridge.close();
     this.#bridge = undefined;
+    this.#bridgeReady = false;
     for (const p of this.#participants.values()) {
       p.bridgeStream = undefined;
       this.#showBestStream(p);
@@ -468,7 +471,8 @@ class Call {
       }
       this.#bridge = link;
       await link.ready;
-      if (this.#mode !== "bridge") return;
+      if (this.#mode !== "bridge" || this.#bridge !== link) return;
+      this.#bridgeReady = true;
       this.#p2p.setPeers([]);
       for (const p of this.#participants.values()) this.#showBestStream(p);
       this.#view.notify("");
@@ -482,6 +486,7 @@ class Call {
     this.#view.notify(`The media bridge is not reachable (${reason}). Retrying…`);
     this.#bridge?.close();
     this.#bridge = undefined;
+    this.#bridgeReady = false;
     if (this.#mode !== "bridge" || this.#left) return;
     const attempt = this.#bridgeAttempt;
     // A fresh grant (grants are short-lived) and another try.

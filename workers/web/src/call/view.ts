@@ -193,7 +193,10 @@ export class CallView {
     const tile = this.#tiles.get(nick);
     if (!tile || tile.video.srcObject === stream) return;
     tile.video.srcObject = stream;
-    if (stream) void tile.video.play().catch(() => undefined);
+    if (!stream) return;
+    void tile.video.play().catch(() => undefined);
+    // Diagnostics (performance timeline): when this participant's first frame is on screen.
+    tile.video.requestVideoFrameCallback?.(() => performance.mark(`parley:first-frame:${nick}`));
   }
 
   remoteVideos(): Map<string, HTMLVideoElement> {
