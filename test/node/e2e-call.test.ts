@@ -72,6 +72,20 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.screenshot({ path: screenshotPath("hair-check.png") });
   });
 
+  it("says so in plain words when camera and microphone are refused, and still lets people join", async () => {
+    const denying = await launchBrowser({ denyMedia: true });
+    try {
+      const p = await openParticipant(denying, `${target.httpUrl}/${freshRoom("denied")}`, { grantMedia: false });
+      await p.page.getByText("Permission to use your microphone was denied").waitFor({ timeout: 20_000 });
+      await p.page.getByText("Permission to use your camera was denied").waitFor({ timeout: 20_000 });
+      expect(await p.page.getByRole("button", { name: "Camera" }).isDisabled()).toBe(true);
+      await join(p, "listener");
+      await waitForCall(p);
+    } finally {
+      await denying.close();
+    }
+  });
+
   it("two participants connect directly and each decodes the other's video", async () => {
     const room = "calm-heron-17"; // fixed for the screenshot; unique within this edge instance
     const a = await participant(room);
@@ -168,6 +182,27 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.locator('video[data-participant="bob"]').waitFor({ timeout: 30_000 });
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
     expect(await mediaMode(b)).toBe("p2p");
+  });
+
+  it("shows everyone who is muted or has the camera off", async () => {
+    const room = freshRoom("mute");
+    const a = await participant(room);
+    const b = await participant(room);
+    await join(a, "alice");
+    await waitForCall(a);
+    await join(b, "bob");
+    await waitForCall(b);
+    const aliceTile = b.page.locator("figure", { has: b.page.locator('video[data-participant="alice"]') });
+    await aliceTile.waitFor({ timeout: 20_000 });
+    expect(await aliceTile.getByText("muted").count()).toBe(0);
+    await a.page.getByRole("button", { name: "Microphone" }).click();
+    expect(await a.page.getByRole("button", { name: "Microphone" }).getAttribute("aria-pressed")).toBe("false");
+    await aliceTile.getByText("muted").waitFor({ timeout: 20_000 });
+    await a.page.getByRole("button", { name: "Camera" }).click();
+    await aliceTile.getByText("muted, camera off").waitFor({ timeout: 20_000 });
+    await a.page.getByRole("button", { name: "Microphone" }).click();
+    await a.page.getByRole("button", { name: "Camera" }).click();
+    await eventually(async () => (await aliceTile.locator(".tile-state").textContent()) === "", "alice's tile back to normal");
   });
 
   it("lets the owner remove a participant", async () => {

@@ -11,14 +11,18 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * `denyMedia`: no fake permission UI; every permission prompt is denied (to test what people see when they refuse
+ * the camera and microphone).
+ */
+export async function launchBrowser(opts: { denyMedia?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
       "--use-fake-device-for-media-stream",
-      "--use-fake-ui-for-media-stream",
+      opts.denyMedia ? "--deny-permission-prompts" : "--use-fake-ui-for-media-stream",
       "--disable-background-networking",
       "--disable-gpu",
       "--no-first-run",
@@ -68,10 +72,14 @@ export interface Participant {
 }
 
 /** A new browser context (own storage, own fake devices) with the app open at `url`. */
-export async function openParticipant(browser: Browser, url: string, opts: { initScripts?: string[] } = {}): Promise<Participant> {
+export async function openParticipant(
+  browser: Browser,
+  url: string,
+  opts: { initScripts?: string[]; grantMedia?: boolean } = {},
+): Promise<Participant> {
   const origin = new URL(url).origin;
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
+  if (opts.grantMedia !== false) await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
   await context.addInitScript(INIT_SCRIPT);
   for (const script of opts.initScripts ?? []) await context.addInitScript(script);
   const page = await context.newPage();
