@@ -29,6 +29,9 @@ export interface JoinOptions {
 
 export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: boolean } | { kind: "failed"; message: string };
 
+/** How long a room of three or more waits for the bridge announcement before connecting everyone directly. */
+const MESH_FALLBACK_MS = 2500;
+
 interface Participant {
   nick: string;
   jid: string;
@@ -99,6 +102,7 @@ class Call {
   #bridge: BridgeLink | undefined;
   /** The bridge carries our media (send and receive set up): what the media-path indicator shows. */
   #bridgeReady = false;
+  #meshTimer: ReturnType<typeof setTimeout> | undefined;
   #bridgeAttempt = 0;
   #iceServers: RTCIceServer[];
   #haveIceServers: boolean;
@@ -207,6 +211,7 @@ class Call {
     this.#left = true;
     window.removeEventListener("pagehide", this.#onPageHide);
     this.#client.config.autoReconnect = false;
+    clearTimeout(this.#meshTimer);
     this.#p2p.close();
     this.#bridge?.close();
     this.#speaker.close();
@@ -226,6 +231,7 @@ class Call {
     this.#client.off("muc:unavailable", this.#onUnavailable);
     this.#client.off("groupchat", this.#onGroupchat);
     this.#client.off("message", this.#onMessage);
+    clearTimeout(this.#meshTimer);
     this.#p2p.close();
     this.#speaker.close();
   }
@@ -399,7 +405,15 @@ class Call {
   #reconcile(): void {
     if (!this.#joined || this.#left) return;
     const peers = [...this.#participants.values()].map((p) => p.jid);
-    if (this.#mode === "p2p") this.#p2p.setPeers(peers);
+    clearTimeout(this.#meshTimer);
+    if (this.#mode === "p2p" && peers.length >= 2 && !this.#bridge) {
+      // Three or more people: the room usually announces the bridge right away. Keep the sessions we have and
+      // only fall back to a direct mesh if no announcement comes (a server without bridges).
+      this.#p2p.setPeers(peers.filter((p) => this.#p2p.hasSession(p)));
+      this.#meshTimer = setTimeout(() => {
+        if (this.#mode === "p2p" && !this.#left) this.#p2p.setPeers([...this.#participants.values()].map((p) => p.jid));
+      }, MESH_FALLBACK_MS);
+    } else if (this.#mode === "p2p") this.#p2p.setPeers(peers);
     // In bridge mode, keep the existing direct sessions until the bridge is up (make-before-break), start none.
     else if (!this.#bridge) this.#p2p.setPeers(peers.filter((p) => this.#p2p.connectedPeers().includes(p)));
     this.#view.setMediaMode(this.#bridge && this.#bridgeReady ? "bridge" : "p2p", this.#participants.size === 0);

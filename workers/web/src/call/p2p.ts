@@ -54,6 +54,10 @@ export class P2PMesh {
     }
   }
 
+  hasSession(peer: string): boolean {
+    return this.#sessions.has(peer);
+  }
+
   /** Peers whose session has connected media (ICE+DTLS up). */
   connectedPeers(): string[] {
     return [...this.#sessions].filter(([, s]) => s.pc.connectionState === "connected").map(([p]) => p);
