@@ -184,6 +184,23 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     expect(await mediaMode(b)).toBe("p2p");
   });
 
+  it("without a bridge configured, three people connect directly to each other", async () => {
+    const room = freshRoom("mesh");
+    const [a, b, c] = [await participant(room), await participant(room), await participant(room)];
+    await join(a, "alice");
+    await waitForCall(a);
+    await join(b, "bob");
+    await waitForCall(b);
+    await join(c, "carol");
+    await waitForCall(c);
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob", "carol"]),
+      waitForRemoteVideo(b.page, ["alice", "carol"]),
+      waitForRemoteVideo(c.page, ["alice", "bob"]),
+    ]);
+    for (const p of [a, b, c]) expect(await mediaMode(p)).toBe("p2p");
+  });
+
   it("shows everyone who is muted or has the camera off", async () => {
     const room = freshRoom("mute");
     const a = await participant(room);

@@ -135,6 +135,7 @@ class Call {
     });
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
     this.#p2p = new P2PMesh(client, () => (this.#nick ? `${this.#roomJid}/${this.#nick}` : undefined), () => this.#send, {
+      acceptIncoming: (peer) => this.#mode === "p2p" && [...this.#participants.values()].some((p) => p.jid === peer),
       remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
       stateChanged: () => this.#maybeFinishSwitchToP2P(),

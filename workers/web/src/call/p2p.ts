@@ -12,6 +12,8 @@ import { MediaSession } from "stanza/jingle";
 import type { Session } from "stanza/jingle";
 
 export interface P2PEvents {
+  /** Whether to accept a session the peer initiated (e.g. only in P2P mode, only from occupants). */
+  acceptIncoming(peer: string): boolean;
   remoteStream(peer: string, stream: MediaStream): void;
   sessionEnded(peer: string): void;
   stateChanged(peer: string, state: RTCPeerConnectionState): void;
@@ -119,11 +121,12 @@ export class P2PMesh {
       return;
     }
     const peer = session.peerID;
-    if (this.#closed || !this.#wanted.has(peer)) {
+    if (this.#closed || !(this.#wanted.has(peer) || this.#events.acceptIncoming(peer))) {
       // Not in P2P mode with this occupant (e.g. the room uses the bridge): XEP-0166 §6.7 decline.
       session.end("decline");
       return;
     }
+    this.#wanted.add(peer);
     const old = this.#sessions.get(peer);
     if (old) this.#end(peer, old); // the peer restarted (reload, reconnect): the new session replaces the old one
     this.#track(peer, session);
