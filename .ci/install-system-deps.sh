@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the project needs (idempotent). Used by .ci/run and by README's set-up.
 set -euo pipefail
-PKGS=(chromium coturn ffmpeg g++ make pkg-config meson ninja-build libssl-dev libuv1-dev libsrtp2-dev
+PKGS=(chromium coturn openssl ffmpeg g++ make pkg-config meson ninja-build libssl-dev libuv1-dev libsrtp2-dev
   libusrsctp-dev libabsl-dev flatbuffers-compiler libflatbuffers-dev strace)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
