@@ -85,7 +85,7 @@ describe(`hostile inputs on one stream leave the room working (${kind})`, () => 
     const { c } = await attacker();
     const body = "x".repeat(MAX_STANZA_BYTES + 500);
     c.send(`<message xmlns='${NS.client}' to='${roomJid}' type='groupchat' id='big'><body>${body}</body></message>`);
-    // RFC 6120 §4.9.3.12 policy-violation (e.g. "stanza too big"); the oversized message is never delivered.
+    // RFC 6120 §4.9.3.14 policy-violation (e.g. a stanza too big); the oversized message is never delivered.
     expect(await expectStreamError(c)).toBe("policy-violation");
     await roomStillWorks();
     expect(bob.frames.some((f) => f.text.includes(body.slice(0, 100)))).toBe(false);
@@ -111,6 +111,30 @@ describe(`hostile inputs on one stream leave the room working (${kind})`, () => 
     c.send(`<message xmlns='${NS.client}' to='${roomJid}' type='groupchat'><body>unclosed</message>`);
     // RFC 6120 §4.9.3.13 not-well-formed.
     expect(await expectStreamError(c)).toBe("not-well-formed");
+    await roomStillWorks();
+  });
+
+  it("a stanza before authentication ends only that stream with <not-authorized/>", async () => {
+    const c = await RawXmpp.connect(target.wsUrl(room), target.domain);
+    attackers.push(c);
+    c.openStream();
+    await c.nextEl((e) => e.name.endsWith("features"), 15_000, "pre-auth features");
+    const body = `unauthenticated ${randomUUID()}`;
+    c.send(`<message xmlns='${NS.client}' to='${roomJid}' type='groupchat'><body>${body}</body></message>`);
+    // RFC 6120 §4.9.3.12 not-authorized: "attempted to send XML stanzas ... before the stream has been
+    // authenticated"; the offending data must not be processed. (Prosody 0.12, the reference, silently drops it
+    // instead; only the "not processed" half is checked there.)
+    if (kind !== "prosody") expect(await expectStreamError(c)).toBe("not-authorized");
+    await roomStillWorks();
+    expect(bob.frames.some((f) => f.text.includes(body))).toBe(false);
+  });
+
+  it("an XML comment / processing instruction ends only that stream with a restricted-XML stream error", async () => {
+    const { c } = await attacker();
+    c.send(`<message xmlns='${NS.client}' to='${roomJid}' type='groupchat'><!-- hi --><body>comment</body></message>`);
+    // RFC 6120 §11.1: comments and processing instructions are restricted XML as well.
+    const allowed = kind === "prosody" ? ["restricted-xml", "bad-format", "not-well-formed"] : ["restricted-xml", "bad-format"];
+    expect(allowed).toContain(await expectStreamError(c));
     await roomStillWorks();
   });
 
