@@ -9,6 +9,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../workers/config";
+import { BridgeControl } from "./bridge/control-client";
+import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
@@ -41,6 +43,9 @@ export class RoomDO extends DurableObject<Env> {
   readonly #ready: Promise<void>;
   /** steps run one at a time (some await WebCrypto); starts with #ready */
   #queue: Promise<void>;
+  /** media path (P2P / bridge) orchestration; undefined when no bridges are configured (rooms stay P2P) */
+  readonly #media: MediaCoordinator | undefined;
+  readonly #control: BridgeControl | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +89,10 @@ export class RoomDO extends DurableObject<Env> {
       }
     });
     this.#queue = this.#ready;
+    if (cfg.BRIDGES.length > 0) {
+      this.#control = new BridgeControl({ secret: cfg.BRIDGE_SECRET });
+      this.#media = new MediaCoordinator(this.#mediaHost(), { bridges: cfg.BRIDGES, control: this.#control });
+    }
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -177,7 +186,53 @@ export class RoomDO extends DurableObject<Env> {
     });
   }
 
+  /** RPC for the edge's /bridge-events: the bridge at `base` is draining; move this room off it. */
+  async bridgeDraining(base: string): Promise<void> {
+    await this.#ready;
+    await this.#media?.bridgeDraining(base);
+  }
+
+  /** Alarm: bridge health check while the room is on the media bridge (media-coordinator.ts). */
+  override async alarm(): Promise<void> {
+    await this.#ready;
+    await this.#media?.checkBridge();
+  }
+
   // -------------------------------------------------------------------------------------------------------------
+
+  /** MediaCoordinator's view of this room: occupant count, persisted media record, announcements, the alarm. */
+  #mediaHost(): MediaHost {
+    const meta = () => this.#rt.room.meta;
+    const roomName = () => this.#rt.room.name;
+    return {
+      get room() {
+        return roomName();
+      },
+      occupantCount: () => this.#rt.room.nicks.size,
+      announce: (mode, wsUrl) =>
+        this.#enqueue(async () => {
+          const out = new Out();
+          await setMediaMode(this.#rt.room, mode, wsUrl, out, this.#rt.deps);
+          this.#run(out.effects);
+        }),
+      load: (): MediaRecord => {
+        const m = meta();
+        return m.mediaMode === "bridge" && m.bridgeBase && m.bridgeUrl
+          ? { mode: "bridge", bridge: { base: m.bridgeBase, wsUrl: m.bridgeUrl } }
+          : { mode: "p2p" };
+      },
+      save: (r) => {
+        const m = meta();
+        m.mediaMode = r.mode;
+        m.bridgeBase = r.bridge?.base ?? null;
+        m.bridgeUrl = r.bridge?.wsUrl ?? null;
+        this.#store.saveMeta(m);
+      },
+      scheduleCheck: (at) => {
+        void (at === undefined ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
+      },
+    };
+  }
 
   #gone(ws: WebSocket): Promise<void> {
     const id = this.#idOf(ws);
@@ -269,7 +324,14 @@ export class RoomDO extends DurableObject<Env> {
           this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
           break;
         case "occupants-changed":
-          // media-mode orchestration (durable/bridge) hooks in here
+          // not awaited: the coordinator serializes itself and enqueues its announcements after this step
+          void this.#media?.reconcile();
+          if (e.kicked !== undefined) {
+            const base = r.meta.mediaMode === "bridge" ? r.meta.bridgeBase : null;
+            if (base && this.#control) {
+              this.#control.kick(base, r.name, e.kicked).catch((err: unknown) => console.error("bridge kick failed", err));
+            }
+          }
           break;
         default: {
           const never: never = e;

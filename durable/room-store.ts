@@ -25,6 +25,8 @@ const MIGRATIONS: readonly string[] = [
      blocked_until INTEGER NOT NULL,
      last_at INTEGER NOT NULL
    );`,
+  // v2: the bridge host serving the room (media-coordinator)
+  `ALTER TABLE room ADD COLUMN bridge_base TEXT;`,
 ];
 
 const RoomRow = z.object({
@@ -34,6 +36,7 @@ const RoomRow = z.object({
   pw_salt: z.string().nullable(),
   media_mode: z.enum(["p2p", "bridge"]).catch("p2p" as MediaMode),
   bridge_url: z.string().nullable(),
+  bridge_base: z.string().nullable(),
   ip_salt: z.string(),
 });
 
@@ -63,6 +66,7 @@ export class RoomStore {
     meta.pwSalt = r.pw_salt;
     meta.mediaMode = r.media_mode;
     meta.bridgeUrl = r.bridge_url;
+    meta.bridgeBase = r.bridge_base;
     return { name: r.name, meta, ipSalt: r.ip_salt };
   }
 
@@ -72,12 +76,13 @@ export class RoomStore {
 
   saveMeta(m: RoomMeta): void {
     this.sql.exec(
-      "UPDATE room SET created_at = ?, pw_hash = ?, pw_salt = ?, media_mode = ?, bridge_url = ? WHERE id = 1",
+      "UPDATE room SET created_at = ?, pw_hash = ?, pw_salt = ?, media_mode = ?, bridge_url = ?, bridge_base = ? WHERE id = 1",
       m.createdAt,
       m.pwHash,
       m.pwSalt,
       m.mediaMode,
       m.bridgeUrl,
+      m.bridgeBase,
     );
   }
 

@@ -24,8 +24,11 @@ export type Effect =
   | { kind: "save-room" }
   /** persist (or delete, when gone from the map) one password-failure record */
   | { kind: "save-pw-failure"; ipKey: string }
-  /** the set of occupants changed (the shell may re-evaluate the media mode) */
-  | { kind: "occupants-changed" };
+  /**
+   * the set of occupants changed (the shell may re-evaluate the media mode); `kicked`: a moderator removed that nick,
+   * so the shell also removes it from the media bridge
+   */
+  | { kind: "occupants-changed"; kicked?: string };
 
 export class Out {
   readonly effects: Effect[] = [];
@@ -49,6 +52,9 @@ export class Out {
   }
   occupantsChanged(): void {
     this.effects.push({ kind: "occupants-changed" });
+  }
+  kicked(nick: string): void {
+    this.effects.push({ kind: "occupants-changed", kicked: nick });
   }
 }
 

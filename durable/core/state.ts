@@ -56,6 +56,8 @@ export interface RoomMeta {
   mediaMode: MediaMode;
   /** browser-facing bridge ws URL base while in bridge mode */
   bridgeUrl: string | null;
+  /** the bridge host's control base URL while in bridge mode (durable/bridge/media-coordinator.ts) */
+  bridgeBase: string | null;
 }
 
 export interface PwFailure {
@@ -81,6 +83,7 @@ export const emptyMeta = (): RoomMeta => ({
   pwSalt: null,
   mediaMode: "p2p",
   bridgeUrl: null,
+  bridgeBase: null,
 });
 
 export function newRoom(name: string, meta: RoomMeta = emptyMeta()): RoomState {

@@ -284,7 +284,8 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
   if (isPing(el)) return out.send(c.id, iqResult(c, el));
   if (q.local === "query" && q.ns === NS.MUC_OWNER) return handleOwner(room, c, el, q, out);
   if (q.local === "query" && q.ns === NS.MUC_ADMIN) {
-    handleAdmin(room, c, el, q, out);
+    const k = handleAdmin(room, c, el, q, out);
+    if (k) out.kicked(k.nick);
     return;
   }
   if (q.local === "media" && q.ns === NS.PARLEY_MEDIA) return handleMediaIq(room, c, el, out, rt.deps);

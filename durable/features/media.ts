@@ -45,6 +45,7 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
 export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: string | null, out: Out, deps: Deps): Promise<void> {
   room.meta.mediaMode = mode;
   room.meta.bridgeUrl = mode === "bridge" ? bridgeUrl : null;
+  if (mode === "p2p") room.meta.bridgeBase = null;
   out.saveRoom();
   for (const o of occupants(room)) {
     out.send(
