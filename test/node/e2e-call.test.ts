@@ -122,7 +122,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.screenshot({ path: screenshotPath("call.png") });
   });
 
-  it("delivers chat messages to everyone in the room", async () => {
+  it("delivers chat messages; remembers the name; closing the tab leaves the room", async () => {
     const room = freshRoom("chat");
     const a = await participant(room);
     const b = await participant(room);
@@ -139,6 +139,16 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     // The sender sees its own message once (the room reflects it), and markup stays text.
     expect(await a.page.getByRole("log").getByText("hello from alice <b>not bold</b>").count()).toBe(1);
     expect(await b.page.getByRole("log").locator("b").count()).toBe(0);
+
+    // The display name is remembered in this browser (localStorage) for the next hair check.
+    const again = await a.context.newPage();
+    await again.goto(`${target.httpUrl}/${freshRoom("again")}`);
+    await eventually(async () => (await again.getByLabel("Name", { exact: true }).inputValue()) === "alice", "remembered name");
+
+    // Closing the tab leaves the room: the others see it at once.
+    await b.page.close({ runBeforeUnload: true });
+    await a.page.locator('video[data-participant="bob"]').waitFor({ state: "detached", timeout: 20_000 });
+    await a.page.getByRole("log").getByText("bob left.").waitFor({ timeout: 20_000 });
   });
 
   it("a locked room refuses a wrong password and admits the right one", async () => {
