@@ -163,6 +163,11 @@ describe("hibernation state", { timeout: 60_000 }, () => {
       expect(atts).toHaveLength(1);
       expect(atts[0]).toMatchObject({ v: 1, phase: "ready", occ: { nick: "alice", role: "moderator", affiliation: "owner" } });
       expect(JSON.stringify(atts[0]).length).toBeLessThan(1024);
+      // SQLite: own schema-version table, migrated to the latest version; no IPs stored
+      expect(state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
+      const row = state.storage.sql.exec("SELECT * FROM room").one();
+      expect(row).toMatchObject({ name: "attach", media_mode: "p2p", pw_hash: null });
+      expect(JSON.stringify(row)).not.toContain("10.0.");
     });
     a.close();
   });

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { verifyGrant } from "../../durable/crypto/bridge-grant";
+import { Out } from "../../durable/core/effects";
+import { setMediaMode } from "../../durable/features/media";
+import { el, harness, SECRETS } from "./helpers/core-harness";
+
+const R = "room@conference.example.org";
+const ask = `<iq type="get" id="m" to="${R}"><media xmlns="urn:parley:media:0"/></iq>`;
+
+describe("Parley media-mode announcements (urn:parley:media:0)", () => {
+  it("answers the media iq with p2p for occupants and not-acceptable for others", async () => {
+    const h = harness();
+    h.ready("a");
+    h.ready("x");
+    await h.join("a", "alice");
+    expect((await h.send("a", ask))[0]).toContain(`<media xmlns="urn:parley:media:0" mode="p2p"/>`);
+    expect((await h.send("x", ask))[0]).toContain("<not-acceptable");
+  });
+  it("switching to bridge tells every occupant with its own grant; a later joiner learns it right after the subject", async () => {
+    const h = harness();
+    h.ready("a");
+    h.ready("b");
+    await h.join("a", "alice");
+    await h.join("b", "bob");
+    h.take("a");
+    const out = new Out();
+    await setMediaMode(h.rt.room, "bridge", "wss://bridge.example/rooms/room", out, h.rt.deps);
+    expect(out.effects.some((e) => e.kind === "save-room")).toBe(true);
+    const sent = out.effects.filter((e) => e.kind === "send");
+    expect(sent).toHaveLength(2);
+    for (const e of sent) {
+      if (e.kind !== "send") continue;
+      const media = el(e.xml).children[0];
+      expect(el(e.xml).attrs).toMatchObject({ type: "headline", from: R });
+      if (typeof media === "string" || !media) throw new Error("no media");
+      expect(media.attrs).toMatchObject({ mode: "bridge", url: "wss://bridge.example/rooms/room" });
+      const nick = e.conn === "a" ? "alice" : "bob";
+      const check = await verifyGrant(SECRETS.bridge, media.attrs["grant"]!, "room", h.clock.now);
+      expect(check).toMatchObject({ ok: true, payload: { room: "room", nick } });
+    }
+    h.ready("c");
+    const f = await h.join("c", "carol");
+    const subject = f.findIndex((s) => s.includes("<subject/>"));
+    expect(f[subject + 1]).toContain(`<media xmlns="urn:parley:media:0" mode="bridge" url="wss://bridge.example/rooms/room" grant="`);
+    // a fresh grant on request
+    expect((await h.send("c", ask))[0]).toContain(`mode="bridge"`);
+    // back to p2p
+    const back = new Out();
+    await setMediaMode(h.rt.room, "p2p", null, back, h.rt.deps);
+    expect(back.effects.filter((e) => e.kind === "send").every((e) => e.kind === "send" && e.xml.includes(`mode="p2p"`))).toBe(true);
+    expect(h.rt.room.meta.bridgeUrl).toBeNull();
+  });
+});
