@@ -4,6 +4,7 @@
  * `--dev` (used by `npm run bridge`) fills in local development defaults for anything not set in the environment:
  * loopback addresses, HTTP port 4443, RTC port 40000, and the edge's development BRIDGE_SECRET.
  */
+import { loadBridgeConfig } from "./config";
 import { ensureWorkerBin, WORKER_MISSING_HELP } from "./worker-bin";
 
 export const DEV_DEFAULTS = {
@@ -19,10 +20,17 @@ if (process.argv.includes("--dev")) {
   for (const [k, v] of Object.entries(DEV_DEFAULTS)) if (!process.env[k]) process.env[k] = v;
 }
 
+let config;
+try {
+  config = loadBridgeConfig(process.env);
+} catch (err) {
+  console.error(`parley-bridge: ${(err as Error).message}`);
+  process.exit(2);
+}
 const bin = ensureWorkerBin();
 if (bin.source === "missing") {
   console.error(`parley-bridge: ${WORKER_MISSING_HELP}`);
   process.exit(1);
 }
-const { runFromEnv } = await import("./run");
-await runFromEnv(process.env);
+const { run } = await import("./run");
+await run(config);

@@ -1,22 +1,13 @@
 /**
- * Start the bridge from environment variables (loaded by main.ts after the worker binary is located).
- * `npm run bridge` sets BRIDGE_ENV=development, which supplies the edge's development BRIDGE_SECRET.
+ * Start the bridge with a validated config (main.ts validates it and locates the worker binary first, because
+ * mediasoup must not be imported before MEDIASOUP_WORKER_BIN is set), and wire SIGTERM/SIGINT to the graceful
+ * shutdown.
  */
-import { BridgeConfigError, loadBridgeConfig } from "./config";
+import type { BridgeConfig } from "./config";
 import { createLogger } from "./log";
 import { BridgeServer } from "./server";
 
-export async function runFromEnv(env: NodeJS.ProcessEnv): Promise<BridgeServer> {
-  let config;
-  try {
-    config = loadBridgeConfig(env);
-  } catch (err) {
-    if (err instanceof BridgeConfigError) {
-      console.error(`parley-bridge: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
+export async function run(config: BridgeConfig): Promise<BridgeServer> {
   const log = createLogger(config.logLevel);
   let server: BridgeServer;
   try {

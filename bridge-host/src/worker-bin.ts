@@ -13,8 +13,16 @@ import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
 
+/** mediasoup's package directory (its "exports" hide package.json, so walk up from the main module). */
 function mediasoupDir(): string {
-  return dirname(require.resolve("mediasoup/package.json"));
+  let dir = dirname(require.resolve("mediasoup"));
+  for (;;) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "mediasoup") return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot locate the mediasoup package");
+    dir = up;
+  }
 }
 
 export function mediasoupVersion(): string {
