@@ -354,6 +354,11 @@ async function main(): Promise<void> {
         latencyMaxMs: +f2(lat.at(-1) ?? NaN),
       });
     }
+    const dropped = clients.filter((c) => c.closed).length;
+    if (dropped > 0) {
+      console.log(`WARNING: the server closed ${dropped} of ${N} client connections during the run (stanza limiter?)`);
+    }
+    result.droppedClients = dropped;
     result.loadavg = loadavg().map((x) => +x.toFixed(2));
     console.log(`machine: ${result.machine}; load average ${(result.loadavg as number[]).join(" ")}`);
     if (flags.json) console.log(JSON.stringify(result));
