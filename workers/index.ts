@@ -5,6 +5,7 @@
  * Route modules (one concern each):
  *   routes/xmpp.ts         GET /xmpp-websocket/<room>  -> RoomDO        (issue 2)
  *   routes/admin-rooms.ts  GET /admin/rooms/<room>     -> RoomDO state  (issue 2)
+ *   routes/bridge-events.ts POST /bridge-events         signed bridge notices (draining) -> RoomDOs (issue 3)
  *   middleware/*           security headers, access log, rate limits    (issue 5)
  */
 import { Hono } from "hono";
@@ -15,6 +16,7 @@ import { connectionRateLimit } from "./middleware/connection-rate-limit";
 import { securityHeaders } from "./middleware/security-headers";
 import { adminLog } from "./routes/admin-log";
 import { adminRoomsRoutes } from "./routes/admin-rooms";
+import { bridgeEventsRoutes } from "./routes/bridge-events";
 import { xmppRoutes } from "./routes/xmpp";
 
 export { RoomDO } from "../durable/room-do";
@@ -31,6 +33,7 @@ app.use("/xmpp-websocket/*", connectionRateLimit());
 app.route("/", adminLog);
 app.route("/", xmppRoutes);
 app.route("/", adminRoomsRoutes);
+app.route("/", bridgeEventsRoutes);
 
 app.get("/healthz", (c) => c.text("ok"));
 
