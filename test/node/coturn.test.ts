@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
 import { mintTurnCredentials, type TurnCredentials } from "../../durable/crypto/turn-credentials";
+import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarget } from "./helpers/xmpp-clients";
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers
@@ -424,5 +425,57 @@ describe("coturn: TLS and DTLS listener (TURN_TLS_CERT/TURN_TLS_KEY)", () => {
 
   it("control: a TLSv1.2 handshake succeeds on the same port", async () => {
     expect(await tlsHandshake(server.host, tlsPort, "TLSv1.2")).toBe("connected");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// end to end: the room Durable Object (real `wrangler dev`) hands out XEP-0215 credentials, coturn accepts them
+// ---------------------------------------------------------------------------------------------------------
+
+describe("coturn + edge: credentials the room hands out over XEP-0215 open a relay", () => {
+  const secret = strongSecret();
+  let server: CoturnHandle;
+  let peer: Awaited<ReturnType<typeof startEchoPeer>>;
+  let target: XmppTarget;
+
+  beforeAll(async () => {
+    ({ server } = await startServer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" }));
+    peer = await startEchoPeer();
+    target = await startTarget("edge", {
+      turnSecret: secret,
+      vars: { TURN_HOST: server.host, TURN_PORT: String(server.port), TURN_TTL_SECONDS: "300" },
+    });
+  });
+  afterAll(async () => {
+    await target?.stop();
+    await peer?.stop();
+    await server?.stop();
+  });
+
+  it("relays over every TURN service listed (udp and tcp) with the room's credentials", async () => {
+    const client = await connectStanza(target, uniqueRoom("turn"));
+    try {
+      const list = await client.getServices(target.domain, "turn");
+      const turn = (list.services ?? []).filter((x) => x.type === "turn");
+      expect(turn.map((x) => x.transport).sort()).toEqual(["tcp", "udp"]);
+      for (const svc of turn) {
+        expect(svc.host).toBe(server.host);
+        expect(svc.port).toBe(server.port);
+        const creds = { username: svc.username ?? "", password: svc.password ?? "", expires: svc.expires ?? new Date() };
+        const args = clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }, svc.transport === "tcp" ? ["-t"] : []);
+        const r = await uclient(args);
+        expect(r.relayAddrs.length, `${svc.transport}: ${r.out}`).toBeGreaterThan(0);
+        expect(r.sent, r.out).toBeGreaterThan(0);
+        expect(r.recv, r.out).toBe(r.sent);
+      }
+      // and a tampered password from the same list is refused
+      const first = turn[0]!;
+      const bad = { username: first.username ?? "", password: "x" + (first.password ?? ""), expires: new Date() };
+      const r = await uclient(clientArgs(server, bad, { ip: "127.0.0.1", port: peer.port }));
+      expect(r.relayAddrs).toEqual([]);
+      expect(r.out).toContain("Cannot complete Allocation");
+    } finally {
+      await disconnectStanza(client);
+    }
   });
 });
