@@ -10,7 +10,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { client as xmppjsClientFactory, xml as xmppjsXml, type XmppJsClient } from "@xmpp/client";
 import * as Stanza from "stanza";
-import { $pres, Strophe } from "strophe.js";
+import type * as StropheModule from "strophe.js";
 import { parse as parseXml } from "stanza/jxt";
 import type XMLElement from "stanza/jxt/Element";
 import WebSocket from "ws";
@@ -251,8 +251,26 @@ export interface StropheElement {
   toString(): string;
 }
 
+type StropheLib = typeof StropheModule;
+
+let stropheLib: Promise<StropheLib> | undefined;
+/**
+ * Strophe's Node entry installs DOM globals (`document`, `DOMParser`, `WebSocket`, `$msg`, ...) when imported, so it
+ * is loaded lazily: only suites that use Strophe get those globals.
+ */
+export function loadStrophe(): Promise<StropheLib> {
+  stropheLib ??= import("strophe.js").then((lib) => {
+    // Strophe logs connection progress at INFO to the console by default; keep test output readable.
+    lib.Strophe.setLogLevel(lib.Strophe.LogLevel.ERROR);
+    return lib;
+  });
+  return stropheLib;
+}
+
 export interface StropheClient {
-  conn: InstanceType<typeof Strophe.Connection>;
+  conn: InstanceType<StropheLib["Strophe"]["Connection"]>;
+  /** Strophe's stanza builders ($msg, $pres, $iq) */
+  lib: StropheLib;
   jid: string;
   received: StropheElement[];
   waitFor(pred: (el: StropheElement) => boolean, ms?: number, what?: string): Promise<StropheElement>;
@@ -262,10 +280,9 @@ export interface StropheClient {
   disconnect(): Promise<void>;
 }
 
-// Strophe logs connection progress at INFO to the console by default; keep test output readable.
-Strophe.setLogLevel(Strophe.LogLevel.ERROR);
-
 export async function connectStrophe(target: XmppTarget, room: string, timeoutMs = 20_000): Promise<StropheClient> {
+  const lib = await loadStrophe();
+  const { Strophe, $pres } = lib;
   const conn = new Strophe.Connection(target.wsUrl(room), { protocol: "ws" } as never);
   const received: StropheElement[] = [];
   const waiters = new Set<() => void>();
@@ -306,6 +323,7 @@ export async function connectStrophe(target: XmppTarget, room: string, timeoutMs
   };
   return {
     conn,
+    lib,
     jid: conn.jid,
     received,
     waitFor,

@@ -7,7 +7,6 @@
  * reference, used to validate this harness). Every case uses its own room.
  */
 import { randomUUID } from "node:crypto";
-import { $msg } from "strophe.js";
 import { describe, expect, it } from "vitest";
 import { NS, nextStanzaEvent, uniqueRoom, xml, type XmppJsElement } from "../helpers/xmpp-clients";
 import { fullJidPattern, joinXmppJs, useInteropTarget, xjsStatusCodes } from "./fixture";
@@ -143,7 +142,7 @@ describe(`XMPP client interop: login, join, messages, routing (${fx.kind})`, () 
 
     const fromStrophe = `from strophe ${randomUUID()}`;
     const atAlice = nextStanzaEvent(alice, "groupchat", (m) => m.body === fromStrophe);
-    s.conn.send($msg({ to: roomJid, type: "groupchat" }).c("body").t(fromStrophe));
+    s.conn.send(s.lib.$msg({ to: roomJid, type: "groupchat" }).c("body").t(fromStrophe));
     expect((await atAlice).from).toBe(`${roomJid}/stro`);
 
     const fromAlice = `from alice ${randomUUID()}`;
