@@ -14,10 +14,9 @@ import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/med
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
-import { ConnStateSchema, addConn, fullJid, newRoom, occupants, type ConnState, type MediaMode } from "./core/state";
+import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode } from "./features/media";
 import { RoomStore } from "./room-store";
-import { escapeAttr } from "./xmpp/xml";
 
 export interface RoomInfo {
   room: string;
@@ -291,7 +290,7 @@ export class RoomDO extends DurableObject<Env> {
           const cache = new Map<string, [string, string | null]>();
           for (const id of e.conns) {
             const c = r.conns.get(id);
-            if (c) this.#send(id, renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
+            if (c) this.#send(id, renderFor(e.tpl, fullJidAttr(c), c.domain, cache));
           }
           break;
         }

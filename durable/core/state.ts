@@ -8,6 +8,7 @@
  * Token buckets are in memory only: an object hibernates only after being idle, by which time a bucket has refilled.
  */
 import { z } from "zod";
+import { escapeAttr } from "../xmpp/xml";
 
 export type Phase =
   | "init" // waiting for the first <open/>
@@ -131,3 +132,14 @@ export function occupants(room: RoomState): ConnState[] {
 export const roomBare = (room: RoomState, domain: string) => `${room.name}@conference.${domain}`;
 export const mucDomain = (domain: string) => `conference.${domain}`;
 export const fullJid = (c: ConnState) => `${c.local}@${c.domain}/${c.resource}`;
+
+const escapedJids = new WeakMap<ConnState, string>();
+/** The connection's full JID escaped for an attribute, cached (hot path: every fan-out delivery needs it). */
+export function fullJidAttr(c: ConnState): string {
+  let s = escapedJids.get(c);
+  if (s === undefined) {
+    if (c.phase !== "ready") return escapeAttr(fullJid(c));
+    escapedJids.set(c, (s = escapeAttr(fullJid(c))));
+  }
+  return s;
+}

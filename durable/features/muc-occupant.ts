@@ -5,7 +5,7 @@
  * Semi-anonymous room (§5.1.? "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
  */
 import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
-import { fullJid, occupants, roomBare, type ConnState, type RoomState } from "../core/state";
+import { fullJid, fullJidAttr, occupants, roomBare, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { escapeAttr, escapeText, serialize, type XmlElement } from "../xmpp/xml";
 
@@ -38,7 +38,7 @@ export function presenceTpl(room: RoomState, c: ConnState, o: PresenceOpts): str
 
 /** Render a template for one recipient connection. */
 export function renderOne(tpl: string, to: ConnState): string {
-  return renderFor(tpl, escapeAttr(fullJid(to)), to.domain, new Map());
+  return renderFor(tpl, fullJidAttr(to), to.domain, new Map());
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { DOMAIN_MARK, TO_MARK, type Out } from "../core/effects";
 import { errorReply, prefixDecls } from "../core/reply";
-import { fullJid, type ConnState, type RoomState } from "../core/state";
+import { fullJidAttr, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { child, escapeAttr, innerXml, type XmlElement } from "../xmpp/xml";
 import { nickKey } from "./nick";
@@ -61,7 +61,7 @@ export function routeToOccupant(room: RoomState, c: ConnState, el: XmlElement, n
   const id = el.attrs["id"];
   const lang = el.attrs["xml:lang"];
   const xml =
-    `<${el.local} xmlns="${NS.CLIENT}" to="${escapeAttr(fullJid(target))}" from="${room.name}@conference.${escapeAttr(target.domain)}/${escapeAttr(occ.nick)}"` +
+    `<${el.local} xmlns="${NS.CLIENT}" to="${fullJidAttr(target)}" from="${room.name}@conference.${escapeAttr(target.domain)}/${escapeAttr(occ.nick)}"` +
     (type !== undefined ? ` type="${escapeAttr(type)}"` : "") +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     (lang !== undefined ? ` xml:lang="${escapeAttr(lang)}"` : "") +

@@ -57,6 +57,15 @@ const ILLEGAL_CHARS = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const QNAME =
   /^[A-Za-z_\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C\u200D\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\uD800-\uDBFF][A-Za-z0-9_.\-\u00B7\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u037D\u037F-\u1FFF\u200C\u200D\u203F\u2040\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\uD800-\uDFFF]*(?::[A-Za-z_\u00C0-\uFFFD][A-Za-z0-9_.\-\u00B7\u00C0-\uFFFD]*)?$/;
 
+/** Names already validated (element and attribute names repeat constantly; bounded so hostile input cannot grow it). */
+const knownNames = new Set<string>();
+function validName(n: string): boolean {
+  if (knownNames.has(n)) return true;
+  if (!QNAME.test(n)) return false;
+  if (knownNames.size < 2048) knownNames.add(n);
+  return true;
+}
+
 type Scope = Record<string, string>;
 const ROOT_SCOPE: Scope = Object.assign(Object.create(null) as Scope, { "": "", xml: XML_NS });
 
@@ -204,7 +213,7 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
       j++;
     }
     const name = src.slice(i, j);
-    if (!QNAME.test(name)) fail("not-well-formed", `invalid element name '${name.slice(0, 64)}'`);
+    if (!validName(name)) fail("not-well-formed", `invalid element name '${name.slice(0, 64)}'`);
     const attrs = Object.create(null) as Record<string, string>;
     let decl: Scope | undefined;
     let selfClosing = false;
@@ -231,7 +240,7 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
         j++;
       }
       const aname = src.slice(an, j);
-      if (!QNAME.test(aname)) fail("not-well-formed", `invalid attribute name '${aname.slice(0, 64)}'`);
+      if (!validName(aname)) fail("not-well-formed", `invalid attribute name '${aname.slice(0, 64)}'`);
       while (j < n && isWs(src.charCodeAt(j))) j++;
       if (src.charCodeAt(j) !== 0x3d) fail("not-well-formed", `attribute '${aname}' has no value`);
       j++;
