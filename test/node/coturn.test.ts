@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
 import { mintTurnCredentials, type TurnCredentials } from "../../durable/crypto/turn-credentials";
+import { traceFileWrites } from "./helpers/bridge-strace";
 import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarget } from "./helpers/xmpp-clients";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -266,6 +267,19 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
     expect(r.out).toMatch(/error 442/);
     expect(r.relayAddrs).toEqual([]);
     expect(r.recv).toBe(0);
+  });
+
+  it("opens, creates or removes no file while it authenticates and relays (strace on every coturn thread)", async () => {
+    const trace = await traceFileWrites([server.pid]);
+    const creds = await mintTurnCredentials(secret, TTL);
+    const ok = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
+    const bad = await uclient(clientArgs(server, await mintTurnCredentials(strongSecret(), TTL), { ip: "127.0.0.1", port: peer.port }));
+    const { writes, sends } = await trace.stop();
+    expect(ok.recv, ok.out).toBeGreaterThan(0);
+    expect(bad.relayAddrs).toEqual([]);
+    expect(sends).toBeGreaterThan(0); // the tracer saw coturn relay traffic
+    // log-file=stdout: coturn's log lines are writes to the pipe, not files
+    expect(writes).toEqual([]);
   });
 
   it("wrote nothing but its config and pid file, and logged no addresses after start-up", () => {
