@@ -67,7 +67,9 @@ const state: {
   recv?: types.Transport;
   consumers: types.Consumer[];
   errors: string[];
-} = { consumers: [], errors: [] };
+  /** transport connection-state changes, e.g. "recv:connected" */
+  states: string[];
+} = { consumers: [], errors: [], states: [] };
 
 async function join(opts: JoinOptions): Promise<void> {
   const sig = await Signaling.open(`${opts.wsUrl}?grant=${encodeURIComponent(opts.grant)}`);
@@ -85,6 +87,7 @@ async function join(opts: JoinOptions): Promise<void> {
     }>("createWebRtcTransport", { direction });
     const t =
       direction === "send" ? device.createSendTransport({ ...p }) : device.createRecvTransport({ ...p });
+    t.on("connectionstatechange", (s) => state.states.push(`${direction}:${s}`));
     t.on("connect", ({ dtlsParameters }, ok, fail) => {
       sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
     });
@@ -152,5 +155,6 @@ async function probe(url: string): Promise<{ code: number; reason: string }> {
   probe,
   notes: () => state.sig?.notes ?? [],
   errors: () => state.errors,
+  states: () => state.states,
   closed: () => state.sig?.closed,
 };
