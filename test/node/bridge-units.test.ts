@@ -9,7 +9,11 @@ import { loadBridgeConfig } from "../../bridge-host/src/config";
 import { handleControl, type ControlDeps } from "../../bridge-host/src/control/api";
 import { renderMetrics } from "../../bridge-host/src/metrics";
 import { Schemas } from "../../bridge-host/src/signaling/messages";
-import { isWrite } from "./helpers/bridge-strace";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isWrite, processTree, straceAvailable, traceFileWrites } from "./helpers/bridge-strace";
 
 const SECRET = "s".repeat(40);
 
@@ -114,5 +118,24 @@ describe("strace classifier", () => {
     expect(isWrite('123 unlink("/tmp/a") = 0')).toBe(true);
     expect(isWrite('123 renameat2(AT_FDCWD, "/tmp/a", AT_FDCWD, "/tmp/b", 0) = 0')).toBe(true);
     expect(isWrite('123 sendmsg(5, {msg_name=...}, 0) = 1200')).toBe(false);
+  });
+});
+
+describe("strace watcher (canary)", () => {
+  it.skipIf(!straceAvailable())("detects a process that writes a file", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-canary-"));
+    const child = spawn(process.execPath, ["-e", `setInterval(() => require("fs").writeFileSync(${JSON.stringify(join(dir, "f"))}, "x"), 100)`], {
+      stdio: "ignore",
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const trace = await traceFileWrites(processTree(child.pid!));
+      await new Promise((r) => setTimeout(r, 1000));
+      const { writes } = await trace.stop();
+      expect(writes.some((w) => w.includes(join(dir, "f")))).toBe(true);
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
