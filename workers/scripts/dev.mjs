@@ -1,8 +1,18 @@
-// `npm run dev` / `npm start`: run the whole thing locally with embedded development defaults.
-// Edge (wrangler dev) on http://127.0.0.1:$PORT (default 8787).
-import { spawn } from "node:child_process";
+// `npm start` / `npm run dev`: the whole thing locally, with embedded development defaults (no secrets to set):
+//   edge    wrangler dev          http://127.0.0.1:$PORT            (default 8787)
+//   bridge  mediasoup bridge host http://127.0.0.1:$BRIDGE_PORT     (default 4443; RTC on UDP/TCP $RTC_PORT, 40000)
+//   turn    coturn                127.0.0.1:$TURN_PORT              (default 3478; skipped if coturn is not installed)
+// Missing prerequisites (Debian packages, the mediasoup worker binary) are installed/built first (cached).
+// PARLEY_NO_BRIDGE=1 / PARLEY_NO_TURN=1 skip those parts.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 
 const port = process.env.PORT ?? "8787";
+const bridgePort = process.env.BRIDGE_PORT ?? "4443";
+const rtcPort = process.env.RTC_PORT ?? "40000";
+const turnPort = process.env.TURN_PORT ?? "3478";
+const withBridge = process.env.PARLEY_NO_BRIDGE !== "1";
+const withTurn = process.env.PARLEY_NO_TURN !== "1" && existsSync("/usr/bin/turnserver");
 const env = {
   ...process.env,
   WRANGLER_SEND_METRICS: "false",
@@ -10,27 +20,61 @@ const env = {
   WRANGLER_HIDE_BANNER: "true",
   WRANGLER_SEND_ERROR_REPORTS: "false",
 };
+
+function must(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", env });
+  if (r.status !== 0) {
+    console.error(`parley: '${cmd} ${args.join(" ")}' failed`);
+    process.exit(1);
+  }
+}
+
+// Prerequisites: web app build; the mediasoup worker (built once from Debian packages, cached by version).
+must("node", ["workers/scripts/build-web.mjs"]);
+if (withBridge) must("bash", ["bridge-host/scripts/build-mediasoup-worker.sh"]);
+
 const children = [];
-function run(cmd, args) {
-  const c = spawn(cmd, args, { stdio: "inherit", env });
+let stopping = false;
+function run(name, cmd, args, extraEnv = {}) {
+  const c = spawn(cmd, args, { stdio: "inherit", env: { ...env, ...extraEnv }, detached: true });
   children.push(c);
   c.on("exit", (code) => {
-    console.log(`${cmd} ${args[0] ?? ""} exited (${code}); stopping`);
+    if (stopping) return;
+    console.error(`parley: ${name} exited (${code}); stopping everything`);
     shutdown(code ?? 1);
   });
-  return c;
 }
-let stopping = false;
 function shutdown(code) {
   if (stopping) return;
   stopping = true;
-  for (const c of children) c.kill("SIGTERM");
-  setTimeout(() => process.exit(code), 500);
+  for (const c of children) {
+    try {
+      process.kill(-c.pid, "SIGTERM");
+    } catch {}
+  }
+  setTimeout(() => process.exit(code), 1500);
 }
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
 
-await new Promise((res, rej) =>
-  spawn("node", ["workers/scripts/build-web.mjs"], { stdio: "inherit" }).on("exit", (c) => (c === 0 ? res() : rej(new Error("web build failed")))),
-);
-run("npx", ["wrangler", "dev", "--ip", "127.0.0.1", "--port", port, "--var", "ENVIRONMENT:development"]);
+const vars = ["ENVIRONMENT:development"];
+if (withBridge) {
+  run("bridge", "npx", ["tsx", "bridge-host/src/main.ts", "--dev"], {
+    HTTP_PORT: bridgePort,
+    RTC_PORT: rtcPort,
+    EDGE_URL: `http://127.0.0.1:${port}`,
+  });
+  vars.push(`BRIDGES:http://127.0.0.1:${bridgePort}`);
+}
+if (withTurn) {
+  run("turn", "npx", ["tsx", "bridge-host/coturn/main.ts"], {
+    TURN_ENV: "development",
+    TURN_PORT: turnPort,
+    TURN_LISTEN_IPS: "127.0.0.1",
+  });
+  vars.push("TURN_HOST:127.0.0.1", `TURN_PORT:${turnPort}`);
+}
+const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", port];
+for (const v of vars) args.push("--var", v);
+run("edge", "npx", args);
+console.log(`parley: open http://127.0.0.1:${port}/ (Ctrl-C stops everything)`);
