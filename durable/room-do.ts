@@ -298,6 +298,8 @@ export class RoomDO extends DurableObject<Env> {
           const ws = this.#sockets.get(e.conn);
           this.#sockets.delete(e.conn);
           try {
+            // a closing socket can still be listed by getWebSockets() after a wake: make it carry no occupant
+            ws?.serializeAttachment(null);
             ws?.close(e.code, e.reason);
           } catch {
             /* already closed */

@@ -175,7 +175,9 @@ export function target(room: RoomState, c: ConnState, to: string | undefined): T
   }
   if (j.domain === `conference.${c.domain}`) {
     if (j.local === "") return j.resource === "" ? { kind: "muc-service" } : { kind: "elsewhere" };
-    if (j.local !== room.name) return { kind: "other-room", room: j.local };
+    // room localparts compare case-insensitively (RFC 7622 §3.3.1 UsernameCaseMapped); room names are lower case
+    const local = j.local.toLowerCase();
+    if (local !== room.name) return { kind: "other-room", room: local };
     return j.resource === "" ? { kind: "room" } : { kind: "occupant", nick: j.resource };
   }
   return { kind: "elsewhere" };

@@ -97,6 +97,11 @@ describe("private messages and IQ routing (XEP-0045 §7.5)", () => {
     expect(f[0]).toContain("/xmpp-websocket/other");
     expect((await h.send("a", `<message to="other@conference.example.org" type="groupchat"><body>x</body></message>`))[0]).toContain("<not-allowed");
   });
+  it("compares the room localpart case-insensitively", async () => {
+    const h = await room();
+    await h.send("a", `<message to="ROOM@Conference.Example.org" type="groupchat" id="u"><body>x</body></message>`);
+    expect(h.take("b")[0]).toContain(`id="u"`);
+  });
   it("iq without id or with two payloads is bad-request", async () => {
     const h = await room();
     expect((await h.send("a", `<iq type="get"><ping xmlns="urn:xmpp:ping"/></iq>`))[0]).toContain("<bad-request");
