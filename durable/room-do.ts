@@ -16,6 +16,7 @@ import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
 import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode } from "./features/media";
+import { expireFailures } from "./features/muc-password";
 import { RoomStore } from "./room-store";
 
 export interface RoomInfo {
@@ -112,6 +113,8 @@ export class RoomDO extends DurableObject<Env> {
     } else if (r.name !== room) {
       return Response.json({ error: "bad-request", reason: "room mismatch" }, { status: 400 });
     }
+    // forget password-failure records an hour after the last failure (PRIVACY: salted IP hashes, kept briefly)
+    for (const k of expireFailures(r, Date.now())) this.#store.saveFailure(k, undefined);
     const pair = new WebSocketPair();
     const client = pair[0];
     const server = pair[1];

@@ -172,6 +172,30 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     a.close();
   });
 
+  it("forgets password-failure records an hour after the last failure", async () => {
+    const a = await connected("forget", "alice");
+    const stub = env.ROOM.get(env.ROOM.idFromName("forget"));
+    const old = Date.now() - 2 * 3600_000;
+    await runInDurableObject(stub, (_i: RoomDO, state) => {
+      state.storage.sql.exec("INSERT INTO pw_failures (ip_key, failures, blocked_until, last_at) VALUES ('stale', 9, ?, ?)", old, old);
+    });
+    // the rewoken object loads it; the next connection purges it
+    await runInDurableObject(stub, async (_i: RoomDO, state) => {
+      const fresh = new RoomDO(state, env);
+      await fresh.getInfo("forget");
+      const res = await fresh.fetch(
+        new Request("http://localhost/xmpp-websocket/forget", {
+          headers: { Upgrade: "websocket", "x-parley-room": "forget", "x-parley-domain": "localhost", "x-parley-client-ip": "10.8.0.1" },
+        }),
+      );
+      expect(res.status).toBe(101);
+      res.webSocket!.accept();
+      res.webSocket!.close();
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pw_failures").one()["n"]).toBe(0);
+    });
+    a.close();
+  });
+
   /**
    * Eviction. `abortAllDurableObjects()` (pool 0.15.1 has no evictDurableObject) also kills the WebSockets, which a
    * real hibernation/eviction does not, so it cannot show that occupants survive. Instead we build a *fresh* RoomDO
