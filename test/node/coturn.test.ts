@@ -493,3 +493,29 @@ describe("coturn + edge: credentials the room hands out over XEP-0215 open a rel
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// quotas (user-quota per REST username)
+// ---------------------------------------------------------------------------------------------------------
+
+describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
+  const secret = strongSecret();
+  let server: CoturnHandle;
+
+  beforeAll(async () => {
+    ({ server } = await startServer({ TURN_ENV: "production", TURN_SECRET: secret, TURN_USER_QUOTA: "1" }));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("grants the first allocation of a credential and refuses the second with 486", async () => {
+    const creds = await mintTurnCredentials(secret, TTL);
+    // -m 2: two concurrent clients with the same username; -n 1 to a public peer (nothing needs to come back).
+    const r = await uclient(clientArgs(server, creds, { ip: "1.1.1.1", port: 9 }, ["-m", "2", "-n", "1"]), {
+      until: /error 486/,
+    });
+    expect(r.relayAddrs.length, r.out).toBe(1);
+    expect(r.out).toMatch(/error 486 \(Allocation Quota Reached\)/);
+  });
+});
