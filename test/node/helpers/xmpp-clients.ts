@@ -69,6 +69,8 @@ export async function startTarget(kind: TargetKind, opts: TargetOptions = {}): P
     case "edge": {
       const edge = await startEdge({
         vars: { TURN_SECRET: turnSecret, MAX_STANZA_BYTES: String(maxStanzaBytes), ...(opts.vars ?? {}) },
+        // Bundling + workerd start can take a while on a loaded 2-core box; vitest's hookTimeout is 120 s.
+        timeoutMs: 110_000,
       });
       const domain = "127.0.0.1";
       const mucDomain = `conference.${domain}`;
