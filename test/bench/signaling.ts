@@ -222,6 +222,7 @@ async function main(): Promise<void> {
         STANZA_BURST: "100000",
         MAX_OCCUPANTS: String(Math.max(20, N)),
       },
+      timeoutMs: 120_000,
     });
     url = `${edge.wsUrl}/xmpp-websocket/${room}`;
     domain = "127.0.0.1";
