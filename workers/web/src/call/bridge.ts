@@ -81,6 +81,7 @@ class Signaling {
   }
 
   request<T>(method: string, data: unknown = {}): Promise<T> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("bridge connection closed"));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
@@ -196,7 +197,8 @@ export async function connectBridge(url: string, grant: string, self: string, se
   const ready = (async () => {
     for (const track of sendStream.getTracks()) {
       const kind = track.kind === "audio" ? "audio" : "video";
-      producers.set(kind, await send.produce({ track, appData: { source: kind === "audio" ? "mic" : "camera" } }));
+      // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
+      producers.set(kind, await send.produce({ track, stopTracks: false, appData: { source: kind === "audio" ? "mic" : "camera" } }));
     }
     await Promise.all(pendingConsumes);
   })();
@@ -209,7 +211,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
     async replaceTrack(kind, track) {
       const p = producers.get(kind);
       if (p) await p.replaceTrack({ track });
-      else if (track) producers.set(kind, await send.produce({ track }));
+      else if (track) producers.set(kind, await send.produce({ track, stopTracks: false }));
     },
     peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {

@@ -102,6 +102,7 @@ class Call {
   #bridge: BridgeLink | undefined;
   /** The bridge carries our media (send and receive set up): what the media-path indicator shows. */
   #bridgeReady = false;
+  #bridgeConnecting = false;
   #meshTimer: ReturnType<typeof setTimeout> | undefined;
   #bridgeAttempt = 0;
   #iceServers: RTCIceServer[];
@@ -433,7 +434,8 @@ class Call {
   #onMediaAnnouncement(ann: MediaAnnouncement): void {
     switch (ann.mode) {
       case "bridge":
-        if (this.#mode === "bridge" && this.#bridge) return;
+        // The join's announcement and our own query can both answer: one connection attempt at a time.
+        if (this.#mode === "bridge" && (this.#bridge || this.#bridgeConnecting)) return;
         this.#mode = "bridge";
         void this.#switchToBridge(ann.url, ann.grant);
         return;
@@ -459,26 +461,34 @@ class Call {
 
   #finishSwitchToP2P(): void {
     if (this.#mode !== "p2p" || !this.#bridge) return;
-    this.#bridge.close();
+    this.#dropBridge();
+    this.#reconcile();
+  }
+
+  /** Close the bridge connection (if any) and show each participant's direct stream again. */
+  #dropBridge(): void {
+    this.#bridge?.close();
     this.#bridge = undefined;
     this.#bridgeReady = false;
     for (const p of this.#participants.values()) {
       p.bridgeStream = undefined;
       this.#showBestStream(p);
     }
-    this.#reconcile();
   }
 
   /** Make-before-break (p2p -> bridge): connect to the bridge, send and receive there, then end direct sessions. */
   async #switchToBridge(url: string, grant: string): Promise<void> {
     const attempt = ++this.#bridgeAttempt;
+    this.#bridgeConnecting = true;
     this.#view.notify("Moving the call to the media bridge…");
     try {
       const { connectBridge } = await import("./bridge");
       const link = await connectBridge(url, grant, this.#nick, this.#send, {
         remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
         peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
-        failed: (reason) => this.#onBridgeFailed(reason),
+        failed: (reason) => {
+          if (this.#bridge === link) this.#onBridgeFailed(reason);
+        },
       });
       if (attempt !== this.#bridgeAttempt || this.#mode !== "bridge" || this.#left) {
         link.close();
@@ -493,21 +503,26 @@ class Call {
       this.#view.notify("");
       this.#reconcile();
     } catch (e) {
-      this.#onBridgeFailed(e instanceof Error ? e.message : String(e));
+      if (attempt === this.#bridgeAttempt) this.#onBridgeFailed(e instanceof Error ? e.message : String(e));
+    } finally {
+      if (attempt === this.#bridgeAttempt) this.#bridgeConnecting = false;
     }
   }
 
   #onBridgeFailed(reason: string): void {
-    this.#view.notify(`The media bridge is not reachable (${reason}). Retrying…`);
-    this.#bridge?.close();
-    this.#bridge = undefined;
-    this.#bridgeReady = false;
-    if (this.#mode !== "bridge" || this.#left) return;
+    this.#dropBridge();
+    if (this.#mode !== "bridge" || this.#left) {
+      // Already going back to P2P (the room closed its bridge room): nothing to retry.
+      this.#reconcile();
+      return;
+    }
+    this.#view.notify(`The media bridge is not reachable (${reason}). Connecting directly meanwhile…`);
     const attempt = this.#bridgeAttempt;
-    // A fresh grant (grants are short-lived) and another try.
+    // Meanwhile connect directly (P2P mesh), and ask the room again for a fresh grant (grants are short-lived).
     setTimeout(() => {
       if (attempt === this.#bridgeAttempt && this.#mode === "bridge" && !this.#bridge && !this.#left) {
         this.#mode = "p2p";
+        this.#reconcile();
         void this.#fetchMedia();
       }
     }, 3000);
