@@ -396,6 +396,8 @@ export class RawXmpp {
   readonly frames: RawFrame[] = [];
   /** index of the first frame `next()` may still return */
   private cursor = 0;
+  /** indexes of frames already returned by `next()` */
+  private consumed = new Set<number>();
   private waiters = new Set<() => void>();
   readonly closed: Promise<RawClose>;
   isClosed = false;
@@ -482,8 +484,6 @@ export class RawXmpp {
       () => check && this.waiters.delete(check),
     );
   }
-  private consumed = new Set<number>();
-
   /** Like `next` but matches on the parsed element. */
   nextEl(pred: (el: XMLElement) => boolean, ms = 15_000, what = "stanza"): Promise<XMLElement> {
     return this.next((f) => f.el !== undefined && pred(f.el), ms, what).then((f) => f.el!);
@@ -593,12 +593,14 @@ export function statusCodes(el: XMLElement): string[] {
     .map((s) => s.getAttribute("code") ?? "");
 }
 
-/** The defined condition of a stanza/stream error element (first child in the given namespace). */
+/**
+ * The defined condition of an error: `el` is a stream error (`<stream:error>`, or unprefixed `<error>` in the
+ * streams namespace) or a stanza carrying an `<error>` child; the condition is its first child in `ns`.
+ */
 export function errorCondition(el: XMLElement, ns: string = NS.stanzas): string | undefined {
-  const err = el.name.endsWith("error") && el.name !== "error" ? el : el.getChild("error");
-  const target = err ?? (el.name === "error" ? el : undefined);
-  if (!target) return undefined;
-  for (const c of target.children) {
+  const isStreamError = el.name === "stream:error" || (el.name === "error" && el.getNamespace() === NS.streams);
+  const err = isStreamError ? el : el.getChild("error");
+  for (const c of err?.children ?? []) {
     if (typeof c !== "string" && c.getNamespace() === ns) return c.name;
   }
   return undefined;
