@@ -2,7 +2,7 @@
  * `npm run bench:turn`: relay throughput and round-trip time through our coturn config on loopback.
  *
  * Starts coturn (launcher, loopback peers allowed) and a `turnutils_peer` echo peer on free ports, then runs Debian's
- * `turnutils_uclient` with C concurrent allocations, each sending N messages of L bytes every I ms to the peer through
+ * `turnutils_uclient` with C concurrent clients (uclient opens two allocations per client), each sending N messages of L bytes every I ms to the peer through
  * the relay (client -> coturn -> peer -> coturn -> client). Prints what uclient measured (messages relayed, loss,
  * average/min/max RTT, jitter) and coturn's CPU use over the run (from /proc/<pid>/stat).
  *
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     if (args.json) console.log(JSON.stringify(result));
     else {
       console.log(
-        `coturn relay, ${result.transport}, ${args.clients} allocations x ${args.messages} msgs x ${args.length} B every ${args.interval} ms`,
+        `coturn relay, ${result.transport}, ${args.clients} clients (${2 * args.clients} allocations) x ${args.messages} msgs x ${args.length} B every ${args.interval} ms`,
       );
       console.log(`  echoed ${recv}/${sent} (lost ${lost}, ${lossPct}%), ~${result.relayedPacketsPerSecond} relayed packets/s incl. both legs`);
       console.log(`  RTT avg ${rttAvg} ms (min ${rttMin}, max ${rttMax}), jitter ${jitter} ms`);

@@ -511,7 +511,8 @@ describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
 
   it("grants the first allocation of a credential and refuses the second with 486", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    // -m 2: two concurrent clients with the same username; -n 1 to a public peer (nothing needs to come back).
+    // -m 2: concurrent uclient clients (two allocations each) with the same username; -n 1 to a public peer
+    // (nothing needs to come back). Exactly one allocation may succeed.
     const r = await uclient(clientArgs(server, creds, { ip: "1.1.1.1", port: 9 }, ["-m", "2", "-n", "1"]), {
       until: /error 486/,
     });
