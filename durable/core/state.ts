@@ -91,6 +91,12 @@ export function newRoom(name: string, meta: RoomMeta = emptyMeta()): RoomState {
   return { name, meta, conns: new Map(), nicks: new Map(), pwFailures: new Map() };
 }
 
+/**
+ * Cap on the stored presence payload, in UTF-16 code units, so an attachment stays well below the 16 KiB limit:
+ * V8 serializes a string with any non-Latin-1 character at 2 bytes per unit, so 4096 units are at most 8 KiB.
+ */
+export const MAX_PRESENCE_PAYLOAD = 4096;
+
 /** Attachments are external input on thaw (a previous code version may have written them): check them. */
 export const ConnStateSchema = z.object({
   v: z.literal(1),
@@ -106,13 +112,12 @@ export const ConnStateSchema = z.object({
       key: z.string().min(1),
       role: z.enum(["moderator", "participant", "none"]),
       affiliation: z.enum(["owner", "none"]),
-      pres: z.string().max(12 * 1024),
+      pres: z.string().max(MAX_PRESENCE_PAYLOAD),
     })
     .optional(),
 });
 
-/** Cap on the stored presence payload so an attachment stays well below the 16 KiB limit. */
-export const MAX_PRESENCE_PAYLOAD = 8 * 1024;
+
 
 /** Add a connection (rebuild after wake uses the same path). */
 export function addConn(room: RoomState, c: ConnState): void {

@@ -77,7 +77,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
   }
   const pres = presencePayload(el);
   if (pres.length > MAX_PRESENCE_PAYLOAD) {
-    const e = presenceError(room, c, el, { type: "modify", condition: "policy-violation", text: `presence payload over ${MAX_PRESENCE_PAYLOAD} bytes` });
+    const e = presenceError(room, c, el, { type: "modify", condition: "policy-violation", text: `presence payload over ${MAX_PRESENCE_PAYLOAD} characters` });
     if (e) out.send(c.id, e);
     return;
   }
@@ -140,7 +140,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
 export function handlePresenceUpdate(room: RoomState, c: ConnState, el: XmlElement, out: Out): void {
   const pres = presencePayload(el);
   if (pres.length > MAX_PRESENCE_PAYLOAD) {
-    const e = presenceError(room, c, el, { type: "modify", condition: "policy-violation", text: `presence payload over ${MAX_PRESENCE_PAYLOAD} bytes` });
+    const e = presenceError(room, c, el, { type: "modify", condition: "policy-violation", text: `presence payload over ${MAX_PRESENCE_PAYLOAD} characters` });
     if (e) out.send(c.id, e);
     return;
   }

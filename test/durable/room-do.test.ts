@@ -172,6 +172,22 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     a.close();
   });
 
+  it("the largest accepted presence still fits the 16 KiB attachment (two-byte characters), a larger one is refused", async () => {
+    const a = await connected("bigpres", "alice");
+    const status = (n: number) => `<status>${"\u20ac".repeat(n)}</status>`;
+    // 4096 UTF-16 units of payload is the cap: "<status>" + "</status>" = 17
+    a.send(`<presence xmlns="jabber:client" to="bigpres@conference.localhost/alice">${status(4096 - 17)}</presence>`);
+    await a.expect('code="110"', "\u20ac\u20ac");
+    a.send(`<presence xmlns="jabber:client" id="too" to="bigpres@conference.localhost/alice">${status(4096 - 16)}</presence>`);
+    expect((await a.expect('id="too"', 'type="error"')).raw).toContain("<policy-violation");
+    const stub = env.ROOM.get(env.ROOM.idFromName("bigpres"));
+    await runInDurableObject(stub, (_i: RoomDO, state) => {
+      const att = state.getWebSockets()[0]!.deserializeAttachment() as ConnState;
+      expect(att.occ!.pres.length).toBe(4096);
+    });
+    a.close();
+  });
+
   it("forgets password-failure records an hour after the last failure", async () => {
     const a = await connected("forget", "alice");
     const stub = env.ROOM.get(env.ROOM.idFromName("forget"));
