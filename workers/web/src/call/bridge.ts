@@ -99,7 +99,10 @@ interface TransportInfo {
 
 export async function connectBridge(url: string, grant: string, self: string, sendStream: MediaStream, events: BridgeEvents): Promise<BridgeLink> {
   const sep = url.includes("?") ? "&" : "?";
+  const mark = (what: string) => performance.mark(`parley:bridge:${what}`);
+  mark("connect");
   const sig = await Signaling.open(`${url}${sep}grant=${encodeURIComponent(grant)}`);
+  mark("ws-open");
   let closed = false;
   // Notifications may arrive before we're ready to consume (existing producers are announced at once): queue them.
   const early: Array<[string, Json]> = [];
@@ -110,6 +113,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
 
   const device = new Device();
   await device.load({ routerRtpCapabilities: await sig.request<types.RtpCapabilities>("getRouterRtpCapabilities") });
+  mark("device-loaded");
 
   const makeTransport = async (direction: "send" | "recv"): Promise<types.Transport> => {
     const p = await sig.request<TransportInfo>("createWebRtcTransport", { direction });
@@ -118,6 +122,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
       sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
     });
     t.on("connectionstatechange", (state) => {
+      mark(`${direction}-${state}`);
       // ICE restart on failure (RFC 8445 §9): new ICE parameters from the bridge.
       if (state === "failed" && !closed) {
         sig
@@ -152,6 +157,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
       for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
       stream.addTrack(consumer.track);
       await sig.request("resumeConsumer", { consumerId: consumer.id });
+      mark(`consumed:${nick}:${consumer.kind}`);
       events.remoteStream(nick, stream);
     } catch (e) {
       if (!closed) console.warn("bridge consume failed", e);
@@ -200,7 +206,9 @@ export async function connectBridge(url: string, grant: string, self: string, se
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
       producers.set(kind, await send.produce({ track, stopTracks: false, appData: { source: kind === "audio" ? "mic" : "camera" } }));
     }
+    mark("produced");
     await Promise.all(pendingConsumes);
+    mark("ready");
   })();
 
   const pcOf = (t: types.Transport): RTCPeerConnection | undefined =>

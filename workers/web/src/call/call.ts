@@ -180,6 +180,8 @@ class Call {
     window.addEventListener("pagehide", this.#onPageHide);
     // A joiner of a room already in bridge mode gets the announcement after the subject; ask anyway in case we missed it.
     void this.#fetchMedia();
+    // Fetch the bridge code (mediasoup-client) in the background, so a switch to the bridge doesn't wait for it.
+    setTimeout(() => void import("./bridge").catch(() => undefined), 1500);
     return { kind: "joined" };
   }
 
