@@ -525,3 +525,46 @@ describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
     expect(r.out).toMatch(/error 486 \(Allocation Quota Reached\)/);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// production options: 1:1 NAT mapping and explicit peer allowances
+// ---------------------------------------------------------------------------------------------------------
+
+describe("coturn: TURN_EXTERNAL_IPS and TURN_ALLOWED_PEER_IPS", () => {
+  const secret = strongSecret();
+  let server: CoturnHandle;
+
+  beforeAll(async () => {
+    ({ server } = await startServer({
+      TURN_ENV: "production",
+      TURN_SECRET: secret,
+      TURN_EXTERNAL_IPS: "203.0.113.9/127.0.0.1",
+      TURN_ALLOWED_PEER_IPS: "10.1.2.3,172.16.9.0-172.16.9.255",
+    }));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const bindTo = async (ip: string) =>
+    uclient(clientArgs(server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-n", "1"]), {
+      until: /channel bind: error|success: 0x[0-9a-f]+/,
+    });
+
+  it("reports the public address as the relayed address (behind 1:1 NAT)", async () => {
+    const r = await bindTo("1.1.1.1");
+    expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
+    for (const a of r.relayAddrs) expect(a.startsWith("203.0.113.9:"), a).toBe(true);
+  });
+
+  it.each([["10.1.2.3"], ["172.16.9.200"]])("relays to %s although it lies in a denied range (explicitly allowed)", async (ip) => {
+    const r = await bindTo(ip);
+    expect(r.out, r.out).toMatch(/success: 0x[0-9a-f]+/);
+    expect(r.out).not.toMatch(/error 403/);
+  });
+
+  it.each([["10.1.2.4"], ["172.16.10.1"]])("still refuses %s next to the allowance (403)", async (ip) => {
+    const r = await bindTo(ip);
+    expect(r.out, r.out).toMatch(/channel bind: error 403 \(Forbidden IP\)/);
+  });
+});
