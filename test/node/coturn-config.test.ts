@@ -33,6 +33,9 @@ describe("coturn env schema", () => {
     expect(errorOf({ TURN_SECRET: "short" })).toMatch(/TURN_SECRET.*at least 32/);
     expect(errorOf({ TURN_SECRET: DEV_SECRETS.TURN_SECRET })).toMatch(/development default/);
     expect(errorOf({ TURN_ENV: "production", TURN_SECRET: "" })).toMatch(/TURN_SECRET is required/);
+    // the edge's other rules (workers/config.ts)
+    expect(errorOf({ TURN_SECRET: "ab".repeat(20) })).toMatch(/too weak/);
+    expect(errorOf({ TURN_SECRET: "changeme-0123456789abcdefghijklmnopqrstuv" })).toMatch(/placeholder/);
   });
 
   it("uses the edge's development secret in development, so `npm run dev` and `npm run turn -- --dev` pair up", () => {
