@@ -11,7 +11,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { connect as tlsConnect } from "node:tls";
@@ -566,5 +566,57 @@ describe("coturn: TURN_EXTERNAL_IPS and TURN_ALLOWED_PEER_IPS", () => {
   it.each([["10.1.2.4"], ["172.16.10.1"]])("still refuses %s next to the allowance (403)", async (ip) => {
     const r = await bindTo(ip);
     expect(r.out, r.out).toMatch(/channel bind: error 403 \(Forbidden IP\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// IPv6 relays (RFC 6156): the IPv6 denied ranges, incl. IPv4-mapped and NAT64 forms of denied IPv4 addresses
+// ---------------------------------------------------------------------------------------------------------
+
+const hasIpv6Loopback = (() => {
+  try {
+    return /^0{31}1 /m.test(readFileSync("/proc/net/if_inet6", "utf8"));
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!hasIpv6Loopback)("coturn: IPv6 relay peer policy (needs ::1)", () => {
+  const secret = strongSecret();
+  let server: CoturnHandle;
+
+  beforeAll(async () => {
+    ({ server } = await startServer({ TURN_ENV: "production", TURN_SECRET: secret, TURN_RELAY_IPS: "127.0.0.1,::1" }));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  // -x: ask for an IPv6 relayed address (RFC 6156 REQUESTED-ADDRESS-FAMILY).
+  const bindTo = async (ip: string) =>
+    uclient(clientArgs(server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-x", "-n", "1"]), {
+      until: /channel bind: error|success: 0x[0-9a-f]+/,
+    });
+
+  it.each([
+    ["::1", "loopback"],
+    ["::ffff:127.0.0.1", "IPv4-mapped loopback"],
+    ["::ffff:10.0.0.1", "IPv4-mapped private"],
+    ["fe80::1", "link-local"],
+    ["fd00::1", "unique local"],
+    ["2001:db8::1", "documentation"],
+    ["64:ff9b::a00:1", "NAT64 of 10.0.0.1"],
+    ["ff02::1", "multicast"],
+  ])("refuses to relay to %s (%s)", async (ip) => {
+    const r = await bindTo(ip);
+    expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
+    for (const a of r.relayAddrs) expect(a.startsWith("::1:"), a).toBe(true);
+    expect(r.out).toMatch(/channel bind: error 403 \(Forbidden IP\)/);
+  });
+
+  it("control: a public IPv6 peer passes the permission check", async () => {
+    const r = await bindTo("2606:4700::1111");
+    expect(r.out, r.out).toMatch(/success: 0x[0-9a-f]+/);
+    expect(r.out).not.toMatch(/error 403/);
   });
 });
