@@ -15,7 +15,7 @@ import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply } from "../core/reply";
 import { MAX_PRESENCE_PAYLOAD, fullJid, occupants, type ConnState, type RoomState } from "../core/state";
-import { stanzaErrorXml, type StanzaError } from "../xmpp/errors";
+import type { StanzaError } from "../xmpp/errors";
 import { NS } from "../xmpp/ns";
 import { child, escapeAttr, text, type XmlElement } from "../xmpp/xml";
 import { mediaPayload } from "./media";
@@ -63,7 +63,8 @@ const PRE_JOIN: readonly PreJoinCheck[] = [
       : undefined,
 ];
 
-function presenceError(room: RoomState, c: ConnState, el: XmlElement, err: StanzaError): string | undefined {
+/** A presence error from the room (XEP-0045 errors carry `by` = the room JID). */
+export function presenceError(room: RoomState, c: ConnState, el: XmlElement, err: StanzaError): string | undefined {
   return errorReply(c, el, { ...err, by: `${room.name}@conference.${c.domain}` });
 }
 
@@ -151,4 +152,3 @@ export function handlePresenceUpdate(room: RoomState, c: ConnState, el: XmlEleme
   out.send(c.id, renderOne(presenceTpl(room, c, { withJid: true, codes: ["110"], ...(id !== undefined ? { id } : {}) }), c));
 }
 
-export { presenceError, stanzaErrorXml };

@@ -2,10 +2,10 @@
  * XEP-0045 occupant presence: how an occupant's presence is shown to others (§7.2.3, §7.7), self-presence status
  * codes (§7.2.2 "110"), and removal with an unavailable broadcast (§7.14 exit; also on stream close, global
  * unavailable presence or a dropped connection; §8.2 kick with "307").
- * Semi-anonymous room (§5.1.? "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
+ * Semi-anonymous room (XEP-0045 §4.2, "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
  */
 import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
-import { fullJid, fullJidAttr, occupants, roomBare, type ConnState, type RoomState } from "../core/state";
+import { fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { escapeAttr, escapeText, serialize, type XmlElement } from "../xmpp/xml";
 
@@ -80,8 +80,8 @@ export function presencePayload(el: XmlElement): string {
 
 /**
  * Remove `c` from the room: unavailable presence to the others (and to itself when `notifySelf`, with 110),
- * then forget its occupancy. When the room becomes empty it is destroyed (XEP-0045 §10.1.3? temporary rooms: "the
- * room is destroyed when the last occupant exits"): password cleared, created time reset.
+ * then forget its occupancy. When the room becomes empty it is destroyed (XEP-0045 §4.2 temporary room: "a room
+ * that is destroyed if the last occupant exits"): password cleared, created time reset.
  */
 export function removeOccupant(
   room: RoomState,
@@ -120,4 +120,3 @@ export function actorReason(actorNick: string, reason: string | undefined): stri
   return `<actor nick="${escapeAttr(actorNick)}"/>` + (reason ? `<reason>${escapeText(reason)}</reason>` : "");
 }
 
-export const bare = roomBare;

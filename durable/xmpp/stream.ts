@@ -49,7 +49,7 @@ const saslFailure = (condition: string, t?: string) =>
 /** RFC 6120 §6.4 with RFC 4505 ANONYMOUS; the optional trace token is accepted and ignored (never logged). */
 export function handleSasl(conn: ConnState, el: XmlElement, out: Out): void {
   if (el.ns !== NS.SASL) {
-    // RFC 6120 §6.4.? / §4.9.3.12: stanzas before authentication
+    // RFC 6120 §4.9.3.12: stanzas (or other data) before authentication -> not-authorized
     throw new StreamErrorException({ condition: "not-authorized", text: "authenticate first (SASL ANONYMOUS)" });
   }
   switch (el.local) {
