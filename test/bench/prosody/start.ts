@@ -74,6 +74,10 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
   child.stderr?.on("data", (d) => (out += d));
   let exited = false;
   child.once("exit", () => (exited = true));
+  child.once("error", (e) => {
+    exited = true;
+    out += `\ncannot run ${PROSODY_BIN}: ${e.message} (Debian: apt-get install prosody)`;
+  });
   const readLog = () => {
     try {
       return readFileSync(join(dataDir, "prosody.log"), "utf8");
