@@ -188,6 +188,31 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     a.close();
   });
 
+  it("migrates a version-1 database to the current schema, keeping its data", async () => {
+    const stub = env.ROOM.get(env.ROOM.idFromName("migrate-v1"));
+    await runInDurableObject(stub, async (_i: RoomDO, state) => {
+      const sql = state.storage.sql;
+      // rewind this object's storage to what schema version 1 wrote
+      sql.exec("DROP TABLE room");
+      sql.exec("DROP TABLE pw_failures");
+      sql.exec(
+        "CREATE TABLE room (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT, created_at INTEGER, pw_hash TEXT, pw_salt TEXT, media_mode TEXT NOT NULL DEFAULT 'p2p', bridge_url TEXT, ip_salt TEXT NOT NULL)",
+      );
+      sql.exec("CREATE TABLE pw_failures (ip_key TEXT PRIMARY KEY, failures INTEGER NOT NULL, blocked_until INTEGER NOT NULL, last_at INTEGER NOT NULL)");
+      sql.exec("INSERT INTO room (id, name, created_at, media_mode, ip_salt) VALUES (1, 'migrate-v1', 1234, 'p2p', 'salt')");
+      sql.exec("UPDATE schema_version SET version = 1");
+      const fresh = new RoomDO(state, env);
+      await fresh.getInfo("migrate-v1");
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
+      expect(sql.exec("SELECT name, created_at, ip_salt, bridge_base FROM room").one()).toEqual({
+        name: "migrate-v1",
+        created_at: 1234,
+        ip_salt: "salt",
+        bridge_base: null,
+      });
+    });
+  });
+
   it("forgets password-failure records an hour after the last failure", async () => {
     const a = await connected("forget", "alice");
     const stub = env.ROOM.get(env.ROOM.idFromName("forget"));
