@@ -103,6 +103,7 @@ class Call {
   /** The bridge carries our media (send and receive set up): what the media-path indicator shows. */
   #bridgeReady = false;
   #bridgeConnecting = false;
+  #bridgeUrl: string | undefined;
   #meshTimer: ReturnType<typeof setTimeout> | undefined;
   #bridgeAttempt = 0;
   #iceServers: RTCIceServer[];
@@ -436,8 +437,10 @@ class Call {
   #onMediaAnnouncement(ann: MediaAnnouncement): void {
     switch (ann.mode) {
       case "bridge":
-        // The join's announcement and our own query can both answer: one connection attempt at a time.
-        if (this.#mode === "bridge" && (this.#bridge || this.#bridgeConnecting)) return;
+        // The join's announcement and our own query can both answer: one connection attempt per bridge URL. A new
+        // URL (the room moved to another bridge, e.g. the old one is draining) is a new make-before-break switch.
+        if (this.#mode === "bridge" && (this.#bridge || this.#bridgeConnecting) && ann.url === this.#bridgeUrl) return;
+        this.#bridgeUrl = ann.url;
         this.#mode = "bridge";
         void this.#switchToBridge(ann.url, ann.grant);
         return;
@@ -496,9 +499,11 @@ class Call {
         link.close();
         return;
       }
+      const previous = this.#bridge;
       this.#bridge = link;
       await link.ready;
       if (this.#mode !== "bridge" || this.#bridge !== link) return;
+      previous?.close(); // moved from one bridge to another: the old one goes once the new one carries media
       this.#bridgeReady = true;
       this.#p2p.setPeers([]);
       for (const p of this.#participants.values()) this.#showBestStream(p);
