@@ -55,12 +55,13 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
     TURN_SECRET: turnSecret,
     LOG_LEVEL: opts.logLevel ?? "warn",
   };
-  const rendered = template.replace(/@([A-Z_]+)@/g, (m, k: string) => {
-    const v = values[k];
-    if (v === undefined) throw new Error(`prosody.cfg.lua: unknown placeholder ${m}`);
-    if (/["\\\n]/.test(v)) throw new Error(`prosody.cfg.lua: unsafe value for ${k}`);
-    return v;
-  });
+  let rendered: string;
+  try {
+    rendered = renderTemplate(template, values);
+  } catch (e) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const configFile = join(dataDir, "prosody.cfg.lua");
   writeFileSync(configFile, rendered);
 
@@ -89,7 +90,11 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
   const httpUrl = `http://127.0.0.1:${port}/xmpp-websocket`;
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   for (;;) {
-    if (exited) throw new Error(`prosody exited early:\n${out}\n${readLog()}`);
+    if (exited) {
+      const msg = `prosody exited early:\n${out}\n${readLog()}`;
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(msg);
+    }
     try {
       // mod_websocket answers a plain GET with an explanatory page once the HTTP server is up.
       const r = await fetch(httpUrl);
@@ -99,8 +104,10 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
       /* not up yet */
     }
     if (Date.now() > deadline) {
-      killGroup(child);
-      throw new Error(`prosody did not become ready in time:\n${out}\n${readLog()}`);
+      killGroup(child, "SIGKILL");
+      const msg = `prosody did not become ready in time:\n${out}\n${readLog()}`;
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(msg);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -125,6 +132,16 @@ export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHa
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Replace every @NAME@ placeholder; refuse unknown names and values that could break out of a Lua string. */
+function renderTemplate(template: string, values: Record<string, string>): string {
+  return template.replace(/@([A-Z_]+)@/g, (m, k: string) => {
+    const v = values[k];
+    if (v === undefined) throw new Error(`prosody.cfg.lua: unknown placeholder ${m}`);
+    if (/["\\\n]/.test(v)) throw new Error(`prosody.cfg.lua: unsafe value for ${k}`);
+    return v;
+  });
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): void {
