@@ -1,7 +1,8 @@
 /**
  * Shared helpers for driving a room server with real XMPP client libraries from Node:
  *  - targets: our edge (`wrangler dev`, one WebSocket URL per room) or Debian's Prosody (the behaviour reference);
- *  - StanzaJS and @xmpp/client (xmpp.js), unmodified, logged in anonymously (RFC 4505) over RFC 7395;
+ *  - StanzaJS, @xmpp/client (xmpp.js) and Strophe.js (loaded lazily), unmodified, logged in anonymously
+ *    (RFC 4505) over RFC 7395;
  *  - `RawXmpp`: a minimal raw `ws` client (subprotocol `xmpp`) for hostile-input tests and precise assertions;
  *  - `turnPassword`: coturn's use-auth-secret password, computed independently with node:crypto.
  *
