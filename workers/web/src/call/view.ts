@@ -39,6 +39,7 @@ export class CallView {
   readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
   readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "polite" });
   readonly #chatInput = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
+  readonly #chatSend = h("button", { type: "submit" }, "Send");
   readonly #micBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Microphone");
   readonly #camBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Camera");
   readonly #screenBtn = h("button", { type: "button", class: "share", "aria-pressed": "false" }, "Share screen");
@@ -99,14 +100,14 @@ export class CallView {
         onsubmit: (ev) => {
           ev.preventDefault();
           const text = this.#chatInput.value.trim();
-          if (!text) return;
+          if (!text || this.#chatSend.disabled) return;
           cb.sendChat(text);
           this.#chatInput.value = "";
         },
       },
       h("label", { for: "chat-input" }, "Message"),
       this.#chatInput,
-      h("button", { type: "submit" }, "Send"),
+      this.#chatSend,
     );
     this.root = h(
       "section",
@@ -229,6 +230,8 @@ export class CallView {
 
   setConnection(state: "connected" | "reconnecting" | "failed", detail?: string): void {
     this.#conn.hidden = state === "connected";
+    // Messages typed while the connection is down would be lost: keep them in the input until it is back.
+    this.#chatSend.disabled = state !== "connected";
     this.#conn.setAttribute("data-state", state);
     this.#conn.textContent = state === "reconnecting" ? "Reconnecting…" : state === "failed" ? `Disconnected${detail ? `: ${detail}` : ""}` : "";
   }
