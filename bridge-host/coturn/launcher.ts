@@ -116,6 +116,14 @@ export async function startCoturn(cfg: CoturnConfig, opts: StartOptions = {}): P
     });
   });
 
+  // If this Node process exits without stop() (crash, process.exit), do not leave coturn running.
+  const killOnExit = () => {
+    if (exitCode === undefined) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
+  void exited.then(() => process.off("exit", killOnExit));
+
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
