@@ -82,6 +82,10 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
       ["alice", "video"],
     ]);
     expect(notes.some((n) => n.method === "peerJoined" && n.data.nick === "alice")).toBe(true);
+    // Chromium's fake microphone beeps: the ActiveSpeakerObserver names Alice (told to Bob on join or when detected).
+    await waitFor("activeSpeaker alice at Bob", async () =>
+      (await bob.notes()).some((n) => n.method === "activeSpeaker" && n.data.nick === "alice"),
+    );
 
     const health = (await (await bridge.call("GET", "/health")).json()) as Record<string, number>;
     expect(health).toMatchObject({ rooms: 1, peers: 2, transports: 3, producers: 2, consumers: 2 });

@@ -31,6 +31,8 @@ const KICK_MEMORY_SECONDS = 60;
 export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly peers = new Map<string, Peer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
+  /** current dominant speaker, told to newcomers */
+  #speaker: { nick: string | null; producerId: string } | undefined;
   #closed = false;
 
   private constructor(
@@ -51,7 +53,11 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     router.on("workerclose", () => room.close("worker-died"));
     speakerObserver.on("dominantspeaker", ({ producer }) => {
       const nick = (producer.appData as { nick?: string }).nick ?? null;
-      room.broadcast({ method: "activeSpeaker", data: { nick, producerId: producer.id } });
+      room.#speaker = { nick, producerId: producer.id };
+      producer.observer.once("close", () => {
+        if (room.#speaker?.producerId === producer.id) room.#speaker = undefined;
+      });
+      room.broadcast({ method: "activeSpeaker", data: room.#speaker });
     });
     return room;
   }
@@ -100,6 +106,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       peer.notify({ method: "peerJoined", data: { nick: other.nick } });
       for (const producer of other.producers.values()) peer.notify({ method: "newProducer", data: producerInfo(other, producer) });
     }
+    if (this.#speaker) peer.notify({ method: "activeSpeaker", data: this.#speaker });
     this.peers.set(nick, peer);
     this.broadcast({ method: "peerJoined", data: { nick } }, peer);
     return peer;
