@@ -19,7 +19,7 @@ import { handleMediaIq } from "../features/media";
 import { handleAdmin } from "../features/muc-admin";
 import { handleOwner } from "../features/muc-config";
 import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc-join";
-import { removeOccupant } from "../features/muc-occupant";
+import { presencePayload, removeOccupant } from "../features/muc-occupant";
 import { isPing } from "../features/ping";
 import { TokenBucket } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
@@ -183,6 +183,12 @@ export function target(room: RoomState, c: ConnState, to: string | undefined): T
   return { kind: "elsewhere" };
 }
 
+/** XEP-0045 §7.14: the leaver gets its own unavailable presence (110, id echoed); its status goes to everyone. */
+function leaveOpts(el: XmlElement): { notifySelf: true; id?: string; leavePayload: string } {
+  const id = el.attrs["id"];
+  return { notifySelf: true, leavePayload: presencePayload(el), ...(id !== undefined ? { id } : {}) };
+}
+
 function reply(c: ConnState, el: XmlElement, out: Out, err: StanzaError): void {
   const e = errorReply(c, el, err);
   if (e) out.send(c.id, e);
@@ -243,7 +249,7 @@ async function handleServer(rt: Runtime, c: ConnState, kind: "message" | "presen
   const type = el.attrs["type"];
   if (kind === "presence") {
     // RFC 6121 §4.5.2 / XEP-0045 §7.14: a global unavailable presence also leaves the room.
-    if (type === "unavailable" && c.occ) removeOccupant(rt.room, c, out, { notifySelf: true });
+    if (type === "unavailable" && c.occ) removeOccupant(rt.room, c, out, leaveOpts(el));
     return; // initial/global available presence: no roster to broadcast to
   }
   if (kind === "message") return reply(c, el, out, { type: "cancel", condition: "service-unavailable", text: "the server takes no messages" });
@@ -267,7 +273,7 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
   const type = el.attrs["type"];
   if (kind === "presence") {
     if (type === "unavailable") {
-      if (c.occ) removeOccupant(room, c, out, { notifySelf: true, ...(el.attrs["id"] !== undefined ? { id: el.attrs["id"] } : {}) });
+      if (c.occ) removeOccupant(room, c, out, leaveOpts(el));
       return;
     }
     if (type === "error") return;
@@ -308,7 +314,7 @@ async function handleOccupantTarget(
   const type = el.attrs["type"];
   if (kind === "presence") {
     if (type === "unavailable") {
-      if (c.occ) removeOccupant(room, c, out, { notifySelf: true, ...(el.attrs["id"] !== undefined ? { id: el.attrs["id"] } : {}) });
+      if (c.occ) removeOccupant(room, c, out, leaveOpts(el));
       return;
     }
     if (type !== undefined) return; // error/subscription/probe presences to an occupant JID are ignored

@@ -5,7 +5,7 @@
  * Semi-anonymous room (XEP-0045 §4.2, "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
  */
 import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
-import { fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
+import { MAX_PRESENCE_PAYLOAD, fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { escapeAttr, escapeText, serialize, type XmlElement } from "../xmpp/xml";
 
@@ -18,6 +18,8 @@ export interface PresenceOpts {
   codes?: string[];
   /** extra XML inside <item/> (actor, reason) */
   itemInner?: string;
+  /** payload of an unavailable presence (the leaver's status, XEP-0045 §7.14) */
+  leavePayload?: string;
 }
 
 /** Template (effects.ts marks) of occupant `c`'s presence. */
@@ -28,7 +30,7 @@ export function presenceTpl(room: RoomState, c: ConnState, o: PresenceOpts): str
     (o.type ? ` type="${o.type}"` : "") +
     (o.id !== undefined ? ` id="${escapeAttr(o.id)}"` : "") +
     ">" +
-    (o.type ? "" : occ.pres) +
+    (o.type ? (o.leavePayload ?? "") : occ.pres) +
     `<x xmlns="${NS.MUC_USER}"><item affiliation="${occ.affiliation}" role="${o.type ? "none" : occ.role}"` +
     (o.withJid ? ` jid="${escapeAttr(fullJid(c))}"` : "");
   s += o.itemInner ? `>${o.itemInner}</item>` : "/>";
@@ -87,12 +89,17 @@ export function removeOccupant(
   room: RoomState,
   c: ConnState,
   out: Out,
-  o: { notifySelf: boolean; codes?: string[]; itemInner?: string; id?: string },
+  o: { notifySelf: boolean; codes?: string[]; itemInner?: string; id?: string; leavePayload?: string },
 ): void {
   const occ = c.occ;
   if (!occ) return;
   const codes = o.codes ?? [];
-  const base = { type: "unavailable" as const, codes, ...(o.itemInner ? { itemInner: o.itemInner } : {}) };
+  const base = {
+    type: "unavailable" as const,
+    codes,
+    ...(o.itemInner ? { itemInner: o.itemInner } : {}),
+    ...(o.leavePayload && o.leavePayload.length <= MAX_PRESENCE_PAYLOAD ? { leavePayload: o.leavePayload } : {}),
+  };
   broadcastOthers(room, c, out, (withJid) => presenceTpl(room, c, { ...base, withJid }));
   if (o.notifySelf) {
     const selfTpl = presenceTpl(room, c, {

@@ -140,6 +140,13 @@ describe("XEP-0045 leave", () => {
     expect(a[0]).not.toContain("110");
     expect(h.rt.room.nicks.size).toBe(1);
   });
+  it("passes the leaver's status on to everyone (XEP-0045 §7.14)", async () => {
+    const h = await two();
+    const f = await h.send("b", `<presence type="unavailable" id="bye" to="${R}/bob"><status>gone fishing</status></presence>`);
+    expect(f[0]).toContain(`id="bye"`);
+    expect(f[0]).toContain("<status>gone fishing</status><x");
+    expect(h.take("a")[0]).toContain("<status>gone fishing</status>");
+  });
   it.each([
     ["global unavailable presence", `<presence type="unavailable"/>`],
     ["<close/>", `<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>`],
