@@ -105,7 +105,7 @@ export async function join(p: Participant, name: string, password?: string): Pro
   await page.getByRole("button", { name: "Join", exact: true }).click();
 }
 
-export async function waitForCall(p: Participant, timeoutMs = 30_000): Promise<void> {
+export async function waitForCall(p: Participant, timeoutMs = 60_000): Promise<void> {
   await p.page.locator("[data-media-mode]").waitFor({ timeout: timeoutMs });
 }
 
