@@ -24,12 +24,13 @@ export { AccessLogDO } from "../durable/access-log/access-log-do";
 
 const app = new Hono<{ Bindings: Env }>();
 
-// Issue 5, before every route: security headers on every response, 500 on invalid config, access log
-// (page loads + signaling connections), per-IP limit on new signaling connections. See SECURITY.md.
+// Issue 5, before every route: security headers on every response, 500 on invalid config, per-IP limit on new
+// signaling connections (refused attempts are not logged and cost no log write), access log (page loads +
+// signaling connections). See SECURITY.md.
 app.use("*", securityHeaders());
 app.use("*", configGuard());
-app.use("*", accessLog());
 app.use("/xmpp-websocket/*", connectionRateLimit());
+app.use("*", accessLog());
 app.route("/", adminLog);
 app.route("/", xmppRoutes);
 app.route("/", adminRoomsRoutes);

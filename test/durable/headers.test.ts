@@ -3,7 +3,7 @@
  * errors, admin 401s, signaling refusals) carries the security headers; an invalid configuration makes every
  * request answer 500 "misconfigured: ..." without leaking secret values.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
@@ -137,6 +137,16 @@ describe("signaling connection rate limit (Workers Rate Limiting binding)", () =
     // Another address is unaffected.
     const other = await attempt("198.19.0.1");
     expect(other.status).toBe(400);
+    // Refused attempts are not written to the access log (only the 30 admitted ones are).
+    const log = env.ACCESS_LOG.get(env.ACCESS_LOG.idFromName("access-log"));
+    const count = () =>
+      runInDurableObject(log, (_i, state) =>
+        state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM access_log WHERE ip = ?", ip).one().n,
+      );
+    // the writes happen after the responses (waitUntil): wait for the admitted ones to land
+    const deadline = Date.now() + 15_000;
+    while ((await count()) < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await count()).toBe(30);
     await other.body?.cancel();
   });
 });
