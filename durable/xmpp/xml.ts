@@ -66,8 +66,23 @@ function validName(n: string): boolean {
   return true;
 }
 
-type Scope = Record<string, string>;
-const ROOT_SCOPE: Scope = Object.assign(Object.create(null) as Scope, { "": "", xml: XML_NS });
+/** Namespace scope: the declarations of one element, chained to its parent's scope (most elements declare none). */
+interface Scope {
+  /** default namespace in scope */
+  readonly dflt: string;
+  /** prefix declarations made on this element (undefined when none), then the parent's */
+  readonly prefixes: Map<string, string> | undefined;
+  readonly parent: Scope | undefined;
+}
+const ROOT_SCOPE: Scope = { dflt: "", prefixes: new Map([["xml", XML_NS]]), parent: undefined };
+
+function lookupPrefix(scope: Scope | undefined, prefix: string): string | undefined {
+  for (let s = scope; s; s = s.parent) {
+    const ns = s.prefixes?.get(prefix);
+    if (ns !== undefined) return ns;
+  }
+  return undefined;
+}
 
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
@@ -214,8 +229,12 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
     }
     const name = src.slice(i, j);
     if (!validName(name)) fail("not-well-formed", `invalid element name '${name.slice(0, 64)}'`);
-    const attrs = Object.create(null) as Record<string, string>;
-    let decl: Scope | undefined;
+    // A plain object (null-prototype objects are slow dictionaries in V8); own-property checks only, and the one name
+    // that would reach the prototype setter is refused.
+    const attrs: Record<string, string> = {};
+    let dflt: string | undefined;
+    let prefixes: Map<string, string> | undefined;
+    let prefixedAttrs: string[] | undefined;
     let selfClosing = false;
     for (;;) {
       const wsStart = j;
@@ -251,31 +270,33 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
       if (close < 0) fail("not-well-formed", "unterminated attribute value");
       const rawVal = src.slice(j + 1, close);
       if (rawVal.includes("<")) fail("not-well-formed", "'<' is not allowed in attribute values");
-      if (aname in attrs) fail("not-well-formed", `duplicate attribute '${aname}'`);
+      if (Object.hasOwn(attrs, aname)) fail("not-well-formed", `duplicate attribute '${aname}'`);
+      if (aname === "__proto__") fail("policy-violation", "attribute name '__proto__' is not accepted");
       const val = normalizeAttr(decodeEntities(rawVal));
       attrs[aname] = val;
-      if (aname === "xmlns") (decl ??= {})[""] = val;
+      if (aname === "xmlns") dflt = val;
       else if (aname.startsWith("xmlns:")) {
         const p = aname.slice(6);
         if (p === "xmlns" || p === "xml" || val === "") fail("not-well-formed", `illegal namespace declaration '${aname}'`);
-        (decl ??= {})[p] = val;
-      }
+        (prefixes ??= new Map()).set(p, val);
+      } else if (aname.includes(":")) (prefixedAttrs ??= []).push(aname);
       j = close + 1;
     }
     if (stack.length >= maxDepth) fail("policy-violation", `elements nested deeper than ${maxDepth}`);
     const parentScope = stack.length ? stack[stack.length - 1]!.scope : ROOT_SCOPE;
-    let scope = parentScope;
-    if (decl) scope = Object.assign(Object.create(parentScope) as Scope, decl);
+    const scope: Scope =
+      dflt === undefined && prefixes === undefined
+        ? parentScope
+        : { dflt: dflt ?? parentScope.dflt, prefixes, parent: parentScope };
     const colon = name.indexOf(":");
     const prefix = colon < 0 ? "" : name.slice(0, colon);
     const local = colon < 0 ? name : name.slice(colon + 1);
-    const ns = scope[prefix];
+    const ns = colon < 0 ? scope.dflt : lookupPrefix(scope, prefix);
     if (ns === undefined) fail("not-well-formed", `unbound namespace prefix '${prefix}'`);
-    for (const a in attrs) {
-      const ac = a.indexOf(":");
-      if (ac > 0) {
-        const ap = a.slice(0, ac);
-        if (ap !== "xmlns" && scope[ap] === undefined) fail("not-well-formed", `unbound namespace prefix '${ap}'`);
+    if (prefixedAttrs) {
+      for (const a of prefixedAttrs) {
+        const ap = a.slice(0, a.indexOf(":"));
+        if (lookupPrefix(scope, ap) === undefined) fail("not-well-formed", `unbound namespace prefix '${ap}'`);
       }
     }
     const el: XmlElement = { name, local, ns, attrs, children: [], src, innerStart: j, innerEnd: j };

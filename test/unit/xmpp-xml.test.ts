@@ -49,6 +49,18 @@ describe("xml parser: well-formed input", () => {
     const [m] = parseFrame(`<message xmlns="jabber:client"><body>x&amp;y</body><z xmlns="u"/></message>`);
     expect(innerXml(m!)).toBe(`<body>x&amp;y</body><z xmlns="u"/>`);
   });
+  it("treats attribute names like Object.prototype members as ordinary attributes", () => {
+    const [e] = parseFrame(`<a constructor="1" toString="2" hasOwnProperty="3"/>`);
+    expect(e!.attrs).toEqual({ constructor: "1", toString: "2", hasOwnProperty: "3" });
+    expect(Object.hasOwn(parseFrame(`<a/>`)[0]!.attrs, "constructor")).toBe(false);
+  });
+  it("resolves prefixed attributes and nested prefix declarations", () => {
+    const [e] = parseFrame(`<a xmlns:p="urn:p" p:x="1"><p:b xmlns:q="urn:q"><q:c p:y="2"/></p:b></a>`);
+    const b = e!.children[0] as XmlElement;
+    expect(b.ns).toBe("urn:p");
+    expect((b.children[0] as XmlElement).ns).toBe("urn:q");
+    expect(fails(`<a><p:b xmlns:p="urn:p"/><p:c/></a>`)).toBe("not-well-formed");
+  });
   it("allows an end tag with trailing whitespace", () => {
     expect(parseFrame(`<a></a  >`)[0]!.name).toBe("a");
   });
@@ -95,6 +107,7 @@ describe("xml parser: hostile and malformed input", () => {
     ["slash without >", `<a / >`, "not-well-formed"],
     ["malformed XML declaration", `<?xml version='2' junk?><a/>`, "not-well-formed"],
     ["deep nesting", "<a>".repeat(40) + "</a>".repeat(40), "policy-violation"],
+    ["__proto__ attribute", `<a __proto__="x"/>`, "policy-violation"],
   ];
   it.each(table)("%s", (_name, src, condition) => {
     expect(fails(src)).toBe(condition);
