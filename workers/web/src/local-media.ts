@@ -91,26 +91,33 @@ export function canChooseSpeaker(): boolean {
   return "setSinkId" in HTMLMediaElement.prototype;
 }
 
+/** One AudioContext for every meter on the page (each context has its own real-time audio thread). */
+let sharedContext: AudioContext | undefined;
+function audioContext(): AudioContext | undefined {
+  if (typeof AudioContext === "undefined") return undefined;
+  if (!sharedContext || sharedContext.state === "closed") sharedContext = new AudioContext();
+  if (sharedContext.state === "suspended") void sharedContext.resume().catch(() => undefined);
+  return sharedContext;
+}
+
 /**
  * Audio level (0..1) of a stream's first audio track, via WebAudio. `read()` is cheap; call it from rAF or a timer.
  */
 export class LevelMeter {
-  #ctx: AudioContext | undefined;
   #analyser: AnalyserNode | undefined;
   #buf: Float32Array<ArrayBuffer> | undefined;
   #source: MediaStreamAudioSourceNode | undefined;
 
   constructor(stream: MediaStream) {
     const track = stream.getAudioTracks()[0];
-    if (!track || typeof AudioContext === "undefined") return;
+    const ctx = track ? audioContext() : undefined;
+    if (!track || !ctx) return;
     try {
-      this.#ctx = new AudioContext();
-      this.#source = this.#ctx.createMediaStreamSource(new MediaStream([track]));
-      this.#analyser = this.#ctx.createAnalyser();
+      this.#source = ctx.createMediaStreamSource(new MediaStream([track]));
+      this.#analyser = ctx.createAnalyser();
       this.#analyser.fftSize = 512;
       this.#buf = new Float32Array(this.#analyser.fftSize);
       this.#source.connect(this.#analyser);
-      void this.#ctx.resume().catch(() => undefined);
     } catch {
       this.close();
     }
@@ -119,7 +126,6 @@ export class LevelMeter {
   /** RMS level scaled so normal speech lands around 0.3..0.8. */
   read(): number {
     if (!this.#analyser || !this.#buf) return 0;
-    if (this.#ctx?.state === "suspended") void this.#ctx.resume().catch(() => undefined);
     this.#analyser.getFloatTimeDomainData(this.#buf);
     let sum = 0;
     for (const x of this.#buf) sum += x * x;
@@ -130,11 +136,11 @@ export class LevelMeter {
   close(): void {
     try {
       this.#source?.disconnect();
-      void this.#ctx?.close().catch(() => undefined);
+      this.#analyser?.disconnect();
     } catch {
-      /* already closed */
+      /* already disconnected */
     }
-    this.#ctx = undefined;
+    this.#source = undefined;
     this.#analyser = undefined;
   }
 }
