@@ -256,6 +256,8 @@ describe("bridge host: startup config and graceful shutdown", () => {
       const res = await bridge.call("POST", "/v1/rooms", { room: "drain-me" });
       const { wsUrl } = (await res.json()) as { wsUrl: string };
       const c = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, "drain-me", "dora")}`);
+      // The grant is checked asynchronously after the WebSocket opens: be in the room before the shutdown starts.
+      expect((await c.request("getRouterRtpCapabilities")).ok).toBe(true);
       expect(await bridge.stop()).toBe(0);
       expect(await c.closed).toEqual({ code: 1001, reason: "bridge shutting down" });
       expect(c.notes("roomClosing").map((n) => n.data)).toEqual([{ reason: "shutdown" }]);
