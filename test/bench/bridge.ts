@@ -55,6 +55,8 @@ async function startSink(): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 async function main() {
@@ -127,7 +129,27 @@ async function main() {
       break;
     }
     await sleep(2000); // settle
+    let row;
+    try {
+      row = await withTimeout(measure(n), STEP_BUDGET_MS + SECONDS * 1000);
+    } catch {
+      console.log(`  stopped at ${n} consumers: the worker could not answer stats within ${STEP_BUDGET_MS / 1000} s (CPU-starved machine)`);
+      break;
+    }
+    rows.push(row);
+    console.log(
+      `consumers=${String(n).padStart(4)}  worker CPU=${pct(row.workerCpu).padStart(6)}  node CPU=${pct(row.nodeCpu).padStart(6)}  ` +
+        `in=${row.inPps.toFixed(0)} pkt/s  forwarded~${row.pps.toFixed(0)} pkt/s`,
+    );
+    if (n > 0 && row.pps < row.inPps * n * 0.8) {
+      console.log(`  warning: forwarded ${pct(row.pps / (row.inPps * n))} of the expected packets: the worker is CPU-starved (machine load ${loadavg()[0]!.toFixed(1)})`);
+    }
+  }
+  if (rows.length < 2) throw new Error("no step with consumers could be measured");
+
+  async function measure(n: number) {
     const f0 = await forwarded();
+    const tf0 = performance.now();
     const p0 = (await producer.getStats())[0]?.packetCount ?? 0;
     const u0 = await entry.worker.getResourceUsage();
     const n0 = process.cpuUsage();
@@ -137,18 +159,11 @@ async function main() {
     const n1 = process.cpuUsage(n0);
     const dt = performance.now() - t0;
     const f1 = await forwarded();
+    const tf = performance.now() - tf0; // the packet-count window (stats calls take time on a busy worker)
     const p1 = (await producer.getStats())[0]?.packetCount ?? 0;
     const workerCpu = (u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) / dt;
     const nodeCpu = (n1.user + n1.system) / 1000 / dt;
-    const row = { consumers: n, workerCpu, nodeCpu, pps: ((f1 - f0) * 1000) / (dt + 1), inPps: ((p1 - p0) * 1000) / dt };
-    rows.push(row);
-    console.log(
-      `consumers=${String(n).padStart(4)}  worker CPU=${pct(workerCpu).padStart(6)}  node CPU=${pct(nodeCpu).padStart(6)}  ` +
-        `in=${row.inPps.toFixed(0)} pkt/s  forwarded~${row.pps.toFixed(0)} pkt/s`,
-    );
-    if (n > 0 && row.pps < row.inPps * n * 0.8) {
-      console.log(`  warning: forwarded ${pct(row.pps / (row.inPps * n))} of the expected packets: the worker is CPU-starved (machine load ${loadavg()[0]!.toFixed(1)})`);
-    }
+    return { consumers: n, workerCpu, nodeCpu, pps: ((f1 - f0) * 1000) / tf, inPps: ((p1 - p0) * 1000) / dt };
   }
 
   const base = rows[0]!;
@@ -159,7 +174,7 @@ async function main() {
   const perCore = cpuPerPacket > 0 ? Math.floor(1 / (cpuPerPacket * NOMINAL_PPS)) : Infinity;
   const overhead = top.nodeCpu / Math.max(1e-9, top.workerCpu + top.nodeCpu);
   console.log("");
-  console.log(`producer: 1 x VP8 640x360@30 ~1 Mbit/s from ffmpeg (${top.inPps.toFixed(0)} pkt/s in during the last step)`);
+  console.log(`producer: 1 x VP8 640x360@30 from ffmpeg, -b:v 1M (${top.inPps.toFixed(0)} pkt/s in during the last step)`);
   console.log(`worker CPU per forwarded packet: ${(cpuPerPacket * 1e6).toFixed(2)} µs`);
   console.log(
     `=> ~${perCore} consumers of a ${NOMINAL_PPS} pkt/s stream per worker core at 100% CPU, ~${Math.floor(perCore * 0.8)} at 80% ` +
