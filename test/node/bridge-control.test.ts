@@ -3,7 +3,11 @@
  * signed control calls, refusal of unsigned/stale/forged/replayed calls (401), body validation, grant checks on the
  * client WebSocket (4401 + reason), nick replacement, kick, /metrics without identifiers, graceful SIGTERM.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -271,6 +275,51 @@ describe("bridge host: startup config and graceful shutdown", () => {
     } finally {
       await bridge.stop();
       edge.close();
+    }
+  });
+});
+
+describe("bridge host: TLS", () => {
+  it.skipIf(!existsSync("/usr/bin/openssl"))("serves https/wss when TLS_CERT_FILE and TLS_KEY_FILE are set", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-tls-"));
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const bridge = await startBridge({ env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key } });
+    try {
+      expect(bridge.controlUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(bridge.wsBaseUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
+      const ca = readFileSync(cert);
+      const body = JSON.stringify({ room: "tls-room" });
+      const headers = await signRequest(bridge.secret, "POST", "/v1/rooms", body);
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`${bridge.controlUrl}/v1/rooms`, { method: "POST", ca, headers: { ...headers, "content-type": "application/json" } }, (r) => {
+          let b = "";
+          r.on("data", (d: Buffer) => (b += d.toString()));
+          r.on("end", () => resolve({ status: r.statusCode ?? 0, body: b }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+      expect(res.status).toBe(200);
+      const { wsUrl } = JSON.parse(res.body) as { wsUrl: string };
+      expect(wsUrl).toMatch(/^wss:\/\//);
+      const ws = new WebSocket(`${wsUrl}?grant=${await mintGrant(bridge.secret, "tls-room", "tina")}`, { ca });
+      await new Promise<void>((resolve, reject) => {
+        ws.once("open", () => resolve());
+        ws.once("error", reject);
+      });
+      ws.send(JSON.stringify({ id: 1, method: "getRouterRtpCapabilities" }));
+      const reply = await new Promise<Msg>((resolve) => ws.on("message", (d) => {
+        const m = JSON.parse(String(d)) as Msg;
+        if (m.response) resolve(m);
+      }));
+      expect(reply).toMatchObject({ response: true, id: 1, ok: true });
+      ws.close();
+    } finally {
+      await bridge.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
