@@ -323,3 +323,24 @@ describe("bridge host: TLS", () => {
     }
   });
 });
+
+describe("bridge host: several workers", () => {
+  it("runs one worker per configured core, each WebRtcServer on RTC_PORT + i, spreading rooms", async () => {
+    const bridge = await startBridge({ env: { WORKERS: "2" } });
+    try {
+      const health = (await (await bridge.call("GET", "/health")).json()) as { workers: number };
+      expect(health.workers).toBe(2);
+      const ports = new Set<number>();
+      for (const room of ["multi-a", "multi-b"]) {
+        const { wsUrl } = (await (await bridge.call("POST", "/v1/rooms", { room })).json()) as { wsUrl: string };
+        const c = await Client.connect(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "w")}`);
+        const t = await c.request("createWebRtcTransport", { direction: "recv" });
+        for (const cand of (t.data as { iceCandidates: { port: number }[] }).iceCandidates) ports.add(cand.port);
+        c.ws.close();
+      }
+      expect([...ports].sort()).toEqual([bridge.rtcPort, bridge.rtcPort + 1]);
+    } finally {
+      await bridge.stop();
+    }
+  });
+});
