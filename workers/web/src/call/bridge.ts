@@ -111,12 +111,17 @@ export async function connectBridge(url: string, grant: string, self: string, se
     if (!closed) events.failed(`closed ${code}${reason ? ` ${reason}` : ""}`);
   };
 
+  // Ask for the router's capabilities and both transports at once (the bridge answers in order) while the device
+  // loads: one round trip instead of three before media can start.
+  const capsP = sig.request<types.RtpCapabilities>("getRouterRtpCapabilities");
+  const recvP = sig.request<TransportInfo>("createWebRtcTransport", { direction: "recv" });
+  const sendP = sig.request<TransportInfo>("createWebRtcTransport", { direction: "send" });
+  for (const p of [recvP, sendP]) p.catch(() => undefined); // awaited below; don't report them twice if load fails
   const device = new Device();
-  await device.load({ routerRtpCapabilities: await sig.request<types.RtpCapabilities>("getRouterRtpCapabilities") });
+  await device.load({ routerRtpCapabilities: await capsP });
   mark("device-loaded");
 
-  const makeTransport = async (direction: "send" | "recv"): Promise<types.Transport> => {
-    const p = await sig.request<TransportInfo>("createWebRtcTransport", { direction });
+  const makeTransport = (direction: "send" | "recv", p: TransportInfo): types.Transport => {
     const t = direction === "send" ? device.createSendTransport(p) : device.createRecvTransport(p);
     t.on("connect", ({ dtlsParameters }, ok, fail) => {
       sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
@@ -134,8 +139,8 @@ export async function connectBridge(url: string, grant: string, self: string, se
     return t;
   };
 
-  const recv = await makeTransport("recv");
-  const send = await makeTransport("send");
+  const recv = makeTransport("recv", await recvP);
+  const send = makeTransport("send", await sendP);
   send.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
     sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
   });
