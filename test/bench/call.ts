@@ -8,7 +8,8 @@
  *          Join click until all three render video from both others (via the bridge).
  *
  * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
- * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one).
+ * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
+ * `parley:*` performance marks per page, in ms after the Join click).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -48,6 +49,21 @@ function firstFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promise<num
   })`);
 }
 
+/** The app's `parley:*` performance marks as wall-clock times (Date.now() scale). */
+function marks(page: Page): Promise<Array<[string, number]>> {
+  return page.evaluate(`performance.getEntriesByType("mark").filter((m) => m.name.startsWith("parley:"))
+    .map((m) => [m.name.slice(7), performance.timeOrigin + m.startTime])`);
+}
+
+/** One line per page: each mark after the Join click, in ms since the click (`--marks` prints them). */
+async function printMarks(ps: Array<[string, Page]>, click: number): Promise<void> {
+  if (!args.includes("--marks")) return;
+  for (const [who, page] of ps) {
+    const ms = (await marks(page)).filter(([, t]) => t >= click - 1).sort((x, y) => x[1] - y[1]);
+    console.log(`    ${who}: ${ms.map(([n, t]) => `${n} +${(t - click).toFixed(0)}`).join(", ")}`);
+  }
+}
+
 async function joinClickAt(page: Page): Promise<number> {
   return page.evaluate("window.__joinClickAt");
 }
@@ -83,6 +99,7 @@ async function oneToOne(browser: Browser, base: string): Promise<number[]> {
       const total = Math.max(fa, fb) - click;
       console.log(`  round ${r + 1}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
       results.push(total);
+      await printMarks([["alice", a.page], ["bob", b.page]], click);
     } finally {
       await a.close();
       await b.close();
@@ -124,6 +141,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       const click = await joinClickAt(c.page);
       const total = Math.max(...ends) - click;
       console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join`);
+      await printMarks([["alice", a.page], ["bob", b.page], ["carol", c.page]], click);
       results.push(total);
     } finally {
       await Promise.all(ps.map((p) => p.close()));

@@ -486,6 +486,7 @@ class Call {
     const attempt = ++this.#bridgeAttempt;
     this.#bridgeConnecting = true;
     this.#view.notify("Moving the call to the media bridge…");
+    performance.mark("parley:bridge:announced");
     try {
       const { connectBridge } = await import("./bridge");
       const link = await connectBridge(url, grant, this.#nick, this.#send, {

@@ -41,7 +41,12 @@ export class P2PMesh {
     client.on("jingle:incoming", this.#onIncoming);
     client.on("jingle:terminated", this.#onTerminated);
     client.jingle.on("peerTrackAdded", this.#onTrack);
+    client.on("iq:set:jingle", this.#onJingleIq);
   }
+
+  readonly #onJingleIq = (iq: { jingle: { action?: string } }): void => {
+    performance.mark(`parley:jingle-rx:${iq.jingle.action ?? "?"}`);
+  };
 
   /** The occupants (room full JIDs) we want a direct session with; [] ends them all. */
   setPeers(peers: string[]): void {
@@ -86,6 +91,7 @@ export class P2PMesh {
     this.#client.off("jingle:incoming", this.#onIncoming);
     this.#client.off("jingle:terminated", this.#onTerminated);
     this.#client.jingle.off("peerTrackAdded", this.#onTrack);
+    this.#client.off("iq:set:jingle", this.#onJingleIq);
   }
 
   #initiate(peer: string): void {
@@ -96,7 +102,7 @@ export class P2PMesh {
     }
     this.#track(peer, session);
     performance.mark("parley:jingle-initiate");
-    void session.start();
+    void session.start().then(() => performance.mark("parley:jingle-offer-sent"));
   }
 
   #track(peer: string, session: MediaSession): void {
@@ -135,6 +141,7 @@ export class P2PMesh {
     void (async () => {
       for (const t of stream.getTracks()) await session.addTrack(t, stream);
       await session.accept();
+      performance.mark("parley:jingle-accept-sent");
     })();
   };
 
