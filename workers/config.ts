@@ -15,7 +15,8 @@ export const DEV_SECRETS = {
   BRIDGE_SECRET: "dev-bridge-secret-not-for-production-00000",
 } as const;
 
-const secret = z
+/** The rules every production secret must meet (shared with bridge-host/ so the hosts refuse what the edge refuses). */
+export const StrongSecretSchema = z
   .string()
   .min(32, "must be at least 32 characters")
   .refine((s) => !/^dev-/.test(s), { message: "must not be a development default" })
@@ -70,7 +71,7 @@ export const ConfigSchema = z
         out[k] = v && v.length > 0 ? v : DEV_SECRETS[k];
         continue;
       }
-      const r = secret.safeParse(v);
+      const r = StrongSecretSchema.safeParse(v);
       if (!r.success) {
         ctx.addIssue({ code: "custom", path: [k], message: `${k} ${r.error.issues[0]?.message ?? "is invalid"}` });
       } else out[k] = r.data;

@@ -8,7 +8,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS, StrongSecretSchema } from "../../workers/config";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -55,14 +55,7 @@ const flag = z
   .transform((v) => v === "1" || v === "true");
 
 /** The edge's rules for TURN_SECRET (workers/config.ts), so coturn refuses what the edge would refuse. */
-const strongSecret = z
-  .string()
-  .min(32, "must be at least 32 characters")
-  .refine((s) => !/^dev-/.test(s), { message: "must not be a development default" })
-  .refine((s) => new Set(s).size >= 8, { message: "is too weak (fewer than 8 distinct characters)" })
-  .refine((s) => !/(change.?me|example|password|secret|placeholder)/i.test(s), {
-    message: "looks like a placeholder, use a random value",
-  });
+const strongSecret = StrongSecretSchema;
 
 export const LOG_MODES = ["stdout", "off"] as const;
 export type LogMode = (typeof LOG_MODES)[number];

@@ -6,14 +6,12 @@
 import { availableParallelism } from "node:os";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS, StrongSecretSchema } from "../../workers/config";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const strongSecret = z
-  .string()
-  .min(32, "must be at least 32 characters")
-  .refine((s) => !/^dev-/.test(s), { message: "must not be a development default" });
+/** The edge's rules for secrets (workers/config.ts), so a bridge refuses what the edge would refuse. */
+const strongSecret = StrongSecretSchema;
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 or IPv6 address" });
 

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWrite, processTree, straceAvailable, traceFileWrites } from "./helpers/bridge-strace";
 
-const SECRET = "s".repeat(40);
+const SECRET = "k7Qm2xVw9pLc4RtZ8nHb3JdF6sYg1AeU0oPi5MvX";
 
 describe("bridge config", () => {
   it("uses the edge's development BRIDGE_SECRET in development", () => {
@@ -30,6 +30,8 @@ describe("bridge config", () => {
       /must not be a development default/,
     );
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET })).toThrow(/ANNOUNCED_ADDRESS is required/);
+    // the edge's rules (workers/config.ts StrongSecretSchema): long but weak secrets are refused too
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: "s".repeat(40), ANNOUNCED_ADDRESS: "x" })).toThrow(/too weak/);
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", RTC_PORT: "70000", LISTEN_IP: "nope" })).toThrow(
       /RTC_PORT.*LISTEN_IP|LISTEN_IP.*RTC_PORT/,
     );
