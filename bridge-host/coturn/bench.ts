@@ -10,14 +10,13 @@
  * --interval I (20 ms, i.e. 50 packets/s per client), --tcp (client <-> coturn over TCP), --json.
  */
 import { spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { mintTurnCredentials } from "../../durable/crypto/turn-credentials";
 import { loadCoturnConfig } from "./config";
 import { startCoturn } from "./launcher";
+import { freeUdpTcpPort } from "./ports";
 
 const Args = z.object({
   clients: z.coerce.number().int().min(1).max(1000),
@@ -40,25 +39,7 @@ const { values } = parseArgs({
 });
 const args = Args.parse(values);
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => {
-        const a = s.address();
-        const p = typeof a === "object" && a ? a.port : 0;
-        s.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket("udp4");
-      u.once("error", () => resolve(false));
-      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
-    });
-    if (udpFree && (port < 42000 || port > 49999)) return port;
-  }
-}
+const freePort = () => freeUdpTcpPort({ min: 42000, max: 49999 });
 
 /** utime + stime of a process in clock ticks (proc(5)); assumes 100 Hz. */
 function cpuTicks(pid: number): number {

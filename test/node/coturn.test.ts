@@ -12,11 +12,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeUdpTcpPort } from "../../bridge-host/coturn/ports";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
 import { mintTurnCredentials, type TurnCredentials } from "../../durable/crypto/turn-credentials";
@@ -27,34 +27,7 @@ import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarg
 // helpers
 // ---------------------------------------------------------------------------------------------------------
 
-/** A port free for both TCP and UDP on 127.0.0.1 (coturn listens on both). */
-async function freeUdpTcpPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => {
-        const a = s.address();
-        const p = typeof a === "object" && a ? a.port : 0;
-        s.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket("udp4");
-      u.once("error", () => resolve(false));
-      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error("no free UDP+TCP port");
-}
-
-async function freeUdpTcpPortOutside(min: number, max: number): Promise<number> {
-  for (;;) {
-    const p = await freeUdpTcpPort();
-    if (p < min || p > max) return p;
-  }
-}
+const freeUdpTcpPortOutside = (min: number, max: number) => freeUdpTcpPort({ min, max });
 
 /** A relay port range (64 ports) away from the listener; coturn skips ports that happen to be busy. */
 function relayRange(): { min: number; max: number } {
