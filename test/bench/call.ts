@@ -143,6 +143,13 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join`);
       await printMarks([["alice", a.page], ["bob", b.page], ["carol", c.page]], click);
       results.push(total);
+    } catch (e) {
+      // Say what each page shows (hair-check message, call screen) and logged, so a failed round can be diagnosed.
+      for (const [who, p] of [["alice", a], ["bob", b], ["carol", c]] as const) {
+        const text = await p.page.evaluate("document.body.innerText.replace(/\\s+/g, ' ').slice(0, 300)").catch(() => "?");
+        console.error(`  ${who}: page shows: ${String(text)}\n    logs: ${p.logs.slice(-10).join("\n          ") || "(none)"}`);
+      }
+      throw e;
     } finally {
       await Promise.all(ps.map((p) => p.close()));
     }
@@ -158,8 +165,8 @@ async function main(): Promise<void> {
   try {
     if (withBridge && !url) {
       bridge = await startBridge();
-      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret });
-    } else if (!url) target = await startWebTarget();
+      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { privateAssets: true });
+    } else if (!url) target = await startWebTarget({}, { privateAssets: true });
     const base = url ?? target!.httpUrl;
     console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}`);
     console.log("1:1 call, second Join click -> first remote frame on both sides:");

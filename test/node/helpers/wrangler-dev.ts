@@ -40,11 +40,12 @@ export interface EdgeHandle {
 }
 
 /**
- * Start `wrangler dev`. `vars` are passed with `--var KEY:VALUE` (ENVIRONMENT defaults to development).
+ * Start `wrangler dev`. `vars` are passed with `--var KEY:VALUE` (ENVIRONMENT defaults to development); `args` are
+ * appended as they are (e.g. `--assets DIR`).
  * Resolves once /healthz answers.
  */
 export async function startEdge(
-  opts: { vars?: Record<string, string>; port?: number; cwd?: string; timeoutMs?: number } = {},
+  opts: { vars?: Record<string, string>; port?: number; cwd?: string; timeoutMs?: number; args?: string[] } = {},
 ): Promise<EdgeHandle> {
   const port = opts.port ?? (await freePort());
   const persist = mkdtempSync(join(tmpdir(), "parley-edge-"));
@@ -65,6 +66,7 @@ export async function startEdge(
     "--show-interactive-dev-session=false",
   ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  args.push(...(opts.args ?? []));
   const child = spawn("npx", args, {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...OFFLINE_ENV, CI: "true", NO_COLOR: "1" },
