@@ -165,8 +165,8 @@ async function main(): Promise<void> {
   try {
     if (withBridge && !url) {
       bridge = await startBridge();
-      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { privateAssets: true });
-    } else if (!url) target = await startWebTarget({}, { privateAssets: true });
+      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
+    } else if (!url) target = await startWebTarget({}, { snapshot: true });
     const base = url ?? target!.httpUrl;
     console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}`);
     console.log("1:1 call, second Join click -> first remote frame on both sides:");
