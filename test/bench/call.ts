@@ -13,7 +13,7 @@
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
-import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
+import { join as joinCall, launchBrowser, openParticipant, selectedPairs, waitForCall, type Participant } from "../node/helpers/browser";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 
@@ -72,6 +72,8 @@ async function ready(p: Participant): Promise<void> {
   // Hair check fully settled (preview live, connectivity check done) so it doesn't compete with the join.
   await p.page.locator("video[data-local]").evaluate("v => new Promise(r => { const t = () => v.videoWidth > 0 ? r(0) : setTimeout(t, 20); t(); })");
   await p.page.locator('[data-check="parley-server"]:not([data-verdict="pending"])').waitFor({ timeout: 30_000 });
+  // ...and every connectivity probe finished (they gather ICE candidates, as the prepared offer does).
+  await p.page.locator('[data-check][data-verdict="pending"]').first().waitFor({ state: "detached", timeout: 30_000 });
   await p.page.evaluate(RECORD_CLICK);
 }
 
@@ -100,6 +102,10 @@ async function oneToOne(browser: Browser, base: string): Promise<number[]> {
       console.log(`  round ${r + 1}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
       results.push(total);
       await printMarks([["alice", a.page], ["bob", b.page]], click);
+      if (args.includes("--marks")) {
+        const [pa, pb] = await Promise.all([selectedPairs(a.page), selectedPairs(b.page)]);
+        console.log(`    selected pairs (local/remote): alice ${pa.map((p) => `${p.local}/${p.remote}`).join(" ")}, bob ${pb.map((p) => `${p.local}/${p.remote}`).join(" ")}`);
+      }
     } finally {
       await a.close();
       await b.close();

@@ -14,6 +14,7 @@ import { CallView, renderLeft } from "./view";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import type { BridgeLink } from "./bridge";
 import { takeWarm } from "./warm";
+import type { PreparedOffer } from "./prepared";
 
 export interface JoinOptions {
   room: string;
@@ -36,6 +37,8 @@ interface Participant {
   nick: string;
   jid: string;
   av: AvState;
+  /** They were in the room when we joined, so we are the later one and start the direct session (p2p.ts). */
+  weInitiate: boolean;
   p2pStream?: MediaStream;
   bridgeStream?: MediaStream;
 }
@@ -69,6 +72,7 @@ export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<Jo
     }
   }
   const call = new Call(client, root, opts, warm?.iceServers);
+  if (warm) call.usePreparedOffer(warm.offer);
   const outcome = await call.join(opts.password);
   if (outcome.kind !== "joined") {
     call.dispose();
@@ -95,6 +99,8 @@ class Call {
   #nick = "";
   #password: string | undefined;
   #joined = false;
+  /** Between sending a join presence and receiving our own (XEP-0045 §7.2.3: the roster comes first). */
+  #joining = false;
   #left = false;
   #role = "participant";
   #affiliation = "none";
@@ -137,6 +143,7 @@ class Call {
     });
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
     this.#p2p = new P2PMesh(client, () => (this.#nick ? `${this.#roomJid}/${this.#nick}` : undefined), () => this.#send, {
+      initiates: (peer) => [...this.#participants.values()].some((p) => p.jid === peer && p.weInitiate),
       acceptIncoming: (peer) => this.#mode === "p2p" && [...this.#participants.values()].some((p) => p.jid === peer),
       remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
@@ -166,6 +173,8 @@ class Call {
       return { kind: "failed", message: joinErrorText(r) };
     }
     if (!this.#joined) return { kind: "failed", message: "That name is taken in this room. Try another." };
+    this.#reconcile(); // first: a newcomer's session-initiate goes out before anything is rendered
+    this.#p2p.dropPrepared();
     this.#opts.beforeRender();
     this.#root.replaceChildren(this.#view.root);
     this.#view.setLocalStream(this.#send, true);
@@ -173,8 +182,11 @@ class Call {
     this.#view.setSpeaker(this.#opts.speakerId);
     this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
     this.#speaker.set(this.#nick, this.#av.audio ? this.#send : null);
-    this.#reconcile();
     void this.#refreshLockState();
+    // Ready to answer the next newcomer's offer quickly (spare peer connection with pre-gathered candidates).
+    setTimeout(() => {
+      if (!this.#left) this.#p2p.prepareSpare(this.#iceServers);
+    }, 1000);
     this.#client.config.autoReconnect = true;
     this.#client.on("disconnected", this.#onDisconnected);
     this.#client.on("session:started", this.#onReconnected);
@@ -189,6 +201,8 @@ class Call {
   /** Send the join presence (with password and our a/v state) and wait for the self-presence or an error. */
   async #joinAs(nick: string): Promise<"ok" | string> {
     this.#nick = nick;
+    this.#joining = true;
+    performance.mark("parley:join-sent");
     try {
       const pres = await withTimeout(
         this.#client.joinRoom(this.#roomJid, nick, {
@@ -208,7 +222,14 @@ class Call {
       const p = e as ReceivedPresence & { error?: { condition?: string } };
       if (e instanceof Error) return e.message;
       return p.error?.condition ?? "unknown";
+    } finally {
+      this.#joining = false;
     }
+  }
+
+  /** The offer prepared during the hair check (prepared.ts), for our first direct session. */
+  usePreparedOffer(offer: Promise<PreparedOffer | undefined>): void {
+    this.#p2p.usePreparedOffer(offer);
   }
 
   async leave(reason: string): Promise<void> {
@@ -278,6 +299,7 @@ class Call {
     const nick = JID.getResource(pres.from);
     if (!nick) return;
     if (nick === this.#nick) {
+      this.#joining = false;
       this.#role = pres.muc.role ?? this.#role;
       this.#affiliation = pres.muc.affiliation ?? this.#affiliation;
       if (this.#joined) this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
@@ -286,7 +308,7 @@ class Call {
     const av = avFromWire(pres.parleyAv) ?? { audio: true, video: true, screen: false };
     const existing = this.#participants.get(nick);
     if (existing) existing.av = av;
-    else this.#participants.set(nick, { nick, jid: pres.from, av });
+    else this.#participants.set(nick, { nick, jid: pres.from, av, weInitiate: this.#joining });
     this.#view.upsertParticipant(nick, av);
     if (!existing && this.#joined) this.#view.addSystem(`${nick} joined.`);
     this.#reconcile();

@@ -3,24 +3,34 @@
  * StanzaJS' SessionManager, which converts between SDP and Jingle. One session per other occupant while the room
  * is in P2P mode (a 1:1 call is one session; a small room without a bridge becomes a mesh).
  *
- * Who initiates: the occupant whose room JID sorts lower (both sides compute the same answer, so there is no
- * glare; XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if it happens anyway). ICE restart on failure is
- * StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
+ * Who initiates: the later of the two to join the room (`P2PEvents.initiates`; both sides agree because the room
+ * orders joins), so a newcomer sends the offer it prepared during the hair check (prepared.ts) as soon as it sees
+ * the other occupant. XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on
+ * failure is StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
  */
 import type { Agent } from "stanza";
 import { MediaSession } from "stanza/jingle";
 import type { Session } from "stanza/jingle";
+import {
+  acceptQuickly,
+  createSpareAnswerer,
+  preferCodecs,
+  sendPreparedOffer,
+  sessionConfig,
+  setSenderTracks,
+  tunePeerConnection,
+  usablePrepared,
+  type PreparedOffer,
+} from "./prepared";
 
 export interface P2PEvents {
   /** Whether to accept a session the peer initiated (e.g. only in P2P mode, only from occupants). */
   acceptIncoming(peer: string): boolean;
+  /** Whether we send the session-initiate to this peer (we joined the room after it). */
+  initiates(peer: string): boolean;
   remoteStream(peer: string, stream: MediaStream): void;
   sessionEnded(peer: string): void;
   stateChanged(peer: string, state: RTCPeerConnectionState): void;
-}
-
-export function shouldInitiate(self: string, peer: string): boolean {
-  return self < peer;
 }
 
 export class P2PMesh {
@@ -32,6 +42,14 @@ export class P2PMesh {
   readonly #streams = new Map<string, MediaStream>();
   #wanted = new Set<string>();
   #closed = false;
+  /** The offer prepared during the hair check, used for our first session-initiate. */
+  #prepared: PreparedOffer | undefined;
+  #preparedSlot: { taken: boolean } | undefined;
+  /** A peer connection ready to answer the next incoming session. */
+  #spare: RTCPeerConnection | undefined;
+  /** Set just while StanzaJS constructs an outgoing session that should use this peer connection. */
+  #nextPc: RTCPeerConnection | undefined;
+  readonly #fromSpare = new WeakSet<RTCPeerConnection>();
 
   constructor(client: Agent, self: () => string | undefined, sendStream: () => MediaStream, events: P2PEvents) {
     this.#client = client;
@@ -42,6 +60,53 @@ export class P2PMesh {
     client.on("jingle:terminated", this.#onTerminated);
     client.jingle.on("peerTrackAdded", this.#onTrack);
     client.on("iq:set:jingle", this.#onJingleIq);
+    client.jingle.createPeerConnection = (session, opts) => {
+      let pc: RTCPeerConnection | undefined;
+      if (session.role === "initiator") {
+        pc = this.#nextPc;
+        this.#nextPc = undefined;
+      } else if (this.#spare) {
+        pc = this.#spare;
+        this.#spare = undefined;
+        this.#fromSpare.add(pc);
+      }
+      return pc ?? tunePeerConnection(new RTCPeerConnection(opts));
+    };
+  }
+
+  /**
+   * Use this offer (prepared during the hair check) for our next session-initiate, if it is ready by then; one
+   * that is late, or not needed, is closed.
+   */
+  usePreparedOffer(offer: Promise<PreparedOffer | undefined>): void {
+    this.dropPrepared();
+    const slot = { taken: false };
+    this.#preparedSlot = slot;
+    void offer.then((o) => {
+      if (!o) return;
+      if (slot.taken || this.#closed || this.#preparedSlot !== slot) o.pc.close();
+      else this.#prepared = o;
+    });
+  }
+
+  #takePrepared(): RTCPeerConnection | undefined {
+    if (this.#preparedSlot) this.#preparedSlot.taken = true;
+    const pc = usablePrepared(this.#prepared);
+    this.#prepared = undefined;
+    return pc;
+  }
+
+  /** The prepared offer is for the first session right after joining: not needed then, it is closed. */
+  dropPrepared(): void {
+    if (this.#preparedSlot) this.#preparedSlot.taken = true;
+    this.#prepared?.pc.close();
+    this.#prepared = undefined;
+  }
+
+  /** Keep a peer connection ready for the next incoming session (call after joining and whenever ICE servers change). */
+  prepareSpare(iceServers: RTCIceServer[]): void {
+    this.#spare?.close();
+    this.#spare = this.#closed ? undefined : tunePeerConnection(createSpareAnswerer(sessionConfig(this.#client, iceServers), this.#sendStream()));
   }
 
   readonly #onJingleIq = (iq: { jingle: { action?: string } }): void => {
@@ -53,10 +118,9 @@ export class P2PMesh {
     if (this.#closed) return;
     this.#wanted = new Set(peers);
     for (const [peer, s] of this.#sessions) if (!this.#wanted.has(peer)) this.#end(peer, s);
-    const self = this.#self();
-    if (!self) return;
+    if (!this.#self()) return;
     for (const peer of this.#wanted) {
-      if (this.#sessions.has(peer) || !shouldInitiate(self, peer)) continue;
+      if (this.#sessions.has(peer) || !this.#events.initiates(peer)) continue;
       this.#initiate(peer);
     }
   }
@@ -92,14 +156,30 @@ export class P2PMesh {
     this.#client.off("jingle:terminated", this.#onTerminated);
     this.#client.jingle.off("peerTrackAdded", this.#onTrack);
     this.#client.off("iq:set:jingle", this.#onJingleIq);
+    this.dropPrepared();
+    this.#spare?.close();
+    this.#spare = undefined;
   }
 
   #initiate(peer: string): void {
     const stream = this.#sendStream();
+    const prepared = this.#takePrepared();
+    if (prepared) {
+      this.#nextPc = prepared;
+      const session = this.#client.jingle.createMediaSession(peer);
+      this.#nextPc = undefined;
+      this.#track(peer, session);
+      performance.mark("parley:jingle-initiate-prepared");
+      sendPreparedOffer(session);
+      performance.mark("parley:jingle-offer-sent");
+      void setSenderTracks(prepared, stream);
+      return;
+    }
     const session = this.#client.jingle.createMediaSession(peer, undefined, stream);
     for (const kind of ["audio", "video"] as const) {
       if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "recvonly" });
     }
+    preferCodecs(session.pc);
     this.#track(peer, session);
     performance.mark("parley:jingle-initiate");
     void session.start().then(() => performance.mark("parley:jingle-offer-sent"));
@@ -127,6 +207,12 @@ export class P2PMesh {
       return;
     }
     const peer = session.peerID;
+    if (this.#fromSpare.has(session.pc)) {
+      // Replace the spare we used, off the critical path of this call's set-up.
+      setTimeout(() => {
+        if (!this.#closed && !this.#spare) this.prepareSpare(this.#client.jingle.iceServers);
+      }, 2000);
+    }
     if (this.#closed || !(this.#wanted.has(peer) || this.#events.acceptIncoming(peer))) {
       // Not in P2P mode with this occupant (e.g. the room uses the bridge): XEP-0166 §6.7 decline.
       session.end("decline");
@@ -138,9 +224,12 @@ export class P2PMesh {
     this.#track(peer, session);
     const stream = this.#sendStream();
     performance.mark("parley:jingle-incoming");
+    const fromSpare = this.#fromSpare.has(session.pc);
     void (async () => {
-      for (const t of stream.getTracks()) await session.addTrack(t, stream);
-      await session.accept();
+      // A spare's addTrack transceivers took the offer's m-lines: just make sure they carry the current tracks.
+      if (fromSpare) await setSenderTracks(session.pc, stream);
+      else for (const t of stream.getTracks()) await session.addTrack(t, stream);
+      await acceptQuickly(session);
       performance.mark("parley:jingle-accept-sent");
     })();
   };
@@ -152,8 +241,7 @@ export class P2PMesh {
     this.#streams.delete(peer);
     this.#events.sessionEnded(peer);
     // The initiator re-creates a session that ended while still wanted (e.g. ICE failed twice).
-    const self = this.#self();
-    if (!this.#closed && self && this.#wanted.has(peer) && shouldInitiate(self, peer)) {
+    if (!this.#closed && this.#self() && this.#wanted.has(peer) && this.#events.initiates(peer)) {
       setTimeout(() => {
         if (!this.#closed && this.#wanted.has(peer) && !this.#sessions.has(peer)) this.#initiate(peer);
       }, 1000);

@@ -1,14 +1,17 @@
 /**
  * A warm XMPP session opened during the hair check (for the connectivity check) and handed to the call on Join,
- * so joining costs no WebSocket/SASL/bind/XEP-0215 round trips. If it dropped in the meantime, the call simply
- * connects afresh.
+ * so joining costs no WebSocket/SASL/bind/XEP-0215 round trips, plus a direct-call offer prepared with its ICE
+ * servers (prepared.ts). If the session dropped in the meantime, the call simply connects afresh.
  */
 import type { Agent } from "stanza";
 import { connectSession, createRoomClient, fetchIceServers } from "./xmpp";
+import { prepareOffer, sessionConfig, tunePeerConnection, warmJingleCode, type PreparedOffer } from "./prepared";
 
 export interface WarmSession {
   client: Agent;
   iceServers: RTCIceServer[];
+  /** Settles once ICE gathering for the prepared offer is done (or gave up). */
+  offer: Promise<PreparedOffer | undefined>;
 }
 
 let pending: { room: string; session: Promise<WarmSession>; alive: boolean } | undefined;
@@ -21,7 +24,13 @@ export function warmUp(room: string): Promise<WarmSession> {
     alive: true,
     session: (async () => {
       await connectSession(client, 10_000);
-      return { client, iceServers: await fetchIceServers(client) };
+      const iceServers = await fetchIceServers(client);
+      const offer = prepareOffer(sessionConfig(client, iceServers)).then((o) => {
+        if (o) tunePeerConnection(o.pc);
+        if (o?.pc.localDescription) warmJingleCode(client, o.pc.localDescription.sdp);
+        return o;
+      });
+      return { client, iceServers, offer };
     })(),
   };
   client.on("disconnected", () => (entry.alive = false));
@@ -39,6 +48,7 @@ export async function takeWarm(room: string): Promise<WarmSession | undefined> {
     const s = await entry.session;
     if (entry.alive) return s;
     void s.client.disconnect();
+    void s.offer.then((o) => o?.pc.close());
   } catch {
     /* connect afresh */
   }

@@ -1,0 +1,85 @@
+/** The web app's SDP/codec tuning for direct sessions (workers/web/src/call/sdp-tuning.ts). */
+import { describe, expect, it } from "vitest";
+import { preferredCodecs, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
+
+const SDP = [
+  "v=0",
+  "o=- 1 2 IN IP4 127.0.0.1",
+  "s=-",
+  "t=0 0",
+  "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+  "a=rtpmap:111 opus/48000/2",
+  "a=fmtp:111 minptime=10;useinbandfec=1",
+  "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 45",
+  "a=rtpmap:96 VP8/90000",
+  "a=rtcp-fb:96 nack",
+  "a=rtpmap:97 rtx/90000",
+  "a=fmtp:97 apt=96",
+  "a=rtpmap:98 VP9/90000",
+  "a=fmtp:98 profile-id=0",
+  "a=rtpmap:45 AV1/90000",
+  "a=fmtp:45 level-idx=5;profile=0;tier=0",
+  "m=video 9 UDP/TLS/RTP/SAVPF 111",
+  "a=rtpmap:111 H264/90000",
+  "",
+].join("\r\n");
+
+describe("withStartBitrate", () => {
+  it("adds x-google-start-bitrate to video codecs only, creating a=fmtp after a=rtpmap where missing", () => {
+    const out = withStartBitrate(SDP, 1500).split("\r\n");
+    // audio untouched (payload type 111 is Opus there, H264 in the second video section)
+    expect(out).toContain("a=fmtp:111 minptime=10;useinbandfec=1");
+    // VP8 had no fmtp: one is created right after its rtpmap
+    expect(out[out.indexOf("a=rtpmap:96 VP8/90000") + 1]).toBe("a=fmtp:96 x-google-start-bitrate=1500");
+    // existing fmtp lines of codecs get the parameter appended; RTX is not a codec to tune
+    expect(out).toContain("a=fmtp:98 profile-id=0;x-google-start-bitrate=1500");
+    expect(out).toContain("a=fmtp:45 level-idx=5;profile=0;tier=0;x-google-start-bitrate=1500");
+    expect(out).toContain("a=fmtp:97 apt=96");
+    // payload types are per m-section: 111 in the second video section is H264 and gets one
+    expect(out[out.indexOf("a=rtpmap:111 H264/90000") + 1]).toBe("a=fmtp:111 x-google-start-bitrate=1500");
+    expect(out.filter((l) => l.includes("x-google-start-bitrate")).length).toBe(4);
+  });
+
+  it("is idempotent and keeps the line endings", () => {
+    const once = withStartBitrate(SDP);
+    expect(withStartBitrate(once)).toBe(once);
+    expect(once.endsWith("\r\n")).toBe(true);
+    expect(once.split("\r\n").length).toBe(SDP.split("\r\n").length + 2);
+    const lf = withStartBitrate(SDP.replaceAll("\r\n", "\n"));
+    expect(lf.includes("\r")).toBe(false);
+  });
+
+  it("leaves an SDP without video alone", () => {
+    const audioOnly = SDP.split("m=video")[0]!;
+    expect(withStartBitrate(audioOnly)).toBe(audioOnly);
+  });
+});
+
+describe("preferredCodecs", () => {
+  const video = [
+    { mimeType: "video/VP8" },
+    { mimeType: "video/rtx" },
+    { mimeType: "video/H264", sdpFmtpLine: "profile-level-id=42e01f" },
+    { mimeType: "video/VP9", sdpFmtpLine: "profile-id=2" },
+    { mimeType: "video/VP9", sdpFmtpLine: "profile-id=0" },
+    { mimeType: "video/AV1" },
+    { mimeType: "video/red" },
+  ];
+  it("keeps VP8, then VP9 profile 0, then RTX", () => {
+    expect(preferredCodecs("video", video).map((c) => `${c.mimeType} ${c.sdpFmtpLine ?? ""}`.trim())).toEqual([
+      "video/VP8",
+      "video/VP9 profile-id=0",
+      "video/rtx",
+    ]);
+  });
+  it("keeps Opus for audio", () => {
+    expect(preferredCodecs("audio", [{ mimeType: "audio/PCMU" }, { mimeType: "audio/opus" }, { mimeType: "audio/red" }])).toEqual([
+      { mimeType: "audio/opus" },
+    ]);
+  });
+  it("falls back to everything when none of ours is available", () => {
+    const h264 = [{ mimeType: "video/H264" }, { mimeType: "video/rtx" }];
+    expect(preferredCodecs("video", h264)).toEqual(h264);
+    expect(preferredCodecs("audio", [{ mimeType: "audio/PCMU" }])).toEqual([{ mimeType: "audio/PCMU" }]);
+  });
+});

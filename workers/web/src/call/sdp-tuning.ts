@@ -1,0 +1,72 @@
+/**
+ * Pure SDP/codec choices for direct (P2P) sessions, kept free of browser APIs so they are unit-tested
+ * (test/unit/web-sdp-tuning.test.ts).
+ *
+ * 1. Start bitrate. Chromium starts every video sender at 300 kbps; for a 720p camera that is below its
+ *    initial-frame-drop threshold, so the first frames are dropped and the resolution is stepped down before
+ *    anything is sent (≈200 ms to the first remote frame even with two peer connections in one page). A
+ *    `x-google-start-bitrate` format parameter on the video codecs of the *remote* description makes the sender
+ *    start higher (what Jitsi and mediasoup's `videoGoogleStartBitrate` do). Other browsers ignore the parameter.
+ *    Congestion control still adapts within a second if the path can't carry it.
+ * 2. Codecs offered. Our direct sessions are between Parley clients only, so the offer lists Opus for audio and
+ *    VP8/VP9 (+ RTX) for video (RFC 7874 and RFC 7742 make Opus and VP8 mandatory to implement): the Jingle
+ *    session-initiate shrinks about threefold and so does the work of turning it into SDP and back.
+ */
+
+/** kbps; Chromium's own default is 300. */
+export const START_BITRATE_KBPS = 1500;
+
+const VIDEO_CODECS = new Set(["vp8", "vp9", "h264", "av1"]);
+
+/** Add `x-google-start-bitrate` to every video codec's format parameters (creating the a=fmtp line if needed). */
+export function withStartBitrate(sdp: string, kbps = START_BITRATE_KBPS): string {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  // Split into the session part and one chunk per m-section; payload types are scoped to their m-section.
+  const sections: string[][] = [[]];
+  for (const line of sdp.split(eol)) {
+    if (line.startsWith("m=")) sections.push([]);
+    sections[sections.length - 1]!.push(line);
+  }
+  return sections
+    .map((lines) => {
+      if (!lines[0]?.startsWith("m=video")) return lines;
+      const codecPts = new Set<string>();
+      for (const l of lines) {
+        const m = /^a=rtpmap:(\d+) ([^/]+)\//.exec(l);
+        if (m && VIDEO_CODECS.has(m[2]!.toLowerCase())) codecPts.add(m[1]!);
+      }
+      const withFmtp = new Set(lines.map((l) => /^a=fmtp:(\d+) /.exec(l)?.[1]).filter((pt) => pt !== undefined));
+      return lines.flatMap((l) => {
+        const fmtp = /^a=fmtp:(\d+) /.exec(l);
+        if (fmtp && codecPts.has(fmtp[1]!) && !l.includes("x-google-start-bitrate=")) return [`${l};x-google-start-bitrate=${kbps}`];
+        const rtpmap = /^a=rtpmap:(\d+) /.exec(l);
+        // RFC 4566 §6: format parameters go on a=fmtp; add one right after a=rtpmap when there is none.
+        if (rtpmap && codecPts.has(rtpmap[1]!) && !withFmtp.has(rtpmap[1]!)) return [l, `a=fmtp:${rtpmap[1]} x-google-start-bitrate=${kbps}`];
+        return [l];
+      });
+    })
+    .flat()
+    .join(eol);
+}
+
+export interface CodecLike {
+  mimeType: string;
+  sdpFmtpLine?: string;
+}
+
+/**
+ * The codecs our direct sessions offer, in order of preference: Opus for audio; VP8 then VP9 (profile 0) for video,
+ * then RTX (retransmission, RFC 4588). If the browser has none of them, everything it has.
+ */
+export function preferredCodecs<C extends CodecLike>(kind: "audio" | "video", available: readonly C[]): C[] {
+  const name = (c: C) => c.mimeType.split("/")[1]!.toLowerCase();
+  if (kind === "audio") {
+    const opus = available.filter((c) => name(c) === "opus");
+    return opus.length > 0 ? opus : [...available];
+  }
+  const vp8 = available.filter((c) => name(c) === "vp8");
+  const vp9 = available.filter((c) => name(c) === "vp9" && !/profile-id=[^0]/.test(c.sdpFmtpLine ?? ""));
+  const rtx = available.filter((c) => name(c) === "rtx");
+  const main = [...vp8, ...vp9];
+  return main.length > 0 ? [...main, ...rtx] : [...available];
+}
