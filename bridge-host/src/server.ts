@@ -91,7 +91,13 @@ export class BridgeServer {
     if (!p) {
       const entry = this.pool.pick();
       entry.rooms++;
-      p = BridgeRoom.create({ name, host: entry, maxPeers: this.config.maxPeersPerRoom, log: this.log }).then(
+      p = BridgeRoom.create({
+        name,
+        host: entry,
+        maxPeers: this.config.maxPeersPerRoom,
+        log: this.log,
+        traceKeyFrames: this.config.logLevel === "debug",
+      }).then(
         (room) => {
           this.rooms.set(name, room);
           room.on("close", () => {

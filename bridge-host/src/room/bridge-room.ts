@@ -28,6 +28,16 @@ export interface RoomHost {
 /** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, bridge-grant.ts). */
 const KICK_MEMORY_SECONDS = 60;
 
+/**
+ * Key frame requests (PLI) to one video producer are sent at most once per this many ms; the requests in between are
+ * merged into one sent when the time is up (mediasoup `keyFrameRequestDelay`). Why: libwebrtc senders ignore a PLI
+ * that comes less than 300 ms after the last one they answered (EncoderRtcpFeedback min_keyframe_send_interval),
+ * and mediasoup, having sent a PLI, asks again only after 1 s if no key frame came. When several consumers start
+ * within 300 ms of each other (everyone joins the bridge at once), the second PLI was ignored and those receivers
+ * waited over a second for their first frame; merged and spaced just beyond 300 ms, the second request is answered.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 350;
+
 export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly peers = new Map<string, Peer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
@@ -42,14 +52,16 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     readonly speakerObserver: types.ActiveSpeakerObserver,
     readonly maxPeers: number,
     readonly log: Logger,
+    readonly traceKeyFrames: boolean,
   ) {
     super();
   }
 
-  static async create(opts: { name: string; host: RoomHost; maxPeers: number; log: Logger }): Promise<BridgeRoom> {
+  /** `traceKeyFrames` (LOG_LEVEL=debug): log every key frame and PLI/FIR of video producers and consumers. */
+  static async create(opts: { name: string; host: RoomHost; maxPeers: number; log: Logger; traceKeyFrames?: boolean }): Promise<BridgeRoom> {
     const router = await opts.host.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const speakerObserver = await router.createActiveSpeakerObserver({ interval: 300 });
-    const room = new BridgeRoom(opts.name, opts.host, router, speakerObserver, opts.maxPeers, opts.log);
+    const room = new BridgeRoom(opts.name, opts.host, router, speakerObserver, opts.maxPeers, opts.log, opts.traceKeyFrames ?? false);
     router.on("workerclose", () => room.close("worker-died"));
     speakerObserver.on("dominantspeaker", ({ producer }) => {
       const nick = (producer.appData as { nick?: string }).nick ?? null;
@@ -152,7 +164,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     peer.transports.set(transport.id, transport);
     transport.observer.on("close", () => peer.transports.delete(transport.id));
     transport.on("dtlsstatechange", (s) => {
-      if (s === "failed" || s === "closed") this.log.debug("transport.dtls", { state: s });
+      if (s === "failed" || s === "closed" || this.traceKeyFrames) this.log.debug("transport.dtls", { state: s, who: `${peer.nick} ${direction}` });
     });
     return {
       id: transport.id,
@@ -180,6 +192,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     const producer = await t.produce({
       kind: d.kind,
       rtpParameters: d.rtpParameters as types.RtpParameters,
+      keyFrameRequestDelay: d.kind === "video" ? KEY_FRAME_REQUEST_DELAY_MS : 0,
       appData: { ...(d.appData ?? {}), nick: peer.nick },
     });
     if (peer.closed) {
@@ -188,6 +201,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     }
     peer.producers.set(producer.id, producer);
     producer.observer.on("close", () => peer.producers.delete(producer.id));
+    if (this.traceKeyFrames && producer.kind === "video") this.#trace(producer, `producer ${peer.nick}`);
     if (producer.kind === "audio") {
       await this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
     }
@@ -215,6 +229,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     }
     peer.consumers.set(consumer.id, consumer);
     consumer.observer.on("close", () => peer.consumers.delete(consumer.id));
+    if (this.traceKeyFrames && consumer.kind === "video") this.#trace(consumer, `consumer ${peer.nick}<-${owner.nick}`);
     consumer.on("producerclose", () => {
       peer.consumers.delete(consumer.id);
       peer.notify({ method: "producerClosed", data: { producerId: consumer.producerId, consumerId: consumer.id } });
@@ -234,6 +249,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     if (!c) throw notFound("consumer");
     if (paused) await c.pause();
     else await c.resume();
+    if (this.traceKeyFrames) this.log.debug(paused ? "consumer.paused" : "consumer.resumed", { who: peer.nick, kind: c.kind });
     return {};
   }
 
@@ -263,6 +279,13 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     const c = peer.consumers.get(d.consumerId);
     if (!c) throw notFound("consumer");
     return c.getStats();
+  }
+
+  /** Debug only (names nicks): key frames and key frame requests, to see where a first video frame waits. */
+  #trace(o: types.Producer | types.Consumer, who: string): void {
+    void o.enableTraceEvent(["keyframe", "pli", "fir"]).catch(() => undefined);
+    // Producer and Consumer both emit "trace" with {type, direction}; their event maps differ only in other events.
+    (o as types.Producer).on("trace", (t) => this.log.debug("media.trace", { who, type: t.type, direction: t.direction }));
   }
 
   counts(): { peers: number; transports: number; producers: number; consumers: number } {
