@@ -8,7 +8,12 @@
  * We connect to `url?grant=…`, load the router's RTP capabilities, create one send and one receive WebRTC
  * transport, produce our microphone and camera (or screen), and consume every producer announced.
  */
-import { Device, type types } from "mediasoup-client";
+import { Device, detectDevice, type types } from "mediasoup-client";
+import { Chrome111 } from "mediasoup-client/handlers/Chrome111";
+import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
+import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
+import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
+import { Safari12 } from "mediasoup-client/handlers/Safari12";
 
 export interface BridgeEvents {
   remoteStream(nick: string, stream: MediaStream): void;
@@ -90,6 +95,54 @@ class Signaling {
   }
 }
 
+/**
+ * `Device.load()` asks the browser for its own RTP capabilities with a throw-away RTCPeerConnection and createOffer()
+ * per direction: 0.1–0.4 s on a busy machine, on the switch's critical path. They never change within a page, so we
+ * compute them once, ahead of time (when this module is prefetched), and the device then loads in JS time.
+ */
+const HANDLERS: Partial<Record<string, () => HandlerFactory>> = {
+  Chrome111: () => Chrome111.createFactory(),
+  Chrome74: () => Chrome74.createFactory(),
+  Firefox120: () => Firefox120.createFactory(),
+  Safari12: () => Safari12.createFactory(),
+};
+let cachedFactory: HandlerFactory | null | undefined; // null: unknown browser, let mediasoup-client decide
+
+function handlerFactory(): HandlerFactory | undefined {
+  if (cachedFactory !== undefined) return cachedFactory ?? undefined;
+  const name = detectDevice();
+  const make = name ? HANDLERS[name] : undefined;
+  if (!make) {
+    cachedFactory = null;
+    return undefined;
+  }
+  const base = make();
+  const caps = new Map<string, Promise<types.RtpCapabilities>>();
+  cachedFactory = {
+    name: base.name,
+    factory: base.factory,
+    getNativeRtpCapabilities(o) {
+      let p = caps.get(o.direction);
+      if (!p) {
+        p = base.getNativeRtpCapabilities(o);
+        caps.set(o.direction, p);
+        p.catch(() => caps.delete(o.direction)); // retried on next use
+      }
+      return p; // Device.load() clones what it gets
+    },
+    getNativeSctpCapabilities: () => base.getNativeSctpCapabilities(),
+  };
+  return cachedFactory;
+}
+
+/** Compute the browser's RTP capabilities in the background (idempotent); done when this module is imported. */
+export function prepareBridge(): void {
+  const f = handlerFactory();
+  if (!f || typeof RTCPeerConnection === "undefined") return;
+  for (const direction of ["recvonly", "sendonly"] as const) f.getNativeRtpCapabilities({ direction }).catch(() => undefined);
+}
+setTimeout(prepareBridge, 0);
+
 interface TransportInfo {
   id: string;
   iceParameters: types.IceParameters;
@@ -117,7 +170,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
   const recvP = sig.request<TransportInfo>("createWebRtcTransport", { direction: "recv" });
   const sendP = sig.request<TransportInfo>("createWebRtcTransport", { direction: "send" });
   for (const p of [recvP, sendP]) p.catch(() => undefined); // awaited below; don't report them twice if load fails
-  const device = new Device();
+  const device = new Device({ handlerFactory: handlerFactory() });
   await device.load({ routerRtpCapabilities: await capsP });
   mark("device-loaded");
 
@@ -147,38 +200,96 @@ export async function connectBridge(url: string, grant: string, self: string, se
 
   const consumers = new Map<string, { consumer: types.Consumer; nick: string }>(); // by producerId
   const streams = new Map<string, MediaStream>(); // by nick
-  const consume = async (producerId: string, nick: string) => {
-    if (nick === self || consumers.has(producerId)) return;
-    try {
-      const c = await sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>("consume", {
-        transportId: recv.id,
-        producerId,
-        rtpCapabilities: device.rtpCapabilities,
-      });
-      const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
-      consumers.set(producerId, { consumer, nick });
-      let stream = streams.get(nick);
-      if (!stream) streams.set(nick, (stream = new MediaStream()));
-      for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
-      stream.addTrack(consumer.track);
-      await sig.request("resumeConsumer", { consumerId: consumer.id });
-      mark(`consumed:${nick}:${consumer.kind}`);
-      events.remoteStream(nick, stream);
-    } catch (e) {
-      if (!closed) console.warn("bridge consume failed", e);
-    }
+  const requested = new Map<string, { nick: string; kind: string | undefined }>(); // producerId -> consume in flight or done
+  /** Show a peer's bridge stream only once its video carries media (make-before-break: the direct stream stays
+   *  on screen until then). A remote track starts muted and unmutes when its first packets arrive. */
+  const offer = (nick: string): void => {
+    const stream = streams.get(nick);
+    if (!stream) return;
+    const video = stream.getVideoTracks()[0];
+    const videoComing = [...requested.values()].some((r) => r.nick === nick && r.kind === "video");
+    const show = () => {
+      if (!closed && streams.get(nick) === stream) events.remoteStream(nick, stream);
+    };
+    if (video?.muted) {
+      video.addEventListener("unmute", show, { once: true });
+      setTimeout(show, 5000); // no media yet after 5 s: show it anyway (it will start when media comes)
+    } else if (video || !videoComing) show();
   };
+  /**
+   * Consume a set of producers with as few steps as possible: all `consume` requests at once (the bridge answers in
+   * order), then every `recvTransport.consume()` in the same tick (mediasoup-client makes that ONE SDP renegotiation),
+   * then all `resumeConsumer` requests at once. Resuming makes the bridge ask each sender for a key frame.
+   */
+  const consumeAll = async (items: Array<{ producerId: string; nick: string; kind: string | undefined }>): Promise<void> => {
+    const fresh = items.filter((i) => i.nick !== self && !requested.has(i.producerId));
+    for (const i of fresh) requested.set(i.producerId, { nick: i.nick, kind: i.kind });
+    const answers = await Promise.allSettled(
+      fresh.map((i) =>
+        sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>("consume", {
+          transportId: recv.id,
+          producerId: i.producerId,
+          rtpCapabilities: device.rtpCapabilities,
+        }),
+      ),
+    );
+    const made = await Promise.allSettled(
+      answers.map((a) =>
+        a.status === "fulfilled"
+          ? recv.consume({ id: a.value.id, producerId: a.value.producerId, kind: a.value.kind, rtpParameters: a.value.rtpParameters })
+          : Promise.reject(a.reason as Error),
+      ),
+    );
+    await Promise.all(
+      made.map(async (m, k) => {
+        const nick = fresh[k]!.nick;
+        if (m.status === "rejected") {
+          requested.delete(fresh[k]!.producerId);
+          if (!closed) console.warn("bridge consume failed", m.reason);
+          return;
+        }
+        const consumer = m.value;
+        if (closed || !requested.has(consumer.producerId)) return consumer.close(); // left or producer closed meanwhile
+        consumers.set(consumer.producerId, { consumer, nick });
+        let stream = streams.get(nick);
+        if (!stream) streams.set(nick, (stream = new MediaStream()));
+        for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
+        stream.addTrack(consumer.track);
+        try {
+          await sig.request("resumeConsumer", { consumerId: consumer.id });
+        } catch (e) {
+          if (!closed) console.warn("bridge resume failed", e);
+          return;
+        }
+        mark(`consumed:${nick}:${consumer.kind}`);
+        offer(nick);
+      }),
+    );
+  };
+  // newProducer notifications that arrive together (everyone already producing, on connect) are consumed together.
+  let batch: Array<{ producerId: string; nick: string; kind: string | undefined }> | undefined;
   const pendingConsumes: Promise<void>[] = [];
+  const consumeSoon = (producerId: string, nick: string, kind: string | undefined): void => {
+    if (batch) return void batch.push({ producerId, nick, kind });
+    const b = (batch = [{ producerId, nick, kind }]);
+    pendingConsumes.push(
+      Promise.resolve().then(() => {
+        batch = undefined;
+        return consumeAll(b);
+      }),
+    );
+  };
   const onNotification = (method: string, d: Json): void => {
     switch (method) {
       case "newProducer": {
         const producerId = str(d.producerId);
         const nick = str(d.nick);
-        if (producerId && nick) pendingConsumes.push(consume(producerId, nick));
+        if (producerId && nick) consumeSoon(producerId, nick, str(d.kind));
         return;
       }
       case "producerClosed": {
         const producerId = str(d.producerId);
+        if (producerId) requested.delete(producerId);
         const entry = producerId ? consumers.get(producerId) : undefined;
         if (!entry || !producerId) return;
         consumers.delete(producerId);
@@ -190,6 +301,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
         const nick = str(d.nick);
         if (!nick) return;
         for (const [pid, e] of consumers) if (e.nick === nick) (e.consumer.close(), consumers.delete(pid));
+        for (const [pid, r] of requested) if (r.nick === nick) requested.delete(pid);
         streams.delete(nick);
         events.peerGone(nick);
         return;
@@ -206,7 +318,9 @@ export async function connectBridge(url: string, grant: string, self: string, se
 
   const producers = new Map<"audio" | "video", types.Producer>();
   const ready = (async () => {
-    for (const track of sendStream.getTracks()) {
+    // Video first: it is what takes longest to show on the other side (a key frame must come through).
+    const tracks = [...sendStream.getVideoTracks(), ...sendStream.getAudioTracks()];
+    for (const track of tracks) {
       const kind = track.kind === "audio" ? "audio" : "video";
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
       producers.set(kind, await send.produce({ track, stopTracks: false, appData: { source: kind === "audio" ? "mic" : "camera" } }));

@@ -525,6 +525,11 @@ class Call {
       const previous = this.#bridge;
       this.#bridge = link;
       await link.ready;
+      // Make-before-break: keep the direct sessions (or the previous bridge) until everyone we see directly is shown
+      // through this bridge (bridge.ts offers a stream once its video carries media), at most a few seconds.
+      for (const until = Date.now() + 4000; Date.now() < until; await new Promise((r) => setTimeout(r, 40))) {
+        if (this.#bridge !== link || [...this.#participants.values()].every((p) => p.bridgeStream || !p.p2pStream)) break;
+      }
       if (this.#mode !== "bridge" || this.#bridge !== link) return;
       previous?.close(); // moved from one bridge to another: the old one goes once the new one carries media
       this.#bridgeReady = true;
