@@ -34,7 +34,7 @@ describe("web app: the bridge for three or more", () => {
   beforeAll(async () => {
     bridge = await startBridge();
     [target, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }),
+      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
       launchBrowser(),
     ]);
   }, 180_000);
