@@ -74,6 +74,9 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     media = await acquireLocalMedia({ cameraId: prefs.cameraId, micId: prefs.micId });
     video.srcObject = media.stream;
     meter = new LevelMeter(media.stream);
+    // A peer connection with these tracks, ready to answer the first direct-call offer once we join (call/prepared.ts).
+    const stream = media.stream;
+    void import("./call/warm").then((w) => w.spareFor(room, stream)).catch(() => undefined);
     showProblems(media.problems);
     applyToggles();
     await fillSelectors();

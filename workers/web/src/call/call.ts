@@ -13,8 +13,7 @@ import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import type { BridgeLink } from "./bridge";
-import { takeWarm } from "./warm";
-import type { PreparedOffer } from "./prepared";
+import { takeWarm, type WarmSession } from "./warm";
 
 export interface JoinOptions {
   room: string;
@@ -37,7 +36,7 @@ interface Participant {
   nick: string;
   jid: string;
   av: AvState;
-  /** They were in the room when we joined, so we are the later one and start the direct session (p2p.ts). */
+  /** They were in the room when we joined: we are the later one and start the direct session (p2p.ts). */
   weInitiate: boolean;
   p2pStream?: MediaStream;
   bridgeStream?: MediaStream;
@@ -71,8 +70,7 @@ export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<Jo
       return { kind: "failed", message: `Could not reach the server: ${e instanceof Error ? e.message : String(e)}` };
     }
   }
-  const call = new Call(client, root, opts, warm?.iceServers);
-  if (warm) call.usePreparedOffer(warm.offer);
+  const call = new Call(client, root, opts, warm);
   const outcome = await call.join(opts.password);
   if (outcome.kind !== "joined") {
     call.dispose();
@@ -115,7 +113,12 @@ class Call {
   #iceServers: RTCIceServer[];
   #haveIceServers: boolean;
 
-  constructor(client: Agent, root: HTMLElement, opts: JoinOptions, iceServers?: RTCIceServer[]) {
+  /** The direct-call offer and spare answerer prepared during the hair check (warm.ts), if any. */
+  #warm: Pick<WarmSession, "offer" | "spare"> | undefined;
+
+  constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm?: WarmSession) {
+    const iceServers = warm?.iceServers;
+    this.#warm = warm;
     this.#iceServers = iceServers ?? [];
     this.#haveIceServers = iceServers !== undefined;
     this.#client = client;
@@ -163,6 +166,11 @@ class Call {
     this.#haveIceServers = false; // after a reconnect, fetch fresh credentials
     this.#client.jingle.resetICEServers();
     for (const s of this.#iceServers) this.#client.jingle.addICEServer(s);
+    // Spare answerer and prepared offer (p2p.ts), made right after the join presence has gone out.
+    const iceServers = this.#iceServers;
+    const warm = this.#warm;
+    this.#warm = undefined;
+    setTimeout(() => this.#p2p.keepReady(iceServers, warm), 0);
     const base = this.#opts.name;
     for (let attempt = 0; attempt < 5; attempt++) {
       const nick = attempt === 0 ? base : `${base} (${attempt + 1})`;
@@ -173,8 +181,7 @@ class Call {
       return { kind: "failed", message: joinErrorText(r) };
     }
     if (!this.#joined) return { kind: "failed", message: "That name is taken in this room. Try another." };
-    this.#reconcile(); // first: a newcomer's session-initiate goes out before anything is rendered
-    this.#p2p.dropPrepared();
+    this.#reconcile();
     this.#opts.beforeRender();
     this.#root.replaceChildren(this.#view.root);
     this.#view.setLocalStream(this.#send, true);
@@ -183,10 +190,7 @@ class Call {
     this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
     this.#speaker.set(this.#nick, this.#av.audio ? this.#send : null);
     void this.#refreshLockState();
-    // Ready to answer the next newcomer's offer quickly (spare peer connection with pre-gathered candidates).
-    setTimeout(() => {
-      if (!this.#left) this.#p2p.prepareSpare(this.#iceServers);
-    }, 1000);
+
     this.#client.config.autoReconnect = true;
     this.#client.on("disconnected", this.#onDisconnected);
     this.#client.on("session:started", this.#onReconnected);
@@ -227,10 +231,7 @@ class Call {
     }
   }
 
-  /** The offer prepared during the hair check (prepared.ts), for our first direct session. */
-  usePreparedOffer(offer: Promise<PreparedOffer | undefined>): void {
-    this.#p2p.usePreparedOffer(offer);
-  }
+
 
   async leave(reason: string): Promise<void> {
     if (this.#left) return;

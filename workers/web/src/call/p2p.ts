@@ -4,8 +4,9 @@
  * is in P2P mode (a 1:1 call is one session; a small room without a bridge becomes a mesh).
  *
  * Who initiates: the later of the two to join the room (`P2PEvents.initiates`; both sides agree because the room
- * orders joins), so a newcomer sends the offer it prepared during the hair check (prepared.ts) as soon as it sees
- * the other occupant. XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on
+ * orders joins). The newcomer sends the offer it prepared during the hair check (prepared.ts) as soon as it has
+ * joined, and the occupant who was waiting answers with its spare peer connection. (The other way round, the
+ * offer reaches the newcomer while its page is busy drawing the call screen: measured slower.) XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on
  * failure is StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
  */
 import type { Agent } from "stanza";
@@ -15,6 +16,7 @@ import {
   acceptQuickly,
   createSpareAnswerer,
   preferCodecs,
+  prepareOffer,
   sendPreparedOffer,
   sessionConfig,
   setSenderTracks,
@@ -42,14 +44,17 @@ export class P2PMesh {
   readonly #streams = new Map<string, MediaStream>();
   #wanted = new Set<string>();
   #closed = false;
-  /** The offer prepared during the hair check, used for our first session-initiate. */
+  /** An offer with candidates gathered, for the next occupant who joins after us (prepared.ts). */
   #prepared: PreparedOffer | undefined;
-  #preparedSlot: { taken: boolean } | undefined;
+  /** An offer being prepared (settles to undefined if preparing failed). */
+  #preparing: Promise<void> | undefined;
   /** A peer connection ready to answer the next incoming session. */
   #spare: RTCPeerConnection | undefined;
   /** Set just while StanzaJS constructs an outgoing session that should use this peer connection. */
   #nextPc: RTCPeerConnection | undefined;
   readonly #fromSpare = new WeakSet<RTCPeerConnection>();
+  #iceServers: RTCIceServer[] | undefined;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(client: Agent, self: () => string | undefined, sendStream: () => MediaStream, events: P2PEvents) {
     this.#client = client;
@@ -69,44 +74,79 @@ export class P2PMesh {
         pc = this.#spare;
         this.#spare = undefined;
         this.#fromSpare.add(pc);
+        this.#later(() => this.#ensureSpare());
       }
       return pc ?? tunePeerConnection(new RTCPeerConnection(opts));
     };
   }
 
   /**
-   * Use this offer (prepared during the hair check) for our next session-initiate, if it is ready by then; one
-   * that is late, or not needed, is closed.
+   * Keep connections ready so that a direct session needs one signaling round trip: an offer with its candidates
+   * gathered (we initiate towards whoever joins after us) and a spare answerer (for whoever offers to us). Call
+   * when joining (`first`: what the hair check prepared with the same ICE servers) and whenever the ICE servers
+   * change. Both are replaced in the background after use, and the offer before it goes stale.
    */
-  usePreparedOffer(offer: Promise<PreparedOffer | undefined>): void {
-    this.dropPrepared();
-    const slot = { taken: false };
-    this.#preparedSlot = slot;
-    void offer.then((o) => {
+  keepReady(iceServers: RTCIceServer[], first?: { offer: Promise<PreparedOffer | undefined>; spare?: RTCPeerConnection }): void {
+    if (this.#closed) return;
+    const changed = this.#iceServers !== undefined && this.#iceServers !== iceServers;
+    this.#iceServers = iceServers;
+    if (changed) {
+      this.#spare?.close();
+      this.#spare = undefined;
+      this.#prepared?.pc.close();
+      this.#prepared = undefined;
+    }
+    if (first?.spare) {
+      if (this.#spare) first.spare.close();
+      else this.#spare = tunePeerConnection(first.spare);
+    }
+    this.#ensureSpare();
+    if (first && !this.#prepared && !this.#preparing) this.#adopt(first.offer);
+    else {
+      void first?.offer.then((o) => o?.pc.close());
+      this.#ensureOffer();
+    }
+    this.#refreshTimer ??= setInterval(() => this.#ensureOffer(), 60_000);
+  }
+
+  #config(): RTCConfiguration {
+    return sessionConfig(this.#client, this.#iceServers ?? []);
+  }
+
+  #later(fn: () => void): void {
+    // Off the critical path of the session that just started.
+    setTimeout(() => {
+      if (!this.#closed) fn();
+    }, 2000);
+  }
+
+  #ensureSpare(): void {
+    if (this.#closed || this.#spare || !this.#iceServers) return;
+    this.#spare = tunePeerConnection(createSpareAnswerer(this.#config(), this.#sendStream()));
+  }
+
+  #ensureOffer(): void {
+    if (this.#closed || this.#preparing || !this.#iceServers) return;
+    if (this.#prepared && usablePrepared(this.#prepared)) return;
+    this.#prepared = undefined; // usablePrepared closed a stale one
+    this.#adopt(prepareOffer(this.#config()));
+  }
+
+  #adopt(offer: Promise<PreparedOffer | undefined>): void {
+    const preparing = offer.then((o) => {
+      if (this.#preparing === preparing) this.#preparing = undefined;
       if (!o) return;
-      if (slot.taken || this.#closed || this.#preparedSlot !== slot) o.pc.close();
-      else this.#prepared = o;
+      if (this.#closed || this.#prepared) o.pc.close();
+      else this.#prepared = { ...o, pc: tunePeerConnection(o.pc) };
     });
+    this.#preparing = preparing;
   }
 
   #takePrepared(): RTCPeerConnection | undefined {
-    if (this.#preparedSlot) this.#preparedSlot.taken = true;
     const pc = usablePrepared(this.#prepared);
     this.#prepared = undefined;
+    this.#later(() => this.#ensureOffer());
     return pc;
-  }
-
-  /** The prepared offer is for the first session right after joining: not needed then, it is closed. */
-  dropPrepared(): void {
-    if (this.#preparedSlot) this.#preparedSlot.taken = true;
-    this.#prepared?.pc.close();
-    this.#prepared = undefined;
-  }
-
-  /** Keep a peer connection ready for the next incoming session (call after joining and whenever ICE servers change). */
-  prepareSpare(iceServers: RTCIceServer[]): void {
-    this.#spare?.close();
-    this.#spare = this.#closed ? undefined : tunePeerConnection(createSpareAnswerer(sessionConfig(this.#client, iceServers), this.#sendStream()));
   }
 
   readonly #onJingleIq = (iq: { jingle: { action?: string } }): void => {
@@ -156,7 +196,9 @@ export class P2PMesh {
     this.#client.off("jingle:terminated", this.#onTerminated);
     this.#client.jingle.off("peerTrackAdded", this.#onTrack);
     this.#client.off("iq:set:jingle", this.#onJingleIq);
-    this.dropPrepared();
+    clearInterval(this.#refreshTimer);
+    this.#prepared?.pc.close();
+    this.#prepared = undefined;
     this.#spare?.close();
     this.#spare = undefined;
   }
@@ -207,12 +249,6 @@ export class P2PMesh {
       return;
     }
     const peer = session.peerID;
-    if (this.#fromSpare.has(session.pc)) {
-      // Replace the spare we used, off the critical path of this call's set-up.
-      setTimeout(() => {
-        if (!this.#closed && !this.#spare) this.prepareSpare(this.#client.jingle.iceServers);
-      }, 2000);
-    }
     if (this.#closed || !(this.#wanted.has(peer) || this.#events.acceptIncoming(peer))) {
       // Not in P2P mode with this occupant (e.g. the room uses the bridge): XEP-0166 §6.7 decline.
       session.end("decline");

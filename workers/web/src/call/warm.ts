@@ -1,17 +1,20 @@
 /**
  * A warm XMPP session opened during the hair check (for the connectivity check) and handed to the call on Join,
- * so joining costs no WebSocket/SASL/bind/XEP-0215 round trips, plus a direct-call offer prepared with its ICE
- * servers (prepared.ts). If the session dropped in the meantime, the call simply connects afresh.
+ * so joining costs no WebSocket/SASL/bind/XEP-0215 round trips; plus, made with its ICE servers while the person
+ * checks their camera, a direct-call offer and a spare answerer (prepared.ts). If the session dropped in the
+ * meantime, the call simply connects afresh.
  */
 import type { Agent } from "stanza";
 import { connectSession, createRoomClient, fetchIceServers } from "./xmpp";
-import { prepareOffer, sessionConfig, tunePeerConnection, warmJingleCode, type PreparedOffer } from "./prepared";
+import { createSpareAnswerer, prepareOffer, sessionConfig, warmJingleCode, type PreparedOffer } from "./prepared";
 
 export interface WarmSession {
   client: Agent;
   iceServers: RTCIceServer[];
   /** Settles once ICE gathering for the prepared offer is done (or gave up). */
   offer: Promise<PreparedOffer | undefined>;
+  /** A peer connection with the hair check's tracks, ready to answer (see spareFor). */
+  spare?: RTCPeerConnection;
 }
 
 let pending: { room: string; session: Promise<WarmSession>; alive: boolean } | undefined;
@@ -26,7 +29,6 @@ export function warmUp(room: string): Promise<WarmSession> {
       await connectSession(client, 10_000);
       const iceServers = await fetchIceServers(client);
       const offer = prepareOffer(sessionConfig(client, iceServers)).then((o) => {
-        if (o) tunePeerConnection(o.pc);
         if (o?.pc.localDescription) warmJingleCode(client, o.pc.localDescription.sdp);
         return o;
       });
@@ -39,6 +41,18 @@ export function warmUp(room: string): Promise<WarmSession> {
   return entry.session;
 }
 
+/** (Re)make the warm session's spare answerer with these tracks (the hair check calls it whenever its media changes). */
+export function spareFor(room: string, stream: MediaStream): void {
+  if (stream.getTracks().length === 0) return;
+  void warmUp(room)
+    .then((s) => {
+      if (pending?.room !== room || !pending.alive) return;
+      s.spare?.close();
+      s.spare = createSpareAnswerer(sessionConfig(s.client, s.iceServers), stream);
+    })
+    .catch(() => undefined);
+}
+
 /** Take the warm session for `room` if it is (still) connected; it is handed over only once. */
 export async function takeWarm(room: string): Promise<WarmSession | undefined> {
   const entry = pending;
@@ -49,6 +63,7 @@ export async function takeWarm(room: string): Promise<WarmSession | undefined> {
     if (entry.alive) return s;
     void s.client.disconnect();
     void s.offer.then((o) => o?.pc.close());
+    s.spare?.close();
   } catch {
     /* connect afresh */
   }
