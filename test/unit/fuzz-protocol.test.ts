@@ -13,10 +13,11 @@
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Deps } from "../../durable/core/deps";
-import { renderFor, type Effect } from "../../durable/core/effects";
-import { addConn, fullJid, newRoom, type ConnState } from "../../durable/core/state";
+import type { Effect } from "../../durable/core/effects";
+import { addConn, newRoom, type ConnState } from "../../durable/core/state";
 import { handleFrame, newRuntime, type Runtime } from "../../durable/core/step";
 import { escapeAttr, parseFrame, XmlError } from "../../durable/xmpp/xml";
+import { applyEffects } from "./helpers/core-harness";
 
 const DOMAIN = "parley.test";
 const ROOM = "fuzz";
@@ -41,31 +42,7 @@ function deliver(w: World, effects: Effect[]): void {
     if (!b) w.inbox.set(id, (b = []));
     return b;
   };
-  for (const e of effects) {
-    switch (e.kind) {
-      case "send":
-        box(e.conn).push(e.xml);
-        break;
-      case "fanout": {
-        const cache = new Map<string, [string, string | null]>();
-        for (const id of e.conns) {
-          const c = w.rt.room.conns.get(id);
-          if (c) box(id).push(renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
-        }
-        break;
-      }
-      case "close":
-        w.closed.set(e.conn, e.code);
-        break;
-      case "save-conn":
-      case "save-room":
-      case "save-pw-failure":
-      case "occupants-changed":
-        break;
-      default:
-        throw new Error(`unknown effect ${JSON.stringify(e satisfies never)}`);
-    }
-  }
+  applyEffects(w.rt.room, effects, box, (conn, code) => w.closed.set(conn, code));
 }
 
 async function feed(w: World, id: string, frame: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { el, harness } from "./helpers/core-harness";
+import { aliceAndBob, el } from "./helpers/core-harness";
 import { child, text } from "../../durable/xmpp/xml";
 
 const R = "room@conference.example.org";
@@ -7,19 +7,9 @@ const owner = (xml: string) => `<iq type="set" id="o" to="${R}"><query xmlns="ht
 const submit = (fields: string) => owner(`<x xmlns="jabber:x:data" type="submit">${fields}</x>`);
 const secret = (v: string) => `<field var="muc#roomconfig_roomsecret"><value>${v}</value></field>`;
 
-async function room() {
-  const h = harness();
-  h.ready("a");
-  h.ready("b");
-  await h.join("a", "alice");
-  await h.join("b", "bob");
-  h.take("a");
-  return h;
-}
-
 describe("XEP-0045 §10 owner configuration", () => {
   it("the owner gets the config form (roomsecret, passwordprotectedroom)", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     const f = await h.send("a", `<iq type="get" id="g" to="${R}"><query xmlns="http://jabber.org/protocol/muc#owner"/></iq>`);
     const iq = el(f[0]!);
     expect(iq.attrs).toMatchObject({ type: "result", id: "g", from: R });
@@ -27,7 +17,7 @@ describe("XEP-0045 §10 owner configuration", () => {
     expect(f[0]).toContain(`<value>http://jabber.org/protocol/muc#roomconfig</value>`);
   });
   it("non-owners are forbidden", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     const f = await h.send("b", `<iq type="get" id="g" to="${R}"><query xmlns="http://jabber.org/protocol/muc#owner"/></iq>`);
     expect(f[0]).toContain(`<error type="auth"><forbidden`);
     const g = await h.send("b", submit(secret("x")));
@@ -35,13 +25,13 @@ describe("XEP-0045 §10 owner configuration", () => {
     expect(h.rt.room.meta.pwHash).toBeNull();
   });
   it("the instant-room submit (empty form) and cancel are accepted with an empty result and change nothing", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     expect(await h.send("a", submit(""))).toEqual([`<iq xmlns="jabber:client" type="result" to="u-a@example.org/res" from="${R}" id="o"></iq>`]);
     expect((await h.send("a", owner(`<x xmlns="jabber:x:data" type="cancel"/>`)))[0]).toContain(`type="result"`);
     expect(h.take("b")).toEqual([]);
   });
   it("setting the secret: result, status 104 to every occupant, disco#info says muc_passwordprotected; clearing reverses it", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     const f = await h.send("a", submit(secret("pw")));
     expect(f[0]).toContain(`type="result"`);
     expect(f[1]).toContain(`<status code="104"/>`);
@@ -58,7 +48,7 @@ describe("XEP-0045 §10 owner configuration", () => {
     expect(text(child(form.children.filter((c) => typeof c !== "string" && c.attrs["var"] === "muc#roominfo_occupants")[0] as never, "value"))).toBe("2");
   });
   it("refuses an over-long secret with not-acceptable; a wrong FORM_TYPE with bad-request", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     expect((await h.send("a", submit(secret("x".repeat(257)))))[0]).toContain("<not-acceptable");
     expect((await h.send("a", submit(`<field var="FORM_TYPE"><value>urn:other</value></field>`)))[0]).toContain("<bad-request");
   });
@@ -68,7 +58,7 @@ describe("XEP-0045 §8.2 kick", () => {
   const kick = (nick: string, reason = "") =>
     `<iq type="set" id="k" to="${R}"><query xmlns="http://jabber.org/protocol/muc#admin"><item nick="${nick}" role="none">${reason ? `<reason>${reason}</reason>` : ""}</item></query></iq>`;
   it("a moderator kicks: 307 + 110 to the kicked one (actor, reason), 307 to others, result to the moderator", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     h.ready("c");
     await h.join("c", "carol");
     h.take("a");
@@ -90,7 +80,7 @@ describe("XEP-0045 §8.2 kick", () => {
     expect(g[0]).toContain("<not-acceptable");
   });
   it("participants may not kick (forbidden); the owner cannot be kicked (not-allowed); unknown nick item-not-found", async () => {
-    const h = await room();
+    const h = await aliceAndBob();
     expect((await h.send("b", kick("alice")))[0]).toContain(`<error type="auth"><forbidden`);
     expect((await h.send("a", kick("alice")))[0]).toContain("<not-allowed");
     expect((await h.send("a", kick("nobody")))[0]).toContain("<item-not-found");

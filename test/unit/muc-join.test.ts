@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { el, harness } from "./helpers/core-harness";
+import { aliceAndBob, el, harness } from "./helpers/core-harness";
 
 const R = "room@conference.example.org";
 
@@ -95,12 +95,7 @@ describe("XEP-0045 join", () => {
   });
 
   it("presence updates are broadcast to all, the sender gets 110", async () => {
-    const h = harness();
-    h.ready("a");
-    h.ready("b");
-    await h.join("a", "alice");
-    await h.join("b", "bob");
-    h.take("a");
+    const h = await aliceAndBob();
     const f = await h.send("b", `<presence to="${R}/bob"><show>dnd</show></presence>`);
     expect(f[0]).toContain("<show>dnd</show>");
     expect(f[0]).toContain(`<status code="110"/>`);
@@ -120,17 +115,8 @@ describe("XEP-0045 join", () => {
 });
 
 describe("XEP-0045 leave", () => {
-  async function two() {
-    const h = harness();
-    h.ready("a");
-    h.ready("b");
-    await h.join("a", "alice");
-    await h.join("b", "bob");
-    h.take("a");
-    return h;
-  }
   it("unavailable to room/nick: the leaver gets its own unavailable with 110, others without", async () => {
-    const h = await two();
+    const h = await aliceAndBob();
     const f = await h.send("b", `<presence type="unavailable" to="${R}/bob"/>`);
     expect(f[0]).toContain(`type="unavailable"`);
     expect(f[0]).toContain(`role="none"`);
@@ -141,7 +127,7 @@ describe("XEP-0045 leave", () => {
     expect(h.rt.room.nicks.size).toBe(1);
   });
   it("passes the leaver's status on to everyone (XEP-0045 §7.14)", async () => {
-    const h = await two();
+    const h = await aliceAndBob();
     const f = await h.send("b", `<presence type="unavailable" id="bye" to="${R}/bob"><status>gone fishing</status></presence>`);
     expect(f[0]).toContain(`id="bye"`);
     expect(f[0]).toContain("<status>gone fishing</status><x");
@@ -152,13 +138,13 @@ describe("XEP-0045 leave", () => {
     ["<close/>", `<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>`],
     ["a stream error", `<bogus`],
   ])("%s removes the occupant with an unavailable broadcast", async (_n, frame) => {
-    const h = await two();
+    const h = await aliceAndBob();
     await h.send("b", frame);
     expect(h.take("a")[0]).toContain(`from="${R}/bob" type="unavailable"`);
     expect(h.rt.room.nicks.size).toBe(1);
   });
   it("a dropped socket removes the occupant", async () => {
-    const h = await two();
+    const h = await aliceAndBob();
     h.drop("b");
     expect(h.take("a")[0]).toContain(`from="${R}/bob" type="unavailable"`);
     expect(h.rt.room.conns.has("b")).toBe(false);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { verifyGrant } from "../../durable/crypto/bridge-grant";
 import { Out } from "../../durable/core/effects";
 import { setMediaMode } from "../../durable/features/media";
-import { el, harness, SECRETS } from "./helpers/core-harness";
+import { aliceAndBob, el, harness, SECRETS } from "./helpers/core-harness";
 
 const R = "room@conference.example.org";
 const ask = `<iq type="get" id="m" to="${R}"><media xmlns="urn:parley:media:0"/></iq>`;
@@ -17,12 +17,7 @@ describe("Parley media-mode announcements (urn:parley:media:0)", () => {
     expect((await h.send("x", ask))[0]).toContain("<not-acceptable");
   });
   it("switching to bridge tells every occupant with its own grant; a later joiner learns it right after the subject", async () => {
-    const h = harness();
-    h.ready("a");
-    h.ready("b");
-    await h.join("a", "alice");
-    await h.join("b", "bob");
-    h.take("a");
+    const h = await aliceAndBob();
     const out = new Out();
     await setMediaMode(h.rt.room, "bridge", "wss://bridge.example/rooms/room", out, h.rt.deps);
     expect(out.effects.some((e) => e.kind === "save-room")).toBe(true);

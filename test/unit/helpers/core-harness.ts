@@ -5,7 +5,7 @@
 import type { Deps } from "../../../durable/core/deps";
 import { renderFor, type Effect } from "../../../durable/core/effects";
 import { handleDisconnect, handleFrame, newRuntime, type Limits, type Runtime } from "../../../durable/core/step";
-import { addConn, fullJid, newRoom, type ConnState } from "../../../durable/core/state";
+import { addConn, fullJid, newRoom, type ConnState, type RoomState } from "../../../durable/core/state";
 import { escapeAttr, parseFrame, type XmlElement } from "../../../durable/xmpp/xml";
 
 export interface Harness {
@@ -25,6 +25,54 @@ export interface Harness {
   take(id: string): string[];
   /** join room/nick and return the frames it received */
   join(id: string, nick: string, extra?: string): Promise<string[]>;
+}
+
+/**
+ * Render effects exactly as room-do.ts sends them: "send" frames and "fanout" templates (rendered per recipient)
+ * go to `box(conn)`, "close" is reported to `onClose`; persistence effects carry no frames.
+ */
+export function applyEffects(
+  room: RoomState,
+  effects: readonly Effect[],
+  box: (conn: string) => string[],
+  onClose: (conn: string, code: number, reason: string) => void,
+): void {
+  for (const e of effects) {
+    switch (e.kind) {
+      case "send":
+        box(e.conn).push(e.xml);
+        break;
+      case "fanout": {
+        const cache = new Map<string, [string, string | null]>();
+        for (const id of e.conns) {
+          const c = room.conns.get(id);
+          if (c) box(id).push(renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
+        }
+        break;
+      }
+      case "close":
+        onClose(e.conn, e.code, e.reason);
+        break;
+      case "save-conn":
+      case "save-room":
+      case "save-pw-failure":
+      case "occupants-changed":
+        break;
+      default:
+        throw new Error(`unknown effect ${JSON.stringify(e satisfies never)}`);
+    }
+  }
+}
+
+/** A room where alice (conn "a", the creator, so owner) and bob (conn "b") have joined; alice's frames so far are taken. */
+export async function aliceAndBob(opts?: Parameters<typeof harness>[0]): Promise<Harness> {
+  const h = harness(opts);
+  h.ready("a");
+  h.ready("b");
+  await h.join("a", "alice");
+  await h.join("b", "bob");
+  h.take("a");
+  return h;
 }
 
 export const SECRETS = { turn: "turn-secret-for-tests-0123456789abcdef", bridge: "bridge-secret-for-tests-0123456789abcdef" };
@@ -57,26 +105,7 @@ export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: P
   };
   const run = (es: Effect[]) => {
     effects.push(...es);
-    for (const e of es) {
-      switch (e.kind) {
-        case "send":
-          box(e.conn).push(e.xml);
-          break;
-        case "fanout": {
-          const cache = new Map<string, [string, string | null]>();
-          for (const id of e.conns) {
-            const c = room.conns.get(id);
-            if (c) box(id).push(renderFor(e.tpl, escapeAttr(fullJid(c)), c.domain, cache));
-          }
-          break;
-        }
-        case "close":
-          closed.set(e.conn, { code: e.code, reason: e.reason });
-          break;
-        default:
-          break;
-      }
-    }
+    applyEffects(room, es, box, (conn, code, reason) => closed.set(conn, { code, reason }));
   };
   const h: Harness = {
     rt,
