@@ -183,10 +183,14 @@ export function target(room: RoomState, c: ConnState, to: string | undefined): T
   return { kind: "elsewhere" };
 }
 
-/** XEP-0045 §7.14: the leaver gets its own unavailable presence (110, id echoed); its status goes to everyone. */
-function leaveOpts(el: XmlElement): { notifySelf: true; id?: string; leavePayload: string } {
+/**
+ * An unavailable presence from `c` leaves the room if `c` is an occupant (otherwise it is ignored).
+ * XEP-0045 §7.14: the leaver gets its own unavailable presence (110, id echoed); its status goes to everyone.
+ */
+function leave(room: RoomState, c: ConnState, el: XmlElement, out: Out): void {
+  if (!c.occ) return;
   const id = el.attrs["id"];
-  return { notifySelf: true, leavePayload: presencePayload(el), ...(id !== undefined ? { id } : {}) };
+  removeOccupant(room, c, out, { notifySelf: true, leavePayload: presencePayload(el), ...(id !== undefined ? { id } : {}) });
 }
 
 function reply(c: ConnState, el: XmlElement, out: Out, err: StanzaError): void {
@@ -249,7 +253,7 @@ async function handleServer(rt: Runtime, c: ConnState, kind: "message" | "presen
   const type = el.attrs["type"];
   if (kind === "presence") {
     // RFC 6121 §4.5.2 / XEP-0045 §7.14: a global unavailable presence also leaves the room.
-    if (type === "unavailable" && c.occ) removeOccupant(rt.room, c, out, leaveOpts(el));
+    if (type === "unavailable") leave(rt.room, c, el, out);
     return; // initial/global available presence: no roster to broadcast to
   }
   if (kind === "message") return reply(c, el, out, { type: "cancel", condition: "service-unavailable", text: "the server takes no messages" });
@@ -272,10 +276,7 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
   const { room } = rt;
   const type = el.attrs["type"];
   if (kind === "presence") {
-    if (type === "unavailable") {
-      if (c.occ) removeOccupant(room, c, out, leaveOpts(el));
-      return;
-    }
+    if (type === "unavailable") return leave(room, c, el, out);
     if (type === "error") return;
     // XEP-0045 §7.2.1: a join must name a nickname (room/nick)
     const e = presenceError(room, c, el, { type: "modify", condition: "jid-malformed", text: "join room/nickname (no nickname given)" });
@@ -313,10 +314,7 @@ async function handleOccupantTarget(
   const { room } = rt;
   const type = el.attrs["type"];
   if (kind === "presence") {
-    if (type === "unavailable") {
-      if (c.occ) removeOccupant(room, c, out, leaveOpts(el));
-      return;
-    }
+    if (type === "unavailable") return leave(room, c, el, out);
     if (type !== undefined) return; // error/subscription/probe presences to an occupant JID are ignored
     if (!c.occ) return handleJoin(room, c, el, nick, out, rt.deps);
     const v = validateNick(nick);
