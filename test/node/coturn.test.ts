@@ -170,35 +170,43 @@ async function startServer(
 
 const TTL = 600;
 
+type EchoPeer = Awaited<ReturnType<typeof startEchoPeer>>;
+
+/**
+ * For one describe block: coturn from `env` and a UDP echo peer on loopback, started before its tests and stopped
+ * after them (fields are set once the block's beforeAll has run).
+ */
+function serverAndPeer(env: Record<string, string>): { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer } {
+  const s = {} as { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer };
+  beforeAll(async () => {
+    Object.assign(s, await startServer(env));
+    s.peer = await startEchoPeer();
+  });
+  afterAll(async () => {
+    await s.peer?.stop();
+    await s.server?.stop();
+  });
+  return s;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // development override: loopback peers allowed
 // ---------------------------------------------------------------------------------------------------------
 
 describe("coturn: DO-minted credentials (loopback peers allowed for the test)", () => {
   const secret = strongSecret();
-  let cfg: CoturnConfig;
-  let server: CoturnHandle;
-  let peer: Awaited<ReturnType<typeof startEchoPeer>>;
+  const s = serverAndPeer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" });
   const turndb = "/var/lib/turn/turndb";
   const turndbMtime = existsSync(turndb) ? statSync(turndb).mtimeMs : undefined;
 
-  beforeAll(async () => {
-    ({ cfg, server } = await startServer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" }));
-    peer = await startEchoPeer();
-  });
-  afterAll(async () => {
-    await peer?.stop();
-    await server?.stop();
-  });
-
   it("allocates a relay and relays UDP data to a peer and back (UDP transport)", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
+    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
     expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
     for (const a of r.relayAddrs) {
       expect(a.startsWith("127.0.0.1:"), a).toBe(true);
-      expect(relayPortOf(a)).toBeGreaterThanOrEqual(cfg.minPort);
-      expect(relayPortOf(a)).toBeLessThanOrEqual(cfg.maxPort);
+      expect(relayPortOf(a)).toBeGreaterThanOrEqual(s.cfg.minPort);
+      expect(relayPortOf(a)).toBeLessThanOrEqual(s.cfg.maxPort);
     }
     expect(r.out).not.toMatch(/error \d{3}/);
     expect(r.sent, r.out).toBeGreaterThan(0);
@@ -208,7 +216,7 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
 
   it("does the same over TCP to the server (-t), relaying over UDP", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }, ["-t"]));
+    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }, ["-t"]));
     expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
     expect(r.sent, r.out).toBeGreaterThan(0);
     expect(r.recv, r.out).toBe(r.sent);
@@ -218,37 +226,37 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
   it("refuses expired credentials (expiry in the past)", async () => {
     const creds = await mintTurnCredentials(secret, TTL, Date.now() - 2 * TTL * 1000);
     expect(Number(creds.username)).toBeLessThan(Date.now() / 1000);
-    const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
+    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
     expect(r.out).toContain("Cannot complete Allocation");
     expect(r.relayAddrs).toEqual([]);
     expect(r.recv).toBe(0);
     expect(r.code).not.toBe(0);
-    expect(await waitFor(() => authFailureLogged(server, creds.username)), server.output().join("\n")).toBe(true);
+    expect(await waitFor(() => authFailureLogged(s.server, creds.username)), s.server.output().join("\n")).toBe(true);
   });
 
   it("refuses credentials minted with a different secret", async () => {
     const creds = await mintTurnCredentials(strongSecret(), TTL);
-    const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
+    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
     expect(r.out).toContain("Cannot complete Allocation");
     expect(r.relayAddrs).toEqual([]);
     expect(r.recv).toBe(0);
     expect(r.code).not.toBe(0);
-    expect(await waitFor(() => authFailureLogged(server, creds.username)), server.output().join("\n")).toBe(true);
+    expect(await waitFor(() => authFailureLogged(s.server, creds.username)), s.server.output().join("\n")).toBe(true);
   });
 
   it("refuses RFC 6062 TCP relay allocations (no-tcp-relay): 442", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(["-T", ...clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port })]);
+    const r = await uclient(["-T", ...clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port })]);
     expect(r.out).toMatch(/error 442/);
     expect(r.relayAddrs).toEqual([]);
     expect(r.recv).toBe(0);
   });
 
   it("opens, creates or removes no file while it authenticates and relays (strace on every coturn thread)", async () => {
-    const trace = await traceFileWrites([server.pid]);
+    const trace = await traceFileWrites([s.server.pid]);
     const creds = await mintTurnCredentials(secret, TTL);
-    const ok = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
-    const bad = await uclient(clientArgs(server, await mintTurnCredentials(strongSecret(), TTL), { ip: "127.0.0.1", port: peer.port }));
+    const ok = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
+    const bad = await uclient(clientArgs(s.server, await mintTurnCredentials(strongSecret(), TTL), { ip: "127.0.0.1", port: s.peer.port }));
     const { writes, sends } = await trace.stop();
     expect(ok.recv, ok.out).toBeGreaterThan(0);
     expect(bad.relayAddrs).toEqual([]);
@@ -259,13 +267,13 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
 
   it("wrote nothing but its config and pid file; log has no session lines and no address in clear", async () => {
     // a session of its own, so the log check below never passes for want of sessions
-    const session = await uclient(clientArgs(server, await mintTurnCredentials(secret, TTL), { ip: "127.0.0.1", port: peer.port }));
+    const session = await uclient(clientArgs(s.server, await mintTurnCredentials(secret, TTL), { ip: "127.0.0.1", port: s.peer.port }));
     expect(session.recv, session.out).toBeGreaterThan(0);
-    expect(readdirSync(server.dir).sort(), "files in coturn's dir").toEqual(["turnserver.conf", "turnserver.pid"]);
-    expect(statSync(server.configPath).mode & 0o777, "config file mode").toBe(0o600);
-    expect(statSync(server.dir).mode & 0o777, "coturn dir mode").toBe(0o700);
+    expect(readdirSync(s.server.dir).sort(), "files in coturn's dir").toEqual(["turnserver.conf", "turnserver.pid"]);
+    expect(statSync(s.server.configPath).mode & 0o777, "config file mode").toBe(0o600);
+    expect(statSync(s.server.dir).mode & 0o777, "coturn dir mode").toBe(0o700);
     if (turndbMtime !== undefined) expect(statSync(turndb).mtimeMs, "Debian's default turndb untouched").toBe(turndbMtime);
-    const out = server.output();
+    const out = s.server.output();
     expect(out.some((l) => l.includes("SQLite DB connection success: :memory:")), out.join("\n")).toBe(true);
     // The launcher masks every address as "<addr>": no raw address anywhere.
     const raw = (l: string) => /\d+\.\d+\.\d+\.\d+|[0-9a-f]*::[0-9a-f]/i.test(l);
@@ -288,21 +296,11 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
 
 describe("coturn: default peer policy (no override)", () => {
   const secret = strongSecret();
-  let server: CoturnHandle;
-  let peer: Awaited<ReturnType<typeof startEchoPeer>>;
-
-  beforeAll(async () => {
-    ({ server } = await startServer({ TURN_ENV: "production", TURN_SECRET: secret }));
-    peer = await startEchoPeer();
-  });
-  afterAll(async () => {
-    await peer?.stop();
-    await server?.stop();
-  });
+  const s = serverAndPeer({ TURN_ENV: "production", TURN_SECRET: secret });
 
   it("allocates, but refuses to relay to a loopback peer (403 Forbidden IP)", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }));
+    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
     expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
     expect(r.out).toMatch(/channel bind: error 403 \(Forbidden IP\)/);
     expect(r.recv).toBe(0);
@@ -322,7 +320,7 @@ describe("coturn: default peer policy (no override)", () => {
     ["198.51.100.7", "documentation"],
   ])("refuses to relay to %s (%s)", async (ip) => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(clientArgs(server, creds, { ip, port: 9 }, ["-n", "1"]), {
+    const r = await uclient(clientArgs(s.server, creds, { ip, port: 9 }, ["-n", "1"]), {
       until: /channel bind: error|success: 0x[0-9a-f]+/,
     });
     expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
@@ -330,7 +328,7 @@ describe("coturn: default peer policy (no override)", () => {
   });
 
   it("masks the peer addresses coturn logs for denied peers (the only addresses it logs after start-up)", () => {
-    const out = server.output();
+    const out = s.server.output();
     const started = out.findIndex((l) => l.includes("Total General servers"));
     expect(started).toBeGreaterThanOrEqual(0);
     const after = out.slice(started);
@@ -343,7 +341,7 @@ describe("coturn: default peer policy (no override)", () => {
 
   it("control: a public peer address passes the permission check", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
-    const r = await uclient(clientArgs(server, creds, { ip: "1.1.1.1", port: 9 }, ["-n", "1"]), {
+    const r = await uclient(clientArgs(s.server, creds, { ip: "1.1.1.1", port: 9 }, ["-n", "1"]), {
       until: /channel bind: error|success: 0x[0-9a-f]+/,
     });
     expect(r.relayAddrs.length, r.out).toBeGreaterThan(0);
@@ -360,7 +358,7 @@ describe("coturn: TLS and DTLS listener (TURN_TLS_CERT/TURN_TLS_KEY)", () => {
   const secret = strongSecret();
   let server: CoturnHandle;
   let tlsPort: number;
-  let peer: Awaited<ReturnType<typeof startEchoPeer>>;
+  let peer: EchoPeer;
   let certDir: string;
 
   beforeAll(async () => {
@@ -431,22 +429,18 @@ describe("coturn: TLS and DTLS listener (TURN_TLS_CERT/TURN_TLS_KEY)", () => {
 
 describe("coturn + edge: credentials the room hands out over XEP-0215 open a relay", () => {
   const secret = strongSecret();
-  let server: CoturnHandle;
-  let peer: Awaited<ReturnType<typeof startEchoPeer>>;
+  const s = serverAndPeer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" });
   let target: XmppTarget;
 
+  // runs after serverAndPeer's beforeAll; its afterAll runs before serverAndPeer's (vitest runs after-hooks as a stack)
   beforeAll(async () => {
-    ({ server } = await startServer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" }));
-    peer = await startEchoPeer();
     target = await startTarget("edge", {
       turnSecret: secret,
-      vars: { TURN_HOST: server.host, TURN_PORT: String(server.port), TURN_TTL_SECONDS: "300" },
+      vars: { TURN_HOST: s.server.host, TURN_PORT: String(s.server.port), TURN_TTL_SECONDS: "300" },
     });
   });
   afterAll(async () => {
     await target?.stop();
-    await peer?.stop();
-    await server?.stop();
   });
 
   it("relays over every TURN service listed (udp and tcp) with the room's credentials", async () => {
@@ -456,10 +450,10 @@ describe("coturn + edge: credentials the room hands out over XEP-0215 open a rel
       const turn = (list.services ?? []).filter((x) => x.type === "turn");
       expect(turn.map((x) => x.transport).sort()).toEqual(["tcp", "udp"]);
       for (const svc of turn) {
-        expect(svc.host).toBe(server.host);
-        expect(svc.port).toBe(server.port);
+        expect(svc.host).toBe(s.server.host);
+        expect(svc.port).toBe(s.server.port);
         const creds = { username: svc.username ?? "", password: svc.password ?? "", expires: svc.expires ?? new Date() };
-        const args = clientArgs(server, creds, { ip: "127.0.0.1", port: peer.port }, svc.transport === "tcp" ? ["-t"] : []);
+        const args = clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }, svc.transport === "tcp" ? ["-t"] : []);
         const r = await uclient(args);
         expect(r.relayAddrs.length, `${svc.transport}: ${r.out}`).toBeGreaterThan(0);
         expect(r.sent, r.out).toBeGreaterThan(0);
@@ -468,7 +462,7 @@ describe("coturn + edge: credentials the room hands out over XEP-0215 open a rel
       // and a tampered password from the same list is refused
       const first = turn[0]!;
       const bad = { username: first.username ?? "", password: "x" + (first.password ?? ""), expires: new Date() };
-      const r = await uclient(clientArgs(server, bad, { ip: "127.0.0.1", port: peer.port }));
+      const r = await uclient(clientArgs(s.server, bad, { ip: "127.0.0.1", port: s.peer.port }));
       expect(r.relayAddrs).toEqual([]);
       expect(r.out).toContain("Cannot complete Allocation");
     } finally {
