@@ -11,113 +11,18 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { setPriority } from "node:os";
 import { createInterface } from "node:readline";
-import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NS_FRAMING, RawXmppClient } from "./helpers/raw-xmpp";
 import { startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
 
-const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 const DOMAIN = "127.0.0.1";
 
-/** Minimal RFC 7395 client over `ws`: raw frames with arrival times, predicate waits. */
-class Client {
-  readonly frames: { text: string; at: number }[] = [];
-  private waiters = new Set<() => void>();
-  closed: { code: number; reason: string } | undefined;
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (d: WebSocket.RawData) => {
-      this.frames.push({ text: d.toString(), at: performance.now() });
-      for (const w of [...this.waiters]) w();
-    });
-    ws.on("close", (code: number, reason: Buffer) => {
-      this.closed = { code, reason: reason.toString() };
-      for (const w of [...this.waiters]) w();
-    });
-    ws.on("error", () => undefined);
-  }
-  static connect(url: string, ip: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, ["xmpp"], { headers: { "cf-connecting-ip": ip } });
-      const c = new Client(ws);
-      const t = setTimeout(() => reject(new Error(`connect ${url} timed out`)), 30_000);
-      ws.once("open", () => {
-        clearTimeout(t);
-        resolve(c);
-      });
-      ws.once("unexpected-response", (_q, res) => {
-        clearTimeout(t);
-        reject(new Error(`HTTP ${res.statusCode}`));
-      });
-    });
-  }
-  send(s: string): void {
-    this.ws.send(s);
-  }
-  /** Index of the first frame at or after `from` containing `needle` (waits up to `ms`). */
-  waitFor(needle: string, from = 0, ms = 30_000): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let scanned = from;
-      const check = () => {
-        for (; scanned < this.frames.length; scanned++) {
-          if (this.frames[scanned]!.text.includes(needle)) {
-            done();
-            resolve(scanned);
-            return;
-          }
-        }
-        if (this.closed) {
-          done();
-          reject(new Error(`closed (${this.closed.code}) while waiting for ${needle}; last: ${this.frames.slice(-3).map((f) => f.text).join("\n")}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${needle}; last: ${this.frames.slice(-3).map((f) => f.text).join("\n")}`));
-      }, ms);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-  waitClosed(ms = 30_000): Promise<{ code: number; reason: string }> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.closed) {
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(this.closed);
-        }
-      };
-      const timer = setTimeout(() => reject(new Error("socket did not close")), ms);
-      this.waiters.add(check);
-      check();
-    });
-  }
-  /** RFC 7395 open, RFC 4505 SASL ANONYMOUS, RFC 6120 §7 bind, XEP-0045 join. */
-  async joinRoom(roomJid: string, nick: string): Promise<void> {
-    const open = `<open xmlns="${NS_FRAMING}" to="${DOMAIN}" version="1.0"/>`;
-    this.send(open);
-    await this.waitFor("ANONYMOUS");
-    this.send(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="ANONYMOUS"/>`);
-    await this.waitFor("<success");
-    const mark = this.frames.length;
-    this.send(open);
-    await this.waitFor("urn:ietf:params:xml:ns:xmpp-bind", mark);
-    this.send(`<iq xmlns="jabber:client" type="set" id="bind"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/></iq>`);
-    await this.waitFor("<jid>");
-    this.send(`<presence xmlns="jabber:client" to="${roomJid}/${nick}"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"/></x></presence>`);
-    await this.waitFor(`code="110"`);
-    await this.waitFor("<subject");
-  }
-  close(): void {
-    try {
-      this.ws.close(1000);
-    } catch {
-      /* gone */
-    }
-  }
+/** Log in (see RawXmppClient.login) and join the room (XEP-0045 §7.2) without history; resolves on the subject. */
+async function joinRoom(c: RawXmppClient, roomJid: string, nick: string): Promise<void> {
+  await c.login(DOMAIN);
+  c.send(`<presence xmlns="jabber:client" to="${roomJid}/${nick}"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"/></x></presence>`);
+  await c.waitFor(`code="110"`);
+  await c.waitFor("<subject");
 }
 
 const median = (xs: number[]) => {
@@ -272,17 +177,17 @@ describe("stanza flood against wrangler dev", () => {
   // Distinct client addresses (wrangler dev passes CF-Connecting-IP through), so the per-IP connection limit
   // (30/min, tested elsewhere) does not interfere with this test's many flooders.
   const nextIp = () => `10.77.${(++ipN >> 8) & 255}.${ipN & 255}`;
-  let probe: Client;
-  let observer: Client;
+  let probe: RawXmppClient;
+  let observer: RawXmppClient;
   let seq = 0;
 
   beforeAll(async () => {
     edge = await startEdge();
     url = `${edge.wsUrl}/xmpp-websocket/${room}`;
-    probe = await Client.connect(url, nextIp());
-    await probe.joinRoom(roomJid, "probe");
-    observer = await Client.connect(url, nextIp());
-    await observer.joinRoom(roomJid, "observer");
+    probe = await RawXmppClient.connect(url, nextIp());
+    await joinRoom(probe, roomJid, "probe");
+    observer = await RawXmppClient.connect(url, nextIp());
+    await joinRoom(observer, roomJid, "observer");
     flooder = new FlooderProcess();
   }, 120_000);
   afterAll(async () => {
