@@ -4,11 +4,10 @@
  * No CDN, font, analytics or error-reporting service ever sees the visitor. Works with whatever the app is:
  * it loads `/` and `/<room>` and clicks nothing.
  */
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchBrowser } from "./helpers/browser";
 import { freePort, startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 describe("privacy: no third-party requests", () => {
   let edge: EdgeHandle;
@@ -19,18 +18,7 @@ describe("privacy: no third-party requests", () => {
     // A bridge host is configured (nothing needs to listen there): requests to it are the only other allowed origin.
     bridgeOrigin = `http://127.0.0.1:${await freePort()}`;
     edge = await startEdge({ vars: { BRIDGES: bridgeOrigin } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        "--disable-background-networking",
-        "--disable-gpu",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
