@@ -32,13 +32,7 @@ fi
 # --- 1. system packages (only the missing ones) --------------------------------------------------------------
 PKGS=(g++ make pkg-config meson ninja-build libssl-dev libuv1-dev libsrtp2-dev libusrsctp-dev libabsl-dev
   flatbuffers-compiler libflatbuffers-dev)
-missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash "$ROOT/bridge-host/scripts/apt-install-missing.sh" "${PKGS[@]}"
 
 # --- 2. copy the worker source to a temporary build dir --------------------------------------------------------
 BUILD=$(mktemp -d "${TMPDIR:-/tmp}/parley-mediasoup-worker.XXXXXX")
