@@ -97,6 +97,11 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** Every problem of a failed parse on one line: `PATH: message; ...` (shared with the bridge and coturn loaders). */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+}
+
 const cache = new WeakMap<object, Config>();
 
 /** Parse (once per env object) and return the config, or throw ConfigError with every problem listed. */
@@ -105,9 +110,7 @@ export function loadConfig(env: object): Config {
   if (hit) return hit;
   const r = ConfigSchema.safeParse(env);
   if (!r.success) {
-    throw new ConfigError(
-      "invalid configuration: " + r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
-    );
+    throw new ConfigError("invalid configuration: " + formatIssues(r.error));
   }
   cache.set(env, r.data);
   return r.data;

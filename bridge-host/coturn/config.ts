@@ -8,7 +8,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, StrongSecretSchema } from "../../workers/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -164,10 +164,7 @@ export class CoturnConfigError extends Error {
 export function loadCoturnConfig(env: Record<string, string | undefined>): CoturnConfig {
   const r = CoturnEnvSchema.safeParse(env);
   if (!r.success) {
-    throw new CoturnConfigError(
-      "invalid coturn configuration: " +
-        r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
-    );
+    throw new CoturnConfigError("invalid coturn configuration: " + formatIssues(r.error));
   }
   return r.data;
 }

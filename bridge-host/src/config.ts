@@ -6,7 +6,7 @@
 import { availableParallelism } from "node:os";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, StrongSecretSchema } from "../../workers/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -100,10 +100,7 @@ export function loadBridgeConfig(env: Record<string, string | undefined>): Bridg
   const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const r = BridgeConfigSchema.safeParse(clean);
   if (!r.success) {
-    throw new BridgeConfigError(
-      "invalid bridge configuration: " +
-        r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; "),
-    );
+    throw new BridgeConfigError("invalid bridge configuration: " + formatIssues(r.error));
   }
   return r.data;
 }
