@@ -12,12 +12,11 @@
  */
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Deps } from "../../durable/core/deps";
 import type { Effect } from "../../durable/core/effects";
 import { addConn, newRoom, type ConnState } from "../../durable/core/state";
 import { handleFrame, newRuntime, type Runtime } from "../../durable/core/step";
 import { escapeAttr, parseFrame, XmlError } from "../../durable/xmpp/xml";
-import { applyEffects } from "./helpers/core-harness";
+import { applyEffects, testDeps } from "./helpers/core-harness";
 
 const DOMAIN = "parley.test";
 const ROOM = "fuzz";
@@ -65,19 +64,11 @@ async function joinAs(w: World, id: string, nick: string): Promise<void> {
 
 async function world(): Promise<World> {
   const clock = { now: 1_800_000_000_000 };
-  let ids = 0;
-  const deps: Deps = {
-    cfg: {
-      maxOccupants: 20,
-      turnHost: undefined,
-      turnPort: 3478,
-      turnTtlSeconds: 3600,
-      turnSecret: "fuzz-turn-secret-0123456789abcdefghij",
-      bridgeSecret: "fuzz-bridge-secret-0123456789abcdefghij",
-    },
-    now: () => clock.now,
-    randomId: () => `r${++ids}`,
-  };
+  const deps = testDeps(
+    clock,
+    { turnTtlSeconds: 3600, turnSecret: "fuzz-turn-secret-0123456789abcdefghij", bridgeSecret: "fuzz-bridge-secret-0123456789abcdefghij" },
+    "r",
+  );
   // Rate limit out of the way for the fuzz itself (it is tested on its own below).
   const rt = newRuntime(newRoom(ROOM), deps, { maxStanzaBytes: MAX_BYTES, ratePerSecond: 1e6, burst: 1e6 });
   const w: World = { rt, clock, inbox: new Map(), closed: new Map(), mallory: "", n: 0 };
@@ -328,14 +319,9 @@ describe("protocol fuzz (fast-check)", () => {
 describe("per-connection stanza flood (token bucket)", () => {
   it("cuts off a flooding connection with a policy-violation stream error; the others carry on", async () => {
     const clock = { now: 1_800_000_000_000 };
-    let ids = 0;
     const rt = newRuntime(
       newRoom(ROOM),
-      {
-        cfg: { maxOccupants: 20, turnHost: undefined, turnPort: 3478, turnTtlSeconds: 3600, turnSecret: "t".repeat(32), bridgeSecret: "b".repeat(32) },
-        now: () => clock.now,
-        randomId: () => `r${++ids}`,
-      },
+      testDeps(clock, { turnTtlSeconds: 3600, turnSecret: "t".repeat(32), bridgeSecret: "b".repeat(32) }, "r"),
       // the production defaults (workers/config.ts): 50/s sustained, burst 200
       { maxStanzaBytes: 65536, ratePerSecond: 50, burst: 200 },
     );

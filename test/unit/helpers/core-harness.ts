@@ -77,10 +77,10 @@ export async function aliceAndBob(opts?: Parameters<typeof harness>[0]): Promise
 
 export const SECRETS = { turn: "turn-secret-for-tests-0123456789abcdef", bridge: "bridge-secret-for-tests-0123456789abcdef" };
 
-export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: Partial<Deps["cfg"]> } = {}): Harness {
-  const clock = { now: 1_700_000_000_000 };
+/** Deps for the pure core: test config (overridable), time read from `clock`, ids `${idPrefix}1`, `${idPrefix}2`, ... */
+export function testDeps(clock: { now: number }, cfg: Partial<Deps["cfg"]> = {}, idPrefix = "id"): Deps {
   let n = 0;
-  const deps: Deps = {
+  return {
     cfg: {
       maxOccupants: 20,
       turnHost: undefined,
@@ -88,11 +88,16 @@ export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: P
       turnTtlSeconds: 86400,
       turnSecret: SECRETS.turn,
       bridgeSecret: SECRETS.bridge,
-      ...opts.cfg,
+      ...cfg,
     },
     now: () => clock.now,
-    randomId: () => `id${++n}`,
+    randomId: () => `${idPrefix}${++n}`,
   };
+}
+
+export function harness(opts: { room?: string; limits?: Partial<Limits>; cfg?: Partial<Deps["cfg"]> } = {}): Harness {
+  const clock = { now: 1_700_000_000_000 };
+  const deps = testDeps(clock, opts.cfg);
   const room = newRoom(opts.room ?? "room");
   const rt = newRuntime(room, deps, { maxStanzaBytes: 65536, ratePerSecond: 1000, burst: 1000, ...opts.limits });
   const outbox = new Map<string, string[]>();
