@@ -137,6 +137,16 @@ function authFailureLogged(server: CoturnHandle, username: string): boolean {
   return server.output().some((l) => l.includes(`Cannot find credentials of user <${username}>`));
 }
 
+/** An allocation with `creds` (to a loopback peer) is refused, and coturn logs the auth failure naming the username. */
+async function expectAuthRefused(server: CoturnHandle, creds: TurnCredentials, peerPort: number): Promise<void> {
+  const r = await uclient(clientArgs(server, creds, { ip: "127.0.0.1", port: peerPort }));
+  expect(r.out).toContain("Cannot complete Allocation");
+  expect(r.relayAddrs).toEqual([]);
+  expect(r.recv).toBe(0);
+  expect(r.code).not.toBe(0);
+  expect(await waitFor(() => authFailureLogged(server, creds.username)), server.output().join("\n")).toBe(true);
+}
+
 async function waitFor(cond: () => boolean, timeoutMs = 10_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -226,22 +236,12 @@ describe("coturn: DO-minted credentials (loopback peers allowed for the test)", 
   it("refuses expired credentials (expiry in the past)", async () => {
     const creds = await mintTurnCredentials(secret, TTL, Date.now() - 2 * TTL * 1000);
     expect(Number(creds.username)).toBeLessThan(Date.now() / 1000);
-    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
-    expect(r.out).toContain("Cannot complete Allocation");
-    expect(r.relayAddrs).toEqual([]);
-    expect(r.recv).toBe(0);
-    expect(r.code).not.toBe(0);
-    expect(await waitFor(() => authFailureLogged(s.server, creds.username)), s.server.output().join("\n")).toBe(true);
+    await expectAuthRefused(s.server, creds, s.peer.port);
   });
 
   it("refuses credentials minted with a different secret", async () => {
     const creds = await mintTurnCredentials(strongSecret(), TTL);
-    const r = await uclient(clientArgs(s.server, creds, { ip: "127.0.0.1", port: s.peer.port }));
-    expect(r.out).toContain("Cannot complete Allocation");
-    expect(r.relayAddrs).toEqual([]);
-    expect(r.recv).toBe(0);
-    expect(r.code).not.toBe(0);
-    expect(await waitFor(() => authFailureLogged(s.server, creds.username)), s.server.output().join("\n")).toBe(true);
+    await expectAuthRefused(s.server, creds, s.peer.port);
   });
 
   it("refuses RFC 6062 TCP relay allocations (no-tcp-relay): 442", async () => {
