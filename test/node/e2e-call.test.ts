@@ -122,6 +122,46 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.screenshot({ path: screenshotPath("call.png") });
   });
 
+  it("a newcomer who waited on the hair check sends its prepared offer, candidates inside, answered by a spare", async () => {
+    // Record what each page sends over its XMPP WebSocket.
+    const capture = `(() => { window.__sent = []; const send = WebSocket.prototype.send;
+      WebSocket.prototype.send = function (d) { window.__sent.push(String(d)); return send.call(this, d); }; })();`;
+    const room = freshRoom("prepared");
+    const a = await participant(room, [capture]);
+    const b = await participant(room, [capture]);
+    await join(a, "alice");
+    await waitForCall(a);
+    // Bob stays on the hair check until its connection check (and so the prepared offer's gathering) is done.
+    await eventually(async () => (await b.page.locator('[data-verdict="pending"]').count()) === 0, "bob's connectivity verdicts", 30_000);
+    await join(b, "bob");
+    await waitForCall(b);
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+
+    const marks = (p: Participant): Promise<string[]> =>
+      p.page.evaluate(`performance.getEntriesByType("mark").map((m) => m.name)`);
+    // The later joiner initiates, with the offer prepared on the hair check (not one built after joining).
+    expect(await marks(b)).toContain("parley:jingle-initiate-prepared");
+    expect((await marks(a)).some((m) => m.startsWith("parley:jingle-initiate"))).toBe(false);
+    const sentByBob: string[] = await b.page.evaluate("window.__sent");
+    const initiate = sentByBob.find((f) => f.includes("session-initiate"));
+    expect(initiate).toBeDefined();
+    // XEP-0176: candidates travel in the session-initiate itself; only our codecs are offered.
+    expect(initiate).toMatch(/<candidate [^>]*type=["']host["']/);
+    expect(initiate).toMatch(/name=["']VP8["']/);
+    expect(initiate).toMatch(/name=["']opus["']/);
+    expect(initiate).not.toMatch(/name=["'](H264|AV1|PCMU|G722)["']/);
+    // Alice answered with her spare (the one peer connection made with a candidate pool), and on both sides the video
+    // sender starts at the higher bitrate (x-google-start-bitrate on the remote description).
+    const connected = (p: Participant): Promise<Array<{ pool: number; startBitrate: boolean }>> =>
+      p.page.evaluate(`window.__pcs.filter((pc) => pc.connectionState === "connected").map((pc) => ({
+        pool: pc.getConfiguration().iceCandidatePoolSize ?? 0,
+        startBitrate: /x-google-start-bitrate=\\d+/.test(pc.remoteDescription ? pc.remoteDescription.sdp : ""),
+      }))`);
+    const [pa, pb] = await Promise.all([connected(a), connected(b)]);
+    expect(pa).toEqual([{ pool: 1, startBitrate: true }]);
+    expect(pb).toEqual([{ pool: 0, startBitrate: true }]);
+  });
+
   it("delivers chat messages; remembers the name; closing the tab leaves the room", async () => {
     const room = freshRoom("chat");
     const a = await participant(room);
