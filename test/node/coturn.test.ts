@@ -182,19 +182,26 @@ const TTL = 600;
 
 type EchoPeer = Awaited<ReturnType<typeof startEchoPeer>>;
 
-/**
- * For one describe block: coturn from `env` and a UDP echo peer on loopback, started before its tests and stopped
- * after them (fields are set once the block's beforeAll has run).
- */
-function serverAndPeer(env: Record<string, string>): { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer } {
-  const s = {} as { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer };
+/** For one describe block: coturn from `env`, started before its tests and stopped after them (set once beforeAll ran). */
+function serverFor(env: Record<string, string>): { cfg: CoturnConfig; server: CoturnHandle } {
+  const s = {} as { cfg: CoturnConfig; server: CoturnHandle };
   beforeAll(async () => {
     Object.assign(s, await startServer(env));
+  });
+  afterAll(async () => {
+    await s.server?.stop();
+  });
+  return s;
+}
+
+/** serverFor(env) plus a UDP echo peer on loopback (started after coturn, stopped before it). */
+function serverAndPeer(env: Record<string, string>): { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer } {
+  const s = serverFor(env) as { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer };
+  beforeAll(async () => {
     s.peer = await startEchoPeer();
   });
   afterAll(async () => {
     await s.peer?.stop();
-    await s.server?.stop();
   });
   return s;
 }
@@ -477,20 +484,13 @@ describe("coturn + edge: credentials the room hands out over XEP-0215 open a rel
 
 describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
   const secret = strongSecret();
-  let server: CoturnHandle;
-
-  beforeAll(async () => {
-    ({ server } = await startServer({ TURN_ENV: "production", TURN_SECRET: secret, TURN_USER_QUOTA: "1" }));
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const s = serverFor({ TURN_ENV: "production", TURN_SECRET: secret, TURN_USER_QUOTA: "1" });
 
   it("grants the first allocation of a credential and refuses the second with 486", async () => {
     const creds = await mintTurnCredentials(secret, TTL);
     // -m 2: concurrent uclient clients (two allocations each) with the same username; -n 1 to a public peer
     // (nothing needs to come back). Exactly one allocation may succeed.
-    const r = await uclient(clientArgs(server, creds, { ip: "1.1.1.1", port: 9 }, ["-m", "2", "-n", "1"]), {
+    const r = await uclient(clientArgs(s.server, creds, { ip: "1.1.1.1", port: 9 }, ["-m", "2", "-n", "1"]), {
       until: /error 486/,
     });
     expect(r.relayAddrs.length, r.out).toBe(1);
@@ -504,22 +504,15 @@ describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
 
 describe("coturn: TURN_EXTERNAL_IPS and TURN_ALLOWED_PEER_IPS", () => {
   const secret = strongSecret();
-  let server: CoturnHandle;
-
-  beforeAll(async () => {
-    ({ server } = await startServer({
-      TURN_ENV: "production",
-      TURN_SECRET: secret,
-      TURN_EXTERNAL_IPS: "203.0.113.9/127.0.0.1",
-      TURN_ALLOWED_PEER_IPS: "10.1.2.3,172.16.9.0-172.16.9.255",
-    }));
-  });
-  afterAll(async () => {
-    await server?.stop();
+  const s = serverFor({
+    TURN_ENV: "production",
+    TURN_SECRET: secret,
+    TURN_EXTERNAL_IPS: "203.0.113.9/127.0.0.1",
+    TURN_ALLOWED_PEER_IPS: "10.1.2.3,172.16.9.0-172.16.9.255",
   });
 
   const bindTo = async (ip: string) =>
-    uclient(clientArgs(server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-n", "1"]), {
+    uclient(clientArgs(s.server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-n", "1"]), {
       until: /channel bind: error|success: 0x[0-9a-f]+/,
     });
 
@@ -555,18 +548,11 @@ const hasIpv6Loopback = (() => {
 
 describe.skipIf(!hasIpv6Loopback)("coturn: IPv6 relay peer policy (needs ::1)", () => {
   const secret = strongSecret();
-  let server: CoturnHandle;
-
-  beforeAll(async () => {
-    ({ server } = await startServer({ TURN_ENV: "production", TURN_SECRET: secret, TURN_RELAY_IPS: "127.0.0.1,::1" }));
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const s = serverFor({ TURN_ENV: "production", TURN_SECRET: secret, TURN_RELAY_IPS: "127.0.0.1,::1" });
 
   // -x: ask for an IPv6 relayed address (RFC 6156 REQUESTED-ADDRESS-FAMILY).
   const bindTo = async (ip: string) =>
-    uclient(clientArgs(server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-x", "-n", "1"]), {
+    uclient(clientArgs(s.server, await mintTurnCredentials(secret, TTL), { ip, port: 9 }, ["-x", "-n", "1"]), {
       until: /channel bind: error|success: 0x[0-9a-f]+/,
     });
 
