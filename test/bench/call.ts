@@ -16,6 +16,7 @@ import type { Browser, Page } from "playwright-core";
 import { join as joinCall, launchBrowser, openParticipant, selectedPairs, waitForCall, type Participant } from "../node/helpers/browser";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+import { openReadyParticipants } from "../node/helpers/bridge-participants";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -143,7 +144,8 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
   const results: number[] = [];
   for (let r = 0; r < Math.min(rounds, 3); r++) {
     const room = freshRoom("bench-bridge");
-    const ps = await Promise.all(["a", "b", "c"].map(() => openParticipant(browser, `${base}/${room}`)));
+    // One after another, each once it reached the server (bridge-participants.ts: concurrent opens could stall one).
+    const ps = await openReadyParticipants(browser, `${base}/${room}`, 3);
     const [a, b, c] = ps as [Participant, Participant, Participant];
     try {
       await Promise.all(ps.map(ready));

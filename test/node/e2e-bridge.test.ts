@@ -6,12 +6,12 @@
 import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
+import { openReadyParticipants } from "./helpers/bridge-participants";
 import {
   eventually,
   join,
   launchBrowser,
   mediaMode,
-  openParticipant,
   selectedPairs,
   waitForCall,
   waitForRemoteVideo,
@@ -53,7 +53,7 @@ describe("web app: the bridge for three or more", () => {
   });
 
   async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
-    const ps = await Promise.all([0, 1, 2].map(() => openParticipant(browser, `${target.httpUrl}/${room}`)));
+    const ps = await openReadyParticipants(browser, `${target.httpUrl}/${room}`, 3);
     open.push(...ps);
     const [a, b, c] = ps as [Participant, Participant, Participant];
     await join(a, "alice");

@@ -510,6 +510,16 @@ class Call {
     this.#bridgeConnecting = true;
     this.#view.notify("Moving the call to the media bridge…");
     performance.mark("parley:bridge:announced");
+    // While switching, keep the direct sessions we have but let none be re-created: the others end theirs as soon
+    // as their own bridge is up, and P2PMesh re-initiates a session ended while still wanted (1 s later), which
+    // only costs CPU and signaling in the middle of the switch.
+    const keepExisting = () => {
+      if (this.#mode === "bridge" && attempt === this.#bridgeAttempt && !this.#left) {
+        this.#p2p.setPeers([...this.#participants.values()].map((p) => p.jid).filter((j) => this.#p2p.hasSession(j)));
+      }
+    };
+    keepExisting();
+    const trim = setInterval(keepExisting, 200);
     try {
       const { connectBridge } = await import("./bridge");
       const link = await connectBridge(url, grant, this.#nick, this.#send, {
@@ -541,6 +551,7 @@ class Call {
     } catch (e) {
       if (attempt === this.#bridgeAttempt) this.#onBridgeFailed(e instanceof Error ? e.message : String(e));
     } finally {
+      clearInterval(trim);
       if (attempt === this.#bridgeAttempt) this.#bridgeConnecting = false;
     }
   }
