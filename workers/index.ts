@@ -6,6 +6,7 @@
  *   routes/xmpp.ts         GET /xmpp-websocket/<room>  -> RoomDO        (issue 2)
  *   routes/admin-rooms.ts  GET /admin/rooms/<room>     -> RoomDO state  (issue 2)
  *   routes/bridge-events.ts POST /bridge-events         signed bridge notices (draining) -> RoomDOs (issue 3)
+ *   routes/bridges.ts      GET /api/bridges            browser-facing bridge origins (hair check)  (issue 4)
  *   middleware/*           security headers, access log, rate limits    (issue 5)
  */
 import { Hono } from "hono";
@@ -17,6 +18,7 @@ import { securityHeaders } from "./middleware/security-headers";
 import { adminLog } from "./routes/admin-log";
 import { adminRoomsRoutes } from "./routes/admin-rooms";
 import { bridgeEventsRoutes } from "./routes/bridge-events";
+import { bridgesRoutes } from "./routes/bridges";
 import { xmppRoutes } from "./routes/xmpp";
 
 export { RoomDO } from "../durable/room-do";
@@ -35,6 +37,7 @@ app.route("/", adminLog);
 app.route("/", xmppRoutes);
 app.route("/", adminRoomsRoutes);
 app.route("/", bridgeEventsRoutes);
+app.route("/", bridgesRoutes);
 
 app.get("/healthz", (c) => c.text("ok"));
 
