@@ -1,7 +1,8 @@
 /**
  * Hair-check connectivity check, in plain words: can we reach the Parley server (WebSocket + anonymous XMPP
  * session), does STUN work (a server-reflexive candidate is gathered), does TURN work over UDP and over TCP
- * (a relay candidate is gathered with iceTransportPolicy 'relay', one transport at a time)?
+ * (a relay candidate is gathered with iceTransportPolicy 'relay', one transport at a time), and does the media
+ * bridge (used by calls of three or more) answer (checkBridges)?
  * Loaded lazily (it pulls in StanzaJS for the XEP-0215 credentials).
  */
 import { clear, h } from "./dom";
@@ -45,6 +46,49 @@ export async function gatherCandidateTypes(config: RTCConfiguration, timeoutMs =
   return types;
 }
 
+/** Does anything answer HTTP at `origin`? An opaque (no-cors) response means the host answered; a rejection or the timeout means it is not reachable. */
+async function answers(origin: string, timeoutMs: number): Promise<boolean> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    await fetch(`${origin}/`, { mode: "no-cors", cache: "no-store", credentials: "omit", signal: abort.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The media bridge row: the edge lists its bridges' browser-facing origins (GET /api/bridges, the same hosts the
+ * page's CSP connect-src allows); each is probed once. Media ports (UDP/TCP RTC) are only tried when a call connects.
+ */
+export async function checkBridges(report: (v: Verdict, text: string) => void, timeoutMs = 5000): Promise<void> {
+  let bridges: string[];
+  try {
+    const r = await fetch("/api/bridges", { cache: "no-store" });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const body: unknown = await r.json();
+    const list = (body as { bridges?: unknown } | null)?.bridges;
+    if (!Array.isArray(list) || !list.every((b): b is string => typeof b === "string")) throw new Error("unexpected answer");
+    bridges = list;
+  } catch (e) {
+    report("warn", `Could not ask the server for its media bridge (${e instanceof Error ? e.message : String(e)}).`);
+    return;
+  }
+  if (bridges.length === 0) {
+    report("info", "This server has no media bridge: calls of three or more people connect everyone directly.");
+    return;
+  }
+  const results = await Promise.all(bridges.map((b) => answers(b, timeoutMs)));
+  if (results.some(Boolean)) {
+    report("ok", "Reachable: calls of three or more people can use the media bridge (its media ports are checked when the call connects).");
+  } else {
+    report("fail", "Not reachable from this network: calls of three or more people may not work from here.");
+  }
+}
+
 const urlsOf = (s: RTCIceServer): string[] => (Array.isArray(s.urls) ? s.urls : [s.urls]);
 
 export async function runConnectivityCheck(room: string, list: HTMLElement): Promise<void> {
@@ -54,7 +98,7 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
   const turnUdp = row(list, "TURN over UDP");
   const turnTcp = row(list, "TURN over TCP");
   const bridge = row(list, "Media bridge");
-  bridge("info", "Checked when a call needs the bridge (three or more people).");
+  const bridgeCheck = checkBridges(bridge);
 
   // The session stays open and is reused by the call on Join (call/warm.ts).
   let servers: RTCIceServer[] = [];
@@ -64,6 +108,7 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
   } catch (e) {
     edge("fail", `Not reachable: ${e instanceof Error ? e.message : String(e)}. Check your network or firewall.`);
     for (const r of [stun, turnUdp, turnTcp]) r("fail", "Not checked (server unreachable).");
+    await bridgeCheck;
     return;
   }
 
@@ -74,7 +119,7 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
       .map((s) => ({ ...s, urls: urlsOf(s).filter((u) => u.startsWith("turn:") && u.endsWith(`transport=${transport}`)) }))
       .filter((s) => s.urls.length > 0);
 
-  const probes: Promise<void>[] = [];
+  const probes: Promise<void>[] = [bridgeCheck];
   if (stunServers.length === 0) stun("warn", "This server offers no STUN server; direct calls work only on the same network.");
   else
     probes.push(
