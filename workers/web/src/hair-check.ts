@@ -1,7 +1,7 @@
 /**
  * Hair check `/<room>`: live preview, microphone level, device selectors, display name, camera/mic toggles,
  * clear messages when a device is refused or missing, a password field when the room turns out to be locked,
- * and a connectivity check (edge WebSocket, STUN, TURN over UDP and TCP) loaded lazily after first paint.
+ * and a connectivity check (edge WebSocket, STUN, TURN over UDP and TCP, media bridge) loaded lazily after first paint.
  */
 import { clear, h, setPressed } from "./dom";
 import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
