@@ -56,6 +56,7 @@ export class RoomDO extends DurableObject<Env> {
         maxOccupants: cfg.MAX_OCCUPANTS,
         turnHost: cfg.TURN_HOST,
         turnPort: cfg.TURN_PORT,
+        turnTlsPort: cfg.TURN_TLS_PORT,
         turnTtlSeconds: cfg.TURN_TTL_SECONDS,
         turnSecret: cfg.TURN_SECRET,
         bridgeSecret: cfg.BRIDGE_SECRET,

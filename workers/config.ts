@@ -44,6 +44,8 @@ export const ConfigSchema = z
     STANZA_BURST: int(1, 100000, 200),
     TURN_HOST: z.string().min(1).optional(),
     TURN_PORT: int(1, 65535, 3478),
+    /** coturn's TLS listener (`tls-listening-port`); set = XEP-0215 also offers `turns` (RFC 7065) on it. */
+    TURN_TLS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
     TURN_TTL_SECONDS: int(60, 7 * 24 * 3600, 24 * 3600),
     /** Comma-separated base URLs of bridge hosts' control API, e.g. "https://bridge1.example:4443". */
     BRIDGES: z

@@ -8,6 +8,7 @@ declare namespace Cloudflare {
     STANZA_BURST?: string;
     TURN_HOST?: string;
     TURN_PORT?: string;
+    TURN_TLS_PORT?: string;
     TURN_TTL_SECONDS?: string;
     BRIDGES?: string;
     BRIDGE_PUBLIC_ORIGINS?: string;

@@ -4,6 +4,8 @@ export interface CoreConfig {
   /** TURN/STUN host announced by XEP-0215 (default: the connection's XMPP domain) */
   turnHost: string | undefined;
   turnPort: number;
+  /** TURN-over-TLS port (XEP-0215 `turns`, RFC 7065); undefined = not offered */
+  turnTlsPort?: number | undefined;
   turnTtlSeconds: number;
   turnSecret: string;
   bridgeSecret: string;

@@ -1,6 +1,7 @@
 /**
  * XEP-0215 External Service Discovery (v1.0): STUN and TURN (udp, tcp) on the configured TURN host/port
- * (default: the connection's XMPP domain), with coturn `use-auth-secret` credentials
+ * (default: the connection's XMPP domain), plus TURN over TLS (`turns`, RFC 7065 §3.1 / RFC 8656 §3.1: TLS over
+ * TCP, so transport='tcp') on TURN_TLS_PORT when that is configured, all with coturn `use-auth-secret` credentials
  * (durable/crypto/turn-credentials.ts): username = expiry unix time, password = base64(HMAC-SHA1(secret, username)).
  *   §3.2 `<services [type]/>`: all services (optionally of one type); TURN entries carry username/password,
  *        `expires` (XEP-0082 DateTime) and `restricted='1'` (short-lived credentials);
@@ -15,7 +16,7 @@ import { NS } from "../xmpp/ns";
 import { childElements, escapeAttr, type XmlElement } from "../xmpp/xml";
 
 export interface ExtService {
-  type: "stun" | "turn";
+  type: "stun" | "turn" | "turns";
   host: string;
   port: number;
   transport: "udp" | "tcp";
@@ -37,6 +38,10 @@ export async function listServices(c: ConnState, deps: Deps): Promise<ExtService
     { type: "stun", host, port, transport: "udp" },
     { type: "turn", host, port, transport: "udp", ...turn },
     { type: "turn", host, port, transport: "tcp", ...turn },
+    // For clients behind firewalls that only let TLS (e.g. to 443) out; same credentials as the turn entries.
+    ...(deps.cfg.turnTlsPort !== undefined
+      ? [{ type: "turns", host, port: deps.cfg.turnTlsPort, transport: "tcp", ...turn } satisfies ExtService]
+      : []),
   ];
 }
 

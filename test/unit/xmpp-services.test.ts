@@ -87,6 +87,39 @@ describe("XEP-0215 external services", () => {
     const miss = await h.send("a", `<iq type="get" id="c"><credentials xmlns="urn:xmpp:extdisco:2"><service type="turn" host="elsewhere"/></credentials></iq>`);
     expect(miss[0]).toContain("<item-not-found");
   });
+  it("no turns entry unless TURN_TLS_PORT is configured", async () => {
+    const h = harness({ cfg: { turnHost: "turn.example.org" } });
+    h.ready("a");
+    const f = await h.send("a", `<iq type="get" id="s"><services xmlns="urn:xmpp:extdisco:2"/></iq>`);
+    const services = childElements(child(el(f[0]!), "services", "urn:xmpp:extdisco:2")!);
+    expect(services.map((s) => s.attrs["type"])).toEqual(["stun", "turn", "turn"]);
+    const c = await h.send("a", `<iq type="get" id="c"><credentials xmlns="urn:xmpp:extdisco:2"><service type="turns"/></credentials></iq>`);
+    expect(c[0]).toContain("<item-not-found");
+  });
+  it("with TURN_TLS_PORT also offers turns (RFC 7065) over tcp on that port, with the turn entries' credentials", async () => {
+    const h = harness({ cfg: { turnHost: "turn.example.org", turnPort: 3478, turnTlsPort: 443 } });
+    h.ready("a");
+    const f = await h.send("a", `<iq type="get" id="s"><services xmlns="urn:xmpp:extdisco:2"/></iq>`);
+    const services = childElements(child(el(f[0]!), "services", "urn:xmpp:extdisco:2")!);
+    expect(services.map((s) => [s.attrs["type"], s.attrs["port"], s.attrs["transport"]])).toEqual([
+      ["stun", "3478", "udp"],
+      ["turn", "3478", "udp"],
+      ["turn", "3478", "tcp"],
+      ["turns", "443", "tcp"],
+    ]);
+    const turns = services[3]!.attrs;
+    expect(turns).toMatchObject({ host: "turn.example.org", username: "1700086400", password: "zJ3LYhbEK4oGUawN9vCaRYS2cIk=", restricted: "1" });
+    for (const k of ["username", "password", "expires", "restricted"]) expect(turns[k], k).toBe(services[1]!.attrs[k]);
+    // filtered listing (§3.2) and a credentials query (§3.3) for the turns entry
+    const only = await h.send("a", `<iq type="get" id="t"><services xmlns="urn:xmpp:extdisco:2" type="turns"/></iq>`);
+    expect(childElements(child(el(only[0]!), "services", "urn:xmpp:extdisco:2")!).map((s) => s.attrs["type"])).toEqual(["turns"]);
+    const c = await h.send(
+      "a",
+      `<iq type="get" id="c"><credentials xmlns="urn:xmpp:extdisco:2"><service type="turns" host="turn.example.org" port="443"/></credentials></iq>`,
+    );
+    const list = childElements(child(el(c[0]!), "credentials", "urn:xmpp:extdisco:2")!);
+    expect(list.map((s) => s.attrs)).toEqual([turns]);
+  });
 });
 
 describe("nick and resource rules", () => {
