@@ -6,6 +6,7 @@
  * (`mintTurnCredentials`, coturn `use-auth-secret` / draft-uberti-behave-turn-rest-00 §2.2).
  * Outside development it must be strong and not a development default (same rule as workers/config.ts).
  */
+import { accessSync, constants, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
@@ -54,6 +55,21 @@ const flag = z
   .default("0")
   .transform((v) => v === "1" || v === "true");
 
+/** RFC 8656 §3.1 / RFC 7065: the default port of `turns:`. */
+export const DEFAULT_TLS_PORT = 5349;
+
+/** Why coturn could not load this PEM file (it runs as the same user), or undefined when it is a readable file. */
+function unreadable(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return "is not a regular file";
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable" : `cannot be read (${code ?? "error"})`;
+  }
+}
+
 /** The edge's rules for TURN_SECRET (workers/config.ts), so coturn refuses what the edge would refuse. */
 const strongSecret = StrongSecretSchema;
 
@@ -72,8 +88,9 @@ export const CoturnEnvSchema = z
     /** Comma list of listener IPs; empty = every interface. */
     TURN_LISTEN_IPS: list(ip),
     TURN_PORT: int(1, 65535).default(3478),
-    TURN_TLS_PORT: int(1, 65535).default(5349),
-    /** PEM files; both or neither. With them coturn also serves TLS and DTLS on TURN_TLS_PORT. */
+    /** TLS/DTLS listener port (default 5349, RFC 8656 §3.1; 443 for TLS-only networks); needs TURN_TLS_CERT/KEY. */
+    TURN_TLS_PORT: int(1, 65535).optional(),
+    /** PEM files (readable regular files); both or neither. With them coturn also serves TLS and DTLS on TURN_TLS_PORT. */
     TURN_TLS_CERT: token("TURN_TLS_CERT").optional(),
     TURN_TLS_KEY: token("TURN_TLS_KEY").optional(),
     /** Comma list of relay IPs (the local addresses relayed packets leave from); empty = coturn's choice. */
@@ -118,6 +135,18 @@ export const CoturnEnvSchema = z
     if (!!c.TURN_TLS_CERT !== !!c.TURN_TLS_KEY) {
       ctx.addIssue({ code: "custom", path: ["TURN_TLS_CERT"], message: "TURN_TLS_CERT and TURN_TLS_KEY go together" });
     }
+    if (c.TURN_TLS_PORT !== undefined && !(c.TURN_TLS_CERT && c.TURN_TLS_KEY)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["TURN_TLS_PORT"],
+        message: "TURN_TLS_PORT needs TURN_TLS_CERT and TURN_TLS_KEY (PEM certificate chain and private key)",
+      });
+    }
+    for (const k of ["TURN_TLS_CERT", "TURN_TLS_KEY"] as const) {
+      const path = c[k];
+      const problem = path === undefined ? undefined : unreadable(path);
+      if (problem) ctx.addIssue({ code: "custom", path: [k], message: `${k} ${path} ${problem}` });
+    }
     if (c.TURN_MIN_PORT > c.TURN_MAX_PORT) {
       ctx.addIssue({ code: "custom", path: ["TURN_MIN_PORT"], message: "TURN_MIN_PORT must be <= TURN_MAX_PORT" });
     }
@@ -125,10 +154,11 @@ export const CoturnEnvSchema = z
     if (inRange(c.TURN_PORT)) {
       ctx.addIssue({ code: "custom", path: ["TURN_PORT"], message: "TURN_PORT must lie outside the relay port range" });
     }
-    if (c.TURN_TLS_CERT && inRange(c.TURN_TLS_PORT)) {
+    const tlsPort = c.TURN_TLS_PORT ?? DEFAULT_TLS_PORT;
+    if (c.TURN_TLS_CERT && inRange(tlsPort)) {
       ctx.addIssue({ code: "custom", path: ["TURN_TLS_PORT"], message: "TURN_TLS_PORT must lie outside the relay port range" });
     }
-    if (c.TURN_TLS_CERT && c.TURN_TLS_PORT === c.TURN_PORT) {
+    if (c.TURN_TLS_CERT && tlsPort === c.TURN_PORT) {
       ctx.addIssue({ code: "custom", path: ["TURN_TLS_PORT"], message: "TURN_TLS_PORT must differ from TURN_PORT" });
     }
   })
@@ -140,7 +170,7 @@ export const CoturnEnvSchema = z
       realm: c.TURN_REALM,
       listeningIps: c.TURN_LISTEN_IPS,
       port: c.TURN_PORT,
-      tls: c.TURN_TLS_CERT && c.TURN_TLS_KEY ? { cert: c.TURN_TLS_CERT, key: c.TURN_TLS_KEY, port: c.TURN_TLS_PORT } : undefined,
+      tls: c.TURN_TLS_CERT && c.TURN_TLS_KEY ? { cert: c.TURN_TLS_CERT, key: c.TURN_TLS_KEY, port: c.TURN_TLS_PORT ?? DEFAULT_TLS_PORT } : undefined,
       relayIps: c.TURN_RELAY_IPS,
       externalIps: c.TURN_EXTERNAL_IPS,
       minPort: c.TURN_MIN_PORT,

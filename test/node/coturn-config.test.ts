@@ -3,7 +3,10 @@
  * The rendered file is exercised against real coturn in coturn.test.ts.
  */
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "vitest";
 import { describe, expect, it } from "vitest";
 import { CoturnConfigError, loadCoturnConfig, renderTurnserverConf, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { TEMPLATE_PATH, probeHost } from "../../bridge-host/coturn/launcher";
@@ -12,6 +15,13 @@ import { bindingRequest, isBindingSuccess } from "../../bridge-host/coturn/stun-
 import { DEV_SECRETS } from "../../workers/config";
 
 const SECRET = "s3cr3t-with+base64/chars=" + "x".repeat(20);
+/** Stand-in PEM files: the schema checks they are readable regular files (coturn parses their contents). */
+const pemDir = mkdtempSync(join(tmpdir(), "parley-coturn-pem-"));
+const CERT = join(pemDir, "turn.pem");
+const KEY = join(pemDir, "turn.key");
+writeFileSync(CERT, "-----BEGIN CERTIFICATE-----\n");
+writeFileSync(KEY, "-----BEGIN PRIVATE KEY-----\n", { mode: 0o600 });
+afterAll(() => rmSync(pemDir, { recursive: true, force: true }));
 const template = readFileSync(TEMPLATE_PATH, "utf8");
 const render = (cfg: CoturnConfig) => renderTurnserverConf(template, cfg, { pidfile: "/tmp/x/turnserver.pid" });
 /** directive lines (no comments, no blanks) */
@@ -76,7 +86,13 @@ describe("coturn env schema", () => {
     [{ TURN_MIN_PORT: "50000", TURN_MAX_PORT: "40000" }, /TURN_MIN_PORT must be <= TURN_MAX_PORT/],
     [{ TURN_PORT: "50000" }, /TURN_PORT must lie outside the relay port range/],
     [{ TURN_TLS_CERT: "/etc/cert.pem" }, /TURN_TLS_CERT and TURN_TLS_KEY go together/],
-    [{ TURN_TLS_CERT: "/a", TURN_TLS_KEY: "/b", TURN_TLS_PORT: "3478" }, /TURN_TLS_PORT must differ/],
+    [{ TURN_TLS_CERT: CERT, TURN_TLS_KEY: KEY, TURN_TLS_PORT: "3478" }, /TURN_TLS_PORT must differ/],
+    [{ TURN_TLS_CERT: CERT, TURN_TLS_KEY: KEY, TURN_TLS_PORT: "50000" }, /TURN_TLS_PORT must lie outside the relay port range/],
+    [{ TURN_TLS_PORT: "443" }, /TURN_TLS_PORT needs TURN_TLS_CERT and TURN_TLS_KEY/],
+    [{ TURN_TLS_PORT: "443", TURN_TLS_CERT: CERT }, /TURN_TLS_CERT and TURN_TLS_KEY go together/],
+    [{ TURN_TLS_PORT: "0", TURN_TLS_CERT: CERT, TURN_TLS_KEY: KEY }, /TURN_TLS_PORT/],
+    [{ TURN_TLS_CERT: join(pemDir, "missing.pem"), TURN_TLS_KEY: KEY }, /TURN_TLS_CERT \S+missing\.pem does not exist/],
+    [{ TURN_TLS_CERT: CERT, TURN_TLS_KEY: pemDir }, /TURN_TLS_KEY \S+ is not a regular file/],
     [{ TURN_REALM: "two words" }, /TURN_REALM must be printable ASCII without spaces/],
     [{ TURN_REALM: "a\nno-auth" }, /TURN_REALM/],
     [{ TURN_REALM: "x#y" }, /TURN_REALM must not contain '#'/],
@@ -164,8 +180,8 @@ describe("turnserver.conf rendering", () => {
           TURN_EXTERNAL_IPS: "203.0.113.9/10.0.0.5",
           TURN_MIN_PORT: "40000",
           TURN_MAX_PORT: "41000",
-          TURN_TLS_CERT: "/etc/ssl/turn.pem",
-          TURN_TLS_KEY: "/etc/ssl/turn.key",
+          TURN_TLS_CERT: CERT,
+          TURN_TLS_KEY: KEY,
           TURN_TLS_PORT: "443",
           TURN_USER_QUOTA: "5",
           TURN_TOTAL_QUOTA: "100",
@@ -187,8 +203,8 @@ describe("turnserver.conf rendering", () => {
         "min-port=40000",
         "max-port=41000",
         "tls-listening-port=443",
-        "cert=/etc/ssl/turn.pem",
-        "pkey=/etc/ssl/turn.key",
+        `cert=${CERT}`,
+        `pkey=${KEY}`,
         "user-quota=5",
         "total-quota=100",
         "max-bps=500000",
@@ -204,6 +220,25 @@ describe("turnserver.conf rendering", () => {
     expect(d).not.toContain("log-file=stdout");
     // allowances come before the denied ranges (coturn checks allowed-peer-ip first anyway)
     expect(d.indexOf("allowed-peer-ip=10.0.0.7")).toBeLessThan(d.findIndex((l) => l.startsWith("denied-peer-ip=")));
+  });
+
+  it("TLS: the default port is 5349 (RFC 8656 §3.1); TLS 1.2+ only either way; without TLS config: no-tls/no-dtls", () => {
+    const tls = loadCoturnConfig({ TURN_SECRET: SECRET, TURN_TLS_CERT: CERT, TURN_TLS_KEY: KEY });
+    expect(tls.tls).toEqual({ cert: CERT, key: KEY, port: 5349 });
+    const d = directives(render(tls));
+    expect(d).toEqual(expect.arrayContaining(["tls-listening-port=5349", `cert=${CERT}`, `pkey=${KEY}`, "no-tlsv1", "no-tlsv1_1"]));
+    expect(d).not.toContain("no-tls");
+    expect(d).not.toContain("no-dtls");
+    const plain = directives(render(loadCoturnConfig({ TURN_SECRET: SECRET })));
+    expect(plain).toEqual(expect.arrayContaining(["no-tls", "no-dtls", "no-tlsv1", "no-tlsv1_1"]));
+    expect(plain.filter((l) => /^(tls-listening-port|cert|pkey)=/.test(l))).toEqual([]);
+  });
+
+  it.skipIf(process.getuid?.() === 0)("refuses a PEM file the process cannot read (not testable as root)", () => {
+    const locked = join(pemDir, "locked.key");
+    writeFileSync(locked, "x", { mode: 0o000 });
+    chmodSync(locked, 0o000);
+    expect(errorOf({ TURN_SECRET: SECRET, TURN_TLS_CERT: CERT, TURN_TLS_KEY: locked })).toMatch(/TURN_TLS_KEY \S+locked\.key is not readable/);
   });
 
   it("keeps template and renderer in step", () => {
