@@ -521,7 +521,9 @@ class Call {
     keepExisting();
     const trim = setInterval(keepExisting, 200);
     try {
-      const { connectBridge } = await import("./bridge");
+      // Bounded: a chunk request that is never answered (seen against `wrangler dev`) must not leave the call stuck
+      // in "Moving the call to the media bridge…"; failing here falls back to direct sessions and asks again.
+      const { connectBridge } = await withTimeout(import("./bridge"), 15_000, "the bridge code did not load");
       const link = await connectBridge(url, grant, this.#nick, this.#send, {
         remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
         peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
