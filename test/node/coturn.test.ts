@@ -13,12 +13,14 @@ import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { connect as tlsConnect } from "node:tls";
+import { X509Certificate } from "node:crypto";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freeUdpTcpPort } from "../../bridge-host/coturn/ports";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
+import { allocate, Class, createPermission, errorCode, receiveData, sendTo, StunStream } from "../../bridge-host/coturn/stun-client";
 import { mintTurnCredentials, type TurnCredentials } from "../../durable/crypto/turn-credentials";
 import { traceFileWrites } from "./helpers/bridge-strace";
 import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarget } from "./helpers/xmpp-clients";
@@ -427,6 +429,141 @@ describe("coturn: TLS and DTLS listener (TURN_TLS_CERT/TURN_TLS_KEY)", () => {
 
   it("control: a TLSv1.2 handshake succeeds on the same port", async () => {
     expect(await tlsHandshake(server.host, tlsPort, "TLSv1.2")).toBe("connected");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// TURN over TLS (`turns:`, RFC 7065; RFC 8656 §3.1) driven by Node's own TLS client and our STUN/TURN codec
+// (bridge-host/coturn/stun-client.ts), independent of uclient; and the edge advertising it (XEP-0215)
+// ---------------------------------------------------------------------------------------------------------
+
+/** A throwaway self-signed P-256 certificate (CN=localhost) in a fresh temp dir. */
+function selfSignedCert(): { dir: string; cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), "parley-coturn-cert-"));
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  const r = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`openssl failed: ${r.error?.message ?? r.stderr}`);
+  }
+  return { dir, cert, key };
+}
+
+/** Node's TLS client (self-signed server certificate, so no chain check; the test pins its fingerprint instead). */
+function connectTls(host: string, port: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.2" });
+    const timer = setTimeout(() => (sock.destroy(), reject(new Error(`no TLS handshake with ${host}:${port} in 20 s`))), 20_000);
+    sock.once("secureConnect", () => (clearTimeout(timer), resolve(sock)));
+    sock.once("error", (e) => (clearTimeout(timer), reject(e)));
+  });
+}
+
+describe("coturn: TURN over TLS (turns) with Node's TLS client: STUN Binding, authenticated Allocate, relay", () => {
+  const secret = strongSecret();
+  const s = {} as { cfg: CoturnConfig; server: CoturnHandle; peer: EchoPeer; certs: ReturnType<typeof selfSignedCert>; fingerprint: string };
+  const sockets: TLSSocket[] = [];
+  const open = async () => {
+    const sock = await connectTls(s.server.host, s.cfg.tls!.port);
+    sockets.push(sock);
+    return sock;
+  };
+
+  beforeAll(async () => {
+    s.certs = selfSignedCert();
+    s.fingerprint = new X509Certificate(readFileSync(s.certs.cert)).fingerprint256;
+    Object.assign(
+      s,
+      await startServer({ TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" }, { cert: s.certs.cert, key: s.certs.key }),
+    );
+    s.peer = await startEchoPeer();
+  });
+  afterAll(async () => {
+    for (const sock of sockets) sock.destroy();
+    await s.peer?.stop();
+    await s.server?.stop();
+    if (s.certs) rmSync(s.certs.dir, { recursive: true, force: true });
+  });
+
+  it("answers a STUN Binding over TLS 1.2+ with the client's own address (XOR-MAPPED-ADDRESS)", async () => {
+    const sock = await open();
+    expect(["TLSv1.2", "TLSv1.3"]).toContain(sock.getProtocol());
+    expect(sock.getPeerCertificate().fingerprint256).toBe(s.fingerprint); // it is coturn with our certificate
+    const { response, mapped } = await new StunStream(sock).binding(20_000);
+    expect(response.cls).toBe(Class.Success);
+    expect(mapped).toEqual({ family: 4, address: sock.localAddress, port: sock.localPort });
+  });
+
+  it("allocates a UDP relay over TLS with use-auth-secret credentials and relays to a peer and back", async () => {
+    const sock = await open();
+    const creds = await mintTurnCredentials(secret, TTL);
+    const r = await allocate(new StunStream(sock), creds, 20_000);
+    if (!r.ok) throw new Error(`Allocate refused: ${r.code} ${r.reason} (${r.stage})\n${s.server.output().join("\n")}`);
+    expect(r.integrityOk).toBe(true); // the server proved it knows the same secret (RFC 8489 §9.2.4)
+    expect(r.relayed.address).toBe("127.0.0.1");
+    expect(r.relayed.port).toBeGreaterThanOrEqual(s.cfg.minPort);
+    expect(r.relayed.port).toBeLessThanOrEqual(s.cfg.maxPort);
+    expect(r.mapped).toEqual({ family: 4, address: sock.localAddress, port: sock.localPort });
+    expect(r.lifetime).toBeGreaterThan(0);
+
+    const peer = { address: "127.0.0.1", port: s.peer.port };
+    const perm = await createPermission(r.session, peer, 20_000);
+    expect(perm.cls, JSON.stringify(errorCode(perm))).toBe(Class.Success);
+    const payload = randomBytes(64);
+    sendTo(r.session, peer, payload);
+    const back = await receiveData(r.session, 20_000);
+    expect(back.peer).toEqual({ family: 4, ...peer });
+    expect(back.data.equals(payload)).toBe(true);
+  });
+
+  it("refuses a tampered password over TLS (401 on the authenticated Allocate)", async () => {
+    const creds = await mintTurnCredentials(secret, TTL);
+    const r = await allocate(new StunStream(await open()), { username: creds.username, password: "x" + creds.password }, 20_000);
+    expect(r).toMatchObject({ ok: false, code: 401, stage: "authenticated" });
+  });
+
+  it("refuses expired credentials over TLS (401 on the authenticated Allocate)", async () => {
+    const creds = await mintTurnCredentials(secret, TTL, Date.now() - (TTL + 60) * 1000);
+    const r = await allocate(new StunStream(await open()), creds, 20_000);
+    expect(r).toMatchObject({ ok: false, code: 401, stage: "authenticated" });
+  });
+
+  describe("+ edge: wrangler dev with TURN_TLS_PORT", () => {
+    let target: XmppTarget;
+    beforeAll(async () => {
+      target = await startTarget("edge", {
+        turnSecret: secret,
+        vars: { TURN_HOST: s.server.host, TURN_PORT: String(s.server.port), TURN_TLS_PORT: String(s.cfg.tls!.port), TURN_TTL_SECONDS: "300" },
+      });
+    });
+    afterAll(async () => {
+      await target?.stop();
+    });
+
+    it("the room lists turns (XEP-0215) on the TLS port, and its credentials allocate over TLS", async () => {
+      const client = await connectStanza(target, uniqueRoom("turns"));
+      try {
+        const list = await client.getServices(target.domain);
+        const all = list.services ?? [];
+        const turns = all.filter((x) => x.type === "turns");
+        expect(turns, JSON.stringify(all)).toHaveLength(1);
+        const svc = turns[0]!;
+        expect(svc).toMatchObject({ host: s.server.host, port: s.cfg.tls!.port, transport: "tcp" });
+        const turn = all.find((x) => x.type === "turn")!;
+        expect([svc.username, svc.password]).toEqual([turn.username, turn.password]);
+        const r = await allocate(new StunStream(await open()), { username: svc.username ?? "", password: svc.password ?? "" }, 20_000);
+        if (!r.ok) throw new Error(`Allocate refused: ${r.code} ${r.reason} (${r.stage})`);
+        expect(r.integrityOk).toBe(true);
+        expect(r.relayed.address).toBe("127.0.0.1");
+      } finally {
+        await disconnectStanza(client);
+      }
+    });
   });
 });
 
