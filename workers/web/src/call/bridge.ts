@@ -14,6 +14,14 @@ import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
 import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
 import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
 import { Safari12 } from "mediasoup-client/handlers/Safari12";
+import { START_BITRATE_KBPS } from "./sdp-tuning";
+
+/**
+ * Start the bridge video sender above Chromium's 300 kbit/s default, which makes it drop and downscale the first frames
+ * of a 720p camera (the same reason as for direct sessions, sdp-tuning.ts). mediasoup-client writes it as
+ * x-google-start-bitrate into the send transport's remote answer.
+ */
+const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 
 export interface BridgeEvents {
   remoteStream(nick: string, stream: MediaStream): void;
@@ -323,7 +331,10 @@ export async function connectBridge(url: string, grant: string, self: string, se
     for (const track of tracks) {
       const kind = track.kind === "audio" ? "audio" : "video";
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
-      producers.set(kind, await send.produce({ track, stopTracks: false, appData: { source: kind === "audio" ? "mic" : "camera" } }));
+      producers.set(
+        kind,
+        await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, appData: { source: kind === "audio" ? "mic" : "camera" } }),
+      );
     }
     mark("produced");
     await Promise.all(pendingConsumes);
@@ -338,7 +349,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
     async replaceTrack(kind, track) {
       const p = producers.get(kind);
       if (p) await p.replaceTrack({ track });
-      else if (track) producers.set(kind, await send.produce({ track, stopTracks: false }));
+      else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START }));
     },
     peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {
