@@ -1,7 +1,8 @@
 /**
  * End-to-end with the bridge: real headless Chromium, the real edge (`wrangler dev`, room Durable Object) and the
  * real bridge host (mediasoup). A third participant moves the room to the bridge (all three decode both others'
- * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions.
+ * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions. Takes the
+ * README's screenshot of a 3-person call (workers/web/screenshots/call-3.png).
  */
 import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +18,7 @@ import {
   waitForRemoteVideo,
   type Participant,
 } from "./helpers/browser";
-import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
+import { freshRoom, screenshotPath, startWebTarget, type WebTarget } from "./helpers/web-app";
 
 /**
  * Generous: on a loaded 2-core machine (load average 20-35 while other suites run) the switch (bridge room creation,
@@ -68,7 +69,8 @@ describe("web app: the bridge for three or more", () => {
   }
 
   it("a third participant moves the call to the bridge and all three decode both others' video", { timeout: 480_000 }, async () => {
-    const [a, b, c] = await threeInARoom(freshRoom("bridge3"));
+    // A fixed, readable name for the screenshot: unique within this file's own edge instance.
+    const [a, b, c] = await threeInARoom("sunny-lynx-23");
     for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
     await Promise.all([
       waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS),
@@ -94,6 +96,11 @@ describe("web app: the bridge for three or more", () => {
       expect(pairs.length).toBeGreaterThan(0);
       expect((ports as number[]).every((port) => port === bridge.rtcPort)).toBe(true);
     }
+    // README: a 3-person call through the bridge, as the third person sees it.
+    await c.page.getByLabel("Message", { exact: true }).fill("Hello both! The call moved to the bridge on its own.");
+    await c.page.getByLabel("Message", { exact: true }).press("Enter");
+    await a.page.getByRole("log").getByText("moved to the bridge").waitFor({ timeout: 20_000 });
+    await c.page.screenshot({ path: screenshotPath("call-3.png") });
   });
 
   it("when one leaves, the two others go back to a direct call", { timeout: 480_000 }, async () => {
