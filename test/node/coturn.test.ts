@@ -371,15 +371,8 @@ describe("coturn: TLS and DTLS listener (TURN_TLS_CERT/TURN_TLS_KEY)", () => {
   let certDir: string;
 
   beforeAll(async () => {
-    certDir = mkdtempSync(join(tmpdir(), "parley-coturn-cert-"));
-    const cert = join(certDir, "cert.pem");
-    const key = join(certDir, "key.pem");
-    const r = spawnSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
-      { encoding: "utf8" },
-    );
-    if (r.status !== 0) throw new Error(`openssl failed: ${r.error?.message ?? r.stderr}`);
+    const { dir, cert, key } = selfSignedCert();
+    certDir = dir;
     let cfg: CoturnConfig;
     ({ cfg, server } = await startServer(
       { TURN_ENV: "development", TURN_SECRET: secret, TURN_ALLOW_LOOPBACK_PEERS: "1" },
