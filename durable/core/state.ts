@@ -31,6 +31,8 @@ export interface Occupancy {
   affiliation: Affiliation;
   /** serialized payload of the occupant's last available presence, minus the MUC <x/> (XEP-0045 §7.7) */
   pres: string;
+  /** unix ms of the join: who has been in the room longest inherits ownership (features/muc-owner.ts) */
+  joinedAt: number;
 }
 
 export interface ConnState {
@@ -113,6 +115,8 @@ export const ConnStateSchema = z.object({
       role: z.enum(["moderator", "participant", "none"]),
       affiliation: z.enum(["owner", "none"]),
       pres: z.string().max(MAX_PRESENCE_PAYLOAD),
+      // attachments written before this field existed thaw as "joined at the epoch" (i.e. the longest present)
+      joinedAt: z.number().int().nonnegative().default(0),
     })
     .optional(),
 });

@@ -106,6 +106,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     role: created ? "moderator" : "participant",
     affiliation: created ? "owner" : "none",
     pres,
+    joinedAt: deps.now(),
   };
   room.nicks.set(j.key, c.id);
   out.saveConn(c.id);

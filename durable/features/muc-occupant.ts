@@ -1,13 +1,15 @@
 /**
  * XEP-0045 occupant presence: how an occupant's presence is shown to others (§7.2.3, §7.7), self-presence status
  * codes (§7.2.2 "110"), and removal with an unavailable broadcast (§7.14 exit; also on stream close, global
- * unavailable presence or a dropped connection; §8.2 kick with "307").
+ * unavailable presence or a dropped connection; §8.2 kick with "307"), then the ownership hand-over when the owner
+ * left (muc-owner.ts, §10.6).
  * Semi-anonymous room (XEP-0045 §4.2, "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
  */
 import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
 import { MAX_PRESENCE_PAYLOAD, fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { escapeAttr, escapeText, serialize, type XmlElement } from "../xmpp/xml";
+import { ownerSuccessor, promoteToOwner } from "./muc-owner";
 
 export interface PresenceOpts {
   type?: "unavailable";
@@ -118,8 +120,21 @@ export function removeOccupant(
     room.meta.pwHash = null;
     room.meta.pwSalt = null;
     out.saveRoom();
-  }
+  } else if (occ.affiliation === "owner") handOverOwnership(room, out);
   out.occupantsChanged();
+}
+
+/**
+ * The owner left an occupied room: promote the longest-present occupant (muc-owner.ts) and announce its new
+ * affiliation/role with its presence to every occupant, status 110 to itself (XEP-0045 §10.6, §9.6, §7.2.2).
+ */
+function handOverOwnership(room: RoomState, out: Out): void {
+  const heir = ownerSuccessor(room);
+  if (!heir) return;
+  promoteToOwner(heir);
+  out.saveConn(heir.id);
+  broadcastOthers(room, heir, out, (withJid) => presenceTpl(room, heir, { withJid }));
+  out.send(heir.id, renderOne(presenceTpl(room, heir, { withJid: true, codes: ["110"] }), heir));
 }
 
 /** `<item>` inner XML for kicks: actor and reason (XEP-0045 §8.2). */

@@ -280,4 +280,35 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     await a.expect(`from="${room}@conference.localhost/bob"`, `type="unavailable"`);
     a.close();
   });
+
+  it("ownership handed over when the owner left survives an eviction (XEP-0045 §10.6, attachment)", async () => {
+    const room = "evict-owner";
+    const a = await connected(room, "alice");
+    const b = await connected(room, "bob");
+    const c = await connected(room, "carol");
+    a.send(`<presence xmlns="jabber:client" type="unavailable" to="${room}@conference.localhost/alice"/>`);
+    await b.expect(`from="${room}@conference.localhost/bob"`, `affiliation="owner" role="moderator"`, `<status code="110"/>`);
+    await c.expect(`from="${room}@conference.localhost/bob"`, `affiliation="owner" role="moderator"`);
+    const stub = env.ROOM.get(env.ROOM.idFromName(room));
+    await runInDurableObject(stub, async (_old: RoomDO, state) => {
+      const fresh = new RoomDO(state, env);
+      const info = await fresh.getInfo(room);
+      expect(info.occupants).toEqual([
+        { nick: "bob", role: "moderator", affiliation: "owner" },
+        { nick: "carol", role: "participant", affiliation: "none" },
+      ]);
+      const wsOf = (nick: string) => state.getWebSockets().find((ws) => (ws.deserializeAttachment() as ConnState | null)?.occ?.nick === nick)!;
+      // the rewoken instance lets the new owner lock the room
+      await fresh.webSocketMessage(
+        wsOf("bob"),
+        `<iq xmlns="jabber:client" type="set" id="cfg2" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
+      );
+      expect((await fresh.getInfo(room)).passwordProtected).toBe(true);
+    });
+    await b.expect(`id="cfg2"`, `type="result"`);
+    await c.expect(`<status code="104"/>`);
+    a.close();
+    b.close();
+    c.close();
+  });
 });
