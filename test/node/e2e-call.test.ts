@@ -286,6 +286,21 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.getByRole("log").getByText("visitor was removed.").waitFor({ timeout: 20_000 });
   });
 
+  it("when the owner leaves, the person who stays can lock the room", async () => {
+    const room = freshRoom("handover");
+    const a = await participant(room);
+    const b = await participant(room);
+    await join(a, "host");
+    await waitForCall(a);
+    await join(b, "guest");
+    await waitForCall(b);
+    await a.page.getByRole("button", { name: "Lock room" }).waitFor({ timeout: 20_000 });
+    expect(await b.page.getByRole("button", { name: "Lock room" }).count()).toBe(0);
+    await a.page.getByRole("button", { name: "Leave" }).click();
+    // XEP-0045 §10.6: the room hands ownership to the remaining occupant, whose call screen now offers the lock.
+    await b.page.getByRole("button", { name: "Lock room" }).waitFor({ timeout: 20_000 });
+  });
+
   it("screen share reaches the other participant", async () => {
     const room = freshRoom("screen");
     const a = await participant(room, [MAGENTA_SCREEN]);
