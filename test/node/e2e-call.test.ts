@@ -55,6 +55,17 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     return p;
   }
 
+  /** Two participants in `room`: the first joins (and is on the call screen), then the second. */
+  async function twoInACall(room: string, nicks: [string, string], initScripts: [string[]?, string[]?] = []): Promise<[Participant, Participant]> {
+    const a = await participant(room, initScripts[0]);
+    const b = await participant(room, initScripts[1]);
+    await join(a, nicks[0]);
+    await waitForCall(a);
+    await join(b, nicks[1]);
+    await waitForCall(b);
+    return [a, b];
+  }
+
   it("shows the hair check with a live local preview, a level meter and the Join button", async () => {
     // Each edge instance has its own state directory, so a fixed, readable name is safe here (screenshot).
     const a = await participant("brave-otter-42");
@@ -87,13 +98,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("two participants connect directly and each decodes the other's video", async () => {
-    const room = "calm-heron-17"; // fixed for the screenshot; unique within this edge instance
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "alice");
-    await waitForCall(a);
-    await join(b, "bob");
-    await waitForCall(b);
+    const [a, b] = await twoInACall("calm-heron-17", ["alice", "bob"]); // fixed for the screenshot; unique within this edge instance
 
     const [ta, tb] = await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
     expect(ta).toBeGreaterThanOrEqual(0);
@@ -163,13 +168,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("delivers chat messages; remembers the name; closing the tab leaves the room", async () => {
-    const room = freshRoom("chat");
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "alice");
-    await waitForCall(a);
-    await join(b, "bob");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("chat"), ["alice", "bob"]);
     await a.page.getByLabel("Message", { exact: true }).fill("hello from alice <b>not bold</b>");
     await a.page.getByLabel("Message", { exact: true }).press("Enter");
     await b.page.getByRole("log").getByText("hello from alice <b>not bold</b>").waitFor({ timeout: 20_000 });
@@ -215,13 +214,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("shows 'reconnecting' after a network drop, then rejoins and the call resumes", async () => {
-    const room = freshRoom("drop");
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "alice");
-    await waitForCall(a);
-    await join(b, "bob");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("drop"), ["alice", "bob"]);
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
 
     expect(await dropXmppConnection(b.page)).toBe(1);
@@ -252,13 +245,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("shows everyone who is muted or has the camera off", async () => {
-    const room = freshRoom("mute");
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "alice");
-    await waitForCall(a);
-    await join(b, "bob");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("mute"), ["alice", "bob"]);
     const aliceTile = b.page.locator("figure", { has: b.page.locator('video[data-participant="alice"]') });
     await aliceTile.waitFor({ timeout: 20_000 });
     expect(await aliceTile.getByText("muted").count()).toBe(0);
@@ -273,13 +260,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("lets the owner remove a participant", async () => {
-    const room = freshRoom("kick");
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "host");
-    await waitForCall(a);
-    await join(b, "visitor");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("kick"), ["host", "visitor"]);
     await a.page.getByRole("button", { name: "Remove visitor" }).click();
     await b.page.getByText("You were removed from the call by a moderator.").waitFor({ timeout: 20_000 });
     await a.page.locator('video[data-participant="visitor"]').waitFor({ state: "detached", timeout: 20_000 });
@@ -287,13 +268,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("when the owner leaves, the person who stays can lock the room", async () => {
-    const room = freshRoom("handover");
-    const a = await participant(room);
-    const b = await participant(room);
-    await join(a, "host");
-    await waitForCall(a);
-    await join(b, "guest");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("handover"), ["host", "guest"]);
     await a.page.getByRole("button", { name: "Lock room" }).waitFor({ timeout: 20_000 });
     expect(await b.page.getByRole("button", { name: "Lock room" }).count()).toBe(0);
     await a.page.getByRole("button", { name: "Leave" }).click();
@@ -302,13 +277,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   });
 
   it("screen share reaches the other participant", async () => {
-    const room = freshRoom("screen");
-    const a = await participant(room, [MAGENTA_SCREEN]);
-    const b = await participant(room);
-    await join(a, "presenter");
-    await waitForCall(a);
-    await join(b, "viewer");
-    await waitForCall(b);
+    const [a, b] = await twoInACall(freshRoom("screen"), ["presenter", "viewer"], [[MAGENTA_SCREEN]]);
     await waitForRemoteVideo(b.page, ["presenter"]);
     const isMagenta = ([r, g, bl]: [number, number, number]) => r > 180 && g < 90 && bl > 180;
     expect(isMagenta(await centrePixel(b.page, "presenter"))).toBe(false); // the fake camera first
