@@ -19,6 +19,7 @@ import type { MediaSession } from "stanza/jingle";
 import { exportToSDP, importFromSDP } from "stanza/jingle";
 import { convertIntermediateToRequest, convertRequestToIntermediate } from "stanza/jingle/sdp/Protocol";
 import { parse } from "stanza/jxt";
+import { NS_JINGLE_ICE_UDP_1 } from "stanza/Namespaces";
 import type { IQ, Jingle, JingleContent, JingleRtpDescription } from "stanza/protocol";
 import { preferredCodecs, withStartBitrate } from "./sdp-tuning";
 
@@ -143,14 +144,9 @@ export function sendPreparedOffer(session: MediaSession): void {
   session.role = "initiator";
   session.includesAudio = true;
   session.includesVideo = true;
-  const jingle = convertIntermediateToRequest(importFromSDP(sdp), "initiator", session.transportType);
-  jingle.sid = session.sid;
-  jingle.action = "session-initiate";
-  for (const content of jingle.contents ?? []) {
-    content.creator = "initiator";
-    signalStreams(content);
-  }
-  session.send("session-initiate", jingle as Jingle);
+  const jingle = jingleFromSdp(sdp, "initiator", session.transportType, session.sid, "session-initiate");
+  for (const content of jingle.contents ?? []) signalStreams(content);
+  session.send("session-initiate", jingle);
 }
 
 /**
@@ -165,11 +161,7 @@ export async function acceptQuickly(session: MediaSession): Promise<void> {
   session.role = "responder";
   await session.processLocal("session-accept", async () => {
     const answer = await session.pc.createAnswer();
-    const jingle = convertIntermediateToRequest(importFromSDP(answer.sdp ?? ""), "responder", session.transportType);
-    jingle.sid = session.sid;
-    jingle.action = "session-accept";
-    for (const content of jingle.contents ?? []) content.creator = "initiator";
-    session.send("session-accept", jingle as Jingle);
+    session.send("session-accept", jingleFromSdp(answer.sdp ?? "", "responder", session.transportType, session.sid, "session-accept"));
     try {
       await session.pc.setLocalDescription(answer);
     } catch {
@@ -179,6 +171,22 @@ export async function acceptQuickly(session: MediaSession): Promise<void> {
     // Candidates that arrived while the offer was being applied (ICESession keeps them until the answer is set).
     await (session as unknown as { processBufferedCandidates(): Promise<void> }).processBufferedCandidates();
   });
+}
+
+/**
+ * A Jingle request from an SDP, as StanzaJS' MediaSession builds it: every content is created by the initiator
+ * (XEP-0166 §7.2: our sessions never add contents later).
+ */
+function jingleFromSdp(
+  sdp: string,
+  role: "initiator" | "responder",
+  transportType: MediaSession["transportType"],
+  sid: string,
+  action: "session-initiate" | "session-accept",
+): Jingle {
+  const jingle = convertIntermediateToRequest(importFromSDP(sdp), role, transportType);
+  for (const content of jingle.contents ?? []) content.creator = "initiator";
+  return { ...jingle, sid, action } as Jingle;
 }
 
 /** StanzaJS' applyStreamsCompatibility: also signal the stream as `a=ssrc:… msid` (older clients read only that). */
@@ -199,8 +207,8 @@ function signalStreams(content: JingleContent): void {
  */
 export function warmJingleCode(client: Agent, sdp: string): void {
   try {
-    const jingle = convertIntermediateToRequest(importFromSDP(sdp), "initiator", "urn:xmpp:jingle:transports:ice-udp:1");
-    const iq = { type: "set", id: "warm-up", to: "warm@up/x", jingle: { ...jingle, sid: "warm-up", action: "session-initiate" } };
+    const jingle = jingleFromSdp(sdp, "initiator", NS_JINGLE_ICE_UDP_1, "warm-up", "session-initiate");
+    const iq = { type: "set", id: "warm-up", to: "warm@up/x", jingle };
     const xml = client.stanzas.export("iq", iq)?.toString();
     if (!xml) return;
     const back = client.stanzas.import(parse(xml)) as IQ | undefined;
