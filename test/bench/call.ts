@@ -9,7 +9,8 @@
  *
  * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
- * `parley:*` performance marks per page, in ms after the Join click).
+ * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
+ * --trace-more.
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -65,6 +66,48 @@ async function printMarks(ps: Array<[string, Page]>, click: number): Promise<voi
   }
 }
 
+/**
+ * `--marks` only: long main-thread tasks (≥ 50 ms) and, per peer connection (`d` direct, `b` bridge), the first time
+ * video bytes are received, frames decoded and encoded, as extra `parley:` marks (getStats polled every 50 ms).
+ * `--trace-more` adds the sender's state (quality limitation, target bitrate in 100 kbit/s, encoded?, sent?), whether
+ * its source delivered frames, and every gap over 150 ms between frames of the local preview.
+ */
+const TRACE = `(() => {
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) performance.mark("parley:longtask:" + Math.round(e.duration), { startTime: e.startTime }); })
+    .observe({ type: "longtask", buffered: false });
+  if (window.__traceMore) {
+    let last = 0;
+    const tick = (now) => {
+      if (last && now - last > 150) performance.mark("parley:preview-gap:" + Math.round(now - last), { startTime: last });
+      last = now;
+      const v = document.querySelector("video[data-local]");
+      if (v) v.requestVideoFrameCallback(tick); else setTimeout(() => tick(performance.now()), 30);
+    };
+    tick(performance.now());
+  }
+  const seen = new Set();
+  const once = (key) => { if (!seen.has(key)) { seen.add(key); performance.mark("parley:" + key); } };
+  setInterval(async () => {
+    for (const [i, pc] of window.__pcs.entries()) {
+      if (pc.connectionState === "closed" || !pc.remoteDescription) continue;
+      const tag = (pc.remoteDescription.sdp.includes("a=ice-lite") ? "b" : "d") + i;
+      for (const r of (await pc.getStats()).values()) {
+        if (r.kind !== "video") continue;
+        if (r.type === "inbound-rtp") {
+          if (r.bytesReceived > 0) once("rx-bytes:" + tag + ":" + r.ssrc);
+          if (r.framesDecoded > 0) once("rx-decoded:" + tag + ":" + r.ssrc + ":" + r.frameWidth);
+        } else if (r.type === "outbound-rtp") {
+          if (r.framesEncoded > 0) once("tx-encoded:" + tag + ":" + r.frameWidth);
+          if (r.pliCount > 0) once("tx-pli:" + tag);
+          if (window.__traceMore) once("tx-state:" + tag + ":" + r.qualityLimitationReason + ":" + Math.round((r.targetBitrate | 0) / 100000) + ":" + (r.framesEncoded > 0) + ":" + (r.packetsSent > 0));
+        } else if (r.type === "media-source" && window.__traceMore) {
+          once("src:" + tag + ":" + (r.frames > 0));
+        }
+      }
+    }
+  }, 50);
+})()`;
+
 async function joinClickAt(page: Page): Promise<number> {
   return page.evaluate("window.__joinClickAt");
 }
@@ -76,6 +119,7 @@ async function ready(p: Participant): Promise<void> {
   // ...and every connectivity probe finished (they gather ICE candidates, as the prepared offer does).
   await p.page.locator('[data-check][data-verdict="pending"]').first().waitFor({ state: "detached", timeout: 30_000 });
   await p.page.evaluate(RECORD_CLICK);
+  if (args.includes("--marks")) await p.page.evaluate((args.includes("--trace-more") ? "window.__traceMore = true;" : "") + TRACE);
 }
 
 function stats(xs: number[]): string {
