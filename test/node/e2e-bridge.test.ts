@@ -14,6 +14,7 @@ import {
   launchBrowser,
   mediaMode,
   selectedPairs,
+  sentVideoHeights,
   waitForCall,
   waitForRemoteVideo,
   type Participant,
@@ -95,6 +96,12 @@ describe("web app: the bridge for three or more", () => {
       })()`);
       expect(pairs.length).toBeGreaterThan(0);
       expect((ports as number[]).every((port) => port === bridge.rtcPort)).toBe(true);
+      // Cameras go to the bridge at most 360 lines high (the fake camera is 720p; sdp-tuning.ts §3).
+      const sent = await eventually(async () => {
+        const hs = (await sentVideoHeights(p.page)).filter((x) => x.via === "bridge");
+        return hs.length > 0 ? hs : undefined;
+      }, "video sent to the bridge");
+      expect(sent.every((x) => x.height > 0 && x.height <= 360)).toBe(true);
     }
     // README: a 3-person call through the bridge, as the third person sees it.
     await c.page.getByLabel("Message", { exact: true }).fill("Hello both! The call moved to the bridge on its own.");

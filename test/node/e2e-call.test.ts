@@ -127,10 +127,15 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.screenshot({ path: screenshotPath("call.png") });
   });
 
-  it("a newcomer who waited on the hair check sends its prepared offer, candidates inside, answered by a spare", async () => {
+  it("a newcomer who waited on the hair check sends its prepared offer, candidates inside, answered by a spare; cameras start small", async () => {
     // Record what each page sends over its XMPP WebSocket.
     const capture = `(() => { window.__sent = []; const send = WebSocket.prototype.send;
-      WebSocket.prototype.send = function (d) { window.__sent.push(String(d)); return send.call(this, d); }; })();`;
+      WebSocket.prototype.send = function (d) { window.__sent.push(String(d)); return send.call(this, d); };
+      window.__scales = []; const setParameters = RTCRtpSender.prototype.setParameters;
+      RTCRtpSender.prototype.setParameters = function (p, ...rest) {
+        if (this.track && this.track.kind === "video") window.__scales.push((p.encodings[0] || {}).scaleResolutionDownBy ?? 1);
+        return setParameters.call(this, p, ...rest);
+      }; })();`;
     const room = freshRoom("prepared");
     const a = await participant(room, [capture]);
     const b = await participant(room, [capture]);
@@ -165,6 +170,16 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     const [pa, pb] = await Promise.all([connected(a), connected(b)]);
     expect(pa).toEqual([{ pool: 1, startBitrate: true }]);
     expect(pb).toEqual([{ pool: 0, startBitrate: true }]);
+    // Both cameras (the fake one is 720p) start at 360p, set before the session is up, and go to full size once it is.
+    for (const p of [a, b]) {
+      const scales: number[] = await p.page.evaluate("window.__scales");
+      expect(scales[0]).toBe(2);
+      await eventually(async () => ((await p.page.evaluate("window.__scales")) as number[]).at(-1) === 1, "camera at full size");
+      const live = await p.page.evaluate(`window.__pcs.filter((pc) => pc.connectionState === "connected")
+        .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === "video")
+        .map((s) => s.getParameters().encodings[0].scaleResolutionDownBy ?? 1)`);
+      expect(live).toEqual([1]);
+    }
   });
 
   it("delivers chat messages; remembers the name; closing the tab leaves the room", async () => {

@@ -1,6 +1,6 @@
 /** The web app's SDP/codec tuning for direct sessions (workers/web/src/call/sdp-tuning.ts). */
 import { describe, expect, it } from "vitest";
-import { preferredCodecs, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
+import { BRIDGE_HEIGHT, preferredCodecs, sendScale, START_HEIGHT, SWITCHING_HEIGHT, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
 
 const SDP = [
   "v=0",
@@ -81,5 +81,25 @@ describe("preferredCodecs", () => {
     const h264 = [{ mimeType: "video/H264" }, { mimeType: "video/rtx" }];
     expect(preferredCodecs("video", h264)).toEqual(h264);
     expect(preferredCodecs("audio", [{ mimeType: "audio/PCMU" }])).toEqual([{ mimeType: "audio/PCMU" }]);
+  });
+});
+
+describe("sendScale", () => {
+  it("scales a taller track down to the limit and leaves smaller ones alone", () => {
+    expect(sendScale(720, 360)).toBe(2);
+    expect(sendScale(1080, 360)).toBe(3);
+    expect(sendScale(480, 360)).toBeCloseTo(4 / 3);
+    expect(sendScale(360, 360)).toBe(1);
+    expect(sendScale(240, 360)).toBe(1);
+  });
+  it("sends full size without a limit or without a known height", () => {
+    expect(sendScale(720, null)).toBe(1);
+    expect(sendScale(undefined, 360)).toBe(1);
+    expect(sendScale(0, 360)).toBe(1);
+    expect(sendScale(Number.NaN, 360)).toBe(1);
+  });
+  it("keeps the start, switching and bridge sizes ordered as the app relies on", () => {
+    expect(SWITCHING_HEIGHT).toBeLessThan(START_HEIGHT);
+    expect(BRIDGE_HEIGHT).toBeGreaterThanOrEqual(START_HEIGHT);
   });
 });

@@ -15,13 +15,14 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
  * `denyMedia`: no fake permission UI; every permission prompt is denied (to test what people see when they refuse
  * the camera and microphone).
  */
-export async function launchBrowser(opts: { denyMedia?: boolean } = {}): Promise<Browser> {
+/** `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`). */
+export async function launchBrowser(opts: { denyMedia?: boolean; fakeCameras?: number } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
-      "--use-fake-device-for-media-stream",
+      opts.fakeCameras && opts.fakeCameras > 1 ? `--use-fake-device-for-media-stream=device-count=${opts.fakeCameras}` : "--use-fake-device-for-media-stream",
       opts.denyMedia ? "--deny-permission-prompts" : "--use-fake-ui-for-media-stream",
       "--disable-background-networking",
       "--disable-gpu",
@@ -158,6 +159,21 @@ export async function waitForRemoteVideo(page: Page, nicks: string[], timeoutMs 
     }
     await page.waitForTimeout(100);
   }
+}
+
+/** Height of the video each connected peer connection sends now (outbound-rtp frameHeight), direct or via the bridge. */
+export async function sentVideoHeights(page: Page): Promise<Array<{ via: "bridge" | "direct"; height: number }>> {
+  return page.evaluate(`(async () => {
+    const out = [];
+    for (const pc of window.__pcs) {
+      if (pc.connectionState !== "connected" || !pc.remoteDescription) continue;
+      const via = pc.remoteDescription.sdp.includes("a=ice-lite") ? "bridge" : "direct";
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "outbound-rtp" && r.kind === "video" && r.frameHeight) out.push({ via, height: r.frameHeight });
+      });
+    }
+    return out;
+  })()`);
 }
 
 export interface CandidatePair {

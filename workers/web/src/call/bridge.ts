@@ -14,7 +14,8 @@ import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
 import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
 import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
 import { Safari12 } from "mediasoup-client/handlers/Safari12";
-import { START_BITRATE_KBPS } from "./sdp-tuning";
+import { BRIDGE_HEIGHT, sendScale, START_BITRATE_KBPS } from "./sdp-tuning";
+import { isScreenTrack, limitSendHeight } from "./send-size";
 
 /**
  * Start the bridge video sender above Chromium's 300 kbit/s default, which makes it drop and downscale the first frames
@@ -22,6 +23,12 @@ import { START_BITRATE_KBPS } from "./sdp-tuning";
  * x-google-start-bitrate into the send transport's remote answer.
  */
 const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
+
+/** Cameras go to the bridge at most BRIDGE_HEIGHT lines high (sdp-tuning.ts §3); screen shares at full size. */
+function encodingsFor(track: MediaStreamTrack): RTCRtpEncodingParameters[] | undefined {
+  if (track.kind !== "video") return undefined;
+  return [{ scaleResolutionDownBy: isScreenTrack(track) ? 1 : sendScale(track.getSettings().height, BRIDGE_HEIGHT) }];
+}
 
 export interface BridgeEvents {
   remoteStream(nick: string, stream: MediaStream): void;
@@ -333,7 +340,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
       producers.set(
         kind,
-        await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, appData: { source: kind === "audio" ? "mic" : "camera" } }),
+        await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track), appData: { source: kind === "audio" ? "mic" : "camera" } }),
       );
     }
     mark("produced");
@@ -348,8 +355,10 @@ export async function connectBridge(url: string, grant: string, self: string, se
     ready,
     async replaceTrack(kind, track) {
       const p = producers.get(kind);
-      if (p) await p.replaceTrack({ track });
-      else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START }));
+      if (p) {
+        await p.replaceTrack({ track });
+        if (p.rtpSender) await limitSendHeight(p.rtpSender, BRIDGE_HEIGHT);
+      } else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track) }));
     },
     peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {

@@ -444,6 +444,7 @@ class Call {
     } else if (this.#mode === "p2p") this.#p2p.setPeers(peers);
     // In bridge mode, keep the existing direct sessions until the bridge is up (make-before-break), start none.
     else if (!this.#bridge) this.#p2p.setPeers(peers.filter((p) => this.#p2p.connectedPeers().includes(p)));
+    if (this.#mode === "p2p") this.#p2p.setSwitching(false);
     this.#view.setMediaMode(this.#bridge && this.#bridgeReady ? "bridge" : "p2p", this.#participants.size === 0);
   }
 
@@ -510,6 +511,7 @@ class Call {
     this.#bridgeConnecting = true;
     this.#view.notify("Moving the call to the media bridge…");
     performance.mark("parley:bridge:announced");
+    this.#p2p.setSwitching(true); // direct video goes small meanwhile: the CPU is needed for the bridge's
     // While switching, keep the direct sessions we have but let none be re-created: the others end theirs as soon
     // as their own bridge is up, and P2PMesh re-initiates a session ended while still wanted (1 s later), which
     // only costs CPU and signaling in the middle of the switch.

@@ -24,6 +24,8 @@ import {
   usablePrepared,
   type PreparedOffer,
 } from "./prepared";
+import { RAMP_UP_MS, START_HEIGHT, SWITCHING_HEIGHT } from "./sdp-tuning";
+import { limitSendHeight } from "./send-size";
 
 export interface P2PEvents {
   /** Whether to accept a session the peer initiated (e.g. only in P2P mode, only from occupants). */
@@ -54,6 +56,10 @@ export class P2PMesh {
   #nextPc: RTCPeerConnection | undefined;
   readonly #fromSpare = new WeakSet<RTCPeerConnection>();
   #iceServers: RTCIceServer[] | undefined;
+  /** Sessions whose camera went to full size (RAMP_UP_MS after connecting; they start small, sdp-tuning.ts §3). */
+  readonly #rampedUp = new WeakSet<MediaSession>();
+  /** The room is moving to the bridge: direct cameras go small to leave CPU for it (setSwitching). */
+  #switching = false;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(client: Agent, self: () => string | undefined, sendStream: () => MediaStream, events: P2PEvents) {
@@ -184,8 +190,22 @@ export class P2PMesh {
       [...this.#sessions.values()].map(async (s) => {
         const tr = s.pc.getTransceivers().find((t) => (t.sender.track?.kind ?? t.receiver.track.kind) === kind);
         if (tr) await tr.sender.replaceTrack(track).catch(() => undefined);
+        await this.#applySize(s);
       }),
     );
+  }
+
+  /** While the room moves to the bridge, send direct video small (until the sessions end), or back to normal. */
+  setSwitching(on: boolean): void {
+    if (this.#switching === on) return;
+    this.#switching = on;
+    for (const s of this.#sessions.values()) void this.#applySize(s);
+  }
+
+  /** Camera size for a session's senders: small at first and while switching, full size otherwise. */
+  #applySize(session: MediaSession): Promise<void> {
+    const max = this.#switching ? SWITCHING_HEIGHT : this.#rampedUp.has(session) ? null : START_HEIGHT;
+    return Promise.all(session.pc.getSenders().map((sender) => limitSendHeight(sender, max))).then(() => undefined);
   }
 
   close(): void {
@@ -214,10 +234,11 @@ export class P2PMesh {
       performance.mark("parley:jingle-initiate-prepared");
       sendPreparedOffer(session);
       performance.mark("parley:jingle-offer-sent");
-      void setSenderTracks(prepared, stream);
+      void setSenderTracks(prepared, stream).then(() => this.#applySize(session));
       return;
     }
     const session = this.#client.jingle.createMediaSession(peer, undefined, stream);
+    void this.#applySize(session);
     for (const kind of ["audio", "video"] as const) {
       if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "recvonly" });
     }
@@ -231,7 +252,15 @@ export class P2PMesh {
     this.#sessions.set(peer, session);
     this.#emitStream(session);
     session.pc.addEventListener("connectionstatechange", () => {
-      if (session.pc.connectionState === "connected") performance.mark("parley:p2p-connected");
+      if (session.pc.connectionState === "connected") {
+        performance.mark("parley:p2p-connected");
+        if (!this.#rampedUp.has(session)) {
+          setTimeout(() => {
+            this.#rampedUp.add(session);
+            if (this.#sessions.get(peer) === session) void this.#applySize(session);
+          }, RAMP_UP_MS);
+        }
+      }
       if (this.#sessions.get(peer) === session) this.#events.stateChanged(peer, session.pc.connectionState);
     });
   }
@@ -265,6 +294,7 @@ export class P2PMesh {
       // A spare's addTrack transceivers took the offer's m-lines: just make sure they carry the current tracks.
       if (fromSpare) await setSenderTracks(session.pc, stream);
       else for (const t of stream.getTracks()) await session.addTrack(t, stream);
+      void this.#applySize(session); // a spare is small already (prepared.ts): then this does nothing
       await acceptQuickly(session);
       performance.mark("parley:jingle-accept-sent");
     })();

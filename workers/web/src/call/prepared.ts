@@ -21,7 +21,8 @@ import { convertIntermediateToRequest, convertRequestToIntermediate } from "stan
 import { parse } from "stanza/jxt";
 import { NS_JINGLE_ICE_UDP_1 } from "stanza/Namespaces";
 import type { IQ, Jingle, JingleContent, JingleRtpDescription } from "stanza/protocol";
-import { preferredCodecs, withStartBitrate } from "./sdp-tuning";
+import { preferredCodecs, START_HEIGHT, withStartBitrate } from "./sdp-tuning";
+import { limitSendHeight } from "./send-size";
 
 /** A prepared offer older than this is not used: its TURN allocations and credentials may have gone stale. */
 const PREPARED_MAX_AGE_MS = 5 * 60_000;
@@ -112,10 +113,10 @@ export function usablePrepared(p: PreparedOffer | undefined, now = Date.now()): 
   return undefined;
 }
 
-/** A peer connection ready to answer: our tracks added, candidates pre-gathered. */
+/** A peer connection ready to answer: our tracks added (the camera starts small, sdp-tuning.ts §3), candidates pre-gathered. */
 export function createSpareAnswerer(config: RTCConfiguration, stream: MediaStream): RTCPeerConnection {
   const pc = new RTCPeerConnection({ ...config, iceCandidatePoolSize: 1 });
-  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  for (const t of stream.getTracks()) void limitSendHeight(pc.addTrack(t, stream), START_HEIGHT);
   return pc;
 }
 

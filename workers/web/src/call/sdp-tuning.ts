@@ -13,6 +13,26 @@
  *    session-initiate shrinks about threefold and so does the work of turning it into SDP and back.
  */
 
+/**
+ * 3. Send size (`sendScale`). A camera sender of a direct session starts at most START_HEIGHT lines high and goes
+ *    to full size RAMP_UP_MS after its connection is up: a 360p key frame is a quarter of the pixels of a 720p one
+ *    to encode, pace out and decode, and Chromium drops and downscales its first 720p frames even at 1.5 Mbit/s (one
+ *    page, two peer connections: first frame ~105 ms at 360p against ~155 ms at 720p here). Through the bridge
+ *    (three or more people, each decoding everyone else), cameras are sent at most BRIDGE_HEIGHT lines high. Screen
+ *    shares are always sent at full size.
+ */
+export const START_HEIGHT = 360;
+export const RAMP_UP_MS = 1500;
+export const BRIDGE_HEIGHT = 360;
+/** While a room moves to the bridge, direct camera senders go down to this (their sessions end within seconds). */
+export const SWITCHING_HEIGHT = 180;
+
+/** `scaleResolutionDownBy` that sends a track `height` lines high at most `maxHeight` lines high (1: as is). */
+export function sendScale(height: number | undefined, maxHeight: number | null): number {
+  if (maxHeight === null || !height || !Number.isFinite(height) || height <= maxHeight) return 1;
+  return height / maxHeight;
+}
+
 /** kbps; Chromium's own default is 300. */
 export const START_BITRATE_KBPS = 1500;
 
