@@ -151,6 +151,10 @@ describe("web app: 1:1 calls in headless Chromium", () => {
       p.page.evaluate(`performance.getEntriesByType("mark").map((m) => m.name)`);
     // The later joiner initiates, with the offer prepared on the hair check (not one built after joining).
     expect(await marks(b)).toContain("parley:jingle-initiate-prepared");
+    // ...and sends it on alice's presence, before its own (the room had one occupant: that presence is the roster).
+    const order = await marks(b);
+    expect(order.indexOf("parley:early-initiate")).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf("parley:early-initiate")).toBeLessThan(order.indexOf("parley:joined"));
     expect((await marks(a)).some((m) => m.startsWith("parley:jingle-initiate"))).toBe(false);
     const sentByBob: string[] = await b.page.evaluate("window.__sent");
     const initiate = sentByBob.find((f) => f.includes("session-initiate"));

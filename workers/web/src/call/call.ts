@@ -99,6 +99,8 @@ class Call {
   #joined = false;
   /** Between sending a join presence and receiving our own (XEP-0045 §7.2.3: the roster comes first). */
   #joining = false;
+  /** Occupants the room had right before our join (its disco#info, asked together with the join), if known. */
+  #occupantsBeforeJoin: number | undefined;
   #left = false;
   #role = "participant";
   #affiliation = "none";
@@ -182,6 +184,10 @@ class Call {
     }
     if (!this.#joined) return { kind: "failed", message: "That name is taken in this room. Try another." };
     this.#reconcile();
+    // Let the session-initiate that #reconcile just queued reach the WebSocket (StanzaJS sends it in microtasks)
+    // before the call screen is drawn: drawing takes tens of ms on a slow machine, and the offer is what the other
+    // side is waiting for.
+    await new Promise((r) => setTimeout(r, 0));
     this.#opts.beforeRender();
     this.#root.replaceChildren(this.#view.root);
     this.#view.setLocalStream(this.#send, true);
@@ -206,6 +212,13 @@ class Call {
   async #joinAs(nick: string): Promise<"ok" | string> {
     this.#nick = nick;
     this.#joining = true;
+    // Asked right before the join presence (same socket, answered in order, so known before any occupant's
+    // presence arrives): with exactly one occupant, its presence is the whole roster and the call can start then.
+    this.#occupantsBeforeJoin = undefined;
+    void this.#client
+      .getDiscoInfo(this.#roomJid)
+      .then((info) => (this.#occupantsBeforeJoin = occupantCount(info.extensions)))
+      .catch(() => undefined);
     performance.mark("parley:join-sent");
     try {
       const pres = await withTimeout(
@@ -310,10 +323,22 @@ class Call {
     const existing = this.#participants.get(nick);
     if (existing) existing.av = av;
     else this.#participants.set(nick, { nick, jid: pres.from, av, weInitiate: this.#joining });
+    if (this.#joining && !existing) this.#startEarly(pres.from);
     this.#view.upsertParticipant(nick, av);
     if (!existing && this.#joined) this.#view.addSystem(`${nick} joined.`);
     this.#reconcile();
   };
+
+  /**
+   * Joining a room that had one occupant: its presence is the whole roster (ours comes last, XEP-0045 §7.2.3), and
+   * the join has been accepted (the room sends the roster only then). Start the direct session now instead of after
+   * our own presence: the offer goes out one message earlier. #reconcile later finds the session there.
+   */
+  #startEarly(peer: string): void {
+    if (this.#occupantsBeforeJoin !== 1 || this.#participants.size !== 1 || this.#mode !== "p2p" || this.#left) return;
+    performance.mark("parley:early-initiate");
+    this.#p2p.setPeers([peer]);
+  }
 
   readonly #onUnavailable = (pres: ReceivedMUCPresence): void => {
     if (!JID.equalBare(pres.from, this.#roomJid)) return;
@@ -619,6 +644,16 @@ class Call {
       this.#view.notify(`Could not remove ${nick}${errorCondition(e)}.`);
     }
   }
+}
+
+/** XEP-0045 §15.5.4: the muc#roominfo_occupants field of a room's disco#info, if present. */
+function occupantCount(forms: ReadonlyArray<{ fields?: Array<{ name?: string; value?: unknown }> }> | undefined): number | undefined {
+  for (const form of forms ?? []) {
+    const v = form.fields?.find((f) => f.name === "muc#roominfo_occupants")?.value;
+    const n = typeof v === "string" ? Number(v) : NaN;
+    if (Number.isInteger(n) && n >= 0) return n;
+  }
+  return undefined;
 }
 
 function errorCondition(e: unknown): string {

@@ -248,9 +248,9 @@ export class P2PMesh {
     void session.start().then(() => performance.mark("parley:jingle-offer-sent"));
   }
 
-  #track(peer: string, session: MediaSession): void {
+  #track(peer: string, session: MediaSession, emit = true): void {
     this.#sessions.set(peer, session);
-    this.#emitStream(session);
+    if (emit) this.#emitStream(session);
     session.pc.addEventListener("connectionstatechange", () => {
       if (session.pc.connectionState === "connected") {
         performance.mark("parley:p2p-connected");
@@ -286,7 +286,9 @@ export class P2PMesh {
     this.#wanted.add(peer);
     const old = this.#sessions.get(peer);
     if (old) this.#end(peer, old); // the peer restarted (reload, reconnect): the new session replaces the old one
-    this.#track(peer, session);
+    // The peer's stream goes on screen once our session-accept is on its way, not before: putting a video on screen
+    // costs the page tens of ms that the answer would wait for.
+    this.#track(peer, session, false);
     const stream = this.#sendStream();
     performance.mark("parley:jingle-incoming");
     const fromSpare = this.#fromSpare.has(session.pc);
@@ -295,7 +297,7 @@ export class P2PMesh {
       if (fromSpare) await setSenderTracks(session.pc, stream);
       else for (const t of stream.getTracks()) await session.addTrack(t, stream);
       void this.#applySize(session); // a spare is small already (prepared.ts): then this does nothing
-      await acceptQuickly(session);
+      await acceptQuickly(session, () => setTimeout(() => this.#emitStream(session), 0));
       performance.mark("parley:jingle-accept-sent");
     })();
   };

@@ -155,14 +155,15 @@ export function sendPreparedOffer(session: MediaSession): void {
  * created and only then apply it locally: the peer sets our answer while we set it ourselves, instead of after.
  * The answer's content (codecs, ICE credentials, DTLS fingerprint, XEP-0320) is fixed by createAnswer; candidates
  * trickle as transport-info once gathered (XEP-0176 §2.3). If applying fails, the session ends with
- * failed-application (XEP-0166 §7.2.6).
+ * failed-application (XEP-0166 §7.2.6). `sent` is called once the session-accept is handed to StanzaJS.
  */
-export async function acceptQuickly(session: MediaSession): Promise<void> {
+export async function acceptQuickly(session: MediaSession, sent?: () => void): Promise<void> {
   session.state = "active";
   session.role = "responder";
   await session.processLocal("session-accept", async () => {
     const answer = await session.pc.createAnswer();
     session.send("session-accept", jingleFromSdp(answer.sdp ?? "", "responder", session.transportType, session.sid, "session-accept"));
+    sent?.();
     try {
       await session.pc.setLocalDescription(answer);
     } catch {
