@@ -157,6 +157,8 @@ const WS_TRACE = `(() => {
   };
 })()`;
 const initScripts = args.includes("--trace-more") ? [WS_TRACE] : [];
+/** `--chrome-trace FILE`: a Chromium trace of the last round (1:1: FILE-1to1.json), for chrome://tracing or Perfetto. */
+const TRACE_CATEGORIES = ["toplevel", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8", "blink", "devtools.timeline"];
 
 async function joinClickAt(page: Page): Promise<number> {
   return page.evaluate("window.__joinClickAt");
@@ -191,8 +193,11 @@ async function oneToOne(browser: Browser, base: string): Promise<number[]> {
       await waitForCall(a);
       const framesA = firstFrameAt(a.page, "bob");
       const framesB = firstFrameAt(b.page, "alice");
+      const tracing = opt("chrome-trace");
+      if (tracing) await browser.startTracing(undefined, { path: tracing.replace(/(\.json)?$/, "-1to1.json"), categories: TRACE_CATEGORIES });
       await joinCall(b, "bob");
       const [fa, fb] = await Promise.all([framesA, framesB]);
+      if (tracing) await browser.stopTracing();
       const click = await joinClickAt(b.page);
       const total = Math.max(fa, fb) - click;
       console.log(`  round ${r + 1}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
@@ -261,7 +266,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       ];
       const waits = want.map(([p, nick]) => firstBridgeFrameAt(p.page, nick));
       const tracing = opt("chrome-trace");
-      if (tracing) await browser.startTracing(undefined, { path: tracing, categories: ["toplevel", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8"] });
+      if (tracing) await browser.startTracing(undefined, { path: tracing, categories: TRACE_CATEGORIES });
       await joinCall(c, "carol");
       await Promise.all(ps.map((p) => p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 60_000 })));
       const ends = await Promise.all(waits);
