@@ -7,6 +7,7 @@
  */
 import { clear, h } from "./dom";
 import { warmUp } from "./call/warm";
+import { stunVerdict, type Gathered } from "./connectivity-verdicts";
 
 type Verdict = "ok" | "warn" | "fail" | "info" | "pending";
 
@@ -20,22 +21,24 @@ function row(list: HTMLElement, label: string): (v: Verdict, text: string) => vo
   };
 }
 
-/** Gather ICE candidates with the given config; resolves with the candidate types seen (host/srflx/relay/prflx). */
-export async function gatherCandidateTypes(config: RTCConfiguration, timeoutMs = 6000): Promise<Set<string>> {
+/** Gather ICE candidates with the given config. */
+export async function gatherCandidates(config: RTCConfiguration, timeoutMs = 6000): Promise<Gathered> {
   const pc = new RTCPeerConnection(config);
-  const types = new Set<string>();
+  const out: Gathered = { types: new Set(), complete: false, errors: 0 };
   try {
     pc.createDataChannel("probe");
+    pc.addEventListener("icecandidateerror", () => out.errors++);
     const done = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
       pc.addEventListener("icecandidate", (e) => {
         if (!e.candidate) {
+          out.complete = true;
           clearTimeout(timer);
           resolve();
           return;
         }
         const t = e.candidate.type ?? /typ (\w+)/.exec(e.candidate.candidate)?.[1];
-        if (t) types.add(t);
+        if (t) out.types.add(t);
       });
     });
     await pc.setLocalDescription(await pc.createOffer());
@@ -43,8 +46,14 @@ export async function gatherCandidateTypes(config: RTCConfiguration, timeoutMs =
   } finally {
     pc.close();
   }
-  return types;
+  return out;
 }
+
+/** Gather ICE candidates with the given config; resolves with the candidate types seen (host/srflx/relay/prflx). */
+export async function gatherCandidateTypes(config: RTCConfiguration, timeoutMs = 6000): Promise<Set<string>> {
+  return (await gatherCandidates(config, timeoutMs)).types;
+}
+
 
 /** Does anything answer HTTP at `origin`? An opaque (no-cors) response means the host answered; a rejection or the timeout means it is not reachable. */
 async function answers(origin: string, timeoutMs: number): Promise<boolean> {
@@ -123,11 +132,10 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
   if (stunServers.length === 0) stun("warn", "This server offers no STUN server; direct calls work only on the same network.");
   else
     probes.push(
-      gatherCandidateTypes({ iceServers: stunServers }).then((t) =>
-        t.has("srflx")
-          ? stun("ok", "Works: your public address was discovered.")
-          : stun("warn", "No public address discovered (UDP may be blocked); calls can still use TURN."),
-      ),
+      gatherCandidates({ iceServers: stunServers }).then((g) => {
+        const v = stunVerdict(g);
+        stun(v.verdict, v.text);
+      }),
     );
   for (const [transport, report] of [
     ["udp", turnUdp],
