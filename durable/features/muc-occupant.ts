@@ -126,7 +126,8 @@ export function removeOccupant(
 
 /**
  * The owner left an occupied room: promote the longest-present occupant (muc-owner.ts) and announce its new
- * affiliation/role with its presence to every occupant, status 110 to itself (XEP-0045 §10.6, §9.6, §7.2.2).
+ * affiliation/role with its presence to every occupant, status 110 to itself (XEP-0045 §10.6, §9.6, §7.2.2); then
+ * tell it the others' real JIDs.
  */
 function handOverOwnership(room: RoomState, out: Out): void {
   const heir = ownerSuccessor(room);
@@ -135,6 +136,12 @@ function handOverOwnership(room: RoomState, out: Out): void {
   out.saveConn(heir.id);
   broadcastOthers(room, heir, out, (withJid) => presenceTpl(room, heir, { withJid }));
   out.send(heir.id, renderOne(presenceTpl(room, heir, { withJid: true, codes: ["110"] }), heir));
+  // Semi-anonymous room (§4.2, §7.2.4): real JIDs go to moderators only, so the new moderator, who had everyone's
+  // presence without them, gets each other occupant's current presence again, now with `jid` (as Prosody re-sends
+  // the occupant list to an occupant who becomes moderator).
+  for (const o of occupants(room)) {
+    if (o.id !== heir.id) out.send(heir.id, renderOne(presenceTpl(room, o, { withJid: true }), heir));
+  }
 }
 
 /** `<item>` inner XML for kicks: actor and reason (XEP-0045 §8.2). */

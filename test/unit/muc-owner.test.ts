@@ -32,11 +32,15 @@ describe("XEP-0045 §10.6 ownership hand-over when the owner leaves", () => {
     const h = await threeOccupants();
     await leave(h, "a");
     const b = h.take("b");
-    expect(b).toHaveLength(2);
+    expect(b).toHaveLength(3);
     expect(muc(b[0]!)).toMatchObject({ from: `${R}/alice`, type: "unavailable" });
     const self = muc(b[1]!);
     expect(self).toMatchObject({ from: `${R}/bob`, type: undefined, codes: ["110"] });
     expect(self.item).toMatchObject({ affiliation: "owner", role: "moderator", jid: "u-b@example.org/res" });
+    // bob is a moderator now, and the room is semi-anonymous (§4.2): carol's presence again, with her real JID
+    const carolAgain = muc(b[2]!);
+    expect(carolAgain).toMatchObject({ from: `${R}/carol`, type: undefined, codes: [] });
+    expect(carolAgain.item).toEqual({ affiliation: "none", role: "participant", jid: "u-c@example.org/res" });
     const c = h.take("c");
     expect(c).toHaveLength(2);
     const seen = muc(c[1]!);
