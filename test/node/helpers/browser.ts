@@ -94,7 +94,20 @@ export async function openParticipant(
       logs.push(`[third-party request] ${r.url()}`);
     }
   });
-  await page.goto(url);
+  // Requests not answered yet: named in the log if the load hangs.
+  const inFlight = new Set<string>();
+  page.on("request", (r) => inFlight.add(r.url()));
+  page.on("requestfinished", (r) => inFlight.delete(r.url()));
+  page.on("requestfailed", (r) => inFlight.delete(r.url()));
+  try {
+    await page.goto(url);
+  } catch (e) {
+    // Seen once in ~50 CI runs: a page load from `wrangler dev` never finishing (30 s). Say which request hung, then
+    // load the page again, as a person would; a second hang fails the test.
+    if (!(e instanceof Error) || e.name !== "TimeoutError") throw e;
+    console.error(`page load timed out (${url}); unanswered: ${[...inFlight].join(", ") || "none"}; loading it again`);
+    await page.goto(url);
+  }
   return { context, page, logs, close: () => context.close() };
 }
 
