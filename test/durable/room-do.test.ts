@@ -18,6 +18,22 @@ async function chatWorks(room: string, from: TestClient, to: TestClient, tag: st
   await to.expect(`id="${tag}"`, `<body>${tag}</body>`);
 }
 
+
+/**
+ * Run `fn` on a new RoomDO built on `room`'s state, as the runtime does after an eviction; `wsOf(nick)` is that
+ * occupant's hibernated socket.
+ */
+async function inRewokenObject(room: string, fn: (fresh: RoomDO, wsOf: (nick: string) => WebSocket) => Promise<void>): Promise<void> {
+  await runInDurableObject(env.ROOM.get(env.ROOM.idFromName(room)), async (_old: RoomDO, state) => {
+    const wsOf = (nick: string) => state.getWebSockets().find((ws) => (ws.deserializeAttachment() as ConnState | null)?.occ?.nick === nick)!;
+    await fn(new RoomDO(state, env), wsOf);
+  });
+}
+
+/** XEP-0045 §10.2 owner form setting the room secret. */
+const setSecret = (room: string, id: string, pw: string) =>
+  `<iq xmlns="jabber:client" type="set" id="${id}" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>${pw}</value></field></x></query></iq>`;
+
 describe("worker route /xmpp-websocket/<room>", { timeout: 60_000 }, () => {
   it("rejects bad room names with 400 and a reason", async () => {
     for (const bad of ["UPPER", "a_b", "x".repeat(65), "sp%20ace"]) {
@@ -130,9 +146,7 @@ describe("GET /admin/rooms/<room>", { timeout: 60_000 }, () => {
   it("200 with occupants, roles, password flag, created time and media mode (no JIDs)", async () => {
     const a = await connected("inspect", "alice");
     const b = await connected("inspect", "bob");
-    a.send(
-      `<iq xmlns="jabber:client" type="set" id="cfg" to="inspect@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
-    );
+    a.send(setSecret("inspect", "cfg", "pw"));
     await a.expect(`id="cfg"`, `type="result"`);
     const r = await exports.default.fetch("http://localhost/admin/rooms/inspect", { headers: auth });
     expect(r.status).toBe(200);
@@ -249,20 +263,15 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     const room = "evict";
     const a = await connected(room, "alice");
     const b = await connected(room, "bob");
-    a.send(
-      `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
-    );
+    a.send(setSecret(room, "cfg", "pw"));
     await a.expect(`id="cfg"`, `type="result"`);
-    const stub = env.ROOM.get(env.ROOM.idFromName(room));
-    await runInDurableObject(stub, async (_old: RoomDO, state) => {
-      const fresh = new RoomDO(state, env);
+    await inRewokenObject(room, async (fresh, wsOf) => {
       const info = await fresh.getInfo(room);
       expect(info.occupants).toEqual([
         { nick: "alice", role: "moderator", affiliation: "owner" },
         { nick: "bob", role: "participant", affiliation: "none" },
       ]);
       expect(info.passwordProtected).toBe(true);
-      const wsOf = (nick: string) => state.getWebSockets().find((ws) => (ws.deserializeAttachment() as ConnState).occ?.nick === nick)!;
       // bob's next frame is handled by the rewoken instance and reaches alice's real socket
       await fresh.webSocketMessage(wsOf("bob"), gc(room, "woke", "after wake"));
       // and a private IQ routed by the fresh instance from alice to bob
@@ -289,20 +298,14 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     a.send(`<presence xmlns="jabber:client" type="unavailable" to="${room}@conference.localhost/alice"/>`);
     await b.expect(`from="${room}@conference.localhost/bob"`, `affiliation="owner" role="moderator"`, `<status code="110"/>`);
     await c.expect(`from="${room}@conference.localhost/bob"`, `affiliation="owner" role="moderator"`);
-    const stub = env.ROOM.get(env.ROOM.idFromName(room));
-    await runInDurableObject(stub, async (_old: RoomDO, state) => {
-      const fresh = new RoomDO(state, env);
+    await inRewokenObject(room, async (fresh, wsOf) => {
       const info = await fresh.getInfo(room);
       expect(info.occupants).toEqual([
         { nick: "bob", role: "moderator", affiliation: "owner" },
         { nick: "carol", role: "participant", affiliation: "none" },
       ]);
-      const wsOf = (nick: string) => state.getWebSockets().find((ws) => (ws.deserializeAttachment() as ConnState | null)?.occ?.nick === nick)!;
       // the rewoken instance lets the new owner lock the room
-      await fresh.webSocketMessage(
-        wsOf("bob"),
-        `<iq xmlns="jabber:client" type="set" id="cfg2" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner"><x xmlns="jabber:x:data" type="submit"><field var="muc#roomconfig_roomsecret"><value>pw</value></field></x></query></iq>`,
-      );
+      await fresh.webSocketMessage(wsOf("bob"), setSecret(room, "cfg2", "pw"));
       expect((await fresh.getInfo(room)).passwordProtected).toBe(true);
     });
     await b.expect(`id="cfg2"`, `type="result"`);

@@ -89,14 +89,13 @@ export async function openParticipant(
     if (m.type() === "error" || m.type() === "warning") logs.push(`[${m.type()}] ${m.text()}`);
   });
   page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+  const inFlight = new Set<string>(); // requests not answered yet: named in the log if the load hangs
   page.on("request", (r) => {
+    inFlight.add(r.url());
     if (!r.url().startsWith(origin) && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) {
       logs.push(`[third-party request] ${r.url()}`);
     }
   });
-  // Requests not answered yet: named in the log if the load hangs.
-  const inFlight = new Set<string>();
-  page.on("request", (r) => inFlight.add(r.url()));
   page.on("requestfinished", (r) => inFlight.delete(r.url()));
   page.on("requestfailed", (r) => inFlight.delete(r.url()));
   try {

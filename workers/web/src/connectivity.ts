@@ -49,12 +49,6 @@ export async function gatherCandidates(config: RTCConfiguration, timeoutMs = 600
   return out;
 }
 
-/** Gather ICE candidates with the given config; resolves with the candidate types seen (host/srflx/relay/prflx). */
-export async function gatherCandidateTypes(config: RTCConfiguration, timeoutMs = 6000): Promise<Set<string>> {
-  return (await gatherCandidates(config, timeoutMs)).types;
-}
-
-
 /** Does anything answer HTTP at `origin`? An opaque (no-cors) response means the host answered; a rejection or the timeout means it is not reachable. */
 async function answers(origin: string, timeoutMs: number): Promise<boolean> {
   const abort = new AbortController();
@@ -147,8 +141,8 @@ export async function runConnectivityCheck(room: string, list: HTMLElement): Pro
       continue;
     }
     probes.push(
-      gatherCandidateTypes({ iceServers: s, iceTransportPolicy: "relay" }).then((t) =>
-        t.has("relay")
+      gatherCandidates({ iceServers: s, iceTransportPolicy: "relay" }).then((g) =>
+        g.types.has("relay")
           ? report("ok", `Works: media can be relayed over ${transport.toUpperCase()} if a direct path fails.`)
           : report("fail", `Failed: no relay over ${transport.toUpperCase()} (blocked by a firewall?).`),
       ),

@@ -14,8 +14,8 @@ import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
 import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
 import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
 import { Safari12 } from "mediasoup-client/handlers/Safari12";
-import { BRIDGE_HEIGHT, sendScale, START_BITRATE_KBPS } from "./sdp-tuning";
-import { isScreenTrack, limitSendHeight } from "./send-size";
+import { BRIDGE_HEIGHT, START_BITRATE_KBPS } from "./sdp-tuning";
+import { limitSendHeight, scaleFor } from "./send-size";
 
 /**
  * Start the bridge video sender above Chromium's 300 kbit/s default, which makes it drop and downscale the first frames
@@ -27,7 +27,7 @@ const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 /** Cameras go to the bridge at most BRIDGE_HEIGHT lines high (sdp-tuning.ts §3); screen shares at full size. */
 function encodingsFor(track: MediaStreamTrack): RTCRtpEncodingParameters[] | undefined {
   if (track.kind !== "video") return undefined;
-  return [{ scaleResolutionDownBy: isScreenTrack(track) ? 1 : sendScale(track.getSettings().height, BRIDGE_HEIGHT) }];
+  return [{ scaleResolutionDownBy: scaleFor(track, BRIDGE_HEIGHT) }];
 }
 
 export interface BridgeEvents {

@@ -5,17 +5,20 @@
  */
 import { sendScale } from "./sdp-tuning";
 
-/** A screen share (getDisplayMedia) track: always sent at full size. */
-export function isScreenTrack(track: MediaStreamTrack | null): boolean {
-  const settings = track?.getSettings() as (MediaTrackSettings & { displaySurface?: string }) | undefined;
-  return settings?.displaySurface !== undefined;
+/**
+ * `scaleResolutionDownBy` that sends `track` at most `maxHeight` lines high (null: full size). A screen share
+ * (getDisplayMedia: its settings name a display surface) always goes at full size.
+ */
+export function scaleFor(track: MediaStreamTrack, maxHeight: number | null): number {
+  const settings = track.getSettings() as MediaTrackSettings & { displaySurface?: string };
+  return settings.displaySurface !== undefined ? 1 : sendScale(settings.height, maxHeight);
 }
 
 /** Send `sender`'s video at most `maxHeight` lines high (null: full size); screen shares always at full size. */
 export async function limitSendHeight(sender: RTCRtpSender, maxHeight: number | null): Promise<void> {
   const track = sender.track;
   if (!track || track.kind !== "video" || typeof sender.getParameters !== "function") return;
-  const scale = isScreenTrack(track) ? 1 : sendScale(track.getSettings().height, maxHeight);
+  const scale = scaleFor(track, maxHeight);
   const params = sender.getParameters();
   const first = params.encodings?.[0];
   if (!first || (first.scaleResolutionDownBy ?? 1) === scale) return;
