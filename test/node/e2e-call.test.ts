@@ -152,6 +152,9 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     const order = await marks(b);
     expect(order.indexOf("parley:early-initiate")).toBeGreaterThanOrEqual(0);
     expect(order.indexOf("parley:early-initiate")).toBeLessThan(order.indexOf("parley:joined"));
+    // Bob's tile got alice's (receiver) tracks while the offer was out, not only when her answer arrived.
+    expect(order.indexOf("parley:receivers-shown")).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf("parley:receivers-shown")).toBeLessThan(order.indexOf("parley:jingle-rx:session-accept"));
     expect((await marks(a)).some((m) => m.startsWith("parley:jingle-initiate"))).toBe(false);
     const sentByBob: string[] = await b.page.evaluate("window.__sent");
     const initiate = sentByBob.find((f) => f.includes("session-initiate"));

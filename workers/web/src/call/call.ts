@@ -152,7 +152,11 @@ class Call {
       acceptIncoming: (peer) => this.#mode === "p2p" && [...this.#participants.values()].some((p) => p.jid === peer),
       remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
-      stateChanged: () => this.#maybeFinishSwitchToP2P(),
+      stateChanged: (peer) => {
+        const p = this.#participants.get(JID.getResource(peer) ?? peer);
+        if (p) this.#showBestStream(p);
+        this.#maybeFinishSwitchToP2P();
+      },
     });
     client.on("muc:available", this.#onAvailable);
     client.on("muc:unavailable", this.#onUnavailable);
@@ -449,7 +453,10 @@ class Call {
   }
 
   #showBestStream(p: Participant): void {
-    const s = this.#mode === "bridge" ? (p.bridgeStream ?? p.p2pStream) : (p.p2pStream ?? p.bridgeStream);
+    // Back on P2P, a direct stream replaces the bridge's only once its session carries media (make-before-break):
+    // a direct session's stream exists from its offer or answer on, before anything flows.
+    const direct = p.p2pStream && (!p.bridgeStream || this.#p2p.connectedPeers().includes(p.jid)) ? p.p2pStream : undefined;
+    const s = this.#mode === "bridge" ? (p.bridgeStream ?? p.p2pStream) : (direct ?? p.bridgeStream ?? p.p2pStream);
     this.#view.setRemoteStream(p.nick, s ?? null);
     this.#speaker.set(p.nick, s ?? null);
   }

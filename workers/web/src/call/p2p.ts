@@ -235,6 +235,10 @@ export class P2PMesh {
       sendPreparedOffer(session);
       performance.mark("parley:jingle-offer-sent");
       void setSenderTracks(prepared, stream).then(() => this.#applySize(session));
+      // The receivers' tracks exist from the start (JSEP §5.10; the answer only unmutes them): put them on screen
+      // while the offer is out, so the page is ready to show the first frame when media starts, instead of setting
+      // up its video player then. One task later: the offer goes to the socket first, and the tile exists then.
+      setTimeout(() => this.#showReceivers(session), 0);
       return;
     }
     const session = this.#client.jingle.createMediaSession(peer, undefined, stream);
@@ -325,10 +329,20 @@ export class P2PMesh {
       stream = new MediaStream();
       this.#sessionStreams.set(session, stream);
     }
+    if (stream.getTrackById(track.id)) return; // on screen already (#showReceivers)
     for (const t of stream.getTracks()) if (t.kind === track.kind) stream.removeTrack(t);
     stream.addTrack(track);
     this.#emitStream(session);
   };
+
+  /** A session's remote stream from its receivers' tracks, before the remote description has announced them. */
+  #showReceivers(session: MediaSession): void {
+    if (this.#sessions.get(session.peerID) !== session || this.#sessionStreams.has(session)) return;
+    const tracks = session.pc.getTransceivers().filter((t) => t.direction !== "stopped").map((t) => t.receiver.track);
+    this.#sessionStreams.set(session, new MediaStream(tracks));
+    performance.mark("parley:receivers-shown");
+    this.#emitStream(session);
+  }
 
   #emitStream(session: Session): void {
     const peer = session.peerID;
