@@ -158,7 +158,7 @@ const WS_TRACE = `(() => {
 })()`;
 const initScripts = args.includes("--trace-more") ? [WS_TRACE] : [];
 /** `--chrome-trace FILE`: a Chromium trace of the last round (1:1: FILE-1to1.json), for chrome://tracing or Perfetto. */
-const TRACE_CATEGORIES = ["toplevel", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8", "blink", "devtools.timeline"];
+const TRACE_CATEGORIES = ["toplevel", "blink.user_timing", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8", "blink", "devtools.timeline"];
 
 async function joinClickAt(page: Page): Promise<number> {
   return page.evaluate("window.__joinClickAt");

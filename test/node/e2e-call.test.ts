@@ -72,7 +72,14 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await eventually(() => preview.evaluate((v: { videoWidth: number }) => v.videoWidth > 0), "local preview playing");
     await expect(a.page.getByRole("button", { name: "Join", exact: true }).isEnabled()).resolves.toBe(true);
     await expect(a.page.getByLabel("Name", { exact: true }).isVisible()).resolves.toBe(true);
-    await expect(a.page.getByRole("meter", { name: "Microphone level" }).count()).resolves.toBe(1);
+    const meter = a.page.getByRole("meter", { name: "Microphone level" });
+    await expect(meter.count()).resolves.toBe(1);
+    // The meter follows the (fake, beeping) microphone, redrawing a few times a second.
+    const levels = new Set<number>();
+    await eventually(async () => {
+      levels.add(await meter.evaluate((m: { value: number }) => m.value));
+      return levels.size >= 3 && [...levels].some((v) => v > 0);
+    }, "the level meter moving", 15_000);
     // The connectivity check reaches the edge over WebSocket (XMPP session) in plain words.
     await a.page.locator('[data-check="parley-server"][data-verdict="ok"]').waitFor({ timeout: 30_000 });
     // Every check ends with a verdict in plain words (STUN/TURN: whatever this server offers via XEP-0215).

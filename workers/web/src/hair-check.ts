@@ -7,6 +7,10 @@ import { clear, h, setPressed } from "./dom";
 import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
 import { cleanDisplayName, loadPrefs, savePrefs, type Prefs } from "./prefs";
 
+/** Level meter cadence (≈15 redraws a second) and resolution (steps from silent to full). */
+const METER_INTERVAL_MS = 66;
+const METER_STEPS = 40;
+
 export function renderHairCheck(root: HTMLElement, room: string): void {
   clear(root);
   const prefs: Prefs = loadPrefs();
@@ -82,10 +86,14 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     await fillSelectors();
   }
 
+  // The level meter redraws about 15 times a second, and only when the level moved: redrawing it on every
+  // animation frame cost a sixth of a CPU core per page here (measured with test/bench/cpu-probe.ts), CPU that
+  // joining a call then has to share.
   const tick = () => {
     if (!level.isConnected) return meter?.close();
-    level.value = micOn ? (meter?.read() ?? 0) : 0;
-    requestAnimationFrame(tick);
+    const v = micOn ? Math.round((meter?.read() ?? 0) * METER_STEPS) / METER_STEPS : 0;
+    if (v !== level.value) level.value = v;
+    setTimeout(() => requestAnimationFrame(tick), METER_INTERVAL_MS);
   };
 
   camBtn.addEventListener("click", () => {

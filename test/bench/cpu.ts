@@ -1,0 +1,84 @@
+/**
+ * `npm run bench:cpu`: how much CPU the web app keeps busy while people sit on the hair check and in a 1:1 call,
+ * per Chromium process type (renderers = the pages; GPU = compositing, in software here; audio and video capture
+ * services). On a small machine, whatever an idle page burns is taken from the next call set-up (bench:call).
+ *
+ * Reads /proc/<pid>/stat (user+system time) of every process before and after each window; percentages are of one
+ * core. Linux only. Options: --url http://127.0.0.1:PORT (an already running edge), --seconds N (window, default 5).
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join as joinCall, launchBrowser, openParticipant, waitForCall } from "../node/helpers/browser";
+import { freshRoom, startWebTarget } from "../node/helpers/web-app";
+
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const windowMs = Number(opt("seconds") ?? 5) * 1000;
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU ticks per process, labelled by Chromium process type (or executable name). */
+function snapshot(): Map<number, { kind: string; ticks: number }> {
+  const out = new Map<number, { kind: string; ticks: number }>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
+      const fields = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
+      const type = /--type=(\S+)/.exec(cmd)?.[1];
+      const sub = /--utility-sub-type=([\w.]+)/.exec(cmd)?.[1]?.split(".")[0];
+      const kind = type ? (sub ? `${type}:${sub}` : type) : (cmd.split(" ")[0]!.split("/").pop() || "?");
+      out.set(Number(d), { kind, ticks });
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return out;
+}
+
+async function measure(label: string): Promise<void> {
+  const before = snapshot();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const after = snapshot();
+  const perKind = new Map<string, number[]>();
+  for (const [pid, { kind, ticks }] of after) {
+    const prev = before.get(pid);
+    if (!prev) continue;
+    const pct = ((ticks - prev.ticks) / TICKS_PER_SECOND / (windowMs / 1000)) * 100;
+    perKind.set(kind, [...(perKind.get(kind) ?? []), pct]);
+  }
+  const rows = [...perKind]
+    .map(([kind, v]) => ({ kind, v: v.filter((x) => x >= 0.5).sort((a, b) => b - a) }))
+    .filter((r) => r.v.length > 0)
+    .sort((a, b) => b.v.reduce((s, x) => s + x, 0) - a.v.reduce((s, x) => s + x, 0));
+  const total = rows.reduce((s, r) => s + r.v.reduce((t, x) => t + x, 0), 0);
+  console.log(`${label}: ${total.toFixed(0)}% of a core in all`);
+  for (const r of rows.slice(0, 8)) console.log(`  ${r.kind.padEnd(24)} ${r.v.map((x) => `${x.toFixed(0)}%`).join(" + ")}`);
+}
+
+const url = opt("url");
+const target = url ? undefined : await startWebTarget();
+const base = url ?? target!.httpUrl;
+const browser = await launchBrowser({ fakeCameras: 4 });
+try {
+  const room = freshRoom("bench-cpu");
+  const a = await openParticipant(browser, `${base}/${room}`);
+  const b = await openParticipant(browser, `${base}/${room}`);
+  await new Promise((r) => setTimeout(r, 5000)); // connectivity checks done, previews running
+  await measure("two pages on the hair check");
+  await joinCall(a, "alice");
+  await waitForCall(a);
+  await new Promise((r) => setTimeout(r, 2000));
+  await measure("one page alone in a call, one on the hair check");
+  await joinCall(b, "bob");
+  await waitForCall(b);
+  await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
+  await measure("two pages in a direct call");
+  await a.close();
+  await b.close();
+} finally {
+  await browser.close();
+  await target?.stop();
+}
