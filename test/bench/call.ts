@@ -10,7 +10,8 @@
  * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
- * --trace-more.
+ * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --one-camera, --fake-fps N (see
+ * CAMERAS below).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -124,12 +125,19 @@ const TRACE = `(() => {
  * Three people have three cameras. Chromium's fake capture device is shared by all pages of one browser: one pool
  * of frame buffers for everyone, which runs dry when three pages each hold a few (a sender waiting for its network
  * keeps its last frame, and so on) — every page's camera then freezes until some are released, a stall of over a
- * second in the middle of the switch that three real computers don't have. So the browser gets one fake camera per
- * person and each page picks its own on the hair check (`--one-camera`: all share the first).
+ * second in the middle of the switch that three real computers don't have. So the browser gets several fake cameras
+ * and each page picks its own on the hair check (`--one-camera`: all share the first).
+ *
+ * Which ones: Chromium's fake_device_1 delivers Y16 (depth) frames, which WebRTC can't send, and fake_device_2
+ * paints every frame and then JPEG-encodes it (an MJPEG camera), which alone keeps a fifth of a core busy here
+ * (measured: 19% against 2% for the others), work a real camera does in its own hardware. Devices 0, 3 and 4 deliver
+ * plain I420 frames, at Chromium's default 20 frames a second (`--fake-fps 30` for a webcam's usual rate; on this
+ * 2-core machine that is slower, not faster: the 50% more frames to capture, encode and decode cost more CPU than
+ * the shorter wait for the first frame saves).
  */
-const CAMERAS = args.includes("--one-camera") ? 1 : 4;
-/** Which fake camera each person uses: Chromium's fake_device_1 delivers Y16 (depth) frames, which WebRTC can't send. */
-const CAMERA_OF = [0, 2, 3];
+const CAMERAS = args.includes("--one-camera") ? 1 : 5;
+const CAMERA_OF = [0, 3, 4];
+const FAKE_FPS = opt("fake-fps") === undefined ? undefined : Number(opt("fake-fps"));
 
 async function ownCamera(p: Participant, person: number): Promise<void> {
   const select = p.page.getByLabel("Camera", { exact: true });
@@ -294,7 +302,7 @@ async function main(): Promise<void> {
   let bridge: BridgeHandle | undefined;
   let target: WebTarget | undefined;
   const url = opt("url");
-  const browser = await launchBrowser({ fakeCameras: CAMERAS });
+  const browser = await launchBrowser({ fakeCameras: CAMERAS, fakeFps: FAKE_FPS });
   try {
     if (withBridge && !url) {
       bridge = await startBridge();

@@ -61,7 +61,7 @@ async function measure(label: string): Promise<void> {
 const url = opt("url");
 const target = url ? undefined : await startWebTarget();
 const base = url ?? target!.httpUrl;
-const browser = await launchBrowser({ fakeCameras: 4 });
+const browser = await launchBrowser({ fakeCameras: 5 });
 try {
   const room = freshRoom("bench-cpu");
   const a = await openParticipant(browser, `${base}/${room}`);

@@ -15,14 +15,21 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
  * `denyMedia`: no fake permission UI; every permission prompt is denied (to test what people see when they refuse
  * the camera and microphone).
  */
-/** `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`). */
-export async function launchBrowser(opts: { denyMedia?: boolean; fakeCameras?: number } = {}): Promise<Browser> {
+/**
+ * `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`).
+ * `fakeFps`: their frame rate (Chromium's fake cameras default to 20 frames a second; webcams usually deliver 30).
+ */
+export async function launchBrowser(opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number } = {}): Promise<Browser> {
+  const fake = [
+    ...(opts.fakeCameras && opts.fakeCameras > 1 ? [`device-count=${opts.fakeCameras}`] : []),
+    ...(opts.fakeFps ? [`fps=${opts.fakeFps}`] : []),
+  ];
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
-      opts.fakeCameras && opts.fakeCameras > 1 ? `--use-fake-device-for-media-stream=device-count=${opts.fakeCameras}` : "--use-fake-device-for-media-stream",
+      fake.length > 0 ? `--use-fake-device-for-media-stream=${fake.join(",")}` : "--use-fake-device-for-media-stream",
       opts.denyMedia ? "--deny-permission-prompts" : "--use-fake-ui-for-media-stream",
       "--disable-background-networking",
       "--disable-gpu",
