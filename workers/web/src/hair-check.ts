@@ -135,6 +135,8 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     joinBtn,
   );
 
+  let callModule: typeof import("./call/call") | undefined;
+
   async function join(): Promise<void> {
     if (joining) return;
     const name = cleanDisplayName(nameInput.value);
@@ -150,7 +152,9 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     performance.mark("parley:join-click");
     status.textContent = "Joining…";
     try {
-      const { joinCall } = await import("./call/call");
+      // The module fetched in the background (below), used right away: awaiting import() again would still wait
+      // for a task (and any frame the browser draws first) before the join presence could go out.
+      const { joinCall } = callModule ?? (await import("./call/call"));
       const outcome = await joinCall(root, {
         room,
         name,
@@ -232,7 +236,10 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     // (mediasoup-client): whoever joins a room of two or more gets the bridge announcement right after joining,
     // and importing it then would put its download and parse on the switch's critical path.
     void import("./call/call")
-      .then(() => import("./call/bridge"))
+      .then((m) => {
+        callModule = m;
+        return import("./call/bridge");
+      })
       .catch(() => undefined);
   });
 }
