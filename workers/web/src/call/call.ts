@@ -31,6 +31,8 @@ export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: 
 
 /** How long a room of three or more waits for the bridge announcement before connecting everyone directly. */
 const MESH_FALLBACK_MS = 2500;
+/** When the lock-state and media-mode queries go out after joining (see join()). */
+const AFTER_JOIN_QUERIES_MS = 1000;
 
 interface Participant {
   nick: string;
@@ -199,14 +201,20 @@ class Call {
     this.#view.setSpeaker(this.#opts.speakerId);
     this.#view.setSelf(this.#nick, this.#role === "moderator", this.#affiliation === "owner");
     this.#speaker.set(this.#nick, this.#av.audio ? this.#send : null);
-    void this.#refreshLockState();
 
     this.#client.config.autoReconnect = true;
     this.#client.on("disconnected", this.#onDisconnected);
     this.#client.on("session:started", this.#onReconnected);
     window.addEventListener("pagehide", this.#onPageHide);
-    // A joiner of a room already in bridge mode gets the announcement after the subject; ask anyway in case we missed it.
-    void this.#fetchMedia();
+    // Two queries that can wait a moment (the first second after joining is when a direct call is set up, and the
+    // room answers every stanza in turn): whether the room is locked (for the owner's lock button), and the media
+    // mode (a joiner of a room already in bridge mode gets the announcement after the subject; this asks anyway in
+    // case it was missed).
+    setTimeout(() => {
+      if (this.#left) return;
+      void this.#refreshLockState();
+      void this.#fetchMedia();
+    }, AFTER_JOIN_QUERIES_MS);
     // Fetch the bridge code (mediasoup-client) in the background, so a switch to the bridge doesn't wait for it.
     setTimeout(() => void import("./bridge").catch(() => undefined), 1500);
     return { kind: "joined" };
