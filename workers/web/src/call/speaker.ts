@@ -1,8 +1,14 @@
 /** Active-speaker detection: the loudest participant above a threshold, with a short hold to avoid flicker. */
 import { LevelMeter } from "../local-media";
 
+/**
+ * A new stream is metered from the first tick this long after it arrives: hooking WebAudio onto a stream that just
+ * arrived competes with setting up the call itself (on a slow machine, the first second of a direct call).
+ */
+const METER_DELAY_MS = 1000;
+
 export class ActiveSpeaker {
-  readonly #meters = new Map<string, { stream: MediaStream; meter: LevelMeter }>();
+  readonly #meters = new Map<string, { stream: MediaStream; since: number; meter?: LevelMeter }>();
   readonly #onChange: (nick: string | undefined) => void;
   #current: string | undefined;
   #since = 0;
@@ -17,16 +23,17 @@ export class ActiveSpeaker {
     const cur = this.#meters.get(nick);
     const audio = stream?.getAudioTracks()[0];
     if (cur && stream && cur.stream === stream && cur.stream.getAudioTracks()[0] === audio) return;
-    cur?.meter.close();
+    cur?.meter?.close();
     this.#meters.delete(nick);
-    if (stream && audio) this.#meters.set(nick, { stream, meter: new LevelMeter(stream) });
+    if (stream && audio) this.#meters.set(nick, { stream, since: Date.now() });
   }
 
   #tick(): void {
     let best: string | undefined;
     let bestLevel = 0.08;
-    for (const [nick, { meter }] of this.#meters) {
-      const l = meter.read();
+    for (const [nick, m] of this.#meters) {
+      if (!m.meter && Date.now() - m.since >= METER_DELAY_MS) m.meter = new LevelMeter(m.stream);
+      const l = m.meter?.read() ?? 0;
       if (l > bestLevel) {
         best = nick;
         bestLevel = l;
@@ -43,7 +50,7 @@ export class ActiveSpeaker {
 
   close(): void {
     clearInterval(this.#timer);
-    for (const { meter } of this.#meters.values()) meter.close();
+    for (const { meter } of this.#meters.values()) meter?.close();
     this.#meters.clear();
   }
 }
