@@ -115,7 +115,9 @@ export class LevelMeter {
     try {
       this.#source = ctx.createMediaStreamSource(new MediaStream([track]));
       this.#analyser = ctx.createAnalyser();
-      this.#analyser.fftSize = 512;
+      // ≈ 85 ms of audio per read (at 48 kHz): readers sample a few times a second, and a 10 ms window (512)
+      // mostly fell between syllables (or the fake microphone's short beeps), so the active speaker was missed.
+      this.#analyser.fftSize = 4096;
       this.#buf = new Float32Array(this.#analyser.fftSize);
       this.#source.connect(this.#analyser);
     } catch {
