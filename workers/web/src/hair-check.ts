@@ -87,7 +87,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   }
 
   // The level meter redraws about 15 times a second, and only when the level moved: redrawing it on every
-  // animation frame cost a sixth of a CPU core per page here (measured with test/bench/cpu-probe.ts), CPU that
+  // animation frame cost a sixth of a CPU core per page here (measured with `npm run bench:cpu`), CPU that
   // joining a call then has to share.
   const tick = () => {
     if (!level.isConnected) return meter?.close();

@@ -155,7 +155,7 @@ class Call {
       remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
       stateChanged: (peer) => {
-        const p = this.#participants.get(JID.getResource(peer) ?? peer);
+        const p = this.#participantAt(peer);
         if (p) this.#showBestStream(p);
         this.#maybeFinishSwitchToP2P();
       },
@@ -451,9 +451,13 @@ class Call {
     await Promise.all([this.#p2p.replaceTrack("video", track), this.#bridge?.replaceTrack("video", track)]);
   }
 
+  /** The participant behind an occupant JID (room@service/nick). */
+  #participantAt(occupantJid: string): Participant | undefined {
+    return this.#participants.get(JID.getResource(occupantJid) ?? occupantJid);
+  }
+
   #onStream(peerJid: string, stream: MediaStream | undefined, path: MediaMode): void {
-    const nick = JID.getResource(peerJid) ?? peerJid;
-    const p = this.#participants.get(nick);
+    const p = this.#participantAt(peerJid);
     if (!p) return;
     if (path === "p2p") p.p2pStream = stream;
     else p.bridgeStream = stream;
