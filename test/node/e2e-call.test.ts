@@ -278,6 +278,9 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.getByRole("button", { name: "Microphone" }).click();
     expect(await a.page.getByRole("button", { name: "Microphone" }).getAttribute("aria-pressed")).toBe("false");
     await aliceTile.getByText("muted").waitFor({ timeout: 20_000 });
+    // With alice muted, bob's (fake, beeping) microphone is the only one she hears: his tile is the active speaker.
+    // The fake microphone beeps ≈ 30 ms every 500 ms: this fails if the meter samples instead of measuring everything.
+    await a.page.locator('figure.tile.speaking video[data-participant="bob"]').waitFor({ timeout: 10_000 });
     await a.page.getByRole("button", { name: "Camera" }).click();
     await aliceTile.getByText("muted, camera off").waitFor({ timeout: 20_000 });
     await a.page.getByRole("button", { name: "Microphone" }).click();

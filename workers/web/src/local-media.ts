@@ -91,6 +91,11 @@ export function canChooseSpeaker(): boolean {
   return "setSinkId" in HTMLMediaElement.prototype;
 }
 
+/** Samples an analyser keeps (a power of two): ≈ 0.34 s at 48 kHz, more than the slowest reader's interval. */
+const LEVEL_BUFFER = 16_384;
+/** What a first read covers (there is no previous read). */
+const FIRST_READ_MS = 50;
+
 /** One AudioContext for every meter on the page (each context has its own real-time audio thread). */
 let sharedContext: AudioContext | undefined;
 function audioContext(): AudioContext | undefined {
@@ -102,11 +107,19 @@ function audioContext(): AudioContext | undefined {
 
 /**
  * Audio level (0..1) of a stream's first audio track, via WebAudio. `read()` is cheap; call it from rAF or a timer.
+ *
+ * Each read measures ALL the audio since the previous read (up to the analyser's buffer, ≈ 0.35 s), not a snapshot
+ * of the last few milliseconds: a reader that samples a short window a few times a second misses short sounds in
+ * between. That is how the active-speaker highlight missed Chromium's fake microphone, whose ≈ 30 ms beep every
+ * 500 ms fell between 250 ms ticks with a fixed phase (a 10 ms window, and still with 85 ms), and it would miss the
+ * same share of short syllables.
  */
 export class LevelMeter {
   #analyser: AnalyserNode | undefined;
   #buf: Float32Array<ArrayBuffer> | undefined;
   #source: MediaStreamAudioSourceNode | undefined;
+  #sampleRate = 48_000;
+  #lastRead: number | undefined;
 
   constructor(stream: MediaStream) {
     const track = stream.getAudioTracks()[0];
@@ -115,9 +128,8 @@ export class LevelMeter {
     try {
       this.#source = ctx.createMediaStreamSource(new MediaStream([track]));
       this.#analyser = ctx.createAnalyser();
-      // ≈ 85 ms of audio per read (at 48 kHz): readers sample a few times a second, and a 10 ms window (512)
-      // mostly fell between syllables (or the fake microphone's short beeps), so the active speaker was missed.
-      this.#analyser.fftSize = 4096;
+      this.#analyser.fftSize = LEVEL_BUFFER;
+      this.#sampleRate = ctx.sampleRate;
       this.#buf = new Float32Array(this.#analyser.fftSize);
       this.#source.connect(this.#analyser);
     } catch {
@@ -125,14 +137,18 @@ export class LevelMeter {
     }
   }
 
-  /** RMS level scaled so normal speech lands around 0.3..0.8. */
+  /** RMS level of the audio since the previous read, scaled so normal speech lands around 0.3..0.8. */
   read(): number {
     if (!this.#analyser || !this.#buf) return 0;
-    this.#analyser.getFloatTimeDomainData(this.#buf);
+    const now = performance.now();
+    const sinceMs = this.#lastRead === undefined ? FIRST_READ_MS : now - this.#lastRead;
+    this.#lastRead = now;
+    const buf = this.#buf;
+    this.#analyser.getFloatTimeDomainData(buf); // the most recent LEVEL_BUFFER samples, oldest first
+    const n = Math.min(buf.length, Math.max(128, Math.round((sinceMs / 1000) * this.#sampleRate)));
     let sum = 0;
-    for (const x of this.#buf) sum += x * x;
-    const rms = Math.sqrt(sum / this.#buf.length);
-    return Math.min(1, rms * 4);
+    for (let i = buf.length - n; i < buf.length; i++) sum += buf[i]! * buf[i]!;
+    return Math.min(1, Math.sqrt(sum / n) * 4);
   }
 
   close(): void {
