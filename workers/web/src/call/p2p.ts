@@ -126,13 +126,18 @@ export class P2PMesh {
     }, 2000);
   }
 
+  /**
+   * No new spare or prepared offer while the room is on (or moving to) the bridge: each is a peer connection that
+   * gathers candidates, CPU taken from the switch itself, and no direct session starts until the room is back to
+   * two. setSwitching(false) makes them again.
+   */
   #ensureSpare(): void {
-    if (this.#closed || this.#spare || !this.#iceServers) return;
+    if (this.#closed || this.#switching || this.#spare || !this.#iceServers) return;
     this.#spare = tunePeerConnection(createSpareAnswerer(this.#config(), this.#sendStream()));
   }
 
   #ensureOffer(): void {
-    if (this.#closed || this.#preparing || !this.#iceServers) return;
+    if (this.#closed || this.#switching || this.#preparing || !this.#iceServers) return;
     if (this.#prepared && usablePrepared(this.#prepared)) return;
     this.#prepared = undefined; // usablePrepared closed a stale one
     this.#adopt(prepareOffer(this.#config()));
@@ -200,6 +205,12 @@ export class P2PMesh {
     if (this.#switching === on) return;
     this.#switching = on;
     for (const s of this.#sessions.values()) void this.#applySize(s);
+    if (!on) {
+      this.#later(() => {
+        this.#ensureSpare();
+        this.#ensureOffer();
+      });
+    }
   }
 
   /** Camera size for a session's senders: small at first and while switching, full size otherwise. */
