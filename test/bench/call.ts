@@ -10,8 +10,8 @@
  * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
- * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --one-camera, --fake-fps N (see
- * CAMERAS below).
+ * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
+ * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -28,6 +28,7 @@ const opt = (name: string): string | undefined => {
 const rounds = Number(opt("rounds") ?? 5);
 const oneRounds = Number(opt("one-rounds") ?? rounds);
 const withBridge = args.includes("--bridge");
+const switchRounds = Number(opt("switch-rounds") ?? Math.min(rounds, 3));
 
 /** Record the wall-clock time of the Join click inside the page (no automation overhead in the figure). */
 const RECORD_CLICK = `document.addEventListener("click", (e) => {
@@ -250,7 +251,7 @@ function firstBridgeFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promi
 
 async function threeWay(browser: Browser, base: string): Promise<number[]> {
   const results: number[] = [];
-  for (let r = 0; r < Math.min(rounds, 3); r++) {
+  for (let r = 0; r < switchRounds; r++) {
     const room = freshRoom("bench-bridge");
     // One after another, each once it reached the server (bridge-participants.ts: concurrent opens could stall one).
     const ps = await openReadyParticipants(browser, `${base}/${room}`, 3);

@@ -158,6 +158,20 @@ export function prepareBridge(): void {
 }
 setTimeout(prepareBridge, 0);
 
+/**
+ * mediasoup-client follows the first video consumer with a second SDP renegotiation of the receive transport, for an
+ * extra "probator" m-section (the bridge's bandwidth probing, RTP on SSRC 1234). Every other consumer created in the
+ * meantime waits behind it: in a switch, that is the next person's video, after a renegotiation that takes a few
+ * hundred milliseconds when three pages share the CPU. Probing serves simulcast layer selection; we send one encoding
+ * per camera, so we do without it (the probing packets are dropped by the browser, as for any unknown m-section).
+ * No public option exists: this sets mediasoup-client's own "already created" flag (checked: 3.18.7), and does nothing
+ * if a later version renamed it.
+ */
+function skipProbator(t: types.Transport): void {
+  const flags = t as unknown as { _probatorConsumerCreated?: boolean };
+  if (flags._probatorConsumerCreated === false) flags._probatorConsumerCreated = true;
+}
+
 interface TransportInfo {
   id: string;
   iceParameters: types.IceParameters;
@@ -208,6 +222,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
   };
 
   const recv = makeTransport("recv", await recvP);
+  skipProbator(recv);
   const send = makeTransport("send", await sendP);
   send.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
     sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
