@@ -469,7 +469,8 @@ class Call {
     // a direct session's stream exists from its offer or answer on, before anything flows.
     const direct = p.p2pStream && (!p.bridgeStream || this.#p2p.connectedPeers().includes(p.jid)) ? p.p2pStream : undefined;
     const s = this.#mode === "bridge" ? (p.bridgeStream ?? p.p2pStream) : (direct ?? p.bridgeStream ?? p.p2pStream);
-    this.#view.setRemoteStream(p.nick, s ?? null);
+    // Once it is on screen, the other path may go (make-before-break, #maybeFinishSwitchToP2P and #switchToBridge).
+    void this.#view.setRemoteStream(p.nick, s ?? null).then((shown) => shown && this.#maybeFinishSwitchToP2P());
     this.#speaker.set(p.nick, s ?? null);
   }
 
@@ -529,7 +530,8 @@ class Call {
   #maybeFinishSwitchToP2P(): void {
     if (this.#mode !== "p2p" || !this.#bridge) return;
     const connected = new Set(this.#p2p.connectedPeers());
-    if ([...this.#participants.values()].every((p) => connected.has(p.jid))) this.#finishSwitchToP2P();
+    const direct = (p: Participant) => connected.has(p.jid) && (!p.p2pStream || this.#view.onScreen(p.nick) === p.p2pStream);
+    if ([...this.#participants.values()].every(direct)) this.#finishSwitchToP2P();
   }
 
   #finishSwitchToP2P(): void {
@@ -587,7 +589,7 @@ class Call {
       // Make-before-break: keep the direct sessions (or the previous bridge) until everyone we see directly is shown
       // through this bridge (bridge.ts offers a stream once its video carries media), at most a few seconds.
       for (const until = Date.now() + 4000; Date.now() < until; await new Promise((r) => setTimeout(r, 40))) {
-        if (this.#bridge !== link || [...this.#participants.values()].every((p) => p.bridgeStream || !p.p2pStream)) break;
+        if (this.#bridge !== link || [...this.#participants.values()].every((p) => !p.p2pStream || (p.bridgeStream && this.#view.onScreen(p.nick) === p.bridgeStream))) break;
       }
       if (this.#mode !== "bridge" || this.#bridge !== link) return;
       previous?.close(); // moved from one bridge to another: the old one goes once the new one carries media

@@ -25,6 +25,18 @@ interface Tile {
   video: HTMLVideoElement;
   name: HTMLElement;
   state: HTMLElement;
+  /** The next stream, playing muted behind `video` until its first frame is on screen (setRemoteStream). */
+  incoming?: { video: HTMLVideoElement; waiters: Array<(onScreen: boolean) => void>; done(onScreen: boolean): void };
+}
+
+/** An incoming stream whose first frame does not come (its sender's camera just went off, say) is shown anyway. */
+const INCOMING_MAX_MS = 3000;
+
+/** Is this element showing video now (a live track, a frame presented, the camera not marked off)? */
+function showsVideo(tile: Tile): boolean {
+  const s = tile.video.srcObject;
+  const track = s instanceof MediaStream ? s.getVideoTracks()[0] : undefined;
+  return !!track && track.readyState === "live" && tile.video.videoWidth > 0 && !tile.el.classList.contains("video-off");
 }
 
 export class CallView {
@@ -138,12 +150,18 @@ export class CallView {
   }
 
   #makeTile(label: string, local: boolean, nick?: string): Tile {
-    const video = h("video", { autoplay: true, playsinline: true, ...(local ? { "data-local": "", muted: true } : { "data-participant": nick }) });
+    const video = this.#makeVideo(local ? { "data-local": "", muted: true } : { "data-participant": nick });
     if (local) video.muted = true;
     const name = h("span", { class: "tile-name" }, label);
     const state = h("span", { class: "tile-state" });
     const el = h("figure", { class: "tile" + (local ? " local" : "") }, video, h("figcaption", {}, name, state));
     return { el, video, name, state };
+  }
+
+  #makeVideo(attrs: Record<string, string | boolean | undefined>): HTMLVideoElement {
+    const video = h("video", { autoplay: true, playsinline: true, ...attrs });
+    if (this.#speakerId) void setSink(video, this.#speakerId);
+    return video;
   }
 
   setLocalStream(stream: MediaStream, mirrored: boolean): void {
@@ -171,7 +189,6 @@ export class CallView {
     let tile = this.#tiles.get(nick);
     if (!tile) {
       tile = this.#makeTile(nick, false, nick);
-      if (this.#speakerId) void setSink(tile.video, this.#speakerId);
       this.#tiles.set(nick, tile);
       this.#stage.append(tile.el);
     }
@@ -184,20 +201,83 @@ export class CallView {
   removeParticipant(nick: string): void {
     const tile = this.#tiles.get(nick);
     if (!tile) return;
+    tile.incoming?.done(false);
     tile.video.srcObject = null;
     tile.el.remove();
     this.#tiles.delete(nick);
     this.#renderPeople();
   }
 
-  setRemoteStream(nick: string, stream: MediaStream | null): void {
+  /**
+   * Show `stream` on `nick`'s tile. Resolves true once it is on screen, false if another stream or the participant's
+   * departure came first.
+   *
+   * Make-before-break on screen: when the tile shows video and the new stream has video too (a switch between the
+   * direct path and the bridge), the new stream plays in a second, muted element behind the current one, and takes
+   * its place at its first presented frame. Setting it on the same element instead would tear down that element's
+   * player and show nothing (or a frozen frame) while a new one starts: a few hundred milliseconds on a busy machine.
+   */
+  setRemoteStream(nick: string, stream: MediaStream | null): Promise<boolean> {
     const tile = this.#tiles.get(nick);
-    if (!tile || tile.video.srcObject === stream) return;
-    tile.video.srcObject = stream;
+    if (!tile) return Promise.resolve(false);
+    const pending = tile.incoming;
+    if (pending) {
+      if (pending.video.srcObject === stream) return new Promise((resolve) => pending.waiters.push(resolve));
+      pending.done(false);
+    }
+    if (tile.video.srcObject === stream) return Promise.resolve(true);
+    const video = stream?.getVideoTracks()[0];
+    if (!stream || !video || video.readyState !== "live" || !showsVideo(tile)) {
+      this.#show(nick, tile.video, stream);
+      return Promise.resolve(true);
+    }
+    const next = this.#makeVideo({ class: "incoming", muted: true });
+    next.muted = true; // its sound starts when it is shown (the current element still plays the same voice)
+    next.srcObject = stream;
+    tile.el.prepend(next);
+    void next.play().catch(() => undefined);
+    return new Promise<boolean>((resolve) => {
+      const incoming = {
+        video: next,
+        waiters: [resolve],
+        done: (onScreen: boolean): void => {
+          if (tile.incoming !== incoming) return;
+          tile.incoming = undefined;
+          clearTimeout(timer);
+          if (onScreen) {
+            const old = tile.video;
+            old.srcObject = null;
+            old.remove();
+            next.classList.remove("incoming");
+            next.setAttribute("data-participant", nick);
+            next.muted = false;
+            tile.video = next;
+            performance.mark(`parley:first-frame:${nick}`);
+          } else {
+            next.srcObject = null;
+            next.remove();
+          }
+          for (const w of incoming.waiters) w(onScreen);
+        },
+      };
+      tile.incoming = incoming;
+      const timer = setTimeout(() => incoming.done(true), INCOMING_MAX_MS);
+      next.requestVideoFrameCallback?.(() => incoming.done(true));
+    });
+  }
+
+  #show(nick: string, el: HTMLVideoElement, stream: MediaStream | null): void {
+    el.srcObject = stream;
     if (!stream) return;
-    void tile.video.play().catch(() => undefined);
+    void el.play().catch(() => undefined);
     // Diagnostics (performance timeline): when this participant's first frame is on screen.
-    tile.video.requestVideoFrameCallback?.(() => performance.mark(`parley:first-frame:${nick}`));
+    el.requestVideoFrameCallback?.(() => performance.mark(`parley:first-frame:${nick}`));
+  }
+
+  /** The stream on `nick`'s tile now (not one still waiting behind it for its first frame). */
+  onScreen(nick: string): MediaStream | null {
+    const s = this.#tiles.get(nick)?.video.srcObject;
+    return s instanceof MediaStream ? s : null;
   }
 
   remoteVideos(): Map<string, HTMLVideoElement> {
