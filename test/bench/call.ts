@@ -249,6 +249,37 @@ function firstBridgeFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promi
   })`);
 }
 
+/**
+ * Make-before-break as the person watching sees it: from the moment it is armed, the longest time a remote tile went
+ * without presenting a new frame (whichever `<video>` carries the participant's name at the time: a frozen or blank
+ * tile while the view changes streams, or after a path closed too early, shows up here). At the fake cameras' 20
+ * frames/s, 50 ms is a frame missed by nobody.
+ */
+const WATCH_GAPS = `(() => {
+  window.__gaps = {};
+  const watch = () => {
+    for (const v of document.querySelectorAll("video[data-participant]")) {
+      if (v.__gapWatched) continue;
+      v.__gapWatched = true;
+      const nick = v.dataset.participant;
+      const onFrame = () => {
+        const now = performance.now();
+        const g = (window.__gaps[nick] ??= { last: 0, max: 0 });
+        if (g.last && window.__gapArmed) g.max = Math.max(g.max, now - g.last);
+        g.last = now;
+        if (v.isConnected) v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+    }
+    setTimeout(watch, 5);
+  };
+  watch();
+})()`;
+
+async function longestGaps(page: Page): Promise<string> {
+  return page.evaluate(`Object.entries(window.__gaps).map(([n, g]) => n + " " + Math.round(g.max) + " ms").join(", ")`);
+}
+
 async function threeWay(browser: Browser, base: string): Promise<number[]> {
   const results: number[] = [];
   for (let r = 0; r < switchRounds; r++) {
@@ -274,6 +305,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
         [c, "bob"],
       ];
       const waits = want.map(([p, nick]) => firstBridgeFrameAt(p.page, nick));
+      await Promise.all([a, b].map((p) => p.page.evaluate(WATCH_GAPS + "; window.__gapArmed = true;")));
       const tracing = opt("chrome-trace");
       if (tracing) await browser.startTracing(undefined, { path: tracing, categories: TRACE_CATEGORIES });
       await joinCall(c, "carol");
@@ -282,7 +314,9 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       if (tracing) await browser.stopTracing();
       const click = await joinClickAt(c.page);
       const total = Math.max(...ends) - click;
-      console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join`);
+      await new Promise((r) => setTimeout(r, 2000)); // the direct sessions close after the bridge's first frames
+      const [ga, gb] = await Promise.all([longestGaps(a.page), longestGaps(b.page)]);
+      console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join; longest frame gap on alice's tiles: ${ga}; on bob's: ${gb}`);
       await printMarks([["alice", a.page], ["bob", b.page], ["carol", c.page]], click);
       results.push(total);
     } catch (e) {
