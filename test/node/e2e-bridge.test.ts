@@ -102,6 +102,19 @@ describe("web app: the bridge for three or more", () => {
         return hs.length > 0 ? hs : undefined;
       }, "video sent to the bridge");
       expect(sent.every((x) => x.height > 0 && x.height <= 360)).toBe(true);
+      // Everyone is heard through the bridge too (audio is produced after the video, bridge.ts): sound from both
+      // others arrives on a bridge transport.
+      await eventually(async () => {
+        const heard = (await p.page.evaluate(`(async () => {
+          let n = 0;
+          for (const pc of window.__pcs) {
+            if (pc.connectionState !== "connected" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
+            (await pc.getStats()).forEach((x) => { if (x.type === "inbound-rtp" && x.kind === "audio" && x.totalSamplesReceived > 0) n++; });
+          }
+          return n;
+        })()`)) as number;
+        return heard >= 2 ? heard : undefined;
+      }, "audio from both others via the bridge");
     }
     // README: a 3-person call through the bridge, as the third person sees it.
     await c.page.getByLabel("Message", { exact: true }).fill("Hello both! The call moved to the bridge on its own.");

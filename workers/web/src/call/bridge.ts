@@ -24,6 +24,9 @@ import { limitSendHeight, scaleFor } from "./send-size";
  */
 const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 
+/** How long our audio producer waits for the others' video at most (see `ready` in connectBridge). */
+const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
+
 /** Cameras go to the bridge at most BRIDGE_HEIGHT lines high (sdp-tuning.ts §3); screen shares at full size. */
 function encodingsFor(track: MediaStreamTrack): RTCRtpEncodingParameters[] | undefined {
   if (track.kind !== "video") return undefined;
@@ -31,6 +34,8 @@ function encodingsFor(track: MediaStreamTrack): RTCRtpEncodingParameters[] | und
 }
 
 export interface BridgeEvents {
+  /** Who is in the room with a camera or screen on: we send our audio once we receive their video (see `ready`). */
+  expectedVideo(): string[];
   remoteStream(nick: string, stream: MediaStream): void;
   peerGone(nick: string): void;
   failed(reason: string): void;
@@ -347,17 +352,31 @@ export async function connectBridge(url: string, grant: string, self: string, se
   for (const [m, d] of early.splice(0)) onNotification(m, d);
 
   const producers = new Map<"audio" | "video", types.Producer>();
+  const produce = async (track: MediaStreamTrack): Promise<void> => {
+    const kind = track.kind === "audio" ? "audio" : "video";
+    // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
+    producers.set(
+      kind,
+      await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track), appData: { source: kind === "audio" ? "mic" : "camera" } }),
+    );
+  };
+  const videoConsumed = (nick: string): boolean => [...consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video");
+  let audioPending = false;
   const ready = (async () => {
     // Video first: it is what takes longest to show on the other side (a key frame must come through).
-    const tracks = [...sendStream.getVideoTracks(), ...sendStream.getAudioTracks()];
-    for (const track of tracks) {
-      const kind = track.kind === "audio" ? "audio" : "video";
-      // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
-      producers.set(
-        kind,
-        await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track), appData: { source: kind === "audio" ? "mic" : "camera" } }),
-      );
+    for (const track of sendStream.getVideoTracks()) await produce(track);
+    mark("produced:video");
+    // Audio once we receive everyone's video (at most AUDIO_AFTER_VIDEO_MAX_MS): every producer is one SDP
+    // renegotiation here and one on every other page, run one after another, and an audio one queued before the
+    // next person's video made that video wait (measured: a switch took ≈ 0.5 s longer). Nobody goes unheard
+    // meanwhile: the direct sessions carry the sound until each person's bridge stream has audio too (call.ts).
+    audioPending = true;
+    for (const until = Date.now() + AUDIO_AFTER_VIDEO_MAX_MS; Date.now() < until && !closed; await new Promise((r) => setTimeout(r, 40))) {
+      if (events.expectedVideo().every((nick) => nick === self || videoConsumed(nick))) break;
     }
+    audioPending = false;
+    const mic = sendStream.getAudioTracks()[0];
+    if (mic && !closed) await produce(mic);
     mark("produced");
     await Promise.all(pendingConsumes);
     mark("ready");
@@ -369,6 +388,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
   return {
     ready,
     async replaceTrack(kind, track) {
+      if (kind === "audio" && audioPending) return; // produced from sendStream's track once the wait is over
       const p = producers.get(kind);
       if (p) {
         await p.replaceTrack({ track });

@@ -573,6 +573,7 @@ class Call {
       // in "Moving the call to the media bridge…"; failing here falls back to direct sessions and asks again.
       const { connectBridge } = await withTimeout(import("./bridge"), 15_000, "the bridge code did not load");
       const link = await connectBridge(url, grant, this.#nick, this.#send, {
+        expectedVideo: () => [...this.#participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
         remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
         peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
         failed: (reason) => {
@@ -589,7 +590,7 @@ class Call {
       // Make-before-break: keep the direct sessions (or the previous bridge) until everyone we see directly is shown
       // through this bridge (bridge.ts offers a stream once its video carries media), at most a few seconds.
       for (const until = Date.now() + 4000; Date.now() < until; await new Promise((r) => setTimeout(r, 40))) {
-        if (this.#bridge !== link || [...this.#participants.values()].every((p) => !p.p2pStream || (p.bridgeStream && this.#view.onScreen(p.nick) === p.bridgeStream))) break;
+        if (this.#bridge !== link || [...this.#participants.values()].every((p) => this.#onBridge(p))) break;
       }
       if (this.#mode !== "bridge" || this.#bridge !== link) return;
       previous?.close(); // moved from one bridge to another: the old one goes once the new one carries media
@@ -604,6 +605,13 @@ class Call {
       clearInterval(trim);
       if (attempt === this.#bridgeAttempt) this.#bridgeConnecting = false;
     }
+  }
+
+  /** Has this participant's direct stream got its replacement through the bridge: on screen, and with sound if it had sound? */
+  #onBridge(p: Participant): boolean {
+    if (!p.p2pStream) return true;
+    const b = p.bridgeStream;
+    return !!b && this.#view.onScreen(p.nick) === b && (p.p2pStream.getAudioTracks().length === 0 || b.getAudioTracks().length > 0);
   }
 
   #onBridgeFailed(reason: string): void {

@@ -8,7 +8,7 @@ import { LevelMeter } from "../local-media";
 const METER_DELAY_MS = 1000;
 
 export class ActiveSpeaker {
-  readonly #meters = new Map<string, { stream: MediaStream; since: number; meter?: LevelMeter }>();
+  readonly #meters = new Map<string, { stream: MediaStream; since: number; meter?: LevelMeter; track?: MediaStreamTrack }>();
   readonly #onChange: (nick: string | undefined) => void;
   #current: string | undefined;
   #since = 0;
@@ -19,20 +19,28 @@ export class ActiveSpeaker {
     this.#timer = setInterval(() => this.#tick(), 250);
   }
 
+  /** Meter `stream`'s audio; a stream whose audio track comes later (the bridge adds it after the video) is metered then. */
   set(nick: string, stream: MediaStream | null): void {
     const cur = this.#meters.get(nick);
-    const audio = stream?.getAudioTracks()[0];
-    if (cur && stream && cur.stream === stream && cur.stream.getAudioTracks()[0] === audio) return;
+    if (cur && stream && cur.stream === stream) return;
     cur?.meter?.close();
     this.#meters.delete(nick);
-    if (stream && audio) this.#meters.set(nick, { stream, since: Date.now() });
+    if (stream) this.#meters.set(nick, { stream, since: Date.now() });
   }
 
   #tick(): void {
     let best: string | undefined;
     let bestLevel = 0.08;
     for (const [nick, m] of this.#meters) {
-      if (!m.meter && Date.now() - m.since >= METER_DELAY_MS) m.meter = new LevelMeter(m.stream);
+      const audio = m.stream.getAudioTracks()[0];
+      if (m.meter && m.track !== audio) {
+        m.meter.close(); // the stream's audio track was replaced or removed
+        m.meter = undefined;
+      }
+      if (!m.meter && audio && Date.now() - m.since >= METER_DELAY_MS) {
+        m.meter = new LevelMeter(m.stream);
+        m.track = audio;
+      }
       const l = m.meter?.read() ?? 0;
       if (l > bestLevel) {
         best = nick;
