@@ -11,7 +11,7 @@
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
  * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
- * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below).
+ * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below), --no-mic (see NO_MIC).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -165,7 +165,16 @@ const WS_TRACE = `(() => {
     send(d) { const t = typeof d === "string" && tag(d); if (t) performance.mark("parley:ws-tx:" + t); return super.send(d); }
   };
 })()`;
-const initScripts = args.includes("--trace-more") ? [WS_TRACE] : [];
+/**
+ * `--no-mic`: every page asks for the camera only (as if it had no microphone), to see what three pages' audio costs
+ * here (capture with echo cancellation in Chromium's audio service, Opus, decoding and mixing everyone's audio).
+ */
+const NO_MIC = `(() => {
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => gum({ ...c, audio: false });
+})()`;
+const initScripts = [...(args.includes("--trace-more") ? [WS_TRACE] : []), ...(args.includes("--no-mic") ? [NO_MIC] : [])];
 /** `--chrome-trace FILE`: a Chromium trace of the last round (1:1: FILE-1to1.json), for chrome://tracing or Perfetto. */
 const TRACE_CATEGORIES = ["toplevel", "blink.user_timing", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8", "blink", "devtools.timeline"];
 
@@ -285,7 +294,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
   for (let r = 0; r < switchRounds; r++) {
     const room = freshRoom("bench-bridge");
     // One after another, each once it reached the server (bridge-participants.ts: concurrent opens could stall one).
-    const ps = await openReadyParticipants(browser, `${base}/${room}`, 3);
+    const ps = await openReadyParticipants(browser, `${base}/${room}`, 3, { initScripts });
     const [a, b, c] = ps as [Participant, Participant, Participant];
     try {
       await Promise.all(ps.map(ready));

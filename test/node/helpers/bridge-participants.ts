@@ -11,11 +11,11 @@
 import type { Browser } from "playwright-core";
 import { openParticipant, type Participant } from "./browser";
 
-export async function openReadyParticipant(browser: Browser, url: string, attempts = 3): Promise<Participant> {
+export async function openReadyParticipant(browser: Browser, url: string, attempts = 3, opts: { initScripts?: string[] } = {}): Promise<Participant> {
   for (let attempt = 1; ; attempt++) {
     let p: Participant | undefined;
     try {
-      p = await openParticipant(browser, url);
+      p = await openParticipant(browser, url, opts);
       await p.page.locator('[data-check="parley-server"]:not([data-verdict="pending"])').waitFor({ timeout: 60_000 });
       const verdict = await p.page.locator('[data-check="parley-server"]').getAttribute("data-verdict");
       if (verdict === "ok" || attempt >= attempts) return p;
@@ -30,8 +30,8 @@ export async function openReadyParticipant(browser: Browser, url: string, attemp
 }
 
 /** `n` participants in the same room, opened in turn (see above). */
-export async function openReadyParticipants(browser: Browser, url: string, n: number): Promise<Participant[]> {
+export async function openReadyParticipants(browser: Browser, url: string, n: number, opts: { initScripts?: string[] } = {}): Promise<Participant[]> {
   const out: Participant[] = [];
-  for (let i = 0; i < n; i++) out.push(await openReadyParticipant(browser, url));
+  for (let i = 0; i < n; i++) out.push(await openReadyParticipant(browser, url, 3, opts));
   return out;
 }
