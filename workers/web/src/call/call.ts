@@ -29,6 +29,13 @@ export interface JoinOptions {
 
 export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: boolean } | { kind: "failed"; message: string };
 
+let bridgeModule: typeof import("./bridge") | undefined;
+/** The bridge code (mediasoup-client), kept once loaded (the hair check starts fetching it, see hair-check.ts). */
+function loadBridge(): Promise<typeof import("./bridge")> {
+  return import("./bridge").then((m) => (bridgeModule = m));
+}
+void loadBridge().catch(() => undefined);
+
 /** How long a room of three or more waits for the bridge announcement before connecting everyone directly. */
 const MESH_FALLBACK_MS = 2500;
 /** When the lock-state and media-mode queries go out after joining (see join()). */
@@ -216,7 +223,7 @@ class Call {
       void this.#fetchMedia();
     }, AFTER_JOIN_QUERIES_MS);
     // Fetch the bridge code (mediasoup-client) in the background, so a switch to the bridge doesn't wait for it.
-    setTimeout(() => void import("./bridge").catch(() => undefined), 1500);
+    setTimeout(() => void loadBridge().catch(() => undefined), 1500);
     return { kind: "joined" };
   }
 
@@ -571,7 +578,9 @@ class Call {
     try {
       // Bounded: a chunk request that is never answered (seen against `wrangler dev`) must not leave the call stuck
       // in "Moving the call to the media bridge…"; failing here falls back to direct sessions and asks again.
-      const { connectBridge } = await withTimeout(import("./bridge"), 15_000, "the bridge code did not load");
+      // The module as fetched in the background, used right away: awaiting import() again still costs a task or two,
+      // which is 10–200 ms while three pages share the CPU at the start of a switch.
+      const { connectBridge } = bridgeModule ?? (await withTimeout(loadBridge(), 15_000, "the bridge code did not load"));
       const link = await connectBridge(url, grant, this.#nick, this.#send, {
         expectedVideo: () => [...this.#participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
         remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
