@@ -286,7 +286,8 @@ export class CallView {
 
   setSpeaker(deviceId: string | undefined): void {
     this.#speakerId = deviceId;
-    if (deviceId) for (const t of this.#tiles.values()) void setSink(t.video, deviceId);
+    if (!deviceId) return;
+    for (const t of this.#tiles.values()) for (const v of [t.video, t.incoming?.video]) if (v) void setSink(v, deviceId);
   }
 
   setActiveSpeaker(nick: string | undefined): void {
