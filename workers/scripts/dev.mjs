@@ -74,7 +74,9 @@ if (withTurn) {
   });
   vars.push("TURN_HOST:127.0.0.1", `TURN_PORT:${turnPort}`);
 }
-const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", port];
+// --log-level warn: wrangler dev otherwise prints a line per request, with its path, i.e. every room name anyone
+// opens, to this terminal (PRIVACY.md: nothing but the access log's four fields is recorded). Errors still show.
+const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", port, "--log-level", "warn"];
 for (const v of vars) args.push("--var", v);
 run("edge", "npx", args);
 console.log(`parley: open http://127.0.0.1:${port}/ (Ctrl-C stops everything)`);
