@@ -232,14 +232,11 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     requestAnimationFrame(tick);
     // The connectivity check needs the XMPP client (for STUN/TURN credentials, XEP-0215): load it after first paint.
     void import("./connectivity").then(({ runConnectivityCheck }) => runConnectivityCheck(room, checks));
-    // Fetch the call code now (not on Join): joining then costs no download or parse. Then the bridge code
-    // (mediasoup-client): whoever joins a room of two or more gets the bridge announcement right after joining,
-    // and importing it then would put its download and parse on the switch's critical path.
+    // Fetch the call code now (not on Join): joining then costs no download or parse. The call code then fetches
+    // the bridge code (mediasoup-client) itself: whoever joins a room of two or more gets the bridge announcement
+    // right after joining, and importing it then would put its download and parse on the switch's critical path.
     void import("./call/call")
-      .then((m) => {
-        callModule = m;
-        return import("./call/bridge");
-      })
+      .then((m) => (callModule = m))
       .catch(() => undefined);
   });
 }

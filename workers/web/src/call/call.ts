@@ -30,7 +30,7 @@ export interface JoinOptions {
 export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: boolean } | { kind: "failed"; message: string };
 
 let bridgeModule: typeof import("./bridge") | undefined;
-/** The bridge code (mediasoup-client), kept once loaded (the hair check starts fetching it, see hair-check.ts). */
+/** The bridge code (mediasoup-client), kept once loaded; fetched as soon as this module is (during the hair check). */
 function loadBridge(): Promise<typeof import("./bridge")> {
   return import("./bridge").then((m) => (bridgeModule = m));
 }
@@ -222,8 +222,8 @@ class Call {
       void this.#refreshLockState();
       void this.#fetchMedia();
     }, AFTER_JOIN_QUERIES_MS);
-    // Fetch the bridge code (mediasoup-client) in the background, so a switch to the bridge doesn't wait for it.
-    setTimeout(() => void loadBridge().catch(() => undefined), 1500);
+    // The bridge code is fetched when this module loads; if that failed, try again now that we are in the call.
+    if (!bridgeModule) setTimeout(() => void loadBridge().catch(() => undefined), 1500);
     return { kind: "joined" };
   }
 
