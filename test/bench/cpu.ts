@@ -4,11 +4,13 @@
  * services). On a small machine, whatever an idle page burns is taken from the next call set-up (bench:call).
  *
  * Reads /proc/<pid>/stat (user+system time) of every process before and after each window; percentages are of one
- * core. Linux only. Options: --url http://127.0.0.1:PORT (an already running edge), --seconds N (window, default 5).
+ * core. Linux only. Options: --url http://127.0.0.1:PORT (an already running edge), --seconds N (window, default 5),
+ * --bridge (start a bridge host too and also measure three pages in a call through it).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join as joinCall, launchBrowser, openParticipant, waitForCall } from "../node/helpers/browser";
-import { freshRoom, startWebTarget } from "../node/helpers/web-app";
+import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -59,13 +61,20 @@ async function measure(label: string): Promise<void> {
 }
 
 const url = opt("url");
-const target = url ? undefined : await startWebTarget();
+const withBridge = args.includes("--bridge");
+let bridge: BridgeHandle | undefined;
+let target: WebTarget | undefined;
+if (!url && withBridge) {
+  bridge = await startBridge();
+  target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret });
+} else if (!url) target = await startWebTarget();
 const base = url ?? target!.httpUrl;
 const browser = await launchBrowser({ fakeCameras: 5 });
 try {
   const room = freshRoom("bench-cpu");
   const a = await openParticipant(browser, `${base}/${room}`);
   const b = await openParticipant(browser, `${base}/${room}`);
+  const c = withBridge ? await openParticipant(browser, `${base}/${room}`) : undefined;
   await new Promise((r) => setTimeout(r, 5000)); // connectivity checks done, previews running
   await measure("two pages on the hair check");
   await joinCall(a, "alice");
@@ -75,10 +84,19 @@ try {
   await joinCall(b, "bob");
   await waitForCall(b);
   await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
-  await measure("two pages in a direct call");
+  await measure(c ? "two pages in a direct call, one on the hair check" : "two pages in a direct call");
+  if (c) {
+    await joinCall(c, "carol");
+    await waitForCall(c);
+    await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
+    await measure("three pages in a call via the bridge");
+    await c.close();
+  }
   await a.close();
   await b.close();
 } finally {
   await browser.close();
   await target?.stop();
+  await bridge?.stop();
 }
