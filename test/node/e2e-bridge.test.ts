@@ -96,7 +96,15 @@ describe("web app: the bridge for three or more", () => {
       })()`);
       expect(pairs.length).toBeGreaterThan(0);
       expect((ports as number[]).every((port) => port === bridge.rtcPort)).toBe(true);
-      // Cameras go to the bridge at most 360 lines high (the fake camera is 720p; sdp-tuning.ts §3).
+      // Cameras go to the bridge at most 360 lines high (the fake camera is 720p; sdp-tuning.ts §3): 180 during the
+      // switch, then 360 (scale 720/360 = 2 on the sender).
+      const bridgeScales = `window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
+        .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === "video")
+        .map((s) => s.getParameters().encodings[0].scaleResolutionDownBy ?? 1)`;
+      await eventually(async () => {
+        const scales = (await p.page.evaluate(bridgeScales)) as number[];
+        return scales.length === 1 && scales[0] === 2 ? scales : undefined;
+      }, "camera sent to the bridge at 360p after the switch");
       const sent = await eventually(async () => {
         const hs = (await sentVideoHeights(p.page)).filter((x) => x.via === "bridge");
         return hs.length > 0 ? hs : undefined;

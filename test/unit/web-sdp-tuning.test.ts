@@ -1,6 +1,6 @@
 /** The web app's SDP/codec tuning for direct sessions (workers/web/src/call/sdp-tuning.ts). */
 import { describe, expect, it } from "vitest";
-import { BRIDGE_HEIGHT, preferredCodecs, sendScale, START_HEIGHT, SWITCHING_HEIGHT, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
+import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, preferredCodecs, sendScale, START_HEIGHT, SWITCHING_HEIGHT, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
 
 const SDP = [
   "v=0",
@@ -101,5 +101,6 @@ describe("sendScale", () => {
   it("keeps the start, switching and bridge sizes ordered as the app relies on", () => {
     expect(SWITCHING_HEIGHT).toBeLessThan(START_HEIGHT);
     expect(BRIDGE_HEIGHT).toBeGreaterThanOrEqual(START_HEIGHT);
+    expect(BRIDGE_START_HEIGHT).toBeLessThan(BRIDGE_HEIGHT);
   });
 });

@@ -14,7 +14,7 @@ import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
 import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
 import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
 import { Safari12 } from "mediasoup-client/handlers/Safari12";
-import { BRIDGE_HEIGHT, START_BITRATE_KBPS } from "./sdp-tuning";
+import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, RAMP_UP_MS, START_BITRATE_KBPS } from "./sdp-tuning";
 import { limitSendHeight, scaleFor } from "./send-size";
 
 /**
@@ -27,10 +27,10 @@ const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 /** How long our audio producer waits for the others' video at most (see `ready` in connectBridge). */
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
 
-/** Cameras go to the bridge at most BRIDGE_HEIGHT lines high (sdp-tuning.ts §3); screen shares at full size. */
-function encodingsFor(track: MediaStreamTrack): RTCRtpEncodingParameters[] | undefined {
+/** Cameras go to the bridge at most `maxHeight` lines high (sdp-tuning.ts §3); screen shares at full size. */
+function encodingsFor(track: MediaStreamTrack, maxHeight: number): RTCRtpEncodingParameters[] | undefined {
   if (track.kind !== "video") return undefined;
-  return [{ scaleResolutionDownBy: scaleFor(track, BRIDGE_HEIGHT) }];
+  return [{ scaleResolutionDownBy: scaleFor(track, maxHeight) }];
 }
 
 export interface BridgeEvents {
@@ -352,12 +352,20 @@ export async function connectBridge(url: string, grant: string, self: string, se
   for (const [m, d] of early.splice(0)) onNotification(m, d);
 
   const producers = new Map<"audio" | "video", types.Producer>();
+  /** Camera height now: BRIDGE_START_HEIGHT during the switch, BRIDGE_HEIGHT from RAMP_UP_MS after `ready` on. */
+  let videoHeight = BRIDGE_START_HEIGHT;
   const produce = async (track: MediaStreamTrack): Promise<void> => {
     const kind = track.kind === "audio" ? "audio" : "video";
     // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
     producers.set(
       kind,
-      await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track), appData: { source: kind === "audio" ? "mic" : "camera" } }),
+      await send.produce({
+        track,
+        stopTracks: false,
+        codecOptions: VIDEO_START,
+        encodings: encodingsFor(track, videoHeight),
+        appData: { source: kind === "audio" ? "mic" : "camera" },
+      }),
     );
   };
   const videoConsumed = (nick: string): boolean => [...consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video");
@@ -381,6 +389,15 @@ export async function connectBridge(url: string, grant: string, self: string, se
     await Promise.all(pendingConsumes);
     mark("ready");
   })();
+  void ready.then(() =>
+    setTimeout(() => {
+      if (closed) return;
+      videoHeight = BRIDGE_HEIGHT;
+      const sender = producers.get("video")?.rtpSender;
+      if (sender) void limitSendHeight(sender, videoHeight);
+    }, RAMP_UP_MS),
+    () => undefined, // reported by whoever awaits `ready`
+  );
 
   const pcOf = (t: types.Transport): RTCPeerConnection | undefined =>
     (t as unknown as { handler?: { _pc?: RTCPeerConnection; pc?: RTCPeerConnection } }).handler?._pc;
@@ -392,8 +409,8 @@ export async function connectBridge(url: string, grant: string, self: string, se
       const p = producers.get(kind);
       if (p) {
         await p.replaceTrack({ track });
-        if (p.rtpSender) await limitSendHeight(p.rtpSender, BRIDGE_HEIGHT);
-      } else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track) }));
+        if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
+      } else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track, videoHeight) }));
     },
     peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {

@@ -24,6 +24,13 @@
 export const START_HEIGHT = 360;
 export const RAMP_UP_MS = 1500;
 export const BRIDGE_HEIGHT = 360;
+/**
+ * Through the bridge, a camera starts at this height and goes to BRIDGE_HEIGHT once the switch is done (RAMP_UP_MS
+ * after our media is sent and everyone's received). The switch is when every page encodes twice (the direct session
+ * still runs) and every receiver waits for a key frame: a 180p one is a quarter of the work. Measured here (four
+ * interleaved runs of bench:call --bridge): switch median 1.93/2.17 s at 360p, 1.69/1.85 s starting at 180p.
+ */
+export const BRIDGE_START_HEIGHT = 180;
 /** While a room moves to the bridge, direct camera senders go down to this (their sessions end within seconds). */
 export const SWITCHING_HEIGHT = 180;
 
