@@ -2,8 +2,8 @@
  * MediaCoordinator: decides and carries out a room's media path (peer-to-peer or the media bridge).
  *
  * - On every occupant change `reconcile()` compares the wanted mode (selection.ts) with the current one. Going to the
- *   bridge: pick the least-loaded healthy bridge host, create the room there (signed control API), then have every
- *   occupant told, each with its own grant (`urn:parley:media:0`, README "Media bridge"). Going back to P2P: tell every
+ *   bridge: pick the least-loaded healthy bridge host, create the room there (signed control API; asked early of the
+ *   expected pick, in parallel with the health checks), then have every occupant told, each with its own grant (`urn:parley:media:0`, README "Media bridge"). Going back to P2P: tell every
  *   occupant first (clients switch make-before-break), then close the bridge room.
  * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while on the bridge) replaces a bridge that stopped
  *   answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is shutting down.
@@ -40,8 +40,15 @@ export interface MediaConfig {
   control: BridgeControl;
 }
 
+/** A promise's value, or its error as a value (so that one nobody awaits yet is not an unhandled rejection). */
+function settle<T>(p: Promise<T>): Promise<T | Error> {
+  return p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+}
+
 export class MediaCoordinator {
   #chain: Promise<unknown> = Promise.resolve();
+  /** The bridge the last move to the bridge picked: the next move asks it for the room early (#moveToBridge). */
+  #lastPick: string | undefined;
 
   constructor(
     private readonly host: MediaHost,
@@ -95,12 +102,26 @@ export class MediaCoordinator {
 
   async #moveToBridge(exclude: Set<string>): Promise<void> {
     const { control, bridges } = this.cfg;
+    const room = this.host.room;
     const old = this.host.load();
-    const health = await Promise.all(bridges.filter((b) => !exclude.has(b)).map((b) => control.health(b)));
+    const candidates = bridges.filter((b) => !exclude.has(b));
+    // One round trip instead of two before the announcement: the room is asked of the bridge we expect to pick (the
+    // only candidate, or the one picked last time) while every candidate's health is checked. If the checks pick
+    // another one (or none), that early room is closed again.
+    const guess = candidates.length === 1 ? candidates[0] : candidates.find((b) => b === this.#lastPick);
+    const early = guess === undefined ? undefined : settle(control.createRoom(guess, room));
+    let earlyUsed = false;
+    const dropEarly = () => {
+      if (!early || earlyUsed) return;
+      earlyUsed = true;
+      void early.then((r) => (r instanceof Error ? undefined : control.closeRoom(guess!, room).catch(() => undefined)));
+    };
+    const health = await Promise.all(candidates.map((b) => control.health(b)));
     const tried = new Set(exclude);
     for (;;) {
       const base = pickBridge(health, tried);
       if (!base) {
+        dropEarly();
         // No usable bridge: stay peer-to-peer and try again at the next check (README "Media bridge").
         this.host.save({ mode: "p2p" });
         if (old.mode === "bridge") await this.host.announce("p2p", null);
@@ -109,17 +130,25 @@ export class MediaCoordinator {
       }
       tried.add(base);
       try {
-        const created = await control.createRoom(base, this.host.room);
+        let created: { wsUrl: string };
+        if (base === guess && early && !earlyUsed) {
+          earlyUsed = true;
+          const r = await early;
+          if (r instanceof Error) throw r;
+          created = r;
+        } else created = await control.createRoom(base, room);
+        dropEarly();
         // Re-check: people may have left while we were talking to the bridge.
         if (mediaModeFor(this.host.occupantCount()) !== "bridge") {
-          await control.closeRoom(base, this.host.room).catch(() => undefined);
+          await control.closeRoom(base, room).catch(() => undefined);
           if (old.mode === "bridge") await this.#moveToP2p(old);
           return;
         }
+        this.#lastPick = base;
         this.host.save({ mode: "bridge", bridge: { base, wsUrl: created.wsUrl } });
         await this.host.announce("bridge", created.wsUrl);
         this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
-        if (old.bridge && old.bridge.base !== base) await control.closeRoom(old.bridge.base, this.host.room).catch(() => undefined);
+        if (old.bridge && old.bridge.base !== base) await control.closeRoom(old.bridge.base, room).catch(() => undefined);
         return;
       } catch (e) {
         console.error("media coordinator: bridge refused room:", (e as Error).message);

@@ -10,7 +10,16 @@ import { MediaCoordinator, type MediaRecord } from "../../durable/bridge/media-c
 
 const SECRET = "b".repeat(40);
 
-function bridgeHost(base: string, state: { alive: boolean; load: number; rooms: Set<string>; calls: string[] }) {
+interface HostState {
+  alive: boolean;
+  load: number;
+  rooms: Set<string>;
+  calls: string[];
+  /** while set, health answers wait for it (to see what is asked before the health check is answered) */
+  healthGate?: Promise<void>;
+}
+
+function bridgeHost(base: string, state: HostState) {
   const nonces = new NonceCache();
   return async (req: Request): Promise<Response> => {
     const u = new URL(req.url);
@@ -19,7 +28,10 @@ function bridgeHost(base: string, state: { alive: boolean; load: number; rooms: 
     if (!v.ok) return new Response(v.reason, { status: 401 });
     if (!state.alive) throw new TypeError("connection refused");
     state.calls.push(`${req.method} ${u.pathname}`);
-    if (u.pathname === "/health") return Response.json({ ok: true, load: state.load });
+    if (u.pathname === "/health") {
+      await state.healthGate;
+      return Response.json({ ok: true, load: state.load });
+    }
     if (req.method === "POST" && u.pathname === "/v1/rooms") {
       const { room } = JSON.parse(body) as { room: string };
       state.rooms.add(room);
@@ -36,7 +48,7 @@ function bridgeHost(base: string, state: { alive: boolean; load: number; rooms: 
 
 function setup(bridges: Record<string, { alive: boolean; load: number }>) {
   const states = Object.fromEntries(
-    Object.entries(bridges).map(([b, s]) => [b, { ...s, rooms: new Set<string>(), calls: [] as string[] }]),
+    Object.entries(bridges).map(([b, s]): [string, HostState] => [b, { ...s, rooms: new Set<string>(), calls: [] }]),
   );
   const handlers = Object.fromEntries(Object.keys(states).map((b) => [b, bridgeHost(b, states[b]!)]));
   const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -131,6 +143,60 @@ describe("MediaCoordinator", () => {
     t.states["http://a.test"]!.alive = true;
     await t.coord.checkBridge();
     expect(t.record().mode).toBe("bridge");
+  });
+
+  /** Reconcile with every health answer held back for a while: which calls reached the bridges meanwhile. */
+  async function callsBeforeHealthAnswers(t: ReturnType<typeof setup>): Promise<string[]> {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    for (const st of Object.values(t.states)) {
+      st.calls.length = 0;
+      st.healthGate = gate;
+    }
+    const done = t.coord.reconcile();
+    await new Promise((r) => setTimeout(r, 100));
+    const seen = Object.entries(t.states).flatMap(([b, st]) => st.calls.map((c) => `${new URL(b).host} ${c}`));
+    open();
+    await done;
+    return seen.sort();
+  }
+
+  it("asks the expected bridge for the room while the health checks run, and closes it if another is picked", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0.7 }, "http://b.test": { alive: true, load: 0.1 } });
+    t.setOccupants(3);
+    // First move: no expected bridge yet, so nothing is created before the health answers.
+    expect(await callsBeforeHealthAnswers(t)).toEqual(["a.test GET /health", "b.test GET /health"]);
+    expect(t.record().bridge?.base).toBe("http://b.test");
+    t.setOccupants(2);
+    await t.coord.reconcile();
+    // Next time b, picked last time, is asked for the room before the health answers.
+    t.setOccupants(3);
+    expect(await callsBeforeHealthAnswers(t)).toEqual(["a.test GET /health", "b.test GET /health", "b.test POST /v1/rooms"]);
+    expect(t.record().bridge?.base).toBe("http://b.test");
+    expect(t.states["http://a.test"]!.calls).toEqual(["GET /health"]);
+    // When the checks pick another bridge, the early room is closed again.
+    t.setOccupants(2);
+    await t.coord.reconcile();
+    t.states["http://b.test"]!.load = 0.9;
+    t.setOccupants(3);
+    await t.coord.reconcile();
+    await new Promise((r) => setTimeout(r, 20)); // the early room's close is not awaited by the move
+    expect(t.record().bridge?.base).toBe("http://a.test");
+    expect(t.states["http://a.test"]!.rooms.has("blue-fox")).toBe(true);
+    expect(t.states["http://b.test"]!.rooms.size).toBe(0);
+    expect(t.sent.at(-1)).toEqual({ mode: "bridge", url: "ws://a.test/v1/rooms/blue-fox/ws" });
+  });
+
+  it("with one bridge, asks for the room and its health at once; a dead bridge leaves the call direct", async () => {
+    const t = setup({ "http://a.test": { alive: true, load: 0 } });
+    t.setOccupants(3);
+    expect(await callsBeforeHealthAnswers(t)).toEqual(["a.test GET /health", "a.test POST /v1/rooms"]);
+    expect(t.record().mode).toBe("bridge");
+    const u = setup({ "http://a.test": { alive: false, load: 0 } });
+    u.setOccupants(3);
+    await u.coord.reconcile();
+    expect(u.record()).toEqual({ mode: "p2p" });
+    expect(u.sent).toHaveLength(0);
   });
 
   it("serialises concurrent reconciles (join during bridge creation)", async () => {
