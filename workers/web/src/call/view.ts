@@ -45,6 +45,8 @@ export class CallView {
   readonly #stage = h("div", { class: "stage", "aria-label": "Participants' video" });
   readonly #tiles = new Map<string, Tile>();
   readonly #local: Tile;
+  /** a scroll of the chat to its end is scheduled (#scrollLog) */
+  #logScroll = false;
   readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", role: "status" });
   readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
   readonly #lockState = h("span", { class: "lock-state" });
@@ -329,12 +331,26 @@ export class CallView {
     this.#log.append(
       h("p", { class: "chat-line" + (self ? " self" : "") }, h("span", { class: "chat-from" }, from), " ", h("span", { class: "chat-text" }, text), " ", h("time", {}, time)),
     );
-    this.#log.scrollTop = this.#log.scrollHeight;
+    this.#scrollLog();
   }
 
   addSystem(text: string): void {
     this.#log.append(h("p", { class: "chat-line system" }, text));
-    this.#log.scrollTop = this.#log.scrollHeight;
+    this.#scrollLog();
+  }
+
+  /**
+   * Scroll the chat to its end at the next frame, not now: reading scrollHeight right after appending forces a
+   * layout in the middle of handling the stanza ("carol joined." arrives with the room's move to the bridge; on a
+   * busy machine that forced layout held up the rest by 100–200 ms). At the frame, the layout is done anyway.
+   */
+  #scrollLog(): void {
+    if (this.#logScroll) return;
+    this.#logScroll = true;
+    requestAnimationFrame(() => {
+      this.#logScroll = false;
+      this.#log.scrollTop = this.#log.scrollHeight;
+    });
   }
 
   notify(text: string): void {
