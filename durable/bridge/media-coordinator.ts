@@ -3,8 +3,9 @@
  *
  * - On every occupant change `reconcile()` compares the wanted mode (selection.ts) with the current one. Going to the
  *   bridge: pick the least-loaded healthy bridge host, create the room there (signed control API; asked early of the
- *   expected pick, in parallel with the health checks), then have every occupant told, each with its own grant (`urn:parley:media:0`, README "Media bridge"). Going back to P2P: tell every
- *   occupant first (clients switch make-before-break), then close the bridge room.
+ *   expected pick, in parallel with the health checks), then have every occupant told, each with its own grant
+ *   (`urn:parley:media:0`, README "Media bridge"). Going back to P2P: tell every occupant first (clients switch
+ *   make-before-break), then close the bridge room.
  * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while on the bridge) replaces a bridge that stopped
  *   answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is shutting down.
  * - Operations are serialised (one at a time): a `fetch` to a bridge opens the Durable Object's input gate, so joins and
@@ -109,12 +110,18 @@ export class MediaCoordinator {
     // only candidate, or the one picked last time) while every candidate's health is checked. If the checks pick
     // another one (or none), that early room is closed again.
     const guess = candidates.length === 1 ? candidates[0] : candidates.find((b) => b === this.#lastPick);
-    const early = guess === undefined ? undefined : settle(control.createRoom(guess, room));
-    let earlyUsed = false;
+    let early = guess === undefined ? undefined : { base: guess, created: settle(control.createRoom(guess, room)) };
+    /** The early room if it is on `base` (taken: it is used once), else undefined. */
+    const takeEarly = (base: string) => {
+      const e = early?.base === base ? early : undefined;
+      if (e) early = undefined;
+      return e?.created;
+    };
     const dropEarly = () => {
-      if (!early || earlyUsed) return;
-      earlyUsed = true;
-      void early.then((r) => (r instanceof Error ? undefined : control.closeRoom(guess!, room).catch(() => undefined)));
+      if (!early) return;
+      const { base, created } = early;
+      early = undefined;
+      void created.then((r) => (r instanceof Error ? undefined : control.closeRoom(base, room).catch(() => undefined)));
     };
     const health = await Promise.all(candidates.map((b) => control.health(b)));
     const tried = new Set(exclude);
@@ -130,13 +137,8 @@ export class MediaCoordinator {
       }
       tried.add(base);
       try {
-        let created: { wsUrl: string };
-        if (base === guess && early && !earlyUsed) {
-          earlyUsed = true;
-          const r = await early;
-          if (r instanceof Error) throw r;
-          created = r;
-        } else created = await control.createRoom(base, room);
+        const created = await (takeEarly(base) ?? control.createRoom(base, room));
+        if (created instanceof Error) throw created;
         dropEarly();
         // Re-check: people may have left while we were talking to the bridge.
         if (mediaModeFor(this.host.occupantCount()) !== "bridge") {
