@@ -12,6 +12,8 @@ import { randomUUID } from "node:crypto";
 import { setPriority } from "node:os";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenBucket } from "../../durable/features/rate-limit";
+import { loadConfig } from "../../workers/config";
 import { NS_FRAMING, RawXmppClient } from "./helpers/raw-xmpp";
 import { startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
 
@@ -197,13 +199,30 @@ describe("stanza flood against wrangler dev", () => {
     await edge?.stop();
   });
 
+  // The probe is an ordinary occupant, held to the same per-connection limit as everyone (defaults: 50 stanzas/s,
+  // burst 200). Back-to-back round trips on a fast machine exceed that within a few seconds, and the server then
+  // rightly cuts the probe off too (a CI run did, at the 296th message). So the probe keeps a copy of its server-side
+  // bucket, 20 tokens short (the login's stanzas and clock differences), and waits for a token before each send.
+  const defaults = loadConfig({ ENVIRONMENT: "development" });
+  const probeBudget = new TokenBucket(defaults.STANZA_RATE_PER_SECOND, defaults.STANZA_BURST - 20, performance.now());
+  async function probeToken(): Promise<void> {
+    while (!probeBudget.take(performance.now())) await new Promise((r) => setTimeout(r, 1000 / defaults.STANZA_RATE_PER_SECOND));
+  }
+
   /** One fan-out round trip: probe sends a groupchat message, time until the observer has it (ms). */
   async function roundTrip(): Promise<number> {
+    await probeToken();
     const id = `p${++seq}-${randomUUID().slice(0, 6)}`;
     const from = observer.frames.length;
     const t0 = performance.now();
     probe.send(`<message xmlns="jabber:client" to="${roomJid}" type="groupchat" id="${id}"><body>${id}</body></message>`);
-    const i = await observer.waitFor(`<body>${id}</body>`, from);
+    let check = () => undefined as unknown;
+    const probeGone = new Promise<never>((_, reject) => {
+      check = () => probe.closed && reject(new Error(`the probe itself was cut off (${probe.closed.code} ${probe.closed.reason})`));
+      probe.ws.on("close", check);
+      check();
+    });
+    const i = await Promise.race([observer.waitFor(`<body>${id}</body>`, from), probeGone]).finally(() => probe.ws.off("close", check));
     return observer.frames[i]!.at - t0;
   }
 
