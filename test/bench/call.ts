@@ -36,22 +36,42 @@ const RECORD_CLICK = `document.addEventListener("click", (e) => {
   if (b && b.textContent === "Join") window.__joinClickAt = Date.now();
 }, true);`;
 
-/** Resolve with Date.now() at the first rendered frame of `nick`'s video (polls for the element, then rVFC). */
-function firstFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promise<number> {
-  return page.evaluate(`new Promise((resolve, reject) => {
-    const deadline = Date.now() + ${timeoutMs};
-    const look = () => {
-      const v = document.querySelector('video[data-participant=' + JSON.stringify(${JSON.stringify(nick)}) + ']');
-      if (v && v.srcObject) {
-        if (v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0) return resolve(Date.now());
-        v.requestVideoFrameCallback(() => resolve(Date.now()));
-        return;
-      }
-      if (Date.now() > deadline) return reject(new Error("no video from ${nick}"));
-      setTimeout(look, 2);
+/**
+ * In the page: resolve with Date.now() when a frame is presented on `nick`'s tile (the `<video>` named
+ * `data-participant=nick` at that moment) whose video track passes `accept` (a `(track) => boolean` expression).
+ * Event-driven, so the measurement adds no work of its own while the pages connect: every `<video>` but the local
+ * preview gets a requestVideoFrameCallback chain as soon as it is added (a MutationObserver, no polling), and each
+ * presented frame is checked. The view names an element that replaces a tile's video (view.ts, `incoming`) in its own
+ * frame callback, registered first, so that first frame counts: it is the moment the tile shows the new stream.
+ */
+function shownAt(nick: string, accept: string, failure: string, timeoutMs: number): string {
+  return `new Promise((resolve, reject) => {
+    const nick = ${JSON.stringify(nick)};
+    const accept = ${accept};
+    let done = false;
+    const finish = () => { done = true; clearTimeout(timer); mo.disconnect(); };
+    const timer = setTimeout(() => { finish(); reject(new Error(${JSON.stringify(failure)})); }, ${timeoutMs});
+    const seen = new WeakSet();
+    const onFrame = (v) => () => {
+      if (done) return;
+      const t = v.srcObject && v.srcObject.getVideoTracks && v.srcObject.getVideoTracks()[0];
+      if (v.isConnected && v.dataset.participant === nick && t && t.readyState === "live" && accept(t)) return (finish(), resolve(Date.now()));
+      v.requestVideoFrameCallback(onFrame(v));
     };
-    look();
-  })`);
+    const watch = () => {
+      for (const v of document.querySelectorAll("video:not([data-local])")) {
+        if (!seen.has(v)) (seen.add(v), v.requestVideoFrameCallback(onFrame(v)));
+      }
+    };
+    const mo = new MutationObserver(watch);
+    mo.observe(document.body, { subtree: true, childList: true });
+    watch();
+  })`;
+}
+
+/** Resolve with Date.now() at the first presented frame of `nick`'s video (start watching before the Join click). */
+function firstFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promise<number> {
+  return page.evaluate(shownAt(nick, "() => true", `no video from ${nick}`, timeoutMs));
 }
 
 /** The app's `parley:*` performance marks as wall-clock times (Date.now() scale). */
@@ -239,23 +259,9 @@ async function oneToOne(browser: Browser, base: string): Promise<number[]> {
  * transport's remote description), not on a direct Jingle session, and a frame of it must be presented (rVFC).
  */
 function firstBridgeFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promise<number> {
-  return page.evaluate(`new Promise((resolve, reject) => {
-    const deadline = Date.now() + ${timeoutMs};
-    const viaBridge = (track) => window.__pcs.some((pc) => pc.connectionState !== "closed" && pc.remoteDescription &&
-      pc.remoteDescription.sdp.includes("a=ice-lite") && pc.getReceivers().some((r) => r.track === track));
-    let checked;
-    const look = () => {
-      const v = document.querySelector('video[data-participant=' + JSON.stringify(${JSON.stringify(nick)}) + ']');
-      const t = v && v.srcObject && v.srcObject.getVideoTracks()[0];
-      if (t && t !== checked) {
-        checked = t; // the receiver lookup only when the element's track changes (cheap polling)
-        if (t.readyState === "live" && viaBridge(t)) return v.requestVideoFrameCallback(() => resolve(Date.now()));
-      }
-      if (Date.now() > deadline) return reject(new Error("no video from ${nick} via the bridge"));
-      setTimeout(look, 2);
-    };
-    look();
-  })`);
+  const viaBridge = `(track) => window.__pcs.some((pc) => pc.connectionState !== "closed" && pc.remoteDescription &&
+    pc.remoteDescription.sdp.includes("a=ice-lite") && pc.getReceivers().some((r) => r.track === track))`;
+  return page.evaluate(shownAt(nick, viaBridge, `no video from ${nick} via the bridge`, timeoutMs));
 }
 
 /**
@@ -267,21 +273,23 @@ function firstBridgeFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promi
 const WATCH_GAPS = `(() => {
   window.__gaps = {};
   const watch = () => {
-    for (const v of document.querySelectorAll("video[data-participant]")) {
+    for (const v of document.querySelectorAll("video:not([data-local])")) {
       if (v.__gapWatched) continue;
       v.__gapWatched = true;
-      const nick = v.dataset.participant;
       const onFrame = () => {
-        const now = performance.now();
-        const g = (window.__gaps[nick] ??= { last: 0, max: 0 });
-        if (g.last && window.__gapArmed) g.max = Math.max(g.max, now - g.last);
-        g.last = now;
-        if (v.isConnected) v.requestVideoFrameCallback(onFrame);
+        const nick = v.dataset.participant; // an incoming element is named when it replaces the tile's video
+        if (nick && v.isConnected) {
+          const now = performance.now();
+          const g = (window.__gaps[nick] ??= { last: 0, max: 0 });
+          if (g.last && window.__gapArmed) g.max = Math.max(g.max, now - g.last);
+          g.last = now;
+        }
+        if (v.isConnected || !nick) v.requestVideoFrameCallback(onFrame);
       };
       v.requestVideoFrameCallback(onFrame);
     }
-    setTimeout(watch, 5);
   };
+  new MutationObserver(watch).observe(document.body, { subtree: true, childList: true });
   watch();
 })()`;
 
