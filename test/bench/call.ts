@@ -37,6 +37,21 @@ const RECORD_CLICK = `document.addEventListener("click", (e) => {
 }, true);`;
 
 /**
+ * In the page: `(added) => MutationObserver` calls `added(video)` once for every `<video>` but the local preview, those
+ * there now and each as it is added (no polling); disconnect the observer it returns to stop.
+ */
+const EACH_VIDEO = `(added) => {
+  const seen = new WeakSet();
+  const scan = () => {
+    for (const v of document.querySelectorAll("video:not([data-local])")) if (!seen.has(v)) (seen.add(v), added(v));
+  };
+  const mo = new MutationObserver(scan);
+  mo.observe(document.body, { subtree: true, childList: true });
+  scan();
+  return mo;
+}`;
+
+/**
  * In the page: resolve with Date.now() when a frame is presented on `nick`'s tile (the `<video>` named
  * `data-participant=nick` at that moment) whose video track passes `accept` (a `(track) => boolean` expression).
  * Event-driven, so the measurement adds no work of its own while the pages connect: every `<video>` but the local
@@ -51,21 +66,13 @@ function shownAt(nick: string, accept: string, failure: string, timeoutMs: numbe
     let done = false;
     const finish = () => { done = true; clearTimeout(timer); mo.disconnect(); };
     const timer = setTimeout(() => { finish(); reject(new Error(${JSON.stringify(failure)})); }, ${timeoutMs});
-    const seen = new WeakSet();
     const onFrame = (v) => () => {
       if (done) return;
       const t = v.srcObject && v.srcObject.getVideoTracks && v.srcObject.getVideoTracks()[0];
       if (v.isConnected && v.dataset.participant === nick && t && t.readyState === "live" && accept(t)) return (finish(), resolve(Date.now()));
       v.requestVideoFrameCallback(onFrame(v));
     };
-    const watch = () => {
-      for (const v of document.querySelectorAll("video:not([data-local])")) {
-        if (!seen.has(v)) (seen.add(v), v.requestVideoFrameCallback(onFrame(v)));
-      }
-    };
-    const mo = new MutationObserver(watch);
-    mo.observe(document.body, { subtree: true, childList: true });
-    watch();
+    const mo = (${EACH_VIDEO})((v) => v.requestVideoFrameCallback(onFrame(v)));
   })`;
 }
 
@@ -272,25 +279,19 @@ function firstBridgeFrameAt(page: Page, nick: string, timeoutMs = 60_000): Promi
  */
 const WATCH_GAPS = `(() => {
   window.__gaps = {};
-  const watch = () => {
-    for (const v of document.querySelectorAll("video:not([data-local])")) {
-      if (v.__gapWatched) continue;
-      v.__gapWatched = true;
-      const onFrame = () => {
-        const nick = v.dataset.participant; // an incoming element is named when it replaces the tile's video
-        if (nick && v.isConnected) {
-          const now = performance.now();
-          const g = (window.__gaps[nick] ??= { last: 0, max: 0 });
-          if (g.last && window.__gapArmed) g.max = Math.max(g.max, now - g.last);
-          g.last = now;
-        }
-        if (v.isConnected || !nick) v.requestVideoFrameCallback(onFrame);
-      };
-      v.requestVideoFrameCallback(onFrame);
-    }
-  };
-  new MutationObserver(watch).observe(document.body, { subtree: true, childList: true });
-  watch();
+  (${EACH_VIDEO})((v) => {
+    const onFrame = () => {
+      const nick = v.dataset.participant; // an incoming element is named when it replaces the tile's video
+      if (nick && v.isConnected) {
+        const now = performance.now();
+        const g = (window.__gaps[nick] ??= { last: 0, max: 0 });
+        if (g.last && window.__gapArmed) g.max = Math.max(g.max, now - g.last);
+        g.last = now;
+      }
+      if (v.isConnected || !nick) v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+  });
 })()`;
 
 async function longestGaps(page: Page): Promise<string> {
