@@ -236,20 +236,16 @@ export async function connectBridge(url: string, grant: string, self: string, se
   const consumers = new Map<string, { consumer: types.Consumer; nick: string }>(); // by producerId
   const streams = new Map<string, MediaStream>(); // by nick
   const requested = new Map<string, { nick: string; kind: string | undefined }>(); // producerId -> consume in flight or done
-  /** Show a peer's bridge stream only once its video carries media (make-before-break: the direct stream stays
-   *  on screen until then). A remote track starts muted and unmutes when its first packets arrive. */
+  /**
+   * Hand a peer's bridge stream to the page as soon as its video consumer exists, before any media flows: the page
+   * sets up its player for it meanwhile, and keeps the direct stream on screen until the bridge's first frame is
+   * (view.ts, setRemoteStream: make-before-break on screen), so the first frame shows the moment it is decoded.
+   */
   const offer = (nick: string): void => {
     const stream = streams.get(nick);
-    if (!stream) return;
-    const video = stream.getVideoTracks()[0];
+    if (!stream || closed) return;
     const videoComing = [...requested.values()].some((r) => r.nick === nick && r.kind === "video");
-    const show = () => {
-      if (!closed && streams.get(nick) === stream) events.remoteStream(nick, stream);
-    };
-    if (video?.muted) {
-      video.addEventListener("unmute", show, { once: true });
-      setTimeout(show, 5000); // no media yet after 5 s: show it anyway (it will start when media comes)
-    } else if (video || !videoComing) show();
+    if (stream.getVideoTracks()[0] || !videoComing) events.remoteStream(nick, stream);
   };
   /**
    * Consume a set of producers with as few steps as possible: all `consume` requests at once (the bridge answers in
@@ -290,6 +286,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
         if (!stream) streams.set(nick, (stream = new MediaStream()));
         for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
         stream.addTrack(consumer.track);
+        offer(nick);
         try {
           await sig.request("resumeConsumer", { consumerId: consumer.id });
         } catch (e) {
@@ -297,7 +294,6 @@ export async function connectBridge(url: string, grant: string, self: string, se
           return;
         }
         mark(`consumed:${nick}:${consumer.kind}`);
-        offer(nick);
       }),
     );
   };
