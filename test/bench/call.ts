@@ -62,7 +62,14 @@ const EACH_VIDEO = `(added) => {
 function shownAt(nick: string, accept: string, failure: string, timeoutMs: number): string {
   return `new Promise((resolve, reject) => {
     const nick = ${JSON.stringify(nick)};
-    const accept = ${accept};
+    // A track's path never changes: decide once per track, not at every frame (the check reads every peer
+    // connection's remote description, work the pages being measured would otherwise pay for at each frame).
+    const decided = new WeakMap();
+    const test = ${accept};
+    const accept = (t) => {
+      if (!decided.has(t)) decided.set(t, test(t));
+      return decided.get(t);
+    };
     let done = false;
     const finish = () => { done = true; clearTimeout(timer); mo.disconnect(); };
     const timer = setTimeout(() => { finish(); reject(new Error(${JSON.stringify(failure)})); }, ${timeoutMs});
