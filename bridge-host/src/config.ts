@@ -43,6 +43,9 @@ export const BridgeConfigSchema = z
     /** This host's control base URL as the edge knows it (reported in `draining`); defaults to http(s)://host:port. */
     PUBLIC_CONTROL_URL: z.url({ protocol: /^https?$/ }).optional(),
     MAX_PEERS_PER_ROOM: int(2, 1000).default(50),
+    /** How long the first viewer of a new camera waits at most for the others, so one key frame starts them all
+     *  (room/first-key-frame.ts); 0 turns that off. */
+    FIRST_KEY_FRAME_HOLD_MS: int(0, 5000).default(300),
     LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   })
   .superRefine((c, ctx) => {
@@ -85,6 +88,7 @@ export const BridgeConfigSchema = z
       publicControlUrl: c.PUBLIC_CONTROL_URL?.replace(/\/+$/, ""),
       urlHost: hostPart(httpHostForUrl),
       maxPeersPerRoom: c.MAX_PEERS_PER_ROOM,
+      firstKeyFrameHoldMs: c.FIRST_KEY_FRAME_HOLD_MS,
       logLevel: c.LOG_LEVEL,
     };
   });

@@ -95,6 +95,7 @@ export class BridgeServer {
         name,
         host: entry,
         maxPeers: this.config.maxPeersPerRoom,
+        firstKeyFrameHoldMs: this.config.firstKeyFrameHoldMs,
         log: this.log,
         traceKeyFrames: this.config.logLevel === "debug",
       }).then(

@@ -2,7 +2,8 @@
  * Minimal browser client for the bridge's signaling protocol (PROTOCOL.md), bundled with esbuild by the bridge
  * tests and loaded in headless Chromium. It is a reference for the web app, not part of it.
  * window.parley.join({ wsUrl, grant, produce }) connects, sends fake camera+mic if `produce`, consumes everything
- * announced; window.parley.inbound() returns the receive side's inbound-rtp stats.
+ * announced; window.parley.inbound() returns the receive side's inbound-rtp stats, window.parley.firstVideoAt() when
+ * the first video packets came (Date.now() scale).
  */
 import { Device, type types } from "mediasoup-client";
 
@@ -59,6 +60,10 @@ interface JoinOptions {
   wsUrl: string;
   grant: string;
   produce: boolean;
+  /** wait this long after a newProducer before consuming it (a slower viewer) */
+  consumeDelayMs?: number;
+  /** produce the camera this long after the microphone */
+  videoAfterMs?: number;
 }
 
 const state: {
@@ -69,6 +74,8 @@ const state: {
   errors: string[];
   /** transport connection-state changes, e.g. "recv:connected" */
   states: string[];
+  /** when a consumed video track first unmuted (its first packets arrived), Date.now() scale */
+  firstVideoAt?: number;
 } = { consumers: [], errors: [], states: [] };
 
 async function join(opts: JoinOptions): Promise<void> {
@@ -97,6 +104,7 @@ async function join(opts: JoinOptions): Promise<void> {
   const recv = await makeTransport("recv");
   state.recv = recv;
   const consume = async (producerId: string) => {
+    if (opts.consumeDelayMs) await new Promise((r) => setTimeout(r, opts.consumeDelayMs));
     try {
       const c = await sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>(
         "consume",
@@ -104,6 +112,9 @@ async function join(opts: JoinOptions): Promise<void> {
       );
       const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
       state.consumers.push(consumer);
+      if (consumer.kind === "video") {
+        consumer.track.addEventListener("unmute", (ev) => (state.firstVideoAt ??= performance.timeOrigin + ev.timeStamp), { once: true });
+      }
       await sig.request("resumeConsumer", { consumerId: consumer.id });
     } catch (e) {
       state.errors.push(String(e));
@@ -120,7 +131,9 @@ async function join(opts: JoinOptions): Promise<void> {
       sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
     });
     const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
-    for (const track of media.getTracks()) await send.produce({ track, appData: { source: "camera" } });
+    for (const track of media.getAudioTracks()) await send.produce({ track, appData: { source: "mic" } });
+    if (opts.videoAfterMs) await new Promise((r) => setTimeout(r, opts.videoAfterMs));
+    for (const track of media.getVideoTracks()) await send.produce({ track, appData: { source: "camera" } });
   }
 }
 
@@ -152,6 +165,7 @@ async function probe(url: string): Promise<{ code: number; reason: string }> {
 (globalThis as unknown as { parley: unknown }).parley = {
   join,
   inbound,
+  firstVideoAt: () => state.firstVideoAt,
   probe,
   notes: () => state.sig?.notes ?? [],
   errors: () => state.errors,

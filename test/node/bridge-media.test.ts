@@ -4,6 +4,8 @@
  * camera + microphone through the bridge; Bob receives them: his inbound-rtp stats must count packets for both
  * kinds and decoded video frames. Meanwhile strace watches the bridge process tree: it must write no files.
  * Grants the browser presents that are forged / expired / for another room are refused with the close reason.
+ * Two viewers who start watching a new camera 600 ms apart get their first frames from the same key frame (the
+ * first-key-frame gate, bridge-host/src/room/first-key-frame.ts).
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,22 +15,25 @@ import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers
 import { processTree, straceAvailable, traceFileWrites } from "./helpers/bridge-strace";
 
 type Inbound = { kind: string; packetsReceived?: number; bytesReceived?: number; framesDecoded?: number };
+type JoinOpts = { wsUrl: string; grant: string; produce: boolean; consumeDelayMs?: number; videoAfterMs?: number };
 type Api = {
-  join(o: { wsUrl: string; grant: string; produce: boolean }): Promise<void>;
+  join(o: JoinOpts): Promise<void>;
   inbound(): Promise<Inbound[]>;
+  firstVideoAt(): number | undefined;
   probe(url: string): Promise<{ code: number; reason: string }>;
   notes(): { method: string; data: Record<string, unknown> }[];
   errors(): string[];
 };
 const api = (page: Page) => ({
-  join: (o: { wsUrl: string; grant: string; produce: boolean }) =>
-    page.evaluate((o) => (globalThis as unknown as { parley: Api }).parley.join(o), o),
+  join: (o: JoinOpts) => page.evaluate((o) => (globalThis as unknown as { parley: Api }).parley.join(o), o),
   inbound: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.inbound()),
+  firstVideoAt: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.firstVideoAt()),
   probe: (url: string) => page.evaluate((u) => (globalThis as unknown as { parley: Api }).parley.probe(u), url),
   notes: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.notes()),
   errors: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.errors()),
 });
 
+const HOLD_MS = "1500";
 const best = (xs: Inbound[]) => xs.sort((a, b) => (b.packetsReceived ?? 0) - (a.packetsReceived ?? 0))[0];
 
 describe("bridge host: WebRTC media through the SFU (headless Chromium + mediasoup-client)", () => {
@@ -38,7 +43,9 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
   let wsUrl = "";
 
   beforeAll(async () => {
-    [bridge, browser] = await Promise.all([startBridge(), startBrowserHarness()]);
+    // A longer hold than the default 300 ms for the first-key-frame test below: its viewers start far enough apart
+    // that the result does not depend on how fast this machine is.
+    [bridge, browser] = await Promise.all([startBridge({ env: { FIRST_KEY_FRAME_HOLD_MS: HOLD_MS } }), startBrowserHarness()]);
     const res = await bridge.call("POST", "/v1/rooms", { room });
     expect(res.status).toBe(200);
     wsUrl = ((await res.json()) as { wsUrl: string }).wsUrl;
@@ -97,6 +104,28 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     } else {
       console.warn("strace not installed: file-write check skipped (install with .ci/install-system-deps.sh)");
     }
+  });
+
+  it("starts a new camera's viewers with the same key frame, even when they start 600 ms apart", { timeout: 180_000 }, async () => {
+    const res = await bridge.call("POST", "/v1/rooms", { room: "key-frame-room" });
+    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
+    const grant = (nick: string) => mintGrant(bridge.secret, "key-frame-room", nick);
+    const [bob, carol, alice] = [api(await browser.newPage()), api(await browser.newPage()), api(await browser.newPage())];
+    // Bob and Carol watch; Carol consumes each new producer 600 ms after Bob does (a busier page). Without the gate,
+    // Bob's first video comes at once and Carol's at least 600 ms later. With it (held up to 1.5 s here), Bob's
+    // consumer waits for Carol's and both start from one key frame.
+    await bob.join({ wsUrl: url, grant: await grant("bob"), produce: false });
+    await carol.join({ wsUrl: url, grant: await grant("carol"), produce: false, consumeDelayMs: 600 });
+    // Alice's microphone first: Bob's and Carol's receive transports are connected by the time her camera comes (a
+    // consumer resumed before its transport is up asks for another key frame when it connects, which blurs the picture).
+    await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true, videoAfterMs: 1000 });
+    const decoding = async (p: typeof bob) => (best((await p.inbound()).filter((x) => x.kind === "video"))?.framesDecoded ?? 0) > 5;
+    await waitFor("Bob and Carol to decode Alice's camera", async () => ((await decoding(bob)) && (await decoding(carol))) || undefined, 60_000, 200);
+    const [b, c] = [await bob.firstVideoAt(), await carol.firstVideoAt()];
+    expect(b).toBeTypeOf("number");
+    expect(c).toBeTypeOf("number");
+    expect(Math.abs(c! - b!)).toBeLessThan(300);
+    for (const p of [alice, bob, carol]) expect(await p.errors()).toEqual([]);
   });
 
   it("refuses forged, expired and other-room grants presented by the browser, with the close reason", async () => {

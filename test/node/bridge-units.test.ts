@@ -1,6 +1,7 @@
 /**
  * Bridge host pure modules (no mediasoup): config schema, control API handler (signature + validation), method
- * table completeness, metrics rendering, and the strace line classifier the privacy test relies on.
+ * table completeness, metrics rendering, the first-key-frame gate, and the strace line classifier the privacy test
+ * relies on.
  */
 import { describe, expect, it } from "vitest";
 import { NonceCache, signRequest } from "../../durable/crypto/signed-request";
@@ -8,6 +9,7 @@ import { DEV_SECRETS } from "../../workers/config";
 import { loadBridgeConfig } from "../../bridge-host/src/config";
 import { handleControl, type ControlDeps } from "../../bridge-host/src/control/api";
 import { renderMetrics } from "../../bridge-host/src/metrics";
+import { FirstKeyFrameGate } from "../../bridge-host/src/room/first-key-frame";
 import { Schemas } from "../../bridge-host/src/signaling/messages";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +25,10 @@ describe("bridge config", () => {
     expect(c.secret).toBe(DEV_SECRETS.BRIDGE_SECRET);
     expect(c.httpPort).toBe(4443);
     expect(c.rtcPort).toBe(40000);
+    expect(c.firstKeyFrameHoldMs).toBe(300);
+    expect(loadBridgeConfig({ BRIDGE_ENV: "development", FIRST_KEY_FRAME_HOLD_MS: "0" }).firstKeyFrameHoldMs).toBe(0);
+    expect(() => loadBridgeConfig({ BRIDGE_ENV: "development", FIRST_KEY_FRAME_HOLD_MS: "soon" })).toThrow(/FIRST_KEY_FRAME_HOLD_MS/);
+    expect(() => loadBridgeConfig({ BRIDGE_ENV: "development", FIRST_KEY_FRAME_HOLD_MS: "60000" })).toThrow(/FIRST_KEY_FRAME_HOLD_MS/);
   });
   it("refuses missing, short or development secrets outside development, listing every problem", () => {
     expect(() => loadBridgeConfig({ ANNOUNCED_ADDRESS: "198.51.100.7" })).toThrow(/BRIDGE_SECRET must be at least 32 characters/);
@@ -109,6 +115,93 @@ describe("metrics", () => {
     expect(text).toContain("# TYPE parley_bridge_rooms gauge\nparley_bridge_rooms 3\n");
     expect(text).toContain("parley_bridge_ws_accepted_total 7");
     expect(text).toContain('parley_bridge_worker_cpu_ratio{worker="0"} 0.5000');
+  });
+});
+
+describe("first-key-frame gate", () => {
+  /** A gate with a hand-driven clock: `fire()` runs the pending timers. */
+  function gate(holdMs = 300) {
+    const resumed: string[] = [];
+    const timers = new Map<number, { fn: () => void; ms: number }>();
+    let next = 1;
+    const g = new FirstKeyFrameGate<string>(
+      {
+        resume: (c) => resumed.push(c),
+        setTimer: (fn, ms) => (timers.set(next, { fn, ms }), next++),
+        clearTimer: (t) => timers.delete(t as number),
+      },
+      holdMs,
+    );
+    const fire = () => {
+      const due = [...timers.values()];
+      timers.clear();
+      for (const t of due) t.fn();
+    };
+    return { g, resumed, timers, fire };
+  }
+
+  it("holds a producer's first viewers until every expected viewer asked, then resumes them together", () => {
+    const { g, resumed, timers } = gate();
+    expect(g.request("P", "bob", () => true)).toBe("held");
+    expect(g.isHeld("bob")).toBe(true);
+    expect(resumed).toEqual([]);
+    expect([...timers.values()].map((t) => t.ms)).toEqual([300]);
+    // carol is the last expected viewer: bob is resumed by the gate, carol by the caller, at the same moment
+    expect(g.request("P", "carol", () => false)).toBe("now");
+    expect(resumed).toEqual(["bob"]);
+    expect(g.isHeld("bob")).toBe(false);
+    expect(timers.size).toBe(0);
+    // the gate is open for P from now on: a later viewer resumes at once, without the room being asked about others
+    const notAsked = (): boolean => {
+      throw new Error("othersPending asked after the first viewers were released");
+    };
+    expect(g.request("P", "dave", notAsked)).toBe("now");
+    expect(resumed).toEqual(["bob"]);
+  });
+
+  it("releases the held viewers when the hold time is up, and keeps producers apart", () => {
+    const { g, resumed, fire } = gate();
+    expect(g.request("P", "bob", () => true)).toBe("held");
+    expect(g.request("P", "carol", () => true)).toBe("held");
+    expect(g.request("Q", "bob-q", () => true)).toBe("held");
+    fire();
+    expect(resumed.sort()).toEqual(["bob", "bob-q", "carol"]);
+    expect(g.request("P", "dave", () => true)).toBe("now");
+    expect(g.request("Q", "dave-q", () => true)).toBe("now");
+  });
+
+  it("does not hold a lone first viewer, nor anyone when the hold time is 0", () => {
+    const { g, resumed, timers } = gate();
+    expect(g.request("P", "bob", () => false)).toBe("now");
+    expect(resumed).toEqual([]);
+    expect(timers.size).toBe(0);
+    const off = gate(0);
+    expect(off.g.request("P", "bob", () => true)).toBe("now");
+    expect(off.timers.size).toBe(0);
+  });
+
+  it("forgets viewers that close or pause again, and everything held for a closed producer or room", () => {
+    const { g, resumed, timers, fire } = gate();
+    g.request("P", "bob", () => true);
+    g.request("P", "carol", () => true);
+    g.forget("carol");
+    expect(g.isHeld("carol")).toBe(false);
+    fire();
+    expect(resumed).toEqual(["bob"]);
+
+    g.request("Q", "bob-q", () => true);
+    g.producerClosed("Q");
+    expect(timers.size).toBe(0);
+    expect(g.isHeld("bob-q")).toBe(false);
+    // a producer id is never reused by mediasoup, but a closed one leaves nothing behind either way
+    expect(g.request("Q", "x", () => true)).toBe("held");
+
+    g.request("R", "bob-r", () => true);
+    g.close();
+    g.close();
+    expect(timers.size).toBe(0);
+    fire();
+    expect(resumed).toEqual(["bob"]);
   });
 });
 

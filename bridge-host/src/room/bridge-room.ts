@@ -14,6 +14,7 @@ import type { Logger } from "../log";
 import { MEDIA_CODECS } from "../media-codecs";
 import type { Notification, ProducerInfo, RequestData } from "../signaling/messages";
 import { CloseCode } from "../signaling/messages";
+import { FIRST_KEY_FRAME_HOLD_MS, FirstKeyFrameGate } from "./first-key-frame";
 import { PEER_LIMITS, Peer, type Direction, type PeerLink, type TransportAppData } from "./peer";
 
 export type RoomCloseReason = "deleted" | "shutdown" | "worker-died";
@@ -44,6 +45,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   /** current dominant speaker, told to newcomers */
   #speaker: { nick: string | null; producerId: string } | undefined;
   #closed = false;
+  /** Holds the first viewers of a video producer so that one key frame starts them all (first-key-frame.ts). */
+  readonly #firstKeyFrame: FirstKeyFrameGate<types.Consumer>;
 
   private constructor(
     readonly name: string,
@@ -53,15 +56,41 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     readonly maxPeers: number,
     readonly log: Logger,
     readonly traceKeyFrames: boolean,
+    firstKeyFrameHoldMs: number,
   ) {
     super();
+    this.#firstKeyFrame = new FirstKeyFrameGate<types.Consumer>(
+      {
+        resume: (c) => void this.#resume(c).catch(() => undefined), // closed meanwhile
+        setTimer: (fn, ms) => setTimeout(fn, ms),
+        clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+      },
+      firstKeyFrameHoldMs,
+    );
   }
 
   /** `traceKeyFrames` (LOG_LEVEL=debug): log every key frame and PLI/FIR of video producers and consumers. */
-  static async create(opts: { name: string; host: RoomHost; maxPeers: number; log: Logger; traceKeyFrames?: boolean }): Promise<BridgeRoom> {
+  static async create(opts: {
+    name: string;
+    host: RoomHost;
+    maxPeers: number;
+    log: Logger;
+    traceKeyFrames?: boolean;
+    /** first-key-frame.ts; 0: no holding */
+    firstKeyFrameHoldMs?: number;
+  }): Promise<BridgeRoom> {
     const router = await opts.host.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const speakerObserver = await router.createActiveSpeakerObserver({ interval: 300 });
-    const room = new BridgeRoom(opts.name, opts.host, router, speakerObserver, opts.maxPeers, opts.log, opts.traceKeyFrames ?? false);
+    const room = new BridgeRoom(
+      opts.name,
+      opts.host,
+      router,
+      speakerObserver,
+      opts.maxPeers,
+      opts.log,
+      opts.traceKeyFrames ?? false,
+      opts.firstKeyFrameHoldMs ?? FIRST_KEY_FRAME_HOLD_MS,
+    );
     router.on("workerclose", () => room.close("worker-died"));
     speakerObserver.on("dominantspeaker", ({ producer }) => {
       const nick = (producer.appData as { nick?: string }).nick ?? null;
@@ -86,6 +115,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     const code = reason === "shutdown" ? CloseCode.ServerShutdown : CloseCode.RoomClosed;
     for (const p of this.peers.values()) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
     this.peers.clear();
+    this.#firstKeyFrame.close();
     this.router.close(); // closes the observer and any remaining transports
     this.log.info("room.closed", { [`reason_${reason.replace("-", "_")}`]: true });
     this.safeEmit("close", reason);
@@ -200,7 +230,10 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       throw invalidState("peer closed");
     }
     peer.producers.set(producer.id, producer);
-    producer.observer.on("close", () => peer.producers.delete(producer.id));
+    producer.observer.on("close", () => {
+      peer.producers.delete(producer.id);
+      this.#firstKeyFrame.producerClosed(producer.id);
+    });
     if (this.traceKeyFrames && producer.kind === "video") this.#trace(producer, `producer ${peer.nick}`);
     if (producer.kind === "audio") {
       await this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
@@ -228,7 +261,10 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       throw invalidState("peer closed");
     }
     peer.consumers.set(consumer.id, consumer);
-    consumer.observer.on("close", () => peer.consumers.delete(consumer.id));
+    consumer.observer.on("close", () => {
+      peer.consumers.delete(consumer.id);
+      this.#firstKeyFrame.forget(consumer);
+    });
     if (this.traceKeyFrames && consumer.kind === "video") this.#trace(consumer, `consumer ${peer.nick}<-${owner.nick}`);
     consumer.on("producerclose", () => {
       peer.consumers.delete(consumer.id);
@@ -247,10 +283,35 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   async setConsumerPaused(peer: Peer, consumerId: string, paused: boolean) {
     const c = peer.consumers.get(consumerId);
     if (!c) throw notFound("consumer");
-    if (paused) await c.pause();
-    else await c.resume();
-    if (this.traceKeyFrames) this.log.debug(paused ? "consumer.paused" : "consumer.resumed", { who: peer.nick, kind: c.kind });
+    if (paused) {
+      this.#firstKeyFrame.forget(c);
+      await c.pause();
+      if (this.traceKeyFrames) this.log.debug("consumer.paused", { who: peer.nick, kind: c.kind });
+    } else if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#othersWillView(c)) === "now") {
+      await this.#resume(c);
+    }
     return {};
+  }
+
+  async #resume(c: types.Consumer): Promise<void> {
+    if (c.closed) return;
+    await c.resume();
+    if (this.traceKeyFrames) this.log.debug("consumer.resumed", { kind: c.kind });
+  }
+
+  /**
+   * Is some other peer (not the producer's owner, not `c`'s) expected to view `c`'s producer and not yet asking to
+   * resume its consumer of it? Every peer in the room is expected to: clients consume everything announced
+   * (PROTOCOL.md). For the first-key-frame gate.
+   */
+  #othersWillView(c: types.Consumer): boolean {
+    const pid = c.producerId;
+    for (const p of this.peers.values()) {
+      if (p.closed || p.producers.has(pid) || p.consumers.has(c.id)) continue;
+      const asked = [...p.consumers.values()].some((x) => x.producerId === pid && (!x.paused || this.#firstKeyFrame.isHeld(x)));
+      if (!asked) return true;
+    }
+    return false;
   }
 
   async setProducerPaused(peer: Peer, producerId: string, paused: boolean) {
