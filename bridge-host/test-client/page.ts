@@ -3,7 +3,8 @@
  * tests and loaded in headless Chromium. It is a reference for the web app, not part of it.
  * window.parley.join({ wsUrl, grant, produce }) connects, sends fake camera+mic if `produce`, consumes everything
  * announced; window.parley.inbound() returns the receive side's inbound-rtp stats, window.parley.firstVideoAt() when
- * the first video packets came (Date.now() scale).
+ * the first video packets came (Date.now() scale); restartIce(direction) and setSending(on) drive ICE restarts and
+ * producer pause/resume.
  */
 import { Device, type types } from "mediasoup-client";
 
@@ -70,13 +71,17 @@ const state: {
   sig?: Signaling;
   device?: Device;
   recv?: types.Transport;
+  send?: types.Transport;
+  producers: types.Producer[];
   consumers: types.Consumer[];
   errors: string[];
   /** transport connection-state changes, e.g. "recv:connected" */
   states: string[];
   /** when a consumed video track first unmuted (its first packets arrived), Date.now() scale */
   firstVideoAt?: number;
-} = { consumers: [], errors: [], states: [] };
+  /** the bridge's current ICE username fragment per transport id */
+  ufrags: Map<string, string>;
+} = { consumers: [], producers: [], errors: [], states: [], ufrags: new Map() };
 
 async function join(opts: JoinOptions): Promise<void> {
   const sig = await Signaling.open(`${opts.wsUrl}?grant=${encodeURIComponent(opts.grant)}`);
@@ -94,6 +99,7 @@ async function join(opts: JoinOptions): Promise<void> {
     }>("createWebRtcTransport", { direction });
     const t =
       direction === "send" ? device.createSendTransport({ ...p }) : device.createRecvTransport({ ...p });
+    state.ufrags.set(t.id, p.iceParameters.usernameFragment);
     t.on("connectionstatechange", (s) => state.states.push(`${direction}:${s}`));
     t.on("connect", ({ dtlsParameters }, ok, fail) => {
       sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
@@ -131,9 +137,10 @@ async function join(opts: JoinOptions): Promise<void> {
       sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
     });
     const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
-    for (const track of media.getAudioTracks()) await send.produce({ track, appData: { source: "mic" } });
+    state.send = send;
+    for (const track of media.getAudioTracks()) state.producers.push(await send.produce({ track, appData: { source: "mic" } }));
     if (opts.videoAfterMs) await new Promise((r) => setTimeout(r, opts.videoAfterMs));
-    for (const track of media.getVideoTracks()) await send.produce({ track, appData: { source: "camera" } });
+    for (const track of media.getVideoTracks()) state.producers.push(await send.produce({ track, appData: { source: "camera" } }));
   }
 }
 
@@ -154,6 +161,26 @@ async function inbound(): Promise<Array<Record<string, unknown>>> {
   return out;
 }
 
+/** ICE restart of one transport (RFC 8445 §2.4): new ICE parameters from the bridge, then a local restart. */
+async function restartIce(direction: "send" | "recv"): Promise<{ before: string; after: string }> {
+  const t = direction === "send" ? state.send : state.recv;
+  if (!t || !state.sig) throw new Error(`no ${direction} transport`);
+  const before = state.ufrags.get(t.id) ?? "";
+  const iceParameters = await state.sig.request<types.IceParameters>("restartIce", { transportId: t.id });
+  await t.restartIce({ iceParameters });
+  state.ufrags.set(t.id, iceParameters.usernameFragment);
+  return { before, after: iceParameters.usernameFragment };
+}
+
+/** Pause or resume everything this page sends, on the bridge and locally (pauseProducer / resumeProducer). */
+async function setSending(on: boolean): Promise<void> {
+  for (const p of state.producers) {
+    await state.sig?.request(on ? "resumeProducer" : "pauseProducer", { producerId: p.id });
+    if (on) p.resume();
+    else p.pause();
+  }
+}
+
 /** Open a socket only to see how the bridge answers (grant refusal tests). */
 async function probe(url: string): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => {
@@ -166,6 +193,8 @@ async function probe(url: string): Promise<{ code: number; reason: string }> {
   join,
   inbound,
   firstVideoAt: () => state.firstVideoAt,
+  restartIce,
+  setSending,
   probe,
   notes: () => state.sig?.notes ?? [],
   errors: () => state.errors,

@@ -5,7 +5,9 @@
  * kinds and decoded video frames. Meanwhile strace watches the bridge process tree: it must write no files.
  * Grants the browser presents that are forged / expired / for another room are refused with the close reason.
  * Two viewers who start watching a new camera 600 ms apart get their first frames from the same key frame (the
- * first-key-frame gate, bridge-host/src/room/first-key-frame.ts).
+ * first-key-frame gate, bridge-host/src/room/first-key-frame.ts). Media keeps flowing through ICE restarts of the
+ * send and receive transports (`restartIce`), stops when the sender pauses (`pauseProducer`) and comes back when it
+ * resumes.
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +22,9 @@ type Api = {
   join(o: JoinOpts): Promise<void>;
   inbound(): Promise<Inbound[]>;
   firstVideoAt(): number | undefined;
+  restartIce(direction: "send" | "recv"): Promise<{ before: string; after: string }>;
+  setSending(on: boolean): Promise<void>;
+  states(): string[];
   probe(url: string): Promise<{ code: number; reason: string }>;
   notes(): { method: string; data: Record<string, unknown> }[];
   errors(): string[];
@@ -28,6 +33,9 @@ const api = (page: Page) => ({
   join: (o: JoinOpts) => page.evaluate((o) => (globalThis as unknown as { parley: Api }).parley.join(o), o),
   inbound: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.inbound()),
   firstVideoAt: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.firstVideoAt()),
+  restartIce: (d: "send" | "recv") => page.evaluate((d) => (globalThis as unknown as { parley: Api }).parley.restartIce(d), d),
+  setSending: (on: boolean) => page.evaluate((on) => (globalThis as unknown as { parley: Api }).parley.setSending(on), on),
+  states: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.states()),
   probe: (url: string) => page.evaluate((u) => (globalThis as unknown as { parley: Api }).parley.probe(u), url),
   notes: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.notes()),
   errors: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.errors()),
@@ -126,6 +134,49 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     expect(c).toBeTypeOf("number");
     expect(Math.abs(c! - b!)).toBeLessThan(300);
     for (const p of [alice, bob, carol]) expect(await p.errors()).toEqual([]);
+  });
+
+  it("keeps media flowing through ICE restarts of both transports, and stops and restarts it with the sender's pause and resume", { timeout: 180_000 }, async () => {
+    const res = await bridge.call("POST", "/v1/rooms", { room: "restart-room" });
+    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
+    const grant = (nick: string) => mintGrant(bridge.secret, "restart-room", nick);
+    const [bob, alice] = [api(await browser.newPage()), api(await browser.newPage())];
+    await bob.join({ wsUrl: url, grant: await grant("bob"), produce: false });
+    await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true });
+    const received = async () => {
+      const s = await bob.inbound();
+      return { video: best(s.filter((x) => x.kind === "video"))?.packetsReceived ?? 0, audio: best(s.filter((x) => x.kind === "audio"))?.packetsReceived ?? 0 };
+    };
+    /** Both kinds keep arriving: `more` packets of each beyond `from` within 20 s. */
+    const flowing = (from: { video: number; audio: number }, more = 40) =>
+      waitFor(`Bob to receive ${more} more packets of each kind`, async () => {
+        const now = await received();
+        return now.video >= from.video + more && now.audio >= from.audio + more ? now : undefined;
+      }, 20_000, 100);
+    let at = await flowing({ video: 0, audio: 0 });
+
+    // ICE restart (RFC 8445 §2.4) of Bob's receive transport, then of Alice's send transport: new ICE credentials
+    // from the bridge, renegotiated in the browser; media goes on over the restarted transports.
+    for (const [who, d] of [[bob, "recv"], [alice, "send"]] as const) {
+      const ufrag = await who.restartIce(d);
+      expect(ufrag.after).not.toBe(ufrag.before); // new ICE credentials: a restart, not a no-op
+      expect(ufrag.before).not.toBe("");
+      at = await flowing(at);
+    }
+    for (const p of [alice, bob]) expect((await p.states()).filter((s) => s.endsWith(":failed"))).toEqual([]);
+
+    // Alice pauses what she sends: the bridge stops forwarding (at most what was in flight still arrives)...
+    await alice.setSending(false);
+    await new Promise((r) => setTimeout(r, 300));
+    const paused = await received();
+    await new Promise((r) => setTimeout(r, 1500));
+    const still = await received();
+    expect(still.audio - paused.audio).toBeLessThan(5); // Opus at 50 packets/s would have sent 75
+    expect(still.video - paused.video).toBeLessThan(5);
+    // ...and forwards again when she resumes.
+    await alice.setSending(true);
+    await flowing(still);
+    for (const p of [alice, bob]) expect(await p.errors()).toEqual([]);
   });
 
   it("refuses forged, expired and other-room grants presented by the browser, with the close reason", async () => {
