@@ -7,7 +7,7 @@
  * Two viewers who start watching a new camera 600 ms apart get their first frames from the same key frame (the
  * first-key-frame gate, bridge-host/src/room/first-key-frame.ts). Media keeps flowing through ICE restarts of the
  * send and receive transports (`restartIce`), stops when the sender pauses (`pauseProducer`) and comes back when it
- * resumes.
+ * resumes. A first viewer held for someone who then leaves starts at once.
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -134,6 +134,26 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     expect(c).toBeTypeOf("number");
     expect(Math.abs(c! - b!)).toBeLessThan(300);
     for (const p of [alice, bob, carol]) expect(await p.errors()).toEqual([]);
+  });
+
+  it("lets a held first viewer start as soon as the viewer it waited for leaves", { timeout: 180_000 }, async () => {
+    const res = await bridge.call("POST", "/v1/rooms", { room: "leave-room" });
+    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
+    const grant = (nick: string) => mintGrant(bridge.secret, "leave-room", nick);
+    const carolPage = await browser.newPage();
+    const [bob, carol, alice] = [api(await browser.newPage()), api(carolPage), api(await browser.newPage())];
+    // Carol is in the room but would consume only after a minute: Bob's first view of Alice's camera waits for her
+    // (held up to 1.5 s here) until she leaves, and then starts at once.
+    await bob.join({ wsUrl: url, grant: await grant("bob"), produce: false });
+    await carol.join({ wsUrl: url, grant: await grant("carol"), produce: false, consumeDelayMs: 60_000 });
+    await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true, videoAfterMs: 1000 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await bob.firstVideoAt()).toBeUndefined(); // held for Carol
+    const leftAt = Date.now();
+    await carolPage.close(); // her socket closes: she leaves the bridge room
+    const first = await waitFor("Bob's first video of Alice", () => bob.firstVideoAt(), 20_000, 50);
+    expect(first - leftAt).toBeLessThan(800); // without the re-check: ≈ 1.3 s, the rest of the hold
+    expect(await bob.errors()).toEqual([]);
   });
 
   it("keeps media flowing through ICE restarts of both transports, and stops and restarts it with the sender's pause and resume", { timeout: 180_000 }, async () => {

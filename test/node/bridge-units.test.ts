@@ -170,6 +170,17 @@ describe("first-key-frame gate", () => {
     expect(g.request("Q", "dave-q", () => true)).toBe("now");
   });
 
+  it("releases the viewers held for a peer who left, when nobody else is expected", () => {
+    const { g, resumed, timers } = gate();
+    g.request("P", "bob", () => true);
+    g.request("Q", "bob-q", () => true);
+    g.reconsider((producerId) => producerId === "Q"); // Q still waits for someone, P for nobody
+    expect(resumed).toEqual(["bob"]);
+    expect(g.isHeld("bob-q")).toBe(true);
+    expect(timers.size).toBe(1);
+    expect(g.request("P", "carol", () => true)).toBe("now");
+  });
+
   it("does not hold a lone first viewer, nor anyone when the hold time is 0", () => {
     const { g, resumed, timers } = gate();
     expect(g.request("P", "bob", () => false)).toBe("now");

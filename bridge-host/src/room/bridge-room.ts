@@ -173,6 +173,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     this.peers.delete(peer.nick);
     peer.close(link); // producers close -> consumers of others get "producerclose" -> producerClosed notifications
     this.broadcast({ method: "peerLeft", data: { nick: peer.nick } });
+    this.#firstKeyFrame.reconsider((pid) => this.#waitingViewer(pid)); // first viewers held for this peer
   }
 
   // ---- media operations (called by the signaling method table) ------------------------------------------------
@@ -305,9 +306,13 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
    * (PROTOCOL.md). For the first-key-frame gate.
    */
   #othersWillView(c: types.Consumer): boolean {
-    const pid = c.producerId;
+    return this.#waitingViewer(c.producerId, c);
+  }
+
+  /** Some peer in the room (not the producer's owner, not the one consuming through `except`) has not asked to view. */
+  #waitingViewer(pid: string, except?: types.Consumer): boolean {
     for (const p of this.peers.values()) {
-      if (p.closed || p.producers.has(pid) || p.consumers.has(c.id)) continue;
+      if (p.closed || p.producers.has(pid) || (except && p.consumers.has(except.id))) continue;
       const asked = [...p.consumers.values()].some((x) => x.producerId === pid && (!x.paused || this.#firstKeyFrame.isHeld(x)));
       if (!asked) return true;
     }

@@ -71,6 +71,14 @@ export class FirstKeyFrameGate<C> {
     for (const h of this.#held.values()) h.consumers.delete(consumer);
   }
 
+  /**
+   * The room changed (a peer left): release the held viewers of every producer nobody else is expected for any more
+   * (`othersPending(producerId)`), instead of letting them wait out the hold.
+   */
+  reconsider(othersPending: (producerId: string) => boolean): void {
+    for (const producerId of [...this.#held.keys()]) if (!othersPending(producerId)) this.#release(producerId);
+  }
+
   /** The producer closed: drop what was held for it (its consumers close with it). */
   producerClosed(producerId: string): void {
     const h = this.#held.get(producerId);
