@@ -114,10 +114,14 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     }
   });
 
+  /** A room of its own on the bridge: its client WebSocket URL, and grants for it. */
+  async function newRoom(name: string): Promise<{ url: string; grant: (nick: string) => Promise<string> }> {
+    const res = await bridge.call("POST", "/v1/rooms", { room: name });
+    return { url: ((await res.json()) as { wsUrl: string }).wsUrl, grant: (nick) => mintGrant(bridge.secret, name, nick) };
+  }
+
   it("starts a new camera's viewers with the same key frame, even when they start 600 ms apart", { timeout: 180_000 }, async () => {
-    const res = await bridge.call("POST", "/v1/rooms", { room: "key-frame-room" });
-    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
-    const grant = (nick: string) => mintGrant(bridge.secret, "key-frame-room", nick);
+    const { url, grant } = await newRoom("key-frame-room");
     const [bob, carol, alice] = [api(await browser.newPage()), api(await browser.newPage()), api(await browser.newPage())];
     // Bob and Carol watch; Carol consumes each new producer 600 ms after Bob does (a busier page). Without the gate,
     // Bob's first video comes at once and Carol's at least 600 ms later. With it (held up to 1.5 s here), Bob's
@@ -137,9 +141,7 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
   });
 
   it("lets a held first viewer start as soon as the viewer it waited for leaves", { timeout: 180_000 }, async () => {
-    const res = await bridge.call("POST", "/v1/rooms", { room: "leave-room" });
-    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
-    const grant = (nick: string) => mintGrant(bridge.secret, "leave-room", nick);
+    const { url, grant } = await newRoom("leave-room");
     const carolPage = await browser.newPage();
     const [bob, carol, alice] = [api(await browser.newPage()), api(carolPage), api(await browser.newPage())];
     // Carol is in the room but would consume only after a minute: Bob's first view of Alice's camera waits for her
@@ -157,9 +159,7 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
   });
 
   it("keeps media flowing through ICE restarts of both transports, and stops and restarts it with the sender's pause and resume", { timeout: 180_000 }, async () => {
-    const res = await bridge.call("POST", "/v1/rooms", { room: "restart-room" });
-    const url = ((await res.json()) as { wsUrl: string }).wsUrl;
-    const grant = (nick: string) => mintGrant(bridge.secret, "restart-room", nick);
+    const { url, grant } = await newRoom("restart-room");
     const [bob, alice] = [api(await browser.newPage()), api(await browser.newPage())];
     await bob.join({ wsUrl: url, grant: await grant("bob"), produce: false });
     await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true });

@@ -288,7 +288,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#firstKeyFrame.forget(c);
       await c.pause();
       if (this.traceKeyFrames) this.log.debug("consumer.paused", { who: peer.nick, kind: c.kind });
-    } else if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#othersWillView(c)) === "now") {
+    } else if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#waitingViewer(c.producerId, c)) === "now") {
       await this.#resume(c);
     }
     return {};
@@ -301,15 +301,10 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   }
 
   /**
-   * Is some other peer (not the producer's owner, not `c`'s) expected to view `c`'s producer and not yet asking to
-   * resume its consumer of it? Every peer in the room is expected to: clients consume everything announced
-   * (PROTOCOL.md). For the first-key-frame gate.
+   * For the first-key-frame gate: is some peer in the room (not the producer's owner, not the one consuming through
+   * `except`) expected to view producer `pid` and not yet asking to resume its consumer of it? Every peer in the room
+   * is expected to: clients consume everything announced (PROTOCOL.md).
    */
-  #othersWillView(c: types.Consumer): boolean {
-    return this.#waitingViewer(c.producerId, c);
-  }
-
-  /** Some peer in the room (not the producer's owner, not the one consuming through `except`) has not asked to view. */
   #waitingViewer(pid: string, except?: types.Consumer): boolean {
     for (const p of this.peers.values()) {
       if (p.closed || p.producers.has(pid) || (except && p.consumers.has(except.id))) continue;
