@@ -14,7 +14,7 @@ import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/med
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
-import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, type ConnState, type MediaMode } from "./core/state";
+import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode } from "./features/media";
 import { expireFailures } from "./features/muc-password";
 import { RoomStore } from "./room-store";
@@ -212,6 +212,7 @@ export class RoomDO extends DurableObject<Env> {
         return roomName();
       },
       occupantCount: () => this.#rt.room.nicks.size,
+      waitingCount: () => waitingCount(this.#rt.room),
       announce: (mode, wsUrl) =>
         this.#enqueue(async () => {
           const out = new Out();
@@ -220,9 +221,7 @@ export class RoomDO extends DurableObject<Env> {
         }),
       load: (): MediaRecord => {
         const m = meta();
-        return m.mediaMode === "bridge" && m.bridgeBase && m.bridgeUrl
-          ? { mode: "bridge", bridge: { base: m.bridgeBase, wsUrl: m.bridgeUrl } }
-          : { mode: "p2p" };
+        return m.bridgeBase && m.bridgeUrl ? { mode: m.mediaMode, bridge: { base: m.bridgeBase, wsUrl: m.bridgeUrl } } : { mode: "p2p" };
       },
       save: (r) => {
         const m = meta();
@@ -328,11 +327,14 @@ export class RoomDO extends DurableObject<Env> {
         case "save-pw-failure":
           this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
           break;
+        case "sessions-changed":
+          void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)
+          break;
         case "occupants-changed":
           // not awaited: the coordinator serializes itself and enqueues its announcements after this step
           void this.#media?.reconcile();
           if (e.kicked !== undefined) {
-            const base = r.meta.mediaMode === "bridge" ? r.meta.bridgeBase : null;
+            const base = r.meta.bridgeBase; // bridge mode or standby
             if (base && this.#control) {
               this.#control.kick(base, r.name, e.kicked).catch((err: unknown) => console.error("bridge kick failed", err));
             }

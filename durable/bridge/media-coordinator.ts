@@ -1,34 +1,51 @@
 /**
  * MediaCoordinator: decides and carries out a room's media path (peer-to-peer or the media bridge).
  *
- * - On every occupant change `reconcile()` compares the wanted mode (selection.ts) with the current one. Going to the
- *   bridge: pick the least-loaded healthy bridge host, create the room there (signed control API; asked early of the
- *   expected pick, in parallel with the health checks), then have every occupant told, each with its own grant
- *   (`urn:parley:media:0`, README "Media bridge"). Going back to P2P: tell every occupant first (clients switch
- *   make-before-break), then close the bridge room.
- * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while on the bridge) replaces a bridge that stopped
- *   answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is shutting down.
+ * - On every occupant change, and whenever someone starts or stops waiting on the hair check, `reconcile()` compares
+ *   what the room should keep ready (selection.ts: `p2p`, `standby` or `bridge`) with what it has. Going to the
+ *   bridge or to standby: pick the least-loaded healthy bridge host, create the room there (signed control API; asked
+ *   early of the expected pick, in parallel with the health checks), then have every occupant told, each with its
+ *   own grant (`urn:parley:media:0`, README "Media bridge"). Standby is announced as `mode='p2p'` with the bridge's
+ *   URL and a grant: media stays direct, clients connect to the bridge with inactive senders. From standby, the move
+ *   to the bridge is one announcement (the room is already there). Going back to P2P: tell every occupant first
+ *   (clients switch make-before-break), then close the bridge room (kept when going back to standby).
+ * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while a bridge room is kept) replaces a bridge that
+ *   stopped answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is
+ *   shutting down.
  * - Operations are serialised (one at a time): a `fetch` to a bridge opens the Durable Object's input gate, so joins and
  *   leaves can arrive meanwhile; each operation re-reads the occupant list when it starts.
  * The DO shell supplies I/O through MediaHost (announcements themselves, with per-occupant grants, are
  * features/media.ts); the current mode and bridge are persisted through MediaHost.save so they survive hibernation.
  */
 import { type BridgeControl } from "./control-client";
-import { mediaModeFor, pickBridge, type MediaMode } from "./selection";
+import { pickBridge, readinessFor, type MediaMode, type MediaReadiness } from "./selection";
 
 export const HEALTH_INTERVAL_MS = 5_000;
 
 export interface MediaRecord {
   mode: MediaMode;
-  /** set in bridge mode: the bridge's control base URL and the browser-facing WebSocket URL for this room */
+  /**
+   * The bridge's control base URL and the browser-facing WebSocket URL for this room: set in bridge mode, and in
+   * p2p mode while on standby.
+   */
   bridge?: { base: string; wsUrl: string };
+}
+
+/** What a persisted record keeps ready. */
+export function readinessOf(r: MediaRecord): MediaReadiness {
+  return r.mode === "bridge" ? "bridge" : r.bridge ? "standby" : "p2p";
 }
 
 export interface MediaHost {
   /** bare room name (as on the bridge) */
   readonly room: string;
   occupantCount(): number;
-  /** switch the room's announced mode and tell every occupant, each with its own grant (features/media.ts) */
+  /** bound XMPP sessions that are not occupants: people on the room's hair check */
+  waitingCount(): number;
+  /**
+   * Switch the room's announced mode and tell every occupant, each with its own grant (features/media.ts); `p2p`
+   * with a URL is standby.
+   */
   announce(mode: MediaMode, wsUrl: string | null): Promise<void>;
   load(): MediaRecord;
   save(r: MediaRecord): void;
@@ -65,13 +82,18 @@ export class MediaCoordinator {
     return next;
   }
 
+  #wanted(): MediaReadiness {
+    return readinessFor(this.host.occupantCount(), this.host.waitingCount());
+  }
+
   reconcile(): Promise<void> {
     return this.#serial(async () => {
-      const want = mediaModeFor(this.host.occupantCount());
+      const want = this.#wanted();
       const cur = this.host.load();
-      if (want === cur.mode) return;
-      if (want === "bridge") await this.#moveToBridge(new Set());
-      else await this.#moveToP2p(cur);
+      if (want === readinessOf(cur)) return;
+      if (want === "p2p") await this.#moveToP2p(cur);
+      else if (cur.bridge) await this.#keep(want, cur.bridge); // standby <-> bridge: the bridge room stays
+      else await this.#moveToBridge(new Set());
     });
   }
 
@@ -79,16 +101,24 @@ export class MediaCoordinator {
   bridgeDraining(base: string): Promise<void> {
     return this.#serial(async () => {
       const cur = this.host.load();
-      if (cur.mode === "bridge" && cur.bridge?.base === base) await this.#moveToBridge(new Set([base]));
+      if (cur.bridge?.base === base) await this.#moveToBridge(new Set([base]));
     });
+  }
+
+  /** Standby -> bridge (the person waiting joined) or bridge -> standby (back to two, someone still waiting). */
+  async #keep(want: "standby" | "bridge", bridge: { base: string; wsUrl: string }): Promise<void> {
+    const mode = want === "bridge" ? "bridge" : "p2p";
+    this.host.save({ mode, bridge });
+    await this.host.announce(mode, bridge.wsUrl);
+    this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
   }
 
   /** Alarm: is our bridge still answering? If not, move to another one. */
   checkBridge(): Promise<void> {
     return this.#serial(async () => {
       const cur = this.host.load();
-      if (cur.mode !== "bridge" || !cur.bridge) {
-        if (mediaModeFor(this.host.occupantCount()) === "bridge") await this.#moveToBridge(new Set());
+      if (!cur.bridge) {
+        if (this.#wanted() !== "p2p") await this.#moveToBridge(new Set());
         else this.host.scheduleCheck(undefined);
         return;
       }
@@ -101,6 +131,7 @@ export class MediaCoordinator {
     });
   }
 
+  /** To a (new) bridge room, for the bridge or for standby (whichever the room wants once the room exists). */
   async #moveToBridge(exclude: Set<string>): Promise<void> {
     const { control, bridges } = this.cfg;
     const room = this.host.room;
@@ -131,7 +162,7 @@ export class MediaCoordinator {
         dropEarly();
         // No usable bridge: stay peer-to-peer and try again at the next check (README "Media bridge").
         this.host.save({ mode: "p2p" });
-        if (old.mode === "bridge") await this.host.announce("p2p", null);
+        if (old.bridge) await this.host.announce("p2p", null);
         this.host.scheduleCheck(bridges.length > 0 ? Date.now() + HEALTH_INTERVAL_MS : undefined);
         return;
       }
@@ -140,15 +171,17 @@ export class MediaCoordinator {
         const created = await (takeEarly(base) ?? control.createRoom(base, room));
         if (created instanceof Error) throw created;
         dropEarly();
-        // Re-check: people may have left while we were talking to the bridge.
-        if (mediaModeFor(this.host.occupantCount()) !== "bridge") {
+        // Re-check: people may have left (or joined) while we were talking to the bridge.
+        const want = this.#wanted();
+        if (want === "p2p") {
           await control.closeRoom(base, room).catch(() => undefined);
-          if (old.mode === "bridge") await this.#moveToP2p(old);
+          if (old.bridge) await this.#moveToP2p(old);
           return;
         }
         this.#lastPick = base;
-        this.host.save({ mode: "bridge", bridge: { base, wsUrl: created.wsUrl } });
-        await this.host.announce("bridge", created.wsUrl);
+        const mode = want === "bridge" ? "bridge" : "p2p";
+        this.host.save({ mode, bridge: { base, wsUrl: created.wsUrl } });
+        await this.host.announce(mode, created.wsUrl);
         this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
         if (old.bridge && old.bridge.base !== base) await control.closeRoom(old.bridge.base, room).catch(() => undefined);
         return;

@@ -12,6 +12,20 @@ export function mediaModeFor(occupantCount: number): MediaMode {
   return occupantCount >= BRIDGE_THRESHOLD ? "bridge" : "p2p";
 }
 
+/**
+ * What a room keeps ready: `standby` is a room still peer-to-peer (media goes directly, end-to-end encrypted) that is
+ * one person short of the bridge while someone waits on its hair check (a bound XMPP session that has not joined).
+ * Its occupants connect to a bridge room ahead with their senders inactive, so that when that person joins, the move
+ * to the bridge does not start from nothing (README "Media bridge": standby). No media goes to the bridge before
+ * the room announces `bridge`.
+ */
+export type MediaReadiness = "p2p" | "standby" | "bridge";
+
+export function readinessFor(occupantCount: number, waiting: number): MediaReadiness {
+  if (mediaModeFor(occupantCount) === "bridge") return "bridge";
+  return occupantCount === BRIDGE_THRESHOLD - 1 && waiting > 0 ? "standby" : "p2p";
+}
+
 export interface BridgeHealth {
   /** control base URL, as configured in BRIDGES */
   base: string;

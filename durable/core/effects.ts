@@ -28,7 +28,9 @@ export type Effect =
    * the set of occupants changed (the shell may re-evaluate the media mode); `kicked`: a moderator removed that nick,
    * so the shell also removes it from the media bridge
    */
-  | { kind: "occupants-changed"; kicked?: string };
+  | { kind: "occupants-changed"; kicked?: string }
+  /** a session became bound, or a bound one that is not an occupant went: who waits on the hair check changed */
+  | { kind: "sessions-changed" };
 
 export class Out {
   readonly effects: Effect[] = [];
@@ -49,6 +51,9 @@ export class Out {
   }
   savePwFailure(ipKey: string): void {
     this.effects.push({ kind: "save-pw-failure", ipKey });
+  }
+  sessionsChanged(): void {
+    this.effects.push({ kind: "sessions-changed" });
   }
   occupantsChanged(): void {
     this.effects.push({ kind: "occupants-changed" });

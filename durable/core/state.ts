@@ -138,6 +138,13 @@ export function occupants(room: RoomState): ConnState[] {
   return out;
 }
 
+/** Bound sessions that have not joined: people on the room's hair check (its connectivity check keeps one open). */
+export function waitingCount(room: RoomState): number {
+  let n = 0;
+  for (const c of room.conns.values()) if (c.phase === "ready" && !c.occ) n++;
+  return n;
+}
+
 export const roomBare = (room: RoomState, domain: string) => `${room.name}@conference.${domain}`;
 export const mucDomain = (domain: string) => `conference.${domain}`;
 export const fullJid = (c: ConnState) => `${c.local}@${c.domain}/${c.resource}`;

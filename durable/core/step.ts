@@ -107,6 +107,7 @@ export function handleDisconnect(rt: Runtime, connId: string): Effect[] {
 
 function dropConn(rt: Runtime, c: ConnState, out: Out): void {
   if (c.occ) removeOccupant(rt.room, c, out, { notifySelf: false });
+  else if (c.phase === "ready") out.sessionsChanged();
   rt.room.conns.delete(c.id);
   rt.buckets.delete(c.id);
 }

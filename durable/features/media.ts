@@ -3,6 +3,8 @@
  *   <media xmlns='urn:parley:media:0' mode='bridge' url='BRIDGE_WS_URL' grant='GRANT'/>  or  mode='p2p'
  * sent as a headline message from the room to each occupant, after the subject for a joiner of a bridged room, and
  * as the result of `<iq type='get' to='room@conference.domain'><media xmlns='urn:parley:media:0'/></iq>`.
+ * Standby (media-coordinator.ts): `mode='p2p'` with `url` and `grant`: media stays direct; a client may connect to
+ * that bridge room now with its senders inactive, and must send no media there before `mode='bridge'`.
  * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
  */
 import { mintGrant } from "../crypto/bridge-grant";
@@ -14,15 +16,15 @@ import { NS } from "../xmpp/ns";
 import { escapeAttr, type XmlElement } from "../xmpp/xml";
 
 export function mediaPayload(room: RoomState, grant: string | undefined): string {
-  if (room.meta.mediaMode === "bridge" && room.meta.bridgeUrl && grant) {
-    return `<media xmlns="${NS.PARLEY_MEDIA}" mode="bridge" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
+  const mode = room.meta.mediaMode;
+  if (room.meta.bridgeUrl && grant) {
+    return `<media xmlns="${NS.PARLEY_MEDIA}" mode="${mode}" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
   }
   return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
 }
 
 async function payloadFor(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
-  const grant =
-    room.meta.mediaMode === "bridge" ? await mintGrant(deps.cfg.bridgeSecret, room.name, c.occ!.nick, undefined, deps.now()) : undefined;
+  const grant = room.meta.bridgeUrl ? await mintGrant(deps.cfg.bridgeSecret, room.name, c.occ!.nick, undefined, deps.now()) : undefined;
   return mediaPayload(room, grant);
 }
 
@@ -41,11 +43,11 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
   out.send(c.id, iqResult(c, el, await payloadFor(room, c, deps)));
 }
 
-/** Change the room's media mode and tell every occupant (each gets its own grant). */
+/** Change the room's media mode and tell every occupant (each gets its own grant); `p2p` with a URL is standby. */
 export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: string | null, out: Out, deps: Deps): Promise<void> {
   room.meta.mediaMode = mode;
-  room.meta.bridgeUrl = mode === "bridge" ? bridgeUrl : null;
-  if (mode === "p2p") room.meta.bridgeBase = null;
+  room.meta.bridgeUrl = bridgeUrl;
+  if (!bridgeUrl) room.meta.bridgeBase = null;
   out.saveRoom();
   for (const o of occupants(room)) {
     out.send(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mediaModeFor, pickBridge } from "../../durable/bridge/selection";
+import { mediaModeFor, pickBridge, readinessFor } from "../../durable/bridge/selection";
 
 describe("media mode", () => {
   it.each([
@@ -10,6 +10,20 @@ describe("media mode", () => {
     [10, "bridge"],
   ] as const)("%i occupants -> %s", (n, mode) => {
     expect(mediaModeFor(n)).toBe(mode);
+  });
+});
+
+describe("readiness (standby: two in the call, someone on the hair check)", () => {
+  it.each([
+    [2, 1, "standby"],
+    [2, 4, "standby"],
+    [2, 0, "p2p"],
+    [1, 1, "p2p"],
+    [0, 2, "p2p"],
+    [3, 0, "bridge"],
+    [3, 1, "bridge"],
+  ] as const)("%i occupants, %i waiting -> %s", (n, w, r) => {
+    expect(readinessFor(n, w)).toBe(r);
   });
 });
 

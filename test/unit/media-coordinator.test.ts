@@ -59,6 +59,7 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
     return h(req);
   }) as typeof fetch;
   let occupants = 0;
+  let waiting = 0;
   let record: MediaRecord = { mode: "p2p" };
   const sent: { mode: string; url: string | null }[] = [];
   let check: number | undefined;
@@ -66,6 +67,7 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
     {
       room: "blue-fox",
       occupantCount: () => occupants,
+      waitingCount: () => waiting,
       announce: async (mode, url) => {
         sent.push({ mode, url });
       },
@@ -80,6 +82,7 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
     states,
     sent,
     setOccupants: (n: number) => (occupants = n),
+    setWaiting: (n: number) => (waiting = n),
     record: () => record,
     check: () => check,
   };
@@ -207,5 +210,111 @@ describe("MediaCoordinator", () => {
     const b = t.coord.reconcile();
     await Promise.all([a, b]);
     expect(t.states["http://a.test"]!.calls.filter((c) => c === "POST /v1/rooms")).toHaveLength(1);
+  });
+
+  describe("standby (two occupants and someone on the hair check)", () => {
+    const URL_A = "ws://a.test/v1/rooms/blue-fox/ws";
+
+    it("keeps a bridge room ready while someone waits, announced as p2p with the bridge's URL", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(2);
+      await t.coord.reconcile();
+      expect(t.sent).toHaveLength(0);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      expect(t.record()).toEqual({ mode: "p2p", bridge: { base: "http://a.test", wsUrl: URL_A } });
+      expect(t.sent).toEqual([{ mode: "p2p", url: URL_A }]);
+      expect(t.states["http://a.test"]!.rooms.has("blue-fox")).toBe(true);
+      expect(t.check()).toBeGreaterThan(Date.now()); // its health is watched as in bridge mode
+    });
+
+    it("does not prepare for one occupant, nor without anyone waiting", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(1);
+      t.setWaiting(3);
+      await t.coord.reconcile();
+      t.setOccupants(2);
+      t.setWaiting(0);
+      await t.coord.reconcile();
+      expect(t.sent).toHaveLength(0);
+      expect(t.states["http://a.test"]!.calls).toHaveLength(0);
+    });
+
+    it("moves to the bridge with one announcement when the person waiting joins (no bridge call)", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(2);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      const calls = t.states["http://a.test"]!.calls.length;
+      t.sent.length = 0;
+      t.setOccupants(3);
+      t.setWaiting(0);
+      await t.coord.reconcile();
+      expect(t.record()).toEqual({ mode: "bridge", bridge: { base: "http://a.test", wsUrl: URL_A } });
+      expect(t.sent).toEqual([{ mode: "bridge", url: URL_A }]);
+      expect(t.states["http://a.test"]!.calls).toHaveLength(calls);
+    });
+
+    it("goes back to standby (room kept) when the third leaves while someone waits, and to plain p2p (room closed) when nobody does", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(3);
+      await t.coord.reconcile();
+      t.sent.length = 0;
+      t.setOccupants(2);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      expect(t.sent).toEqual([{ mode: "p2p", url: URL_A }]);
+      expect(t.states["http://a.test"]!.rooms.has("blue-fox")).toBe(true);
+      t.setWaiting(0);
+      await t.coord.reconcile();
+      expect(t.sent).toEqual([
+        { mode: "p2p", url: URL_A },
+        { mode: "p2p", url: null },
+      ]);
+      expect(t.record()).toEqual({ mode: "p2p" });
+      expect(t.states["http://a.test"]!.rooms.size).toBe(0);
+      expect(t.check()).toBeUndefined();
+    });
+
+    it("replaces a dead bridge while on standby, staying on standby", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 }, "http://b.test": { alive: true, load: 0.5 } });
+      t.setOccupants(2);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      t.states["http://a.test"]!.alive = false;
+      t.sent.length = 0;
+      await t.coord.checkBridge();
+      expect(t.record()).toEqual({ mode: "p2p", bridge: { base: "http://b.test", wsUrl: "ws://b.test/v1/rooms/blue-fox/ws" } });
+      expect(t.sent).toEqual([{ mode: "p2p", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+    });
+
+    it("announces the bridge, not standby, if the person waiting joined while the room was being created", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      let open!: () => void;
+      t.states["http://a.test"]!.healthGate = new Promise<void>((r) => (open = r));
+      t.setOccupants(2);
+      t.setWaiting(1);
+      const first = t.coord.reconcile();
+      await new Promise((r) => setTimeout(r, 20));
+      t.setOccupants(3);
+      t.setWaiting(0);
+      const second = t.coord.reconcile();
+      open();
+      await Promise.all([first, second]);
+      expect(t.sent).toEqual([{ mode: "bridge", url: URL_A }]);
+      expect(t.states["http://a.test"]!.calls.filter((c) => c === "POST /v1/rooms")).toHaveLength(1);
+    });
+
+    it("drops standby and says so when no bridge answers", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(2);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      t.states["http://a.test"]!.alive = false;
+      t.sent.length = 0;
+      await t.coord.checkBridge();
+      expect(t.record()).toEqual({ mode: "p2p" });
+      expect(t.sent).toEqual([{ mode: "p2p", url: null }]);
+    });
   });
 });

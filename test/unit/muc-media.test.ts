@@ -45,4 +45,26 @@ describe("Parley media-mode announcements (urn:parley:media:0)", () => {
     expect(back.effects.filter((e) => e.kind === "send").every((e) => e.kind === "send" && e.xml.includes(`mode="p2p"`))).toBe(true);
     expect(h.rt.room.meta.bridgeUrl).toBeNull();
   });
+  it("standby is p2p with the bridge's URL and a grant per occupant; nobody waiting or joining gets it", async () => {
+    const h = harness();
+    h.ready("a");
+    await h.join("a", "alice");
+    const waiting = new Out();
+    h.ready("b"); // bound, not joined: someone on the hair check
+    h.rt.room.meta.bridgeBase = "https://bridge.example";
+    await setMediaMode(h.rt.room, "p2p", "wss://bridge.example/rooms/room", waiting, h.rt.deps);
+    const sent = waiting.effects.filter((e) => e.kind === "send");
+    expect(sent.map((e) => e.kind === "send" && e.conn)).toEqual(["a"]);
+    const xml = sent[0]!.kind === "send" ? sent[0]!.xml : "";
+    const media = el(xml).children[0];
+    if (typeof media === "string" || !media) throw new Error("no media");
+    expect(media.attrs).toMatchObject({ mode: "p2p", url: "wss://bridge.example/rooms/room" });
+    expect(await verifyGrant(SECRETS.bridge, media.attrs["grant"]!, "room", h.clock.now)).toMatchObject({ ok: true, payload: { nick: "alice" } });
+    expect(h.rt.room.meta.bridgeBase).toBe("https://bridge.example"); // kept for the move to the bridge
+    expect((await h.send("a", ask))[0]).toMatch(/mode="p2p" url="wss:\/\/bridge.example\/rooms\/room" grant="/);
+    expect((await h.send("b", ask))[0]).toContain("<not-acceptable");
+    // the one waiting joins: no announcement at join in standby (the room's move to the bridge announces to all)
+    const f = await h.join("b", "bob");
+    expect(f.some((x) => x.includes("urn:parley:media:0"))).toBe(false);
+  });
 });

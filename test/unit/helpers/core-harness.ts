@@ -57,6 +57,7 @@ export function applyEffects(
       case "save-room":
       case "save-pw-failure":
       case "occupants-changed":
+      case "sessions-changed":
         break;
       default:
         throw new Error(`unknown effect ${JSON.stringify(e satisfies never)}`);
