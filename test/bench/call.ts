@@ -11,7 +11,8 @@
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
  * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
- * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below), --no-mic (see NO_MIC).
+ * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below), --no-mic (see NO_MIC), --settle-ms N (see
+ * SETTLE_MS).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -29,6 +30,12 @@ const rounds = Number(opt("rounds") ?? 5);
 const oneRounds = Number(opt("one-rounds") ?? rounds);
 const withBridge = args.includes("--bridge");
 const switchRounds = Number(opt("switch-rounds") ?? Math.min(rounds, 3));
+/**
+ * The switch: carol clicks Join this long after alice and bob see each other (`--settle-ms`, default 3000): a person
+ * joining a call in progress, rather than the instant it starts. Her hair check is open all along, so the room keeps
+ * its bridge room ready meanwhile (standby, README "Media bridge").
+ */
+const SETTLE_MS = Number(opt("settle-ms") ?? 3000);
 
 /** Record the wall-clock time of the Join click inside the page (no automation overhead in the figure). */
 const RECORD_CLICK = `document.addEventListener("click", (e) => {
@@ -320,6 +327,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       await joinCall(b, "bob");
       await waitForCall(b);
       await Promise.all([firstFrameAt(a.page, "bob"), firstFrameAt(b.page, "alice")]);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       // Every page must render both others' video via the bridge (frames of the bridge's tracks, not the direct ones).
       const want: Array<[Participant, string]> = [
         [a, "bob"],
@@ -369,7 +377,7 @@ async function main(): Promise<void> {
       target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
     } else if (!url) target = await startWebTarget({}, { snapshot: true });
     const base = url ?? target!.httpUrl;
-    console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}`);
+    console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}; carol joins ${SETTLE_MS} ms after the 1:1 is up`);
     console.log("1:1 call, second Join click -> first remote frame on both sides:");
     const one = await oneToOne(browser, base);
     if (one.length > 0) console.log(`1:1: ${stats(one)} (target ≤ 300 ms)`);

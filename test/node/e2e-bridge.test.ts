@@ -1,15 +1,17 @@
 /**
  * End-to-end with the bridge: real headless Chromium, the real edge (`wrangler dev`, room Durable Object) and the
  * real bridge host (mediasoup). A third participant moves the room to the bridge (all three decode both others'
- * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions. Takes the
- * README's screenshot of a 3-person call (workers/web/screenshots/call-3.png).
+ * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions. Standby: while
+ * someone waits on the hair check of a room of two, the two connect to the bridge room ahead with nothing sent there.
+ * Takes the README's screenshot of a 3-person call (workers/web/screenshots/call-3.png).
  */
 import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
-import { openReadyParticipants } from "./helpers/bridge-participants";
+import { openReadyParticipant, openReadyParticipants } from "./helpers/bridge-participants";
 import {
   eventually,
+  framesDecoded,
   join,
   launchBrowser,
   mediaMode,
@@ -129,6 +131,65 @@ describe("web app: the bridge for three or more", () => {
     await c.page.getByLabel("Message", { exact: true }).press("Enter");
     await a.page.getByRole("log").getByText("moved to the bridge").waitFor({ timeout: 20_000 });
     await c.page.screenshot({ path: screenshotPath("call-3.png") });
+  });
+
+  /** RTP packets sent and received on a page's connections to the bridge (ICE-lite remote: mediasoup), and how many are up. */
+  const BRIDGE_RTP = `(async () => {
+    let sent = 0, received = 0, connected = 0;
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
+      if (pc.connectionState === "connected") connected++;
+      (await pc.getStats()).forEach((x) => {
+        if (x.type === "outbound-rtp") sent += x.packetsSent || 0;
+        if (x.type === "inbound-rtp") received += x.packetsReceived || 0;
+      });
+    }
+    return { sent, received, connected };
+  })()`;
+  type BridgeRtp = { sent: number; received: number; connected: number };
+  const bridgeRtp = (p: Participant) => p.page.evaluate(BRIDGE_RTP) as Promise<BridgeRtp>;
+  const marks = (p: Participant) => p.page.evaluate(`performance.getEntriesByType("mark").map((m) => m.name)`) as Promise<string[]>;
+
+  it("standby: while someone waits on the hair check, the two in the call are ready on the bridge with nothing sent there", { timeout: 480_000 }, async () => {
+    const url = `${target.httpUrl}/${freshRoom("standby")}`;
+    const ps = await openReadyParticipants(browser, url, 3);
+    open.push(...ps);
+    const [a, b, c] = ps as [Participant, Participant, Participant];
+    await join(a, "alice");
+    await waitForCall(a);
+    await join(b, "bob");
+    await waitForCall(b);
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+    // Carol's hair check is open: alice and bob connect to the bridge room (send and receive transports up)...
+    for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby connections to the bridge", 60_000);
+    // ...and send and receive nothing there: the call stays direct (end-to-end encrypted), and says so.
+    const before = await Promise.all([a, b].map((p) => framesDecoded(p.page)));
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [i, p] of [a, b].entries()) {
+      expect(await bridgeRtp(p)).toMatchObject({ sent: 0, received: 0 });
+      expect(await mediaMode(p)).toBe("p2p");
+      expect(await framesDecoded(p.page)).toBeGreaterThan(before[i]!);
+    }
+    // Carol closes her hair check without joining: the standby connections close.
+    await c.close();
+    open.splice(open.indexOf(c), 1);
+    for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected === 0 ? true : undefined), "standby closed", 30_000);
+    // Dave opens it instead and joins: the move to the bridge uses the standby connections (their senders turned on).
+    const d = await openReadyParticipant(browser, url);
+    open.push(d);
+    for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby again", 60_000);
+    await join(d, "dave");
+    await waitForCall(d);
+    for (const p of [a, b, d]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob", "dave"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(b.page, ["alice", "dave"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(d.page, ["alice", "bob"], SWITCH_TIMEOUT_MS),
+    ]);
+    for (const p of [a, b]) {
+      expect(await marks(p)).toContain("parley:bridge:from-standby");
+      await eventually(async () => ((await bridgeRtp(p)).sent > 0 ? true : undefined), "media sent to the bridge after the move");
+    }
   });
 
   it("when one leaves, the two others go back to a direct call", { timeout: 480_000 }, async () => {

@@ -36,6 +36,14 @@ describe("urn:parley:media:0 announcements", () => {
       url: "wss://b.example/ws/r",
       grant: "g.s",
     });
+    // standby: direct media, a bridge room to be ready on
+    expect(parseMediaAnnouncement({ mode: "p2p", url: "wss://b.example/ws/r", grant: "g.s" })).toEqual({
+      mode: "p2p",
+      standby: { url: "wss://b.example/ws/r", grant: "g.s" },
+    });
+    // a malformed standby is plain p2p (the media path itself is still known)
+    expect(parseMediaAnnouncement({ mode: "p2p", url: "javascript:alert(1)", grant: "g" })).toEqual({ mode: "p2p" });
+    expect(parseMediaAnnouncement({ mode: "p2p", url: "wss://b", grant: "" })).toEqual({ mode: "p2p" });
   });
 
   it("ignores malformed ones", () => {

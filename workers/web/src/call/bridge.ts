@@ -7,6 +7,11 @@
  * `{notification, method, data}` (peerJoined, peerLeft, newProducer, producerClosed, activeSpeaker, roomClosing).
  * We connect to `url?grant=…`, load the router's RTP capabilities, create one send and one receive WebRTC
  * transport, produce our microphone and camera (or screen), and consume every producer announced.
+ *
+ * Standby (parley-wire.ts): a room of two with someone on its hair check names its bridge room ahead. We then do all
+ * of the above with our senders inactive (`active: false` encodings: the encoders do not run, no RTP leaves) and
+ * hand no stream to the page; the media stays direct. When the room moves to the bridge, `activate()` turns the
+ * senders on and the move is a key frame away instead of a whole set-up.
  */
 import { Device, detectDevice, type types } from "mediasoup-client";
 import { Chrome111 } from "mediasoup-client/handlers/Chrome111";
@@ -27,10 +32,23 @@ const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 /** How long our audio producer waits for the others' video at most (see `ready` in connectBridge). */
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
 
-/** Cameras go to the bridge at most `maxHeight` lines high (sdp-tuning.ts §3); screen shares at full size. */
-function encodingsFor(track: MediaStreamTrack, maxHeight: number): RTCRtpEncodingParameters[] | undefined {
-  if (track.kind !== "video") return undefined;
-  return [{ scaleResolutionDownBy: scaleFor(track, maxHeight) }];
+/**
+ * Cameras go to the bridge at most `maxHeight` lines high (sdp-tuning.ts §3); screen shares at full size. On standby
+ * every sender starts inactive.
+ */
+function encodingsFor(track: MediaStreamTrack, maxHeight: number, standby: boolean): RTCRtpEncodingParameters[] | undefined {
+  const off = standby ? { active: false } : {};
+  if (track.kind !== "video") return standby ? [off] : undefined;
+  return [{ scaleResolutionDownBy: scaleFor(track, maxHeight), ...off }];
+}
+
+/** Turn every encoding of a sender on (leaving standby). */
+async function setActive(sender: RTCRtpSender | undefined): Promise<void> {
+  if (!sender) return;
+  const params = sender.getParameters();
+  if (!params.encodings?.length || params.encodings.every((e) => e.active !== false)) return;
+  for (const e of params.encodings) e.active = true;
+  await sender.setParameters(params);
 }
 
 export interface BridgeEvents {
@@ -41,9 +59,16 @@ export interface BridgeEvents {
   failed(reason: string): void;
 }
 
+export interface BridgeOptions {
+  /** Connect on standby: senders inactive, no stream handed to the page until `activate()`. */
+  standby?: boolean;
+}
+
 export interface BridgeLink {
-  /** Resolves when our media is being sent and we receive everyone already producing. */
+  /** Resolves when our media is being sent (on standby: set up, inactive) and we receive everyone already producing. */
   readonly ready: Promise<void>;
+  /** Leave standby: send our media and hand the page everyone's streams (no-op if not on standby). */
+  activate(): Promise<void>;
   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void>;
   peerConnections(): RTCPeerConnection[];
   close(): void;
@@ -184,7 +209,15 @@ interface TransportInfo {
   dtlsParameters: types.DtlsParameters;
 }
 
-export async function connectBridge(url: string, grant: string, self: string, sendStream: MediaStream, events: BridgeEvents): Promise<BridgeLink> {
+export async function connectBridge(
+  url: string,
+  grant: string,
+  self: string,
+  sendStream: MediaStream,
+  events: BridgeEvents,
+  opts: BridgeOptions = {},
+): Promise<BridgeLink> {
+  let standby = opts.standby === true;
   const sep = url.includes("?") ? "&" : "?";
   const mark = (what: string) => performance.mark(`parley:bridge:${what}`);
   mark("connect");
@@ -243,7 +276,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
    */
   const offer = (nick: string): void => {
     const stream = streams.get(nick);
-    if (!stream || closed) return;
+    if (!stream || closed || standby) return;
     const videoComing = [...requested.values()].some((r) => r.nick === nick && r.kind === "video");
     if (stream.getVideoTracks()[0] || !videoComing) events.remoteStream(nick, stream);
   };
@@ -334,7 +367,7 @@ export async function connectBridge(url: string, grant: string, self: string, se
         for (const [pid, e] of consumers) if (e.nick === nick) (e.consumer.close(), consumers.delete(pid));
         for (const [pid, r] of requested) if (r.nick === nick) requested.delete(pid);
         streams.delete(nick);
-        events.peerGone(nick);
+        if (!standby) events.peerGone(nick);
         return;
       }
       case "roomClosing":
@@ -352,17 +385,17 @@ export async function connectBridge(url: string, grant: string, self: string, se
   let videoHeight = BRIDGE_START_HEIGHT;
   const produce = async (track: MediaStreamTrack): Promise<void> => {
     const kind = track.kind === "audio" ? "audio" : "video";
+    const inactive = standby;
     // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
-    producers.set(
-      kind,
-      await send.produce({
-        track,
-        stopTracks: false,
-        codecOptions: VIDEO_START,
-        encodings: encodingsFor(track, videoHeight),
-        appData: { source: kind === "audio" ? "mic" : "camera" },
-      }),
-    );
+    const producer = await send.produce({
+      track,
+      stopTracks: false,
+      codecOptions: VIDEO_START,
+      encodings: encodingsFor(track, videoHeight, inactive),
+      appData: { source: kind === "audio" ? "mic" : "camera" },
+    });
+    producers.set(kind, producer);
+    if (inactive && !standby) await setActive(producer.rtpSender); // activated while it was being made
   };
   const videoConsumed = (nick: string): boolean => [...consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video");
   let audioPending = false;
@@ -370,6 +403,14 @@ export async function connectBridge(url: string, grant: string, self: string, se
     // Video first: it is what takes longest to show on the other side (a key frame must come through).
     for (const track of sendStream.getVideoTracks()) await produce(track);
     mark("produced:video");
+    if (standby) {
+      // Nothing is sent yet, so nothing to wait for: the audio producer is made now too (on activation both start).
+      const mic = sendStream.getAudioTracks()[0];
+      if (mic && !closed) await produce(mic);
+      await Promise.all(pendingConsumes);
+      mark("standby-ready");
+      return;
+    }
     // Audio once we receive everyone's video (at most AUDIO_AFTER_VIDEO_MAX_MS): every producer is one SDP
     // renegotiation here and one on every other page, run one after another, and an audio one queued before the
     // next person's video made that video wait (measured: a switch took ≈ 0.5 s longer). Nobody goes unheard
@@ -385,13 +426,15 @@ export async function connectBridge(url: string, grant: string, self: string, se
     await Promise.all(pendingConsumes);
     mark("ready");
   })();
-  void ready.then(() =>
+  const rampUpLater = () =>
     setTimeout(() => {
       if (closed) return;
       videoHeight = BRIDGE_HEIGHT;
       const sender = producers.get("video")?.rtpSender;
       if (sender) void limitSendHeight(sender, videoHeight);
-    }, RAMP_UP_MS),
+    }, RAMP_UP_MS);
+  void ready.then(
+    () => !standby && rampUpLater(),
     () => undefined, // reported by whoever awaits `ready`
   );
 
@@ -400,13 +443,22 @@ export async function connectBridge(url: string, grant: string, self: string, se
 
   return {
     ready,
+    async activate() {
+      if (!standby || closed) return;
+      standby = false;
+      mark("activate");
+      await Promise.all([...producers.values()].map((p) => setActive(p.rtpSender)));
+      for (const nick of streams.keys()) offer(nick);
+      // Made on standby, resumed then: `ready` already settled (if it failed, the caller's await of it reports that).
+      void ready.then(rampUpLater, () => undefined);
+    },
     async replaceTrack(kind, track) {
       if (kind === "audio" && audioPending) return; // produced from sendStream's track once the wait is over
       const p = producers.get(kind);
       if (p) {
         await p.replaceTrack({ track });
         if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
-      } else if (track) producers.set(kind, await send.produce({ track, stopTracks: false, codecOptions: VIDEO_START, encodings: encodingsFor(track, videoHeight) }));
+      } else if (track) await produce(track);
     },
     peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {

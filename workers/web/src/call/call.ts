@@ -12,7 +12,7 @@ import { avFromWire, avToWire, parseMediaAnnouncement, type AvState, type MediaA
 import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
-import type { BridgeLink } from "./bridge";
+import type { BridgeEvents, BridgeLink } from "./bridge";
 import { takeWarm, type WarmSession } from "./warm";
 
 export interface JoinOptions {
@@ -40,6 +40,19 @@ void loadBridge().catch(() => undefined);
 const MESH_FALLBACK_MS = 2500;
 /** When the lock-state and media-mode queries go out after joining (see join()). */
 const AFTER_JOIN_QUERIES_MS = 1000;
+/**
+ * Standby (bridge.ts): connect to the bridge room this long after the announcement, and not before this long after
+ * our own join, so it does not compete with setting up the direct call.
+ */
+const STANDBY_AFTER_MS = 500;
+const STANDBY_NOT_BEFORE_JOIN_MS = 2000;
+
+/** A standby connection to the bridge room (bridge.ts, `standby`): `link` once connected. */
+interface Standby {
+  url: string;
+  link?: BridgeLink;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 interface Participant {
   nick: string;
@@ -121,6 +134,11 @@ class Call {
   #bridgeUrl: string | undefined;
   #meshTimer: ReturnType<typeof setTimeout> | undefined;
   #bridgeAttempt = 0;
+  /** The bridge room the room keeps ready while someone waits on its hair check (parley-wire.ts), as last announced. */
+  #standbyWanted: { url: string; grant: string } | undefined;
+  /** Our standby connection to it (bridge.ts, `standby`): `link` once connected. */
+  #standby: Standby | undefined;
+  #joinedAt = 0;
   #iceServers: RTCIceServer[];
   #haveIceServers: boolean;
 
@@ -252,6 +270,7 @@ class Call {
       this.#role = pres.muc.role ?? "participant";
       this.#affiliation = pres.muc.affiliation ?? "none";
       this.#joined = true;
+      this.#joinedAt = Date.now();
       performance.mark("parley:joined");
       return "ok";
     } catch (e) {
@@ -273,6 +292,7 @@ class Call {
     clearTimeout(this.#meshTimer);
     this.#p2p.close();
     this.#bridge?.close();
+    this.#closeStandby();
     this.#speaker.close();
     try {
       if (this.#joined) await withTimeout(this.#client.leaveRoom(this.#roomJid, this.#nick), 2000, "leave timeout");
@@ -455,7 +475,7 @@ class Call {
   async #setVideoTrack(track: MediaStreamTrack | null): Promise<void> {
     for (const t of this.#send.getVideoTracks()) this.#send.removeTrack(t);
     if (track) this.#send.addTrack(track);
-    await Promise.all([this.#p2p.replaceTrack("video", track), this.#bridge?.replaceTrack("video", track)]);
+    await Promise.all([this.#p2p.replaceTrack("video", track), this.#bridge?.replaceTrack("video", track), this.#standby?.link?.replaceTrack("video", track)]);
   }
 
   /** The participant behind an occupant JID (room@service/nick). */
@@ -521,6 +541,7 @@ class Call {
         void this.#switchToBridge(ann.url, ann.grant);
         return;
       case "p2p":
+        this.#setStandby(ann.standby);
         if (this.#mode === "p2p") return;
         this.#mode = "p2p";
         this.#bridgeAttempt++;
@@ -556,6 +577,70 @@ class Call {
       p.bridgeStream = undefined;
       this.#showBestStream(p);
     }
+    // Back to two with someone still waiting: be ready again (a fresh connection; the grant is from the announcement).
+    if (this.#mode === "p2p" && this.#standbyWanted) this.#startStandby(this.#standbyWanted);
+  }
+
+  /** What the room keeps ready changed (a `p2p` announcement, with or without a standby bridge room). */
+  #setStandby(s: { url: string; grant: string } | undefined): void {
+    this.#standbyWanted = s;
+    if (s && this.#standby?.url === s.url) return; // the same room again (an announcement and our own query)
+    this.#closeStandby();
+    if (s && !this.#bridge) this.#startStandby(s); // else once the bridge we are on closes (#dropBridge)
+  }
+
+  #startStandby(s: { url: string; grant: string }): void {
+    if (this.#standby || this.#left) return;
+    const delay = Math.max(STANDBY_AFTER_MS, this.#joinedAt + STANDBY_NOT_BEFORE_JOIN_MS - Date.now());
+    const entry: Standby = { url: s.url, timer: setTimeout(() => void connect(), delay) };
+    this.#standby = entry;
+    const current = () => this.#standby === entry && !this.#left && this.#mode === "p2p";
+    const connect = async () => {
+      try {
+        const { connectBridge } = bridgeModule ?? (await withTimeout(loadBridge(), 15_000, "the bridge code did not load"));
+        if (!current()) return;
+        const link: BridgeLink = await connectBridge(s.url, s.grant, this.#nick, this.#send, this.#bridgeEvents(() => link), { standby: true });
+        if (!current()) return link.close();
+        entry.link = link;
+        await link.ready;
+      } catch (e) {
+        // Nothing depends on it: the call stays direct, and a move to the bridge connects afresh.
+        if (this.#standby === entry) this.#closeStandby();
+        console.warn("bridge standby failed", e);
+      }
+    };
+  }
+
+  #closeStandby(): void {
+    const s = this.#standby;
+    this.#standby = undefined;
+    if (!s) return;
+    clearTimeout(s.timer);
+    s.link?.close();
+  }
+
+  /** A connected standby link to this bridge room, taken over by the move to the bridge (others are closed). */
+  #takeStandby(url: string): BridgeLink | undefined {
+    const s = this.#standby;
+    const link = s?.url === url ? s.link : undefined;
+    if (link) this.#standby = undefined;
+    else this.#closeStandby();
+    if (s) clearTimeout(s.timer);
+    return link;
+  }
+
+  /** What a bridge link reports to the call; `link()` is the link these are for (set once it exists). */
+  #bridgeEvents(link: () => BridgeLink | undefined): BridgeEvents {
+    return {
+      expectedVideo: () => [...this.#participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
+      remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
+      peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
+      failed: (reason) => {
+        const l = link();
+        if (l && this.#bridge === l) this.#onBridgeFailed(reason);
+        else if (l && this.#standby?.link === l) this.#closeStandby();
+      },
+    };
   }
 
   /** Make-before-break (p2p -> bridge): connect to the bridge, send and receive there, then end direct sessions. */
@@ -580,15 +665,17 @@ class Call {
       // in "Moving the call to the media bridge…"; failing here falls back to direct sessions and asks again.
       // The module as fetched in the background, used right away: awaiting import() again still costs a task or two,
       // which is 10–200 ms while three pages share the CPU at the start of a switch.
-      const { connectBridge } = bridgeModule ?? (await withTimeout(loadBridge(), 15_000, "the bridge code did not load"));
-      const link = await connectBridge(url, grant, this.#nick, this.#send, {
-        expectedVideo: () => [...this.#participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
-        remoteStream: (nick, stream) => this.#onStream(`${this.#roomJid}/${nick}`, stream, "bridge"),
-        peerGone: (nick) => this.#onStream(`${this.#roomJid}/${nick}`, undefined, "bridge"),
-        failed: (reason) => {
-          if (this.#bridge === link) this.#onBridgeFailed(reason);
-        },
-      });
+      // Standby: the connection made while someone waited on the hair check only needs its senders turned on.
+      let link: BridgeLink;
+      const spare = this.#takeStandby(url);
+      if (spare) {
+        performance.mark("parley:bridge:from-standby");
+        link = spare;
+        await spare.activate();
+      } else {
+        const { connectBridge } = bridgeModule ?? (await withTimeout(loadBridge(), 15_000, "the bridge code did not load"));
+        link = await connectBridge(url, grant, this.#nick, this.#send, this.#bridgeEvents(() => link));
+      }
       if (attempt !== this.#bridgeAttempt || this.#mode !== "bridge" || this.#left) {
         link.close();
         return;
