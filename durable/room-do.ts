@@ -15,7 +15,7 @@ import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
 import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
-import { setMediaMode } from "./features/media";
+import { setMediaMode, tellWaiting } from "./features/media";
 import { expireFailures } from "./features/muc-password";
 import { RoomStore } from "./room-store";
 
@@ -327,9 +327,19 @@ export class RoomDO extends DurableObject<Env> {
         case "save-pw-failure":
           this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
           break;
-        case "sessions-changed":
+        case "sessions-changed": {
           void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)
+          const c = e.bound === undefined ? undefined : r.conns.get(e.bound);
+          // A newcomer to a room that already has a bridge room: its lobby grant (a room without one says nothing).
+          if (c && this.#media && r.meta.bridgeUrl) {
+            void this.#enqueue(async () => {
+              const out = new Out();
+              await tellWaiting(this.#rt.room, c, out, this.#rt.deps);
+              this.#run(out.effects);
+            });
+          }
           break;
+        }
         case "occupants-changed":
           // not awaited: the coordinator serializes itself and enqueues its announcements after this step
           void this.#media?.reconcile();

@@ -6,6 +6,8 @@ export const ErrorCode = {
   BadRequest: "bad-request",
   NotFound: "not-found",
   InvalidState: "invalid-state",
+  /** a lobby connection asking for what only a peer in the room may do, or an `admit` refused */
+  Forbidden: "forbidden",
   LimitExceeded: "limit-exceeded",
   Unsupported: "unsupported",
   Internal: "internal",

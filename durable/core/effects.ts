@@ -29,8 +29,8 @@ export type Effect =
    * so the shell also removes it from the media bridge
    */
   | { kind: "occupants-changed"; kicked?: string }
-  /** a session became bound, or a bound one that is not an occupant went: who waits on the hair check changed */
-  | { kind: "sessions-changed" };
+  /** a session became bound (`bound`), or a bound one that is not an occupant went: who waits on the hair check changed */
+  | { kind: "sessions-changed"; bound?: string };
 
 export class Out {
   readonly effects: Effect[] = [];
@@ -52,8 +52,8 @@ export class Out {
   savePwFailure(ipKey: string): void {
     this.effects.push({ kind: "save-pw-failure", ipKey });
   }
-  sessionsChanged(): void {
-    this.effects.push({ kind: "sessions-changed" });
+  sessionsChanged(bound?: string): void {
+    this.effects.push(bound === undefined ? { kind: "sessions-changed" } : { kind: "sessions-changed", bound });
   }
   occupantsChanged(): void {
     this.effects.push({ kind: "occupants-changed" });

@@ -3,16 +3,21 @@
  * connect to the media bridge for that room.
  *   grant = base64url(JSON payload) + "." + base64url(HMAC-SHA256(BRIDGE_SECRET, base64url(JSON payload)))
  *   payload = { v: 1, room, nick, exp (unix seconds) }
+ * Lobby grants (someone on the room's hair check, bridge-host/PROTOCOL.md "Lobby"): { v: 2, room, nick: "", exp,
+ * lobby: true }. The version differs so that a bridge that predates lobbies refuses them (malformed) instead of
+ * taking one for an occupant's.
  * Verification (bridge side) checks signature (constant time), expiry and the room it is presented for.
  */
 import { fromBase64Url, hmac, timingSafeEqualBytes, toBase64Url } from "./hmac";
 
 export interface GrantPayload {
-  v: 1;
+  v: 1 | 2;
   room: string;
   nick: string;
   /** expiry, unix seconds */
   exp: number;
+  /** a lobby grant (v 2): no nick, lets its holder prepare but not take part (PROTOCOL.md "Lobby") */
+  lobby?: true;
 }
 
 export const MAX_GRANT_TTL_SECONDS = 60;
@@ -28,7 +33,15 @@ export async function mintGrant(
   nowMs: number = Date.now(),
 ): Promise<string> {
   const ttl = Math.min(Math.max(1, Math.floor(ttlSeconds)), MAX_GRANT_TTL_SECONDS);
-  const payload: GrantPayload = { v: 1, room, nick, exp: Math.floor(nowMs / 1000) + ttl };
+  return sign(secret, { v: 1, room, nick, exp: Math.floor(nowMs / 1000) + ttl });
+}
+
+/** A lobby grant for someone on the room's hair check (not an occupant: no nick). */
+export function mintLobbyGrant(secret: string, room: string, nowMs: number = Date.now()): Promise<string> {
+  return sign(secret, { v: 2, room, nick: "", exp: Math.floor(nowMs / 1000) + MAX_GRANT_TTL_SECONDS, lobby: true });
+}
+
+async function sign(secret: string, payload: GrantPayload): Promise<string> {
   const body = toBase64Url(enc.encode(JSON.stringify(payload)));
   const sig = toBase64Url(await hmac("SHA-256", secret, body));
   return `${body}.${sig}`;
@@ -62,9 +75,10 @@ export async function verifyGrant(
     return { ok: false, reason: "malformed" };
   }
   const p = payload as Partial<GrantPayload>;
-  if (p?.v !== 1 || typeof p.room !== "string" || typeof p.nick !== "string" || typeof p.exp !== "number") {
-    return { ok: false, reason: "malformed" };
-  }
+  if (typeof p?.room !== "string" || typeof p.nick !== "string" || typeof p.exp !== "number") return { ok: false, reason: "malformed" };
+  const occupant = p.v === 1 && p.lobby === undefined && p.nick !== "";
+  const lobby = p.v === 2 && p.lobby === true && p.nick === "";
+  if (!occupant && !lobby) return { ok: false, reason: "malformed" };
   const now = Math.floor(nowMs / 1000);
   if (p.exp < now || p.exp > now + MAX_GRANT_TTL_SECONDS + 5) return { ok: false, reason: "expired" };
   if (expectedRoom !== undefined && p.room !== expectedRoom) return { ok: false, reason: "wrong-room" };

@@ -5,9 +5,13 @@
  * as the result of `<iq type='get' to='room@conference.domain'><media xmlns='urn:parley:media:0'/></iq>`.
  * Standby (media-coordinator.ts): `mode='p2p'` with `url` and `grant`: media stays direct; a client may connect to
  * that bridge room now with its senders inactive, and must send no media there before `mode='bridge'`.
+ * Lobby: while the room has a bridge room (standby or bridge) and no password, each session that waits on its hair
+ * check (bound, not joined) is sent `mode='lobby'` with the URL and a lobby grant (no nick: it may prepare its
+ * connection there, unseen, and is admitted with its occupant grant once it joins; bridge-host/PROTOCOL.md "Lobby"),
+ * and `mode='p2p'` when that room goes.
  * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
  */
-import { mintGrant } from "../crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant } from "../crypto/bridge-grant";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
@@ -43,6 +47,19 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
   out.send(c.id, iqResult(c, el, await payloadFor(room, c, deps)));
 }
 
+/** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */
+export async function lobbyPayload(room: RoomState, deps: Deps): Promise<string> {
+  if (!room.meta.bridgeUrl || room.meta.pwHash) return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
+  const grant = await mintLobbyGrant(deps.cfg.bridgeSecret, room.name, deps.now());
+  return `<media xmlns="${NS.PARLEY_MEDIA}" mode="lobby" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
+}
+
+/** Tell one session waiting on the hair check (bound, not an occupant) about the room's bridge room (lobby). */
+export async function tellWaiting(room: RoomState, c: ConnState, out: Out, deps: Deps): Promise<void> {
+  if (c.phase !== "ready" || c.occ) return;
+  out.send(c.id, `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${await lobbyPayload(room, deps)}</message>`);
+}
+
 /** Change the room's media mode and tell every occupant (each gets its own grant); `p2p` with a URL is standby. */
 export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: string | null, out: Out, deps: Deps): Promise<void> {
   room.meta.mediaMode = mode;
@@ -55,4 +72,5 @@ export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: 
       `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(o))}" from="${room.name}@conference.${escapeAttr(o.domain)}">${await payloadFor(room, o, deps)}</message>`,
     );
   }
+  for (const c of room.conns.values()) await tellWaiting(room, c, out, deps);
 }

@@ -108,5 +108,5 @@ export function handleBind(conn: ConnState, el: XmlElement, out: Out, deps: Deps
     `<iq xmlns="${NS.CLIENT}" type="result" id="${escapeAttr(id)}"><bind xmlns="${NS.BIND}"><jid>${escapeText(jid)}</jid></bind></iq>`,
   );
   out.saveConn(conn.id);
-  out.sessionsChanged(); // someone may now wait on the room's hair check (media standby)
+  out.sessionsChanged(conn.id); // someone may now wait on the room's hair check (media standby, lobby)
 }

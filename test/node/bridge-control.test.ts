@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant } from "../../durable/crypto/bridge-grant";
 import { NonceCache, signRequest, verifyRequest } from "../../durable/crypto/signed-request";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 
@@ -43,6 +43,11 @@ class Client {
   notes(method: string): Msg[] {
     return this.msgs.filter((m) => m.notification && m.method === method);
   }
+}
+
+/** Minimal RTP parameters of a VP8 sender (what a browser would send with `produce`; no media flows in these tests). */
+function vp8(ssrc: number) {
+  return { codecs: [{ mimeType: "video/VP8", payloadType: 101, clockRate: 90000 }], encodings: [{ ssrc }] };
 }
 
 /** Outcome of opening a socket that the bridge is expected to close. */
@@ -211,6 +216,61 @@ describe("bridge host: control API and signaling boundary", () => {
     expect(await carol.closed).toEqual({ code: 4410, reason: "room closed" });
     expect(carol.notes("roomClosing").map((n) => n.data)).toEqual([{ reason: "deleted" }]);
     expect((await bridge.call("DELETE", `/v1/rooms/${room}`)).status).toBe(204); // idempotent
+  });
+
+  it("lobby: a hair-check connection prepares unseen, cannot consume, and becomes a peer with an occupant grant", async () => {
+    const lobbyRoom = "lobby-room";
+    const url = ((await (await bridge.call("POST", "/v1/rooms", { room: lobbyRoom })).json()) as { wsUrl: string }).wsUrl;
+    const alice = await Client.connect(`${url}?grant=${await mintGrant(bridge.secret, lobbyRoom, "alice")}`);
+    const aliceSend = (await alice.request("createWebRtcTransport", { direction: "send" })).data as { id: string };
+    const aliceVideo = await alice.request("produce", { transportId: aliceSend.id, kind: "video", rtpParameters: vp8(1111) });
+    expect(aliceVideo.ok).toBe(true);
+
+    // A lobby grant is refused for another room and is its own kind (an old-style bridge would see it as malformed).
+    expect(await closeOf(`${url}?grant=${await mintLobbyGrant(bridge.secret, "another-room")}`)).toEqual({ code: 4401, reason: "grant for another room" });
+    const lobby = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom)}`);
+    expect((await lobby.request("getRouterRtpCapabilities")).ok).toBe(true);
+    const send = (await lobby.request("createWebRtcTransport", { direction: "send" })).data as { id: string };
+    const recv = (await lobby.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
+    const own = await lobby.request("produce", { transportId: send.id, kind: "video", rtpParameters: vp8(2222), appData: { source: "camera" } });
+    expect(own.ok).toBe(true);
+    const caps = (await lobby.request("getRouterRtpCapabilities")).data;
+    // It learns nothing of the room and cannot take anyone's media...
+    const consume = await lobby.request("consume", { transportId: recv.id, producerId: (aliceVideo.data as { id: string }).id, rtpCapabilities: caps });
+    expect(consume).toMatchObject({ ok: false, error: { code: "forbidden" } });
+    // ...nor admit itself with a lobby grant, a forged grant or another room's.
+    for (const [grant, message] of [
+      [await mintLobbyGrant(bridge.secret, lobbyRoom), "a lobby grant cannot admit"],
+      [await mintGrant(strongSecret(), lobbyRoom, "carol"), "grant bad-signature"],
+      [await mintGrant(bridge.secret, "another-room", "carol"), "grant wrong-room"],
+    ] as const) {
+      expect(await lobby.request("admit", { grant })).toMatchObject({ ok: false, error: { code: "forbidden", message } });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lobby.msgs.filter((m) => m.notification)).toEqual([]);
+    // ...and nobody learns of it or its producer.
+    expect(alice.msgs.filter((m) => m.notification)).toEqual([]);
+
+    // Admitted as carol: it is told who is here and what it can consume; alice is told about carol and her producer.
+    expect(await lobby.request("admit", { grant: await mintGrant(bridge.secret, lobbyRoom, "carol") })).toMatchObject({ ok: true });
+    await waitFor("carol told of alice's camera", () => lobby.notes("newProducer").some((n) => (n.data as Msg).nick === "alice"));
+    expect(lobby.notes("peerJoined").map((n) => n.data)).toEqual([{ nick: "alice" }]);
+    await waitFor("alice told of carol", () => alice.notes("newProducer").length > 0);
+    expect(alice.notes("peerJoined").map((n) => n.data)).toEqual([{ nick: "carol" }]);
+    expect(alice.notes("newProducer").map((n) => n.data)).toEqual([
+      { producerId: (own.data as { id: string }).id, nick: "carol", kind: "video", paused: false, appData: { source: "camera" } },
+    ]);
+    const consumed = await lobby.request("consume", { transportId: recv.id, producerId: (aliceVideo.data as { id: string }).id, rtpCapabilities: caps });
+    expect(consumed.ok).toBe(true);
+    expect(await lobby.request("admit", { grant: await mintGrant(bridge.secret, lobbyRoom, "carol") })).toMatchObject({
+      ok: false,
+      error: { code: "invalid-state", message: "already admitted" },
+    });
+    // Leaving is like any peer's.
+    lobby.ws.close();
+    await waitFor("alice sees carol leave", () => alice.notes("peerLeft").some((n) => (n.data as Msg).nick === "carol"));
+    alice.ws.close();
+    expect((await bridge.call("DELETE", `/v1/rooms/${lobbyRoom}`)).status).toBe(204);
   });
 
   it("exposes Prometheus counts without room names, nicks or addresses", async () => {

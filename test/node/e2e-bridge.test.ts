@@ -2,7 +2,8 @@
  * End-to-end with the bridge: real headless Chromium, the real edge (`wrangler dev`, room Durable Object) and the
  * real bridge host (mediasoup). A third participant moves the room to the bridge (all three decode both others'
  * video through it, make-before-break); when one leaves, the room goes back to direct Jingle sessions. Standby: while
- * someone waits on the hair check of a room of two, the two connect to the bridge room ahead with nothing sent there.
+ * someone waits on the hair check of a room of two, the two connect to the bridge room ahead with nothing sent there,
+ * and so does the one waiting (lobby), unseen until admitted.
  * Takes the README's screenshot of a 3-person call (workers/web/screenshots/call-3.png).
  */
 import type { Browser } from "playwright-core";
@@ -150,7 +151,7 @@ describe("web app: the bridge for three or more", () => {
   const bridgeRtp = (p: Participant) => p.page.evaluate(BRIDGE_RTP) as Promise<BridgeRtp>;
   const marks = (p: Participant) => p.page.evaluate(`performance.getEntriesByType("mark").map((m) => m.name)`) as Promise<string[]>;
 
-  it("standby: while someone waits on the hair check, the two in the call are ready on the bridge with nothing sent there", { timeout: 480_000 }, async () => {
+  it("standby and lobby: while someone waits on the hair check, all are ready on the bridge with nothing sent there", { timeout: 480_000 }, async () => {
     const url = `${target.httpUrl}/${freshRoom("standby")}`;
     const ps = await openReadyParticipants(browser, url, 3);
     open.push(...ps);
@@ -178,6 +179,10 @@ describe("web app: the bridge for three or more", () => {
     const d = await openReadyParticipant(browser, url);
     open.push(d);
     for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby again", 60_000);
+    // Dave's hair check was told of the bridge room too (a lobby grant): it connects there, unseen, sending nothing.
+    await eventually(async () => ((await bridgeRtp(d)).connected >= 1 ? true : undefined), "dave's lobby connection", 60_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await bridgeRtp(d)).toMatchObject({ sent: 0, received: 0 });
     await join(d, "dave");
     await waitForCall(d);
     for (const p of [a, b, d]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
@@ -186,6 +191,7 @@ describe("web app: the bridge for three or more", () => {
       waitForRemoteVideo(b.page, ["alice", "dave"], SWITCH_TIMEOUT_MS),
       waitForRemoteVideo(d.page, ["alice", "bob"], SWITCH_TIMEOUT_MS),
     ]);
+    expect(await marks(d)).toContain("parley:bridge:from-lobby");
     for (const p of [a, b]) {
       expect(await marks(p)).toContain("parley:bridge:from-standby");
       await eventually(async () => ((await bridgeRtp(p)).sent > 0 ? true : undefined), "media sent to the bridge after the move");

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { mintGrant, verifyGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant, verifyGrant } from "../../durable/crypto/bridge-grant";
+import { hmac, toBase64Url } from "../../durable/crypto/hmac";
 import { mintTurnCredentials } from "../../durable/crypto/turn-credentials";
 
 describe("bridge grants", () => {
@@ -20,6 +21,28 @@ describe("bridge grants", () => {
     const [body] = g.split(".");
     const tampered = body!.slice(0, -2) + "AA." + g.split(".")[1];
     expect((await verifyGrant(secret, tampered, "room-a", 1_000_000)).ok).toBe(false);
+  });
+  it("lobby grants name no one and cannot pass for an occupant's, nor an occupant's for a lobby one", async () => {
+    const g = await mintLobbyGrant(secret, "room-a", 1_000_000);
+    expect(await verifyGrant(secret, g, "room-a", 1_000_000)).toEqual({
+      ok: true,
+      payload: { v: 2, room: "room-a", nick: "", exp: 1060, lobby: true },
+    });
+    expect(await verifyGrant(secret, g, "room-b", 1_000_000)).toMatchObject({ ok: false, reason: "wrong-room" });
+    // correctly signed but inconsistent payloads are malformed: a v1 (occupant) grant with a lobby flag or no nick,
+    // a v2 grant without the flag or with a nick
+    const signed = async (payload: object) => {
+      const body = toBase64Url(new TextEncoder().encode(JSON.stringify(payload)));
+      return `${body}.${toBase64Url(await hmac("SHA-256", secret, body))}`;
+    };
+    for (const bad of [
+      { v: 1, room: "room-a", nick: "alice", exp: 1060, lobby: true },
+      { v: 1, room: "room-a", nick: "", exp: 1060 },
+      { v: 2, room: "room-a", nick: "", exp: 1060 },
+      { v: 2, room: "room-a", nick: "alice", exp: 1060, lobby: true },
+    ]) {
+      expect(await verifyGrant(secret, await signed(bad), "room-a", 1_000_000)).toMatchObject({ ok: false, reason: "malformed" });
+    }
   });
   it("caps the TTL at 60 s", async () => {
     const g = await mintGrant(secret, "r", "n", 3600, 0);

@@ -54,17 +54,34 @@ describe("Parley media-mode announcements (urn:parley:media:0)", () => {
     h.rt.room.meta.bridgeBase = "https://bridge.example";
     await setMediaMode(h.rt.room, "p2p", "wss://bridge.example/rooms/room", waiting, h.rt.deps);
     const sent = waiting.effects.filter((e) => e.kind === "send");
-    expect(sent.map((e) => e.kind === "send" && e.conn)).toEqual(["a"]);
-    const xml = sent[0]!.kind === "send" ? sent[0]!.xml : "";
-    const media = el(xml).children[0];
-    if (typeof media === "string" || !media) throw new Error("no media");
-    expect(media.attrs).toMatchObject({ mode: "p2p", url: "wss://bridge.example/rooms/room" });
-    expect(await verifyGrant(SECRETS.bridge, media.attrs["grant"]!, "room", h.clock.now)).toMatchObject({ ok: true, payload: { nick: "alice" } });
+    expect(sent.map((e) => e.kind === "send" && e.conn)).toEqual(["a", "b"]);
+    const mediaOf = (i: number) => {
+      const e = sent[i]!;
+      const media = el(e.kind === "send" ? e.xml : "").children[0];
+      if (typeof media === "string" || !media) throw new Error("no media");
+      return media.attrs;
+    };
+    expect(mediaOf(0)).toMatchObject({ mode: "p2p", url: "wss://bridge.example/rooms/room" });
+    expect(await verifyGrant(SECRETS.bridge, mediaOf(0)["grant"]!, "room", h.clock.now)).toMatchObject({ ok: true, payload: { nick: "alice" } });
+    // the one waiting gets a lobby grant: no nick, lets it prepare on the bridge unseen
+    expect(mediaOf(1)).toMatchObject({ mode: "lobby", url: "wss://bridge.example/rooms/room" });
+    expect(await verifyGrant(SECRETS.bridge, mediaOf(1)["grant"]!, "room", h.clock.now)).toMatchObject({ ok: true, payload: { nick: "", lobby: true } });
     expect(h.rt.room.meta.bridgeBase).toBe("https://bridge.example"); // kept for the move to the bridge
     expect((await h.send("a", ask))[0]).toMatch(/mode="p2p" url="wss:\/\/bridge.example\/rooms\/room" grant="/);
     expect((await h.send("b", ask))[0]).toContain("<not-acceptable");
     // the one waiting joins: no announcement at join in standby (the room's move to the bridge announces to all)
     const f = await h.join("b", "bob");
     expect(f.some((x) => x.includes("urn:parley:media:0"))).toBe(false);
+  });
+  it("a locked room gives no lobby grant to those waiting (only occupants, who gave the password, learn its bridge)", async () => {
+    const h = harness();
+    h.ready("a");
+    await h.join("a", "alice");
+    h.ready("b");
+    h.rt.room.meta.pwHash = "x";
+    const out = new Out();
+    await setMediaMode(h.rt.room, "p2p", "wss://bridge.example/rooms/room", out, h.rt.deps);
+    const toB = out.effects.filter((e) => e.kind === "send" && e.conn === "b");
+    expect(toB.map((e) => e.kind === "send" && e.xml)).toEqual([expect.stringContaining(`<media xmlns="urn:parley:media:0" mode="p2p"/>`)]);
   });
 });

@@ -41,6 +41,8 @@ describe("urn:parley:media:0 announcements", () => {
       mode: "p2p",
       standby: { url: "wss://b.example/ws/r", grant: "g.s" },
     });
+    expect(parseMediaAnnouncement({ mode: "lobby", url: "wss://b.example/ws/r", grant: "l.s" })).toEqual({ mode: "lobby", url: "wss://b.example/ws/r", grant: "l.s" });
+    expect(parseMediaAnnouncement({ mode: "lobby", url: "wss://b.example/ws/r" })).toBeUndefined();
     // a malformed standby is plain p2p (the media path itself is still known)
     expect(parseMediaAnnouncement({ mode: "p2p", url: "javascript:alert(1)", grant: "g" })).toEqual({ mode: "p2p" });
     expect(parseMediaAnnouncement({ mode: "p2p", url: "wss://b", grant: "" })).toEqual({ mode: "p2p" });

@@ -6,6 +6,9 @@
  *    (peers -> transports -> producers/consumers, then the router);
  *  - typed events: "close" (to the owner), "counts" changed (for metrics) via the owner's polling.
  * The bridge is an SFU only; which nick may join is decided by the room's Durable Object through grants.
+ * Lobby (PROTOCOL.md): a connection with a lobby grant (someone on the room's hair check) may set up transports and
+ * producers but is nobody in the room: not announced, told nothing, its producers not offered, it cannot consume,
+ * until `admit` with an occupant grant makes it a peer like any other.
  */
 import type { types } from "mediasoup";
 import { TypedEmitter } from "../events";
@@ -41,6 +44,8 @@ export const KEY_FRAME_REQUEST_DELAY_MS = 350;
 
 export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly peers = new Map<string, Peer>();
+  /** Lobby connections: not peers yet (see above). */
+  readonly lobby = new Set<Peer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
   /** current dominant speaker, told to newcomers */
   #speaker: { nick: string | null; producerId: string } | undefined;
@@ -113,8 +118,9 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     this.#closed = true;
     this.broadcast({ method: "roomClosing", data: { reason } });
     const code = reason === "shutdown" ? CloseCode.ServerShutdown : CloseCode.RoomClosed;
-    for (const p of this.peers.values()) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
+    for (const p of [...this.peers.values(), ...this.lobby]) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
     this.peers.clear();
+    this.lobby.clear();
     this.#firstKeyFrame.close();
     this.router.close(); // closes the observer and any remaining transports
     this.log.info("room.closed", { [`reason_${reason.replace("-", "_")}`]: true });
@@ -137,27 +143,67 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     return undefined;
   }
 
+  /** Checks before a (grant-verified) lobby connection is let in. Returns a close reason or undefined. */
+  lobbyAdmissionError(): { code: CloseCode; reason: string } | undefined {
+    if (this.#closed) return { code: CloseCode.RoomClosed, reason: "room closed" };
+    if (this.lobby.size >= this.maxPeers) return { code: CloseCode.RoomFull, reason: "lobby full" };
+    return undefined;
+  }
+
   /** Adds a peer; a previous connection with the same nick is replaced (closed with 4409). */
   join(nick: string, link: PeerLink): Peer {
     if (this.#closed) throw invalidState("room closed");
-    const old = this.peers.get(nick);
-    if (old) this.#removePeer(old, { code: CloseCode.Replaced, reason: "replaced by a newer connection" });
     const peer = new Peer(nick, link);
+    this.#enter(peer);
+    return peer;
+  }
+
+  /** Adds a lobby connection (nobody in the room until `admit`). */
+  joinLobby(link: PeerLink): Peer {
+    if (this.#closed) throw invalidState("room closed");
+    const peer = new Peer(`~lobby-${crypto.randomUUID()}`, link);
+    this.lobby.add(peer);
+    return peer;
+  }
+
+  /**
+   * A lobby connection becomes the peer `nick` (its occupant grant was checked by the caller, with admissionError):
+   * it is told who is here and what it can consume, and the others are told about it and its producers.
+   */
+  admit(peer: Peer, nick: string): void {
+    if (!this.lobby.has(peer)) throw invalidState(peer.closed ? "peer closed" : "already admitted");
+    this.lobby.delete(peer);
+    peer.nick = nick;
+    for (const producer of peer.producers.values()) (producer.appData as { nick?: string }).nick = nick;
+    this.#enter(peer);
+    for (const producer of peer.producers.values()) this.#announceProducer(peer, producer);
+  }
+
+  #enter(peer: Peer): void {
+    const old = this.peers.get(peer.nick);
+    if (old) this.#removePeer(old, { code: CloseCode.Replaced, reason: "replaced by a newer connection" });
     // Tell the newcomer who is here and what it can consume, then tell the others about it.
     for (const other of this.peers.values()) {
       peer.notify({ method: "peerJoined", data: { nick: other.nick } });
       for (const producer of other.producers.values()) peer.notify({ method: "newProducer", data: producerInfo(other, producer) });
     }
     if (this.#speaker) peer.notify({ method: "activeSpeaker", data: this.#speaker });
-    this.peers.set(nick, peer);
-    this.broadcast({ method: "peerJoined", data: { nick } }, peer);
-    return peer;
+    this.peers.set(peer.nick, peer);
+    this.broadcast({ method: "peerJoined", data: { nick: peer.nick } }, peer);
+  }
+
+  /** A peer in the room, not a lobby connection. */
+  #inRoom(peer: Peer): boolean {
+    return this.peers.get(peer.nick) === peer;
   }
 
   /** The peer's socket went away. */
   leave(peer: Peer): void {
-    if (this.peers.get(peer.nick) === peer) this.#removePeer(peer);
-    else peer.close();
+    if (this.#inRoom(peer)) this.#removePeer(peer);
+    else {
+      this.lobby.delete(peer);
+      peer.close();
+    }
   }
 
   kick(nick: string, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
@@ -236,16 +282,19 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#firstKeyFrame.producerClosed(producer.id);
     });
     if (this.traceKeyFrames && producer.kind === "video") this.#trace(producer, `producer ${peer.nick}`);
-    if (producer.kind === "audio") {
-      await this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
-    }
-    this.broadcast({ method: "newProducer", data: producerInfo(peer, producer) }, peer);
+    if (this.#inRoom(peer)) this.#announceProducer(peer, producer); // a lobby connection's: once admitted
     return { id: producer.id };
+  }
+
+  #announceProducer(peer: Peer, producer: types.Producer): void {
+    if (producer.kind === "audio") void this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
+    this.broadcast({ method: "newProducer", data: producerInfo(peer, producer) }, peer);
   }
 
   async consume(peer: Peer, d: RequestData<"consume">) {
     const t = transportOf(peer, d.transportId);
     if (t.appData.direction !== "recv") throw invalidState("transport is not a recv transport");
+    if (!this.#inRoom(peer)) throw new BridgeError(ErrorCode.Forbidden, "not admitted: a lobby connection cannot consume");
     if (peer.consumers.size >= PEER_LIMITS.consumers) throw limitExceeded("too many consumers");
     const owner = [...this.peers.values()].find((p) => p.producers.has(d.producerId));
     if (!owner) throw notFound("producer");
@@ -353,7 +402,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     let transports = 0;
     let producers = 0;
     let consumers = 0;
-    for (const p of this.peers.values()) {
+    for (const p of [...this.peers.values(), ...this.lobby]) {
       transports += p.transports.size;
       producers += p.producers.size;
       consumers += p.consumers.size;

@@ -23,8 +23,11 @@ export class Peer {
   readonly consumers = new Map<string, types.Consumer>();
   #closed = false;
 
+  /**
+   * @param nick the grant's nick; a lobby connection (PROTOCOL.md "Lobby") has a placeholder until `admit` names it.
+   */
   constructor(
-    readonly nick: string,
+    public nick: string,
     readonly link: PeerLink,
   ) {}
 

@@ -58,7 +58,8 @@ export async function acceptConnection(ws: WebSocket, roomName: string, grant: s
   if (!check.ok) return reject(CloseCode.Unauthorized, GRANT_CLOSE_REASONS[check.reason]);
   const room = deps.findRoom(roomName);
   if (!room) return reject(CloseCode.RoomNotFound, "room not found");
-  const refused = room.admissionError(check.payload.nick, check.payload.exp);
+  const lobby = check.payload.lobby === true;
+  const refused = lobby ? room.lobbyAdmissionError() : room.admissionError(check.payload.nick, check.payload.exp);
   if (refused) return reject(refused.code, refused.reason);
   if (ws.readyState !== ws.OPEN) return;
 
@@ -69,9 +70,10 @@ export async function acceptConnection(ws: WebSocket, roomName: string, grant: s
     notify: (n) => send({ notification: true, ...n }),
     close: (code, reason) => ws.close(code, reason),
   };
-  const peer: Peer = room.join(check.payload.nick, link);
+  const peer: Peer = lobby ? room.joinLobby(link) : room.join(check.payload.nick, link);
   deps.count("ws_accepted");
-  deps.log.info("peer.joined", { peers: room.peers.size });
+  deps.log.info(lobby ? "peer.lobby" : "peer.joined", { peers: room.peers.size });
+  const checkGrant = (g: string) => verifyGrant(deps.secret, g, roomName);
 
   const limiter = new RateLimit();
   let queue: Promise<void> = Promise.resolve();
@@ -94,7 +96,7 @@ export async function acceptConnection(ws: WebSocket, roomName: string, grant: s
     deps.count("requests");
     try {
       if (!isMethodName(env.method)) throw new BridgeError(ErrorCode.BadRequest, `unknown method "${env.method}"`);
-      const data = await dispatch(env.method, env.data, { room, peer });
+      const data = await dispatch(env.method, env.data, { room, peer, checkGrant });
       send({ response: true, id: env.id, ok: true, data: data ?? {} });
     } catch (err) {
       deps.count("request_errors");

@@ -134,6 +134,8 @@ export const Schemas = {
   resumeProducer: z.object({ producerId: id }),
   closeProducer: z.object({ producerId: id }),
   restartIce: z.object({ transportId: id }),
+  /** a lobby connection becomes the occupant its grant names (PROTOCOL.md "Lobby") */
+  admit: z.object({ grant: z.string().min(1).max(2048) }),
   getStats: z.union([
     z.object({ transportId: id }).strict(),
     z.object({ producerId: id }).strict(),

@@ -4,6 +4,8 @@
  * here and in PROTOCOL.md; `satisfies` makes the compiler check every method in `Schemas` has a handler.
  */
 import type { z } from "zod";
+import type { GrantCheck } from "../../../durable/crypto/bridge-grant";
+import { BridgeError, ErrorCode } from "../errors";
 import type { BridgeRoom } from "../room/bridge-room";
 import type { Peer } from "../room/peer";
 import { Schemas, type MethodName } from "./messages";
@@ -11,6 +13,19 @@ import { Schemas, type MethodName } from "./messages";
 export interface MethodContext {
   room: BridgeRoom;
   peer: Peer;
+  /** verify a grant for this room (durable/crypto/bridge-grant.ts) */
+  checkGrant(grant: string): Promise<GrantCheck>;
+}
+
+/** `admit`: a lobby connection shows an occupant grant for this room and becomes that peer. */
+async function admit({ room, peer, checkGrant }: MethodContext, grant: string): Promise<unknown> {
+  const check = await checkGrant(grant);
+  if (!check.ok) throw new BridgeError(ErrorCode.Forbidden, `grant ${check.reason}`);
+  if (check.payload.lobby) throw new BridgeError(ErrorCode.Forbidden, "a lobby grant cannot admit");
+  const refused = room.admissionError(check.payload.nick, check.payload.exp);
+  if (refused) throw new BridgeError(ErrorCode.Forbidden, refused.reason);
+  room.admit(peer, check.payload.nick);
+  return {};
 }
 
 type Handler<M extends MethodName> = (ctx: MethodContext, data: z.output<(typeof Schemas)[M]>) => Promise<unknown> | unknown;
@@ -47,6 +62,7 @@ export const METHODS = {
   },
   closeProducer: { schema: Schemas.closeProducer, handler: ({ room, peer }, d) => room.closeProducer(peer, d.producerId) },
   getStats: { schema: Schemas.getStats, handler: ({ room, peer }, d) => room.getStats(peer, d) },
+  admit: { schema: Schemas.admit, handler: (ctx, d) => admit(ctx, d.grant) },
 } satisfies MethodTable;
 
 export function isMethodName(m: string): m is MethodName {

@@ -12,6 +12,8 @@
  * of the above with our senders inactive (`active: false` encodings: the encoders do not run, no RTP leaves) and
  * hand no stream to the page; the media stays direct. When the room moves to the bridge, `activate()` turns the
  * senders on and the move is a key frame away instead of a whole set-up.
+ * Lobby: the same, from the hair check, with a lobby grant (bridge-host/PROTOCOL.md "Lobby"): the bridge tells us
+ * nothing and shows us to no one until `admit(grant, nick)` with the grant we get as an occupant.
  */
 import { Device, detectDevice, type types } from "mediasoup-client";
 import { Chrome111 } from "mediasoup-client/handlers/Chrome111";
@@ -64,11 +66,21 @@ export interface BridgeOptions {
   standby?: boolean;
 }
 
+/** Events of a lobby link: it hands out no streams and knows no peers before `admit`. */
+export const LOBBY_EVENTS: BridgeEvents = {
+  expectedVideo: () => [],
+  remoteStream: () => undefined,
+  peerGone: () => undefined,
+  failed: () => undefined,
+};
+
 export interface BridgeLink {
   /** Resolves when our media is being sent (on standby: set up, inactive) and we receive everyone already producing. */
   readonly ready: Promise<void>;
   /** Leave standby: send our media and hand the page everyone's streams (no-op if not on standby). */
   activate(): Promise<void>;
+  /** A lobby link becomes ours as the occupant `nick` (its grant from the room); `events` replace the lobby's. */
+  admit(grant: string, nick: string, events: BridgeEvents): Promise<void>;
   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void>;
   peerConnections(): RTCPeerConnection[];
   close(): void;
@@ -218,6 +230,7 @@ export async function connectBridge(
   opts: BridgeOptions = {},
 ): Promise<BridgeLink> {
   let standby = opts.standby === true;
+  let me = self;
   const sep = url.includes("?") ? "&" : "?";
   const mark = (what: string) => performance.mark(`parley:bridge:${what}`);
   mark("connect");
@@ -286,7 +299,7 @@ export async function connectBridge(
    * then all `resumeConsumer` requests at once. Resuming makes the bridge ask each sender for a key frame.
    */
   const consumeAll = async (items: Array<{ producerId: string; nick: string; kind: string | undefined }>): Promise<void> => {
-    const fresh = items.filter((i) => i.nick !== self && !requested.has(i.producerId));
+    const fresh = items.filter((i) => i.nick !== me && !requested.has(i.producerId));
     for (const i of fresh) requested.set(i.producerId, { nick: i.nick, kind: i.kind });
     const answers = await Promise.allSettled(
       fresh.map((i) =>
@@ -417,7 +430,7 @@ export async function connectBridge(
     // meanwhile: the direct sessions carry the sound until each person's bridge stream has audio too (call.ts).
     audioPending = true;
     for (const until = Date.now() + AUDIO_AFTER_VIDEO_MAX_MS; Date.now() < until && !closed; await new Promise((r) => setTimeout(r, 40))) {
-      if (events.expectedVideo().every((nick) => nick === self || videoConsumed(nick))) break;
+      if (events.expectedVideo().every((nick) => nick === me || videoConsumed(nick))) break;
     }
     audioPending = false;
     const mic = sendStream.getAudioTracks()[0];
@@ -451,6 +464,13 @@ export async function connectBridge(
       for (const nick of streams.keys()) offer(nick);
       // Made on standby, resumed then: `ready` already settled (if it failed, the caller's await of it reports that).
       void ready.then(rampUpLater, () => undefined);
+    },
+    async admit(grant, nick, next) {
+      // The bridge tells us who is here and what they send before it answers: those notifications already find
+      // the call's events (what they start waits for `activate()` to reach the page).
+      events = next;
+      me = nick;
+      await sig.request("admit", { grant });
     },
     async replaceTrack(kind, track) {
       if (kind === "audio" && audioPending) return; // produced from sendStream's track once the wait is over

@@ -13,7 +13,7 @@ import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import type { BridgeEvents, BridgeLink } from "./bridge";
-import { takeWarm, type WarmSession } from "./warm";
+import { takeWarm, type Lobby, type WarmSession } from "./warm";
 
 export interface JoinOptions {
   room: string;
@@ -46,6 +46,8 @@ const AFTER_JOIN_QUERIES_MS = 1000;
  */
 const STANDBY_AFTER_MS = 500;
 const STANDBY_NOT_BEFORE_JOIN_MS = 2000;
+/** A lobby connection (warm.ts) is used by the move to the bridge our join causes, or closed this long after joining. */
+const LOBBY_UNUSED_MS = 10_000;
 
 /** A standby connection to the bridge room (bridge.ts, `standby`): `link` once connected. */
 interface Standby {
@@ -138,6 +140,8 @@ class Call {
   #standbyWanted: { url: string; grant: string } | undefined;
   /** Our standby connection to it (bridge.ts, `standby`): `link` once connected. */
   #standby: Standby | undefined;
+  /** The connection made from the hair check to the room's bridge room (warm.ts, Lobby), until used or dropped. */
+  #lobby: Lobby | undefined;
   #joinedAt = 0;
   #iceServers: RTCIceServer[];
   #haveIceServers: boolean;
@@ -148,6 +152,7 @@ class Call {
   constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm?: WarmSession) {
     const iceServers = warm?.iceServers;
     this.#warm = warm;
+    this.#lobby = warm?.lobby.current;
     this.#iceServers = iceServers ?? [];
     this.#haveIceServers = iceServers !== undefined;
     this.#client = client;
@@ -240,6 +245,8 @@ class Call {
       void this.#refreshLockState();
       void this.#fetchMedia();
     }, AFTER_JOIN_QUERIES_MS);
+    // A connection prepared from the hair check that the room did not need right away (it stayed direct): drop it.
+    setTimeout(() => this.#dropLobby(), LOBBY_UNUSED_MS);
     // The bridge code is fetched when this module loads; if that failed, try again now that we are in the call.
     if (!bridgeModule) setTimeout(() => void loadBridge().catch(() => undefined), 1500);
     return { kind: "joined" };
@@ -293,6 +300,7 @@ class Call {
     this.#p2p.close();
     this.#bridge?.close();
     this.#closeStandby();
+    this.#dropLobby();
     this.#speaker.close();
     try {
       if (this.#joined) await withTimeout(this.#client.leaveRoom(this.#roomJid, this.#nick), 2000, "leave timeout");
@@ -540,7 +548,10 @@ class Call {
         this.#mode = "bridge";
         void this.#switchToBridge(ann.url, ann.grant);
         return;
+      case "lobby":
+        return; // for those on the hair check (warm.ts); we are in the room
       case "p2p":
+        this.#dropLobby();
         this.#setStandby(ann.standby);
         if (this.#mode === "p2p") return;
         this.#mode = "p2p";
@@ -611,6 +622,38 @@ class Call {
     };
   }
 
+  #dropLobby(): void {
+    this.#lobby?.close();
+    this.#lobby = undefined;
+  }
+
+  /**
+   * The hair check's lobby connection to this bridge room, admitted as us with our occupant grant, if there is one
+   * (any other is closed). It then is a standby link (bridge.ts) with our call's tracks.
+   */
+  async #admitLobby(url: string, grant: string): Promise<BridgeLink | undefined> {
+    const lobby = this.#lobby;
+    this.#lobby = undefined;
+    const link = lobby?.url === url ? lobby.link : undefined;
+    if (!link) {
+      lobby?.close();
+      return undefined;
+    }
+    try {
+      await link.admit(grant, this.#nick, this.#bridgeEvents(() => link));
+      performance.mark("parley:bridge:from-lobby");
+      for (const kind of ["audio", "video"] as const) {
+        const track = (kind === "audio" ? this.#send.getAudioTracks() : this.#send.getVideoTracks())[0] ?? null;
+        await link.replaceTrack(kind, track);
+      }
+      return link;
+    } catch (e) {
+      console.warn("bridge lobby not admitted", e);
+      link.close();
+      return undefined;
+    }
+  }
+
   #closeStandby(): void {
     const s = this.#standby;
     this.#standby = undefined;
@@ -667,7 +710,7 @@ class Call {
       // which is 10–200 ms while three pages share the CPU at the start of a switch.
       // Standby: the connection made while someone waited on the hair check only needs its senders turned on.
       let link: BridgeLink;
-      const spare = this.#takeStandby(url);
+      const spare = this.#takeStandby(url) ?? (await this.#admitLobby(url, grant));
       if (spare) {
         performance.mark("parley:bridge:from-standby");
         link = spare;

@@ -7,6 +7,8 @@
  *    url='WS_URL' grant='GRANT'/></message>`, or `mode='p2p'`; and `<iq type='get' to='ROOM'><media/></iq>` for a
  *    fresh grant, answered with the same `<media/>`. `mode='p2p'` with `url` and `grant` is standby: media stays
  *    direct, and we may connect to that bridge room now with our senders inactive (no media there before `bridge`).
+ *    `mode='lobby'` (to a session on the hair check, not an occupant) with `url` and a lobby grant: the bridge room
+ *    to prepare our connection on before joining (bridge-host/PROTOCOL.md "Lobby").
  * 2. Audio/video state in MUC presence, namespace `urn:parley:av:0`:
  *    `<av xmlns='urn:parley:av:0' audio='on|off' video='on|off' screen='on|off'/>` (XEP-0045 §7.7: the room
  *    broadcasts an occupant's presence with its extensions to every occupant).
@@ -29,13 +31,16 @@ export interface ParleyAv {
 }
 
 /** A validated media-mode announcement; anything malformed is ignored (returns undefined). */
-export type MediaAnnouncement = { mode: "p2p"; standby?: { url: string; grant: string } } | { mode: "bridge"; url: string; grant: string };
+export type MediaAnnouncement =
+  | { mode: "p2p"; standby?: { url: string; grant: string } }
+  | { mode: "bridge"; url: string; grant: string }
+  | { mode: "lobby"; url: string; grant: string };
 
 export function parseMediaAnnouncement(m: ParleyMedia | undefined): MediaAnnouncement | undefined {
   if (!m) return undefined;
   const bridge = typeof m.url === "string" && /^wss?:\/\//.test(m.url) && typeof m.grant === "string" && m.grant.length > 0;
   if (m.mode === "p2p") return bridge ? { mode: "p2p", standby: { url: m.url!, grant: m.grant! } } : { mode: "p2p" };
-  if (m.mode === "bridge" && bridge) return { mode: "bridge", url: m.url!, grant: m.grant! };
+  if ((m.mode === "bridge" || m.mode === "lobby") && bridge) return { mode: m.mode, url: m.url!, grant: m.grant! };
   return undefined;
 }
 
