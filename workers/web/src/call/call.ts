@@ -610,7 +610,8 @@ class Call {
       try {
         const { connectBridge } = bridgeModule ?? (await withTimeout(loadBridge(), 15_000, "the bridge code did not load"));
         if (!current()) return;
-        const link: BridgeLink = await connectBridge(s.url, s.grant, this.#nick, this.#send, this.#bridgeEvents(() => link), { standby: true });
+        let link: BridgeLink | undefined; // (events may come before connectBridge returns)
+        link = await connectBridge(s.url, s.grant, this.#nick, this.#send, this.#bridgeEvents(() => link), { standby: true });
         if (!current()) return link.close();
         entry.link = link;
         await link.ready;
