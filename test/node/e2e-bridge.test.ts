@@ -57,8 +57,9 @@ describe("web app: the bridge for three or more", () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
-  async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
-    const ps = await openReadyParticipants(browser, `${target.httpUrl}/${room}`, 3);
+  /** Three pages on the room's hair check; alice and bob join and see each other (directly), carol waits. */
+  async function twoInACall(url: string): Promise<[Participant, Participant, Participant]> {
+    const ps = await openReadyParticipants(browser, url, 3);
     open.push(...ps);
     const [a, b, c] = ps as [Participant, Participant, Participant];
     await join(a, "alice");
@@ -67,6 +68,11 @@ describe("web app: the bridge for three or more", () => {
     await waitForCall(b);
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
     expect(await mediaMode(a)).toBe("p2p");
+    return [a, b, c];
+  }
+
+  async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
+    const [a, b, c] = await twoInACall(`${target.httpUrl}/${room}`);
     await join(c, "carol");
     await waitForCall(c);
     return [a, b, c];
@@ -153,14 +159,7 @@ describe("web app: the bridge for three or more", () => {
 
   it("standby and lobby: while someone waits on the hair check, all are ready on the bridge with nothing sent there", { timeout: 480_000 }, async () => {
     const url = `${target.httpUrl}/${freshRoom("standby")}`;
-    const ps = await openReadyParticipants(browser, url, 3);
-    open.push(...ps);
-    const [a, b, c] = ps as [Participant, Participant, Participant];
-    await join(a, "alice");
-    await waitForCall(a);
-    await join(b, "bob");
-    await waitForCall(b);
-    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
+    const [a, b, c] = await twoInACall(url);
     // Carol's hair check is open: alice and bob connect to the bridge room (send and receive transports up)...
     for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby connections to the bridge", 60_000);
     // ...and send and receive nothing there: the call stays direct (end-to-end encrypted), and says so.
