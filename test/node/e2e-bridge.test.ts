@@ -57,18 +57,18 @@ describe("web app: the bridge for three or more", () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
-  /** Three pages on the room's hair check; alice and bob join and see each other (directly), carol waits. */
-  async function twoInACall(url: string): Promise<[Participant, Participant, Participant]> {
-    const ps = await openReadyParticipants(browser, url, 3);
+  /** Pages on the room's hair check (three, or four); alice and bob join and see each other (directly), the others wait. */
+  async function twoInACall(url: string, pages = 3): Promise<[Participant, Participant, Participant, ...Participant[]]> {
+    const ps = await openReadyParticipants(browser, url, pages);
     open.push(...ps);
-    const [a, b, c] = ps as [Participant, Participant, Participant];
+    const [a, b, c, ...rest] = ps as [Participant, Participant, Participant, ...Participant[]];
     await join(a, "alice");
     await waitForCall(a);
     await join(b, "bob");
     await waitForCall(b);
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
     expect(await mediaMode(a)).toBe("p2p");
-    return [a, b, c];
+    return [a, b, c, ...rest];
   }
 
   async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
@@ -166,7 +166,7 @@ describe("web app: the bridge for three or more", () => {
     const before = await Promise.all([a, b].map((p) => framesDecoded(p.page)));
     await new Promise((r) => setTimeout(r, 1500));
     for (const [i, p] of [a, b].entries()) {
-      expect(await bridgeRtp(p)).toMatchObject({ sent: 0, received: 0 });
+      expect(await bridgeRtp(p)).toEqual({ sent: 0, received: 0, connected: 2 });
       expect(await mediaMode(p)).toBe("p2p");
       expect(await framesDecoded(p.page)).toBeGreaterThan(before[i]!);
     }
@@ -181,7 +181,7 @@ describe("web app: the bridge for three or more", () => {
     // Dave's hair check was told of the bridge room too (a lobby grant): it connects there, unseen, sending nothing.
     await eventually(async () => ((await bridgeRtp(d)).connected >= 1 ? true : undefined), "dave's lobby connection", 60_000);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await bridgeRtp(d)).toMatchObject({ sent: 0, received: 0 });
+    expect(await bridgeRtp(d)).toEqual({ sent: 0, received: 0, connected: 1 }); // its send transport (it may consume nothing)
     await join(d, "dave");
     await waitForCall(d);
     for (const p of [a, b, d]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
@@ -219,5 +219,33 @@ describe("web app: the bridge for three or more", () => {
       })()`)) as number[];
       return ports.length > 0 && ports.every((p) => p !== bridge.rtcPort);
     }, "only direct transports connected");
+  });
+
+  it("back to two with someone still on the hair check: the call goes direct again, then stands by on the bridge", { timeout: 480_000 }, async () => {
+    const [a, b, c, d] = (await twoInACall(`${target.httpUrl}/${freshRoom("back2standby")}`, 4)) as [Participant, Participant, Participant, Participant];
+    await join(c, "carol");
+    await waitForCall(c);
+    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS);
+    await c.page.getByRole("button", { name: "Leave" }).click();
+    await c.page.getByText("You left the call.").waitFor({ timeout: 20_000 });
+    for (const p of [a, b]) await p.page.locator('[data-media-mode="p2p"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"], SWITCH_TIMEOUT_MS), waitForRemoteVideo(b.page, ["alice"], SWITCH_TIMEOUT_MS)]);
+    // Dave still waits: once the bridge connections of the call of three are closed, new standby ones come up,
+    // carrying nothing, while the video goes directly.
+    for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby after the bridge", 60_000);
+    const before = await Promise.all([a, b].map((p) => framesDecoded(p.page)));
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [i, p] of [a, b].entries()) {
+      expect(await bridgeRtp(p)).toEqual({ sent: 0, received: 0, connected: 2 }); // fresh ones: the old ones had sent
+      expect(await framesDecoded(p.page)).toBeGreaterThan(before[i]!);
+    }
+    await join(d, "dave");
+    await waitForCall(d);
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob", "dave"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(d.page, ["alice", "bob"], SWITCH_TIMEOUT_MS),
+    ]);
+    expect(await mediaMode(d)).toBe("bridge");
   });
 });
