@@ -109,7 +109,10 @@ async function join(opts: JoinOptions): Promise<void> {
 
   const recv = await makeTransport("recv");
   state.recv = recv;
+  const consumed = new Set<string>(); // a producer consumed across the lobby is announced again, by name, on admission
   const consume = async (producerId: string) => {
+    if (consumed.has(producerId)) return;
+    consumed.add(producerId);
     if (opts.consumeDelayMs) await new Promise((r) => setTimeout(r, opts.consumeDelayMs));
     try {
       const c = await sig.request<{ id: string; producerId: string; kind: "audio" | "video"; rtpParameters: types.RtpParameters }>(
@@ -126,10 +129,11 @@ async function join(opts: JoinOptions): Promise<void> {
       state.errors.push(String(e));
     }
   };
+  const offered = (n: Note) => n.method === "newProducer" || n.method === "lobbyProducer";
   sig.onNote = (n) => {
-    if (n.method === "newProducer") void consume(n.data.producerId as string);
+    if (offered(n)) void consume(n.data.producerId as string);
   };
-  for (const n of sig.notes) if (n.method === "newProducer") void consume(n.data.producerId as string);
+  for (const n of sig.notes) if (offered(n)) void consume(n.data.producerId as string);
 
   if (opts.produce) {
     const send = await makeTransport("send");
@@ -181,6 +185,12 @@ async function setSending(on: boolean): Promise<void> {
   }
 }
 
+/** A lobby connection shows its occupant grant (PROTOCOL.md "Lobby"). */
+async function admit(grant: string): Promise<unknown> {
+  if (!state.sig) throw new Error("not connected");
+  return state.sig.request("admit", { grant });
+}
+
 /** Open a socket only to see how the bridge answers (grant refusal tests). */
 async function probe(url: string): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => {
@@ -195,6 +205,7 @@ async function probe(url: string): Promise<{ code: number; reason: string }> {
   firstVideoAt: () => state.firstVideoAt,
   restartIce,
   setSending,
+  admit,
   probe,
   notes: () => state.sig?.notes ?? [],
   errors: () => state.errors,

@@ -218,27 +218,42 @@ describe("bridge host: control API and signaling boundary", () => {
     expect((await bridge.call("DELETE", `/v1/rooms/${room}`)).status).toBe(204); // idempotent
   });
 
-  it("lobby: a hair-check connection prepares unseen, cannot consume, and becomes a peer with an occupant grant", async () => {
+  it("lobby: a hair-check connection prepares unnamed, receives nothing, and becomes a peer with an occupant grant", async () => {
     const lobbyRoom = "lobby-room";
     const url = ((await (await bridge.call("POST", "/v1/rooms", { room: lobbyRoom })).json()) as { wsUrl: string }).wsUrl;
     const alice = await Client.connect(`${url}?grant=${await mintGrant(bridge.secret, lobbyRoom, "alice")}`);
     const aliceSend = (await alice.request("createWebRtcTransport", { direction: "send" })).data as { id: string };
-    const aliceVideo = await alice.request("produce", { transportId: aliceSend.id, kind: "video", rtpParameters: vp8(1111) });
-    expect(aliceVideo.ok).toBe(true);
+    const aliceRecv = (await alice.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
+    const aliceVideo = (await alice.request("produce", { transportId: aliceSend.id, kind: "video", rtpParameters: vp8(1111) })).data as { id: string };
+    const caps = (await alice.request("getRouterRtpCapabilities")).data;
 
     // A lobby grant is refused for another room and is its own kind (an old-style bridge would see it as malformed).
     expect(await closeOf(`${url}?grant=${await mintLobbyGrant(bridge.secret, "another-room")}`)).toEqual({ code: 4401, reason: "grant for another room" });
     const lobby = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom)}`);
-    expect((await lobby.request("getRouterRtpCapabilities")).ok).toBe(true);
     const send = (await lobby.request("createWebRtcTransport", { direction: "send" })).data as { id: string };
     const recv = (await lobby.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
-    const own = await lobby.request("produce", { transportId: send.id, kind: "video", rtpParameters: vp8(2222), appData: { source: "camera" } });
-    expect(own.ok).toBe(true);
-    const caps = (await lobby.request("getRouterRtpCapabilities")).data;
-    // It learns nothing of the room and cannot take anyone's media...
-    const consume = await lobby.request("consume", { transportId: recv.id, producerId: (aliceVideo.data as { id: string }).id, rtpCapabilities: caps });
-    expect(consume).toMatchObject({ ok: false, error: { code: "forbidden" } });
-    // ...nor admit itself with a lobby grant, a forged grant or another room's.
+    const own = (await lobby.request("produce", { transportId: send.id, kind: "video", rtpParameters: vp8(2222), appData: { source: "camera" } })).data as {
+      id: string;
+    };
+    // Producers are offered across the lobby by id and kind only: nobody is named, nobody "joins".
+    await waitFor("the lobby is offered alice's camera", () => lobby.notes("lobbyProducer").length > 0);
+    await waitFor("alice is offered the lobby's camera", () => alice.notes("lobbyProducer").length > 0);
+    expect(lobby.msgs.filter((m) => m.notification)).toEqual([{ notification: true, method: "lobbyProducer", data: { producerId: aliceVideo.id, kind: "video" } }]);
+    expect(alice.msgs.filter((m) => m.notification)).toEqual([{ notification: true, method: "lobbyProducer", data: { producerId: own.id, kind: "video" } }]);
+    // Either side may consume the other's ahead; resuming is held until admission (no media crosses the lobby:
+    // test/node/bridge-media.test.ts checks that with real media).
+    const theirs = (await lobby.request("consume", { transportId: recv.id, producerId: aliceVideo.id, rtpCapabilities: caps })).data as { id: string };
+    expect(await lobby.request("resumeConsumer", { consumerId: theirs.id })).toMatchObject({ ok: true, data: { heldUntilAdmitted: true } });
+    const ours = (await alice.request("consume", { transportId: aliceRecv.id, producerId: own.id, rtpCapabilities: caps })).data as { id: string };
+    expect(await alice.request("resumeConsumer", { consumerId: ours.id })).toMatchObject({ ok: true, data: { heldUntilAdmitted: true } });
+    // Two lobby connections cannot consume each other.
+    const other = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom)}`);
+    const otherRecv = (await other.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
+    expect(await other.request("consume", { transportId: otherRecv.id, producerId: own.id, rtpCapabilities: caps })).toMatchObject({
+      ok: false,
+      error: { code: "forbidden", message: "a lobby connection cannot consume another's" },
+    });
+    // A lobby connection cannot admit itself with a lobby grant, a forged grant or another room's.
     for (const [grant, message] of [
       [await mintLobbyGrant(bridge.secret, lobbyRoom), "a lobby grant cannot admit"],
       [await mintGrant(strongSecret(), lobbyRoom, "carol"), "grant bad-signature"],
@@ -246,22 +261,18 @@ describe("bridge host: control API and signaling boundary", () => {
     ] as const) {
       expect(await lobby.request("admit", { grant })).toMatchObject({ ok: false, error: { code: "forbidden", message } });
     }
-    await new Promise((r) => setTimeout(r, 200));
-    expect(lobby.msgs.filter((m) => m.notification)).toEqual([]);
-    // ...and nobody learns of it or its producer.
-    expect(alice.msgs.filter((m) => m.notification)).toEqual([]);
+    expect(alice.notes("peerJoined")).toEqual([]);
 
-    // Admitted as carol: it is told who is here and what it can consume; alice is told about carol and her producer.
+    // Admitted as carol: she is told who is here and what they send (by name); alice is told about carol and her
+    // producer, by name (the consumer she made ahead is hers).
     expect(await lobby.request("admit", { grant: await mintGrant(bridge.secret, lobbyRoom, "carol") })).toMatchObject({ ok: true });
     await waitFor("carol told of alice's camera", () => lobby.notes("newProducer").some((n) => (n.data as Msg).nick === "alice"));
     expect(lobby.notes("peerJoined").map((n) => n.data)).toEqual([{ nick: "alice" }]);
     await waitFor("alice told of carol", () => alice.notes("newProducer").length > 0);
     expect(alice.notes("peerJoined").map((n) => n.data)).toEqual([{ nick: "carol" }]);
-    expect(alice.notes("newProducer").map((n) => n.data)).toEqual([
-      { producerId: (own.data as { id: string }).id, nick: "carol", kind: "video", paused: false, appData: { source: "camera" } },
-    ]);
-    const consumed = await lobby.request("consume", { transportId: recv.id, producerId: (aliceVideo.data as { id: string }).id, rtpCapabilities: caps });
-    expect(consumed.ok).toBe(true);
+    expect(alice.notes("newProducer").map((n) => n.data)).toEqual([{ producerId: own.id, nick: "carol", kind: "video", paused: false, appData: { source: "camera" } }]);
+    // The other lobby connection is now offered carol's camera (no longer a lobby producer), still unnamed.
+    await waitFor("the other lobby connection offered carol's camera", () => other.notes("lobbyProducer").some((n) => (n.data as Msg).producerId === own.id));
     expect(await lobby.request("admit", { grant: await mintGrant(bridge.secret, lobbyRoom, "carol") })).toMatchObject({
       ok: false,
       error: { code: "invalid-state", message: "already admitted" },
@@ -269,6 +280,7 @@ describe("bridge host: control API and signaling boundary", () => {
     // Leaving is like any peer's.
     lobby.ws.close();
     await waitFor("alice sees carol leave", () => alice.notes("peerLeft").some((n) => (n.data as Msg).nick === "carol"));
+    other.ws.close();
     alice.ws.close();
     expect((await bridge.call("DELETE", `/v1/rooms/${lobbyRoom}`)).status).toBe(204);
   });

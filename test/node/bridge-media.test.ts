@@ -11,7 +11,7 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant } from "../../durable/crypto/bridge-grant";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 import { processTree, straceAvailable, traceFileWrites } from "./helpers/bridge-strace";
@@ -24,6 +24,7 @@ type Api = {
   firstVideoAt(): number | undefined;
   restartIce(direction: "send" | "recv"): Promise<{ before: string; after: string }>;
   setSending(on: boolean): Promise<void>;
+  admit(grant: string): Promise<unknown>;
   states(): string[];
   probe(url: string): Promise<{ code: number; reason: string }>;
   notes(): { method: string; data: Record<string, unknown> }[];
@@ -35,6 +36,7 @@ const api = (page: Page) => ({
   firstVideoAt: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.firstVideoAt()),
   restartIce: (d: "send" | "recv") => page.evaluate((d) => (globalThis as unknown as { parley: Api }).parley.restartIce(d), d),
   setSending: (on: boolean) => page.evaluate((on) => (globalThis as unknown as { parley: Api }).parley.setSending(on), on),
+  admit: (grant: string) => page.evaluate((g) => (globalThis as unknown as { parley: Api }).parley.admit(g), grant),
   states: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.states()),
   probe: (url: string) => page.evaluate((u) => (globalThis as unknown as { parley: Api }).parley.probe(u), url),
   notes: () => page.evaluate(() => (globalThis as unknown as { parley: Api }).parley.notes()),
@@ -156,6 +158,33 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     const first = await waitFor("Bob's first video of Alice", () => bob.firstVideoAt(), 20_000, 50);
     expect(first - leftAt).toBeLessThan(800); // without the re-check: ≈ 1.3 s, the rest of the hold
     expect(await bob.errors()).toEqual([]);
+  });
+
+  it("lets no media cross the lobby before admission, and all of it at once after", { timeout: 180_000 }, async () => {
+    const { url, grant } = await newRoom("lobby-media-room");
+    const [alice, carol] = [api(await browser.newPage()), api(await browser.newPage())];
+    // Alice is in the room and sends; Carol is on the hair check (lobby grant) and sends too, cameras running. Each
+    // consumes the other's producers ahead (offered anonymously) and asks to resume them: the bridge holds them.
+    await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true });
+    await carol.join({ wsUrl: url, grant: await mintLobbyGrant(bridge.secret, "lobby-media-room"), produce: true });
+    const video = async (p: typeof alice) => best((await p.inbound()).filter((x) => x.kind === "video"));
+    const recvUp = async (p: typeof alice) => (await p.states()).includes("recv:connected");
+    await waitFor("both consumers made", async () => ((await recvUp(alice)) && (await recvUp(carol))) || undefined, 30_000, 200);
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const p of [alice, carol]) {
+      // No audio and no video frame (the bridge's bandwidth probing may send the video stream padding, no media).
+      const rx = await p.inbound();
+      expect(rx.filter((x) => x.kind === "audio" && (x.packetsReceived ?? 0) > 0)).toEqual([]);
+      expect(rx.filter((x) => x.kind === "video" && (x.framesDecoded ?? 0) > 0)).toEqual([]);
+      expect(await p.firstVideoAt()).toBeUndefined();
+    }
+    expect((await alice.notes()).map((n) => n.method)).not.toContain("peerJoined"); // and nobody is named
+    const admittedAt = Date.now();
+    expect(await carol.admit(await grant("carol"))).toEqual({});
+    const decoding = async (p: typeof alice) => ((await video(p))?.framesDecoded ?? 0) > 5;
+    await waitFor("both decode each other", async () => ((await decoding(alice)) && (await decoding(carol))) || undefined, 30_000, 100);
+    for (const p of [alice, carol]) expect((await p.firstVideoAt())! - admittedAt).toBeLessThan(5000);
+    for (const p of [alice, carol]) expect(await p.errors()).toEqual([]);
   });
 
   it("keeps media flowing through ICE restarts of both transports, and stops and restarts it with the sender's pause and resume", { timeout: 180_000 }, async () => {

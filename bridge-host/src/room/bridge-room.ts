@@ -7,8 +7,9 @@
  *  - typed events: "close" (to the owner), "counts" changed (for metrics) via the owner's polling.
  * The bridge is an SFU only; which nick may join is decided by the room's Durable Object through grants.
  * Lobby (PROTOCOL.md): a connection with a lobby grant (someone on the room's hair check) may set up transports and
- * producers but is nobody in the room: not announced, told nothing, its producers not offered, it cannot consume,
- * until `admit` with an occupant grant makes it a peer like any other.
+ * producers but is nobody in the room: not announced and told no nick. Its producers and the room's are offered
+ * across the lobby anonymously (`lobbyProducer`: id and kind) so that both sides can have their consumers made, but
+ * no such consumer is resumed (no media crosses) until `admit` with an occupant grant makes it a peer like any other.
  */
 import type { types } from "mediasoup";
 import { TypedEmitter } from "../events";
@@ -46,6 +47,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly peers = new Map<string, Peer>();
   /** Lobby connections: not peers yet (see above). */
   readonly lobby = new Set<Peer>();
+  /** Consumers asked to resume while their viewer or their producer's owner was in the lobby: resumed on `admit`. */
+  readonly #heldForAdmit = new Set<types.Consumer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
   /** current dominant speaker, told to newcomers */
   #speaker: { nick: string | null; producerId: string } | undefined;
@@ -163,6 +166,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     if (this.#closed) throw invalidState("room closed");
     const peer = new Peer(`~lobby-${crypto.randomUUID()}`, link);
     this.lobby.add(peer);
+    for (const other of this.peers.values()) for (const producer of other.producers.values()) peer.notify(lobbyProducer(producer));
     return peer;
   }
 
@@ -177,6 +181,14 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     for (const producer of peer.producers.values()) (producer.appData as { nick?: string }).nick = nick;
     this.#enter(peer);
     for (const producer of peer.producers.values()) this.#announceProducer(peer, producer);
+    // Consumers across the lobby that this admission connects (both sides now in the room) start now.
+    for (const c of [...this.#heldForAdmit]) {
+      const viewer = [...this.peers.values()].find((p) => p.consumers.has(c.id));
+      const owner = this.#ownerOf(c.producerId);
+      if (!viewer || !owner || !this.#inRoom(owner)) continue;
+      this.#heldForAdmit.delete(c);
+      void this.#startConsumer(c).catch(() => undefined); // closed meanwhile
+    }
   }
 
   #enter(peer: Peer): void {
@@ -187,6 +199,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       peer.notify({ method: "peerJoined", data: { nick: other.nick } });
       for (const producer of other.producers.values()) peer.notify({ method: "newProducer", data: producerInfo(other, producer) });
     }
+    for (const waiting of this.lobby) for (const producer of waiting.producers.values()) peer.notify(lobbyProducer(producer));
     if (this.#speaker) peer.notify({ method: "activeSpeaker", data: this.#speaker });
     this.peers.set(peer.nick, peer);
     this.broadcast({ method: "peerJoined", data: { nick: peer.nick } }, peer);
@@ -195,6 +208,13 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   /** A peer in the room, not a lobby connection. */
   #inRoom(peer: Peer): boolean {
     return this.peers.get(peer.nick) === peer;
+  }
+
+  /** Who produces `producerId`: a peer in the room or a lobby connection. */
+  #ownerOf(producerId: string): Peer | undefined {
+    for (const p of this.peers.values()) if (p.producers.has(producerId)) return p;
+    for (const p of this.lobby) if (p.producers.has(producerId)) return p;
+    return undefined;
   }
 
   /** The peer's socket went away. */
@@ -282,23 +302,25 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#firstKeyFrame.producerClosed(producer.id);
     });
     if (this.traceKeyFrames && producer.kind === "video") this.#trace(producer, `producer ${peer.nick}`);
-    if (this.#inRoom(peer)) this.#announceProducer(peer, producer); // a lobby connection's: once admitted
+    if (this.#inRoom(peer)) this.#announceProducer(peer, producer);
+    else this.broadcast(lobbyProducer(producer)); // a lobby connection's: to the room anonymously, named once admitted
     return { id: producer.id };
   }
 
   #announceProducer(peer: Peer, producer: types.Producer): void {
     if (producer.kind === "audio") void this.speakerObserver.addProducer({ producerId: producer.id }).catch(() => undefined);
     this.broadcast({ method: "newProducer", data: producerInfo(peer, producer) }, peer);
+    for (const waiting of this.lobby) waiting.notify(lobbyProducer(producer));
   }
 
   async consume(peer: Peer, d: RequestData<"consume">) {
     const t = transportOf(peer, d.transportId);
     if (t.appData.direction !== "recv") throw invalidState("transport is not a recv transport");
-    if (!this.#inRoom(peer)) throw new BridgeError(ErrorCode.Forbidden, "not admitted: a lobby connection cannot consume");
     if (peer.consumers.size >= PEER_LIMITS.consumers) throw limitExceeded("too many consumers");
-    const owner = [...this.peers.values()].find((p) => p.producers.has(d.producerId));
+    const owner = this.#ownerOf(d.producerId);
     if (!owner) throw notFound("producer");
     if (owner === peer) throw new BridgeError(ErrorCode.BadRequest, "cannot consume own producer");
+    if (!this.#inRoom(peer) && !this.#inRoom(owner)) throw new BridgeError(ErrorCode.Forbidden, "a lobby connection cannot consume another's");
     const rtpCapabilities = d.rtpCapabilities as types.RtpCapabilities;
     if (!this.router.canConsume({ producerId: d.producerId, rtpCapabilities })) {
       throw new BridgeError(ErrorCode.Unsupported, "cannot consume this producer with these rtpCapabilities");
@@ -314,6 +336,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     consumer.observer.on("close", () => {
       peer.consumers.delete(consumer.id);
       this.#firstKeyFrame.forget(consumer);
+      this.#heldForAdmit.delete(consumer);
     });
     if (this.traceKeyFrames && consumer.kind === "video") this.#trace(consumer, `consumer ${peer.nick}<-${owner.nick}`);
     consumer.on("producerclose", () => {
@@ -334,13 +357,26 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     const c = peer.consumers.get(consumerId);
     if (!c) throw notFound("consumer");
     if (paused) {
+      this.#heldForAdmit.delete(c);
       this.#firstKeyFrame.forget(c);
       await c.pause();
       if (this.traceKeyFrames) this.log.debug("consumer.paused", { who: peer.nick, kind: c.kind });
-    } else if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#waitingViewer(c.producerId, c)) === "now") {
+      return {};
+    }
+    const owner = this.#ownerOf(c.producerId);
+    if (!this.#inRoom(peer) || (owner && !this.#inRoom(owner))) {
+      this.#heldForAdmit.add(c); // no media across the lobby: it starts on admission (see admit)
+      return { heldUntilAdmitted: true };
+    }
+    await this.#startConsumer(c);
+    return {};
+  }
+
+  /** Resume a consumer its viewer asked for (video: through the first-key-frame gate). */
+  async #startConsumer(c: types.Consumer): Promise<void> {
+    if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#waitingViewer(c.producerId, c)) === "now") {
       await this.#resume(c);
     }
-    return {};
   }
 
   async #resume(c: types.Consumer): Promise<void> {
@@ -415,6 +451,11 @@ function transportOf(peer: Peer, id: string) {
   const t = peer.transports.get(id);
   if (!t) throw notFound("transport");
   return t;
+}
+
+/** A producer offered across the lobby: no nick, no appData. */
+function lobbyProducer(producer: types.Producer): Notification {
+  return { method: "lobbyProducer", data: { producerId: producer.id, kind: producer.kind } };
 }
 
 function producerInfo(owner: Peer, producer: types.Producer): ProducerInfo {

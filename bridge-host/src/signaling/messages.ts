@@ -153,6 +153,8 @@ export type Notification =
   | { method: "peerJoined"; data: { nick: string } }
   | { method: "peerLeft"; data: { nick: string } }
   | { method: "newProducer"; data: ProducerInfo }
+  /** across the lobby (PROTOCOL.md "Lobby"): a producer to consume ahead, whose owner is not named (yet) */
+  | { method: "lobbyProducer"; data: { producerId: string; kind: "audio" | "video" } }
   | { method: "producerClosed"; data: { producerId: string; consumerId?: string } }
   | { method: "activeSpeaker"; data: { nick: string | null; producerId: string | null } }
   | { method: "roomClosing"; data: { reason: "deleted" | "shutdown" | "worker-died" } };
