@@ -140,7 +140,11 @@ describe("web app: the bridge for three or more", () => {
     await c.page.screenshot({ path: screenshotPath("call-3.png") });
   });
 
-  /** RTP packets sent and received on a page's connections to the bridge (ICE-lite remote: mediasoup), and how many are up. */
+  /**
+   * On a page's connections to the bridge (ICE-lite remote: mediasoup): RTP packets sent, media received (audio
+   * packets and decoded video frames; the bridge's bandwidth probing may send a video stream padding, which is no
+   * media), and how many connections are up.
+   */
   const BRIDGE_RTP = `(async () => {
     let sent = 0, received = 0, connected = 0;
     for (const pc of window.__pcs) {
@@ -148,7 +152,7 @@ describe("web app: the bridge for three or more", () => {
       if (pc.connectionState === "connected") connected++;
       (await pc.getStats()).forEach((x) => {
         if (x.type === "outbound-rtp") sent += x.packetsSent || 0;
-        if (x.type === "inbound-rtp") received += x.packetsReceived || 0;
+        if (x.type === "inbound-rtp") received += (x.kind === "audio" ? x.packetsReceived : x.framesDecoded) || 0;
       });
     }
     return { sent, received, connected };
@@ -178,10 +182,11 @@ describe("web app: the bridge for three or more", () => {
     const d = await openReadyParticipant(browser, url);
     open.push(d);
     for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby again", 60_000);
-    // Dave's hair check was told of the bridge room too (a lobby grant): it connects there, unseen, sending nothing.
-    await eventually(async () => ((await bridgeRtp(d)).connected >= 1 ? true : undefined), "dave's lobby connection", 60_000);
+    // Dave's hair check was told of the bridge room too (a lobby grant): it connects there, unnamed, and consumes
+    // ahead, sending and receiving nothing.
+    await eventually(async () => ((await bridgeRtp(d)).connected >= 2 ? true : undefined), "dave's lobby connection", 60_000);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await bridgeRtp(d)).toEqual({ sent: 0, received: 0, connected: 1 }); // its send transport (it may consume nothing)
+    expect(await bridgeRtp(d)).toEqual({ sent: 0, received: 0, connected: 2 }); // it consumes alice's and bob's ahead, held
     await join(d, "dave");
     await waitForCall(d);
     for (const p of [a, b, d]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
@@ -192,6 +197,8 @@ describe("web app: the bridge for three or more", () => {
     ]);
     expect(await marks(d)).toContain("parley:bridge:from-lobby");
     for (const p of [a, b]) {
+      // Dave's camera was consumed ahead, unnamed, and named on his admission (bridge.ts, name).
+      expect(await marks(p)).toContain("parley:bridge:named:dave:video");
       expect(await marks(p)).toContain("parley:bridge:from-standby");
       await eventually(async () => ((await bridgeRtp(p)).sent > 0 ? true : undefined), "media sent to the bridge after the move");
     }

@@ -12,8 +12,10 @@
  * of the above with our senders inactive (`active: false` encodings: the encoders do not run, no RTP leaves) and
  * hand no stream to the page; the media stays direct. When the room moves to the bridge, `activate()` turns the
  * senders on and the move is a key frame away instead of a whole set-up.
- * Lobby: the same, from the hair check, with a lobby grant (bridge-host/PROTOCOL.md "Lobby"): the bridge tells us
- * nothing and shows us to no one until `admit(grant, nick)` with the grant we get as an occupant.
+ * Lobby: the same, from the hair check, with a lobby grant (bridge-host/PROTOCOL.md "Lobby"): the bridge names no one
+ * to us and us to no one until `admit(grant, nick)` with the grant we get as an occupant. Producers on the other side
+ * of the lobby are offered unnamed (`lobbyProducer`) and consumed ahead, by both sides; the bridge starts those
+ * consumers on admission, and names their producers then (`newProducer` for a producer we already consume).
  */
 import { Device, detectDevice, type types } from "mediasoup-client";
 import { Chrome111 } from "mediasoup-client/handlers/Chrome111";
@@ -279,9 +281,10 @@ export async function connectBridge(
     sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
   });
 
-  const consumers = new Map<string, { consumer: types.Consumer; nick: string }>(); // by producerId
+  /** by producerId; `nick` undefined: consumed across the lobby, not named yet */
+  const consumers = new Map<string, { consumer: types.Consumer; nick: string | undefined }>();
   const streams = new Map<string, MediaStream>(); // by nick
-  const requested = new Map<string, { nick: string; kind: string | undefined }>(); // producerId -> consume in flight or done
+  const requested = new Map<string, { nick: string | undefined; kind: string | undefined }>(); // producerId -> consume in flight or done
   /**
    * Hand a peer's bridge stream to the page as soon as its video consumer exists, before any media flows: the page
    * sets up its player for it meanwhile, and keeps the direct stream on screen until the bridge's first frame is
@@ -298,7 +301,15 @@ export async function connectBridge(
    * order), then every `recvTransport.consume()` in the same tick (mediasoup-client makes that ONE SDP renegotiation),
    * then all `resumeConsumer` requests at once. Resuming makes the bridge ask each sender for a key frame.
    */
-  const consumeAll = async (items: Array<{ producerId: string; nick: string; kind: string | undefined }>): Promise<void> => {
+  /** A consumer's track joins its owner's stream, which goes to the page (offer). */
+  const attach = (consumer: types.Consumer, nick: string): void => {
+    let stream = streams.get(nick);
+    if (!stream) streams.set(nick, (stream = new MediaStream()));
+    for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
+    stream.addTrack(consumer.track);
+    offer(nick);
+  };
+  const consumeAll = async (items: Array<{ producerId: string; nick: string | undefined; kind: string | undefined }>): Promise<void> => {
     const fresh = items.filter((i) => i.nick !== me && !requested.has(i.producerId));
     for (const i of fresh) requested.set(i.producerId, { nick: i.nick, kind: i.kind });
     const answers = await Promise.allSettled(
@@ -319,34 +330,43 @@ export async function connectBridge(
     );
     await Promise.all(
       made.map(async (m, k) => {
-        const nick = fresh[k]!.nick;
         if (m.status === "rejected") {
           requested.delete(fresh[k]!.producerId);
           if (!closed) console.warn("bridge consume failed", m.reason);
           return;
         }
         const consumer = m.value;
-        if (closed || !requested.has(consumer.producerId)) return consumer.close(); // left or producer closed meanwhile
+        const req = requested.get(consumer.producerId);
+        if (closed || !req) return consumer.close(); // left or producer closed meanwhile
+        const nick = req.nick; // named meanwhile, perhaps (see name)
         consumers.set(consumer.producerId, { consumer, nick });
-        let stream = streams.get(nick);
-        if (!stream) streams.set(nick, (stream = new MediaStream()));
-        for (const t of stream.getTracks()) if (t.kind === consumer.track.kind) stream.removeTrack(t);
-        stream.addTrack(consumer.track);
-        offer(nick);
+        if (nick !== undefined) attach(consumer, nick);
         try {
+          // Across the lobby, the bridge holds this until admission (and says so): nothing more to do then.
           await sig.request("resumeConsumer", { consumerId: consumer.id });
         } catch (e) {
           if (!closed) console.warn("bridge resume failed", e);
           return;
         }
-        mark(`consumed:${nick}:${consumer.kind}`);
+        mark(`consumed:${nick ?? "lobby"}:${consumer.kind}`);
       }),
     );
   };
   // newProducer notifications that arrive together (everyone already producing, on connect) are consumed together.
-  let batch: Array<{ producerId: string; nick: string; kind: string | undefined }> | undefined;
+  let batch: Array<{ producerId: string; nick: string | undefined; kind: string | undefined }> | undefined;
   const pendingConsumes: Promise<void>[] = [];
-  const consumeSoon = (producerId: string, nick: string, kind: string | undefined): void => {
+  /** A producer consumed across the lobby gets its owner's name (on admission): its track goes to that stream. */
+  const name = (producerId: string, nick: string): void => {
+    const req = requested.get(producerId);
+    if (!req || req.nick !== undefined) return;
+    req.nick = nick;
+    const entry = consumers.get(producerId);
+    if (!entry) return; // still being made: consumeAll attaches it
+    entry.nick = nick;
+    attach(entry.consumer, nick);
+    mark(`named:${nick}:${entry.consumer.kind}`);
+  };
+  const consumeSoon = (producerId: string, nick: string | undefined, kind: string | undefined): void => {
     if (batch) return void batch.push({ producerId, nick, kind });
     const b = (batch = [{ producerId, nick, kind }]);
     pendingConsumes.push(
@@ -361,7 +381,15 @@ export async function connectBridge(
       case "newProducer": {
         const producerId = str(d.producerId);
         const nick = str(d.nick);
-        if (producerId && nick) consumeSoon(producerId, nick, str(d.kind));
+        if (producerId && nick) {
+          if (requested.has(producerId)) name(producerId, nick);
+          else consumeSoon(producerId, nick, str(d.kind));
+        }
+        return;
+      }
+      case "lobbyProducer": {
+        const producerId = str(d.producerId);
+        if (producerId) consumeSoon(producerId, undefined, str(d.kind));
         return;
       }
       case "producerClosed": {
@@ -371,7 +399,7 @@ export async function connectBridge(
         if (!entry || !producerId) return;
         consumers.delete(producerId);
         entry.consumer.close();
-        streams.get(entry.nick)?.removeTrack(entry.consumer.track);
+        if (entry.nick !== undefined) streams.get(entry.nick)?.removeTrack(entry.consumer.track);
         return;
       }
       case "peerLeft": {
