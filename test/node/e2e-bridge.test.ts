@@ -71,12 +71,23 @@ describe("web app: the bridge for three or more", () => {
     return [a, b, c, ...rest];
   }
 
-  async function threeInARoom(room: string): Promise<[Participant, Participant, Participant]> {
-    const [a, b, c] = await twoInACall(`${target.httpUrl}/${room}`);
+  async function threeInARoom(room: string, pages = 3): Promise<[Participant, Participant, Participant, ...Participant[]]> {
+    const [a, b, c, ...rest] = await twoInACall(`${target.httpUrl}/${room}`, pages);
     await join(c, "carol");
     await waitForCall(c);
-    return [a, b, c];
+    return [a, b, c, ...rest];
   }
+
+  /** The call of three moves to the bridge; carol leaves; alice and bob are back to direct and see each other. */
+  async function carolLeavesTheBridge(a: Participant, b: Participant, c: Participant): Promise<void> {
+    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS);
+    await c.page.getByRole("button", { name: "Leave" }).click();
+    await c.page.getByText("You left the call.").waitFor({ timeout: 20_000 });
+    for (const p of [a, b]) await p.page.locator('[data-media-mode="p2p"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await Promise.all([waitForRemoteVideo(a.page, ["bob"], SWITCH_TIMEOUT_MS), waitForRemoteVideo(b.page, ["alice"], SWITCH_TIMEOUT_MS)]);
+  }
+
 
   it("a third participant moves the call to the bridge and all three decode both others' video", { timeout: 480_000 }, async () => {
     // A fixed, readable name for the screenshot: unique within this file's own edge instance.
@@ -206,12 +217,7 @@ describe("web app: the bridge for three or more", () => {
 
   it("when one leaves, the two others go back to a direct call", { timeout: 480_000 }, async () => {
     const [a, b, c] = await threeInARoom(freshRoom("back2p2p"));
-    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
-    await waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS);
-    await c.page.getByRole("button", { name: "Leave" }).click();
-    await c.page.getByText("You left the call.").waitFor({ timeout: 20_000 });
-    for (const p of [a, b]) await p.page.locator('[data-media-mode="p2p"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
-    await Promise.all([waitForRemoteVideo(a.page, ["bob"], SWITCH_TIMEOUT_MS), waitForRemoteVideo(b.page, ["alice"], SWITCH_TIMEOUT_MS)]);
+    await carolLeavesTheBridge(a, b, c);
     expect(await a.page.locator('video[data-participant="carol"]').count()).toBe(0);
     // Direct again: no connected transport goes to the bridge any more.
     await eventually(async () => {
@@ -229,15 +235,8 @@ describe("web app: the bridge for three or more", () => {
   });
 
   it("back to two with someone still on the hair check: the call goes direct again, then stands by on the bridge", { timeout: 480_000 }, async () => {
-    const [a, b, c, d] = (await twoInACall(`${target.httpUrl}/${freshRoom("back2standby")}`, 4)) as [Participant, Participant, Participant, Participant];
-    await join(c, "carol");
-    await waitForCall(c);
-    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
-    await waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS);
-    await c.page.getByRole("button", { name: "Leave" }).click();
-    await c.page.getByText("You left the call.").waitFor({ timeout: 20_000 });
-    for (const p of [a, b]) await p.page.locator('[data-media-mode="p2p"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
-    await Promise.all([waitForRemoteVideo(a.page, ["bob"], SWITCH_TIMEOUT_MS), waitForRemoteVideo(b.page, ["alice"], SWITCH_TIMEOUT_MS)]);
+    const [a, b, c, d] = (await threeInARoom(freshRoom("back2standby"), 4)) as [Participant, Participant, Participant, Participant];
+    await carolLeavesTheBridge(a, b, c);
     // Dave still waits: once the bridge connections of the call of three are closed, new standby ones come up,
     // carrying nothing, while the video goes directly.
     for (const p of [a, b]) await eventually(async () => ((await bridgeRtp(p)).connected >= 2 ? true : undefined), "standby after the bridge", 60_000);
