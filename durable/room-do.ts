@@ -182,11 +182,7 @@ export class RoomDO extends DurableObject<Env> {
 
   /** RPC for the media-bridge orchestration: switch the room's media mode and announce it to every occupant. */
   async setMediaMode(mode: MediaMode, bridgeUrl: string | null): Promise<void> {
-    await this.#enqueue(async () => {
-      const out = new Out();
-      await setMediaMode(this.#rt.room, mode, bridgeUrl, out, this.#rt.deps);
-      this.#run(out.effects);
-    });
+    await this.#step((out) => setMediaMode(this.#rt.room, mode, bridgeUrl, out, this.#rt.deps));
   }
 
   /** RPC for the edge's /bridge-events: the bridge at `base` is draining; move this room off it. */
@@ -213,12 +209,7 @@ export class RoomDO extends DurableObject<Env> {
       },
       occupantCount: () => this.#rt.room.nicks.size,
       waitingCount: () => waitingCount(this.#rt.room),
-      announce: (mode, wsUrl) =>
-        this.#enqueue(async () => {
-          const out = new Out();
-          await setMediaMode(this.#rt.room, mode, wsUrl, out, this.#rt.deps);
-          this.#run(out.effects);
-        }),
+      announce: (mode, wsUrl) => this.#step((out) => setMediaMode(this.#rt.room, mode, wsUrl, out, this.#rt.deps)),
       load: (): MediaRecord => {
         const m = meta();
         return m.bridgeBase && m.bridgeUrl ? { mode: m.mediaMode, bridge: { base: m.bridgeBase, wsUrl: m.bridgeUrl } } : { mode: "p2p" };
@@ -242,6 +233,15 @@ export class RoomDO extends DurableObject<Env> {
     return this.#enqueue(async () => {
       this.#run(handleDisconnect(this.#rt, id));
       this.#sockets.delete(id);
+    });
+  }
+
+  /** Enqueue a step that writes its effects to an Out, and run them. */
+  #step(fn: (out: Out) => Promise<void>): Promise<void> {
+    return this.#enqueue(async () => {
+      const out = new Out();
+      await fn(out);
+      this.#run(out.effects);
     });
   }
 
@@ -331,13 +331,7 @@ export class RoomDO extends DurableObject<Env> {
           void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)
           const c = e.bound === undefined ? undefined : r.conns.get(e.bound);
           // A newcomer to a room that already has a bridge room: its lobby grant (a room without one says nothing).
-          if (c && this.#media && r.meta.bridgeUrl) {
-            void this.#enqueue(async () => {
-              const out = new Out();
-              await tellWaiting(this.#rt.room, c, out, this.#rt.deps);
-              this.#run(out.effects);
-            });
-          }
+          if (c && this.#media && r.meta.bridgeUrl) void this.#step((out) => tellWaiting(this.#rt.room, c, out, this.#rt.deps));
           break;
         }
         case "occupants-changed":

@@ -92,7 +92,7 @@ export class MediaCoordinator {
       const cur = this.host.load();
       if (want === readinessOf(cur)) return;
       if (want === "p2p") await this.#moveToP2p(cur);
-      else if (cur.bridge) await this.#keep(want, cur.bridge); // standby <-> bridge: the bridge room stays
+      else if (cur.bridge) await this.#useRoom(want, cur.bridge); // standby <-> bridge: the bridge room stays
       else await this.#moveToBridge(new Set());
     });
   }
@@ -105,8 +105,11 @@ export class MediaCoordinator {
     });
   }
 
-  /** Standby -> bridge (the person waiting joined) or bridge -> standby (back to two, someone still waiting). */
-  async #keep(want: "standby" | "bridge", bridge: { base: string; wsUrl: string }): Promise<void> {
+  /**
+   * Make `bridge` the room's bridge room for `want` and say so: after creating it, or to go standby -> bridge (the
+   * person waiting joined) or bridge -> standby (back to two, someone still waiting) with the room it has.
+   */
+  async #useRoom(want: "standby" | "bridge", bridge: { base: string; wsUrl: string }): Promise<void> {
     const mode = want === "bridge" ? "bridge" : "p2p";
     this.host.save({ mode, bridge });
     await this.host.announce(mode, bridge.wsUrl);
@@ -179,10 +182,7 @@ export class MediaCoordinator {
           return;
         }
         this.#lastPick = base;
-        const mode = want === "bridge" ? "bridge" : "p2p";
-        this.host.save({ mode, bridge: { base, wsUrl: created.wsUrl } });
-        await this.host.announce(mode, created.wsUrl);
-        this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
+        await this.#useRoom(want, { base, wsUrl: created.wsUrl });
         if (old.bridge && old.bridge.base !== base) await control.closeRoom(old.bridge.base, room).catch(() => undefined);
         return;
       } catch (e) {

@@ -47,6 +47,11 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
   out.send(c.id, iqResult(c, el, await payloadFor(room, c, deps)));
 }
 
+/** `payload` as a headline message from the room to one session (how every media-mode announcement travels). */
+export function mediaHeadline(room: RoomState, c: ConnState, payload: string): string {
+  return `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${payload}</message>`;
+}
+
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */
 export async function lobbyPayload(room: RoomState, deps: Deps): Promise<string> {
   if (!room.meta.bridgeUrl || room.meta.pwHash) return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
@@ -57,7 +62,7 @@ export async function lobbyPayload(room: RoomState, deps: Deps): Promise<string>
 /** Tell one session waiting on the hair check (bound, not an occupant) about the room's bridge room (lobby). */
 export async function tellWaiting(room: RoomState, c: ConnState, out: Out, deps: Deps): Promise<void> {
   if (c.phase !== "ready" || c.occ) return;
-  out.send(c.id, `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${await lobbyPayload(room, deps)}</message>`);
+  out.send(c.id, mediaHeadline(room, c, await lobbyPayload(room, deps)));
 }
 
 /** Change the room's media mode and tell every occupant (each gets its own grant); `p2p` with a URL is standby. */
@@ -67,10 +72,7 @@ export async function setMediaMode(room: RoomState, mode: MediaMode, bridgeUrl: 
   if (!bridgeUrl) room.meta.bridgeBase = null;
   out.saveRoom();
   for (const o of occupants(room)) {
-    out.send(
-      o.id,
-      `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(o))}" from="${room.name}@conference.${escapeAttr(o.domain)}">${await payloadFor(room, o, deps)}</message>`,
-    );
+    out.send(o.id, mediaHeadline(room, o, await payloadFor(room, o, deps)));
   }
   for (const c of room.conns.values()) await tellWaiting(room, c, out, deps);
 }

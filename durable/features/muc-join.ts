@@ -18,7 +18,7 @@ import { MAX_PRESENCE_PAYLOAD, fullJid, occupants, type ConnState, type RoomStat
 import type { StanzaError } from "../xmpp/errors";
 import { NS } from "../xmpp/ns";
 import { child, escapeAttr, text, type XmlElement } from "../xmpp/xml";
-import { mediaPayload } from "./media";
+import { mediaHeadline, mediaPayload } from "./media";
 import { broadcastOthers, presencePayload, presenceTpl, renderOne } from "./muc-occupant";
 import { backoffCheck, checkPassword, isPasswordProtected, recordFailure } from "./muc-password";
 import { nickKey, validateNick } from "./nick";
@@ -130,10 +130,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
   // Parley media mode (README "Media bridge"): a joiner of a room in bridge mode learns it right after the subject.
   if (room.meta.mediaMode === "bridge") {
     const grant = await mintGrant(deps.cfg.bridgeSecret, room.name, c.occ.nick, undefined, deps.now());
-    out.send(
-      c.id,
-      `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${mediaPayload(room, grant)}</message>`,
-    );
+    out.send(c.id, mediaHeadline(room, c, mediaPayload(room, grant)));
   }
   out.occupantsChanged();
 }

@@ -665,11 +665,9 @@ class Call {
 
   /** A connected standby link to this bridge room, taken over by the move to the bridge (others are closed). */
   #takeStandby(url: string): BridgeLink | undefined {
-    const s = this.#standby;
-    const link = s?.url === url ? s.link : undefined;
-    if (link) this.#standby = undefined;
+    const link = this.#standby?.url === url ? this.#standby.link : undefined;
+    if (link) this.#standby = undefined; // (its timer has fired: it connected)
     else this.#closeStandby();
-    if (s) clearTimeout(s.timer);
     return link;
   }
 
