@@ -150,7 +150,7 @@ export class RoomDO extends DurableObject<Env> {
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string, _wasClean: boolean): Promise<void> {
-    // Complete the closing handshake ourselves (otherwise the client waits for it; notes/cloudflare.md).
+    // Complete the closing handshake ourselves: the runtime does not, and the client would wait for a close frame.
     try {
       ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
     } catch {

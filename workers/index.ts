@@ -3,11 +3,12 @@
  * connections to that room's Durable Object.
  *
  * Route modules (one concern each):
- *   routes/xmpp.ts         GET /xmpp-websocket/<room>  -> RoomDO        (issue 2)
- *   routes/admin-rooms.ts  GET /admin/rooms/<room>     -> RoomDO state  (issue 2)
- *   routes/bridge-events.ts POST /bridge-events         signed bridge notices (draining) -> RoomDOs (issue 3)
- *   routes/bridges.ts      GET /api/bridges            browser-facing bridge origins (hair check)  (issue 4)
- *   middleware/*           security headers, access log, rate limits    (issue 5)
+ *   routes/xmpp.ts          GET /xmpp-websocket/<room>  -> RoomDO (signaling)
+ *   routes/admin-rooms.ts   GET /admin/rooms/<room>     -> RoomDO state
+ *   routes/admin-log.ts     GET /admin/access-log       -> AccessLogDO
+ *   routes/bridge-events.ts POST /bridge-events         signed bridge notices (draining) -> RoomDOs
+ *   routes/bridges.ts       GET /api/bridges            browser-facing bridge origins (hair check)
+ *   middleware/*            security headers, config guard, access log, rate limits
  */
 import { Hono } from "hono";
 
@@ -26,7 +27,7 @@ export { AccessLogDO } from "../durable/access-log/access-log-do";
 
 const app = new Hono<{ Bindings: Env }>();
 
-// Issue 5, before every route: security headers on every response, 500 on invalid config, per-IP limit on new
+// Before every route: security headers on every response, 500 on invalid config, per-IP limit on new
 // signaling connections (refused attempts are not logged and cost no log write), access log (page loads +
 // signaling connections). See SECURITY.md.
 app.use("*", securityHeaders());

@@ -9,7 +9,7 @@
 #  - apt build dependencies are installed only when missing.
 # The bridge (bridge-host/src/main.ts) sets MEDIASOUP_WORKER_BIN to the cached binary when it exists.
 # Last line of output: the binary's absolute path.
-# See /work/shared/notes/mediasoup.md for why each patch below is needed.
+# Each patch below (step 4) says why it is needed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD

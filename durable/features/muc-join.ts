@@ -36,7 +36,7 @@ interface JoinCtx {
 type PreJoinCheck = (j: JoinCtx) => StanzaError | undefined | Promise<StanzaError | undefined>;
 
 const PRE_JOIN: readonly PreJoinCheck[] = [
-  // issue #5: refuse (without checking) while this client is backing off after wrong passwords
+  // SECURITY.md "Abuse limits": refuse (without checking) while this client is backing off after wrong passwords
   ({ room, c, deps }) => (isPasswordProtected(room.meta) ? backoffCheck(room, c.ipKey, deps.now()) : undefined),
   // §7.2.6: "If the room requires a password and the user did not supply one (or the password provided is
   // incorrect), the service MUST deny access to the room and inform the user that they are unauthorized"

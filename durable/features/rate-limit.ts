@@ -1,5 +1,5 @@
 /**
- * Per-connection stanza rate limit (issue #5): a token bucket with `burst` tokens refilled at `ratePerSecond`.
+ * Per-connection stanza rate limit (SECURITY.md "Abuse limits"): a token bucket with `burst` tokens refilled at `ratePerSecond`.
  * Exceeding it is a `policy-violation` stream error (RFC 6120 §4.9.3.14). Buckets live in memory only: an object
  * hibernates only when idle, by which time a bucket has refilled (a woken connection starts with a full bucket).
  */

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:web-size`: gzip sizes of the web app's initial JavaScript (landing + hair check: the entry and its
  * static imports) and CSS, plus every lazily loaded chunk (call code with StanzaJS, bridge code with
- * mediasoup-client). Budget (issue #4): initial JS ≤ 100 KB gzipped. Builds into a temp dir (never touches
+ * mediasoup-client). Budget: initial JS ≤ 100 KB gzipped. Builds into a temp dir (never touches
  * dist/web, which a running dev server may be serving). Exits 1 over budget.
  */
 import { execFileSync } from "node:child_process";

@@ -7,7 +7,7 @@
  *  switch  (with --bridge, or when BRIDGE tests can run) three participants: time from the third participant's
  *          Join click until all three render video from both others (via the bridge).
  *
- * Targets (issue #4): ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
+ * Targets: ≤ 300 ms for 1:1, ≤ 1 s for the switch. Options: --rounds N (default 5), --bridge,
  * --url http://127.0.0.1:PORT (drive an already running edge instead of starting one), --marks (print the app's
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
  * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
@@ -171,8 +171,8 @@ const TRACE = `(() => {
  * and each page picks its own on the hair check (`--one-camera`: all share the first).
  *
  * Which ones: Chromium's fake_device_1 delivers Y16 (depth) frames, which WebRTC can't send, and fake_device_2
- * paints every frame and then JPEG-encodes it (an MJPEG camera), which alone keeps a fifth of a core busy here
- * (measured: 19% against 2% for the others), work a real camera does in its own hardware. Devices 0, 3 and 4 deliver
+ * paints every frame and then JPEG-encodes it (an MJPEG camera), which alone keeps a large share of a core busy
+ * (docs/benchmarks.md, "Design choices"), work a real camera does in its own hardware. Devices 0, 3 and 4 deliver
  * plain I420 frames, at Chromium's default 20 frames a second (`--fake-fps 30` for a webcam's usual rate; on this
  * 2-core machine that is slower, not faster: the 50% more frames to capture, encode and decode cost more CPU than
  * the shorter wait for the first frame saves).

@@ -1,7 +1,8 @@
 /**
- * Issue #3 item 4, end to end with real processes: `wrangler dev` (room Durable Object) + two real bridge hosts
- * (mediasoup). The room switches to the bridge on the third join and back to P2P on the second leave; a dead bridge
- * is replaced by the other one; a draining bridge (graceful shutdown) hands its rooms over.
+ * Switching between P2P and the media bridge, end to end with real processes: `wrangler dev` (room Durable
+ * Object) + two real bridge hosts (mediasoup). The room switches to the bridge on the third join and back to P2P on
+ * the second leave; a dead bridge is replaced by the other one; a draining bridge (graceful shutdown) hands its rooms
+ * over.
  * Every grant the room hands out is used for real: the client opens the bridge's WebSocket with it and asks for the
  * router's RTP capabilities.
  */

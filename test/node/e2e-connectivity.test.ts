@@ -1,5 +1,5 @@
 /**
- * End-to-end, the hair check's connection check (issue 4): real headless Chromium, the real edge (`wrangler dev`,
+ * End-to-end, the hair check's connection check: real headless Chromium, the real edge (`wrangler dev`,
  * XEP-0215 credentials, GET /api/bridges), the real bridge host and real coturn. With coturn and a bridge running,
  * every row says "ok" (STUN, TURN over UDP and over TCP, the bridge; the README's hair-check screenshot). The "Media
  * bridge" row says

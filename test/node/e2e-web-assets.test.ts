@@ -1,7 +1,7 @@
 /**
  * The built web app as the real edge (`wrangler dev`) serves it: no inline scripts or inline styles (so a
  * `script-src 'self'` CSP holds), content-hashed asset names, every referenced asset served, no third-party URLs,
- * and the initial JavaScript (landing + hair check) within the 100 KB gzip budget. The budget is measured on the
+ * and the initial JavaScript (landing + hair check) within the 100 KB gzip budget. The budget applies to the
  * bytes the edge actually serves.
  */
 import { gzipSync } from "node:zlib";

@@ -38,8 +38,8 @@ const KICK_MEMORY_SECONDS = 60;
  * merged into one sent when the time is up (mediasoup `keyFrameRequestDelay`). Why: libwebrtc senders ignore a PLI
  * that comes less than 300 ms after the last one they answered (EncoderRtcpFeedback min_keyframe_send_interval),
  * and mediasoup, having sent a PLI, asks again only after 1 s if no key frame came. When several consumers start
- * within 300 ms of each other (everyone joins the bridge at once), the second PLI was ignored and those receivers
- * waited over a second for their first frame; merged and spaced just beyond 300 ms, the second request is answered.
+ * within 300 ms of each other (everyone joins the bridge at once), the second PLI is ignored and those receivers
+ * wait over a second for their first frame; merged and spaced just beyond 300 ms, the second request is answered.
  */
 export const KEY_FRAME_REQUEST_DELAY_MS = 350;
 

@@ -11,11 +11,11 @@
  * So the first viewers of a video producer are held: their consumers stay paused (their `resumeConsumer` is answered
  * at once) until every other peer expected to view the producer has asked to resume too, or `holdMs` after the first
  * one asked, whichever comes first. They are then resumed together, and one key frame starts them all. From then on
- * (the gate is open for that producer) viewers resume at once, as before.
+ * (the gate is open for that producer) viewers resume at once.
  *
- * Measured with `npm run bench:call -- --bridge` (a third person joins; seven interleaved pairs of three rounds, on a
- * busy box): all three see each other after a median 1.74 s with the gate against 1.97 s without. The price: a first
- * viewer may see the new camera up to the hold time later than it could have, never later than the last one does.
+ * With the gate, all three people of `npm run bench:call -- --bridge` see each other sooner (figures in
+ * docs/benchmarks.md, "Design choices"). The price: a first viewer may see the new camera up to the hold time later
+ * than it could have, never later than the last one does.
  */
 
 export interface FirstKeyFrameDeps<C> {

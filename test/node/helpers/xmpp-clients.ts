@@ -6,7 +6,7 @@
  *  - `RawXmpp`: a minimal raw `ws` client (subprotocol `xmpp`) for hostile-input tests and precise assertions;
  *  - `turnPassword`: coturn's use-auth-secret password, computed independently with node:crypto.
  *
- * Other engineers may import this module; keep its exports stable.
+ * Other test files import this module; keep its exports stable.
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { client as xmppjsClientFactory, xml as xmppjsXml, type XmppJsClient } from "@xmpp/client";

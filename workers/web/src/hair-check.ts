@@ -87,8 +87,8 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   }
 
   // The level meter redraws about 15 times a second, and only when the level moved: redrawing it on every
-  // animation frame cost a sixth of a CPU core per page here (measured with `npm run bench:cpu`), CPU that
-  // joining a call then has to share.
+  // animation frame costs much more CPU per page (`npm run bench:cpu`, docs/benchmarks.md), CPU that joining a
+  // call then has to share.
   const tick = () => {
     if (!level.isConnected) return meter?.close();
     const v = micOn ? Math.round((meter?.read() ?? 0) * METER_STEPS) / METER_STEPS : 0;

@@ -110,9 +110,8 @@ function audioContext(): AudioContext | undefined {
  *
  * Each read measures ALL the audio since the previous read (up to the analyser's buffer, ≈ 0.35 s), not a snapshot
  * of the last few milliseconds: a reader that samples a short window a few times a second misses short sounds in
- * between. That is how the active-speaker highlight missed Chromium's fake microphone, whose ≈ 30 ms beep every
- * 500 ms fell between 250 ms ticks with a fixed phase (a 10 ms window, and still with 85 ms), and it would miss the
- * same share of short syllables.
+ * between: Chromium's fake microphone beeps ≈ 30 ms every 500 ms, which a short window read every 250 ms with a
+ * fixed phase never sees, and such a reader would miss the same share of short syllables.
  */
 export class LevelMeter {
   #analyser: AnalyserNode | undefined;

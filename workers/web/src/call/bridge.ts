@@ -156,7 +156,7 @@ class Signaling {
 
 /**
  * `Device.load()` asks the browser for its own RTP capabilities with a throw-away RTCPeerConnection and createOffer()
- * per direction: 0.1–0.4 s on a busy machine, on the switch's critical path. They never change within a page, so we
+ * per direction: tenths of a second on a busy machine, on the switch's critical path. They never change within a page, so we
  * compute them once, ahead of time (when this module is prefetched), and the device then loads in JS time.
  */
 const HANDLERS: Partial<Record<string, () => HandlerFactory>> = {
@@ -454,7 +454,7 @@ export async function connectBridge(
     }
     // Audio once we receive everyone's video (at most AUDIO_AFTER_VIDEO_MAX_MS): every producer is one SDP
     // renegotiation here and one on every other page, run one after another, and an audio one queued before the
-    // next person's video made that video wait (measured: a switch took ≈ 0.5 s longer). Nobody goes unheard
+    // next person's video makes that video wait (a slower switch: docs/benchmarks.md). Nobody goes unheard
     // meanwhile: the direct sessions carry the sound until each person's bridge stream has audio too (call.ts).
     audioPending = true;
     for (const until = Date.now() + AUDIO_AFTER_VIDEO_MAX_MS; Date.now() < until && !closed; await new Promise((r) => setTimeout(r, 40))) {

@@ -706,7 +706,7 @@ class Call {
       // Bounded: a chunk request that is never answered (seen against `wrangler dev`) must not leave the call stuck
       // in "Moving the call to the media bridge…"; failing here falls back to direct sessions and asks again.
       // The module as fetched in the background, used right away: awaiting import() again still costs a task or two,
-      // which is 10–200 ms while three pages share the CPU at the start of a switch.
+      // which is noticeable while three pages share the CPU at the start of a switch.
       // Standby: the connection made while someone waited on the hair check only needs its senders turned on.
       let link: BridgeLink;
       const spare = this.#takeStandby(url) ?? (await this.#admitLobby(url, grant));

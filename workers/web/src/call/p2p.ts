@@ -6,8 +6,8 @@
  * Who initiates: the later of the two to join the room (`P2PEvents.initiates`; both sides agree because the room
  * orders joins). The newcomer sends the offer it prepared during the hair check (prepared.ts) as soon as it has
  * joined, and the occupant who was waiting answers with its spare peer connection. (The other way round, the
- * offer reaches the newcomer while its page is busy drawing the call screen: measured slower.) XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on
- * failure is StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
+ * offer reaches the newcomer while its page is busy drawing the call screen: slower in `npm run bench:call`.)
+ * XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on failure is StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
  */
 import type { Agent } from "stanza";
 import { MediaSession } from "stanza/jingle";

@@ -4,7 +4,7 @@
  *
  * 1. Start bitrate. Chromium starts every video sender at 300 kbps; for a 720p camera that is below its
  *    initial-frame-drop threshold, so the first frames are dropped and the resolution is stepped down before
- *    anything is sent (≈200 ms to the first remote frame even with two peer connections in one page). A
+ *    anything is sent (a slower first remote frame, even with two peer connections in one page). A
  *    `x-google-start-bitrate` format parameter on the video codecs of the *remote* description makes the sender
  *    start higher (what Jitsi and mediasoup's `videoGoogleStartBitrate` do). Other browsers ignore the parameter.
  *    Congestion control still adapts within a second if the path can't carry it.
@@ -17,7 +17,7 @@
  * 3. Send size (`sendScale`). A camera sender of a direct session starts at most START_HEIGHT lines high and goes
  *    to full size RAMP_UP_MS after its connection is up: a 360p key frame is a quarter of the pixels of a 720p one
  *    to encode, pace out and decode, and Chromium drops and downscales its first 720p frames even at 1.5 Mbit/s (one
- *    page, two peer connections: first frame ~105 ms at 360p against ~155 ms at 720p here). Through the bridge
+ *    page, two peer connections: docs/benchmarks.md, "Design choices"). Through the bridge
  *    (three or more people, each decoding everyone else), cameras are sent at most BRIDGE_HEIGHT lines high. Screen
  *    shares are always sent at full size.
  */
@@ -27,8 +27,8 @@ export const BRIDGE_HEIGHT = 360;
 /**
  * Through the bridge, a camera starts at this height and goes to BRIDGE_HEIGHT once the switch is done (RAMP_UP_MS
  * after our media is sent and everyone's received). The switch is when every page encodes twice (the direct session
- * still runs) and every receiver waits for a key frame: a 180p one is a quarter of the work. Measured here (four
- * interleaved runs of bench:call --bridge): switch median 1.93/2.17 s at 360p, 1.69/1.85 s starting at 180p.
+ * still runs) and every receiver waits for a key frame: a 180p one is a quarter of the work, and the switch of
+ * `npm run bench:call -- --bridge` is faster starting at 180p (docs/benchmarks.md, "Design choices").
  */
 export const BRIDGE_START_HEIGHT = 180;
 /** While a room moves to the bridge, direct camera senders go down to this (their sessions end within seconds). */

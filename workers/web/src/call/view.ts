@@ -2,7 +2,7 @@
  * The call screen's DOM: participant tiles, controls, participants list, chat. No call logic here: call.ts
  * drives it through these methods and reacts to the callbacks.
  *
- * Test contract (issue #4): each remote `<video>` has `data-participant="<nick>"`, the local one `data-local`;
+ * Test contract (the end-to-end tests and `npm run bench:call` rely on it): each remote `<video>` has `data-participant="<nick>"`, the local one `data-local`;
  * an element with `data-media-mode` holds `p2p` or `bridge`; chat is a `role="log"` region with an input labelled
  * "Message".
  */
@@ -342,7 +342,7 @@ export class CallView {
   /**
    * Scroll the chat to its end at the next frame, not now: reading scrollHeight right after appending forces a
    * layout in the middle of handling the stanza ("carol joined." arrives with the room's move to the bridge; on a
-   * busy machine that forced layout held up the rest by 100–200 ms). At the frame, the layout is done anyway.
+   * busy machine that forced layout holds up the rest of the switch). At the frame, the layout is done anyway.
    */
   #scrollLog(): void {
     if (this.#logScroll) return;
