@@ -1,36 +1,12 @@
+/**
+ * The XMPP stream through the room core (durable/xmpp/stream.ts): negotiation (open, SASL ANONYMOUS RFC 4505,
+ * restart, bind, session; RFC 6120) and stream errors.
+ */
 import { describe, expect, it } from "vitest";
-import { classify, openXml } from "../../durable/xmpp/framing";
-import { parseJid } from "../../durable/xmpp/jid";
-import { el, harness } from "./helpers/core-harness";
+import { harness } from "./helpers/core-harness";
 
 const OPEN = `<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="example.org" version="1.0"/>`;
 const AUTH = (body = "") => `<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="ANONYMOUS">${body}</auth>`;
-
-describe("RFC 7395 framing", () => {
-  it("classifies open/close/stanzas/nonzas and wrong namespaces", () => {
-    expect(classify(el(OPEN)).kind).toBe("open");
-    expect(classify(el(`<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>`)).kind).toBe("close");
-    expect(classify(el(`<open xmlns="jabber:client"/>`)).kind).toBe("bad-namespace");
-    expect(classify(el(`<message xmlns="jabber:client"/>`))).toMatchObject({ kind: "stanza", stanza: "message" });
-    expect(classify(el(`<iq/>`))).toMatchObject({ kind: "stanza", stanza: "iq" });
-    expect(classify(el(`<presence xmlns="jabber:server"/>`)).kind).toBe("bad-namespace");
-    expect(classify(el(`<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl"/>`)).kind).toBe("nonza");
-  });
-  it("answers with an <open/> carrying the framing namespace, from, id and version", () => {
-    const o = el(openXml("example.org", "abc"));
-    expect(o.ns).toBe("urn:ietf:params:xml:ns:xmpp-framing");
-    expect(o.attrs).toMatchObject({ from: "example.org", id: "abc", version: "1.0" });
-  });
-});
-
-describe("JIDs", () => {
-  it.each([
-    ["room@conference.example.org/nick/with@odd", { local: "room", domain: "conference.example.org", resource: "nick/with@odd" }],
-    ["Example.ORG.", { local: "", domain: "example.org", resource: "" }],
-    ["a@b", { local: "a", domain: "b", resource: "" }],
-  ])("%s", (s, want) => expect(parseJid(s)).toEqual(want));
-  it.each(["", "@b", "a@", "a@b/", "a@b@c"])("rejects %j", (s) => expect(parseJid(s)).toBeUndefined());
-});
 
 describe("stream negotiation: open, SASL ANONYMOUS, restart, bind, session", () => {
   it("runs the whole exchange in order", async () => {

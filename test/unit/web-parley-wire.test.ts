@@ -1,32 +1,9 @@
 /**
- * The web app's pure protocol helpers (workers/web/src): room names, Parley's XMPP extensions
- * (urn:parley:media:0 announcements, urn:parley:av:0 presence state).
+ * Parley's XMPP extensions as the web app reads and writes them (workers/web/src/call/parley-wire.ts):
+ * urn:parley:media:0 announcements and urn:parley:av:0 presence state.
  */
 import { describe, expect, it } from "vitest";
-import { normaliseRoomName, randomRoomName, ROOM_NAME } from "../../workers/web/src/room-name";
 import { avFromWire, avToWire, parseMediaAnnouncement } from "../../workers/web/src/call/parley-wire";
-
-describe("room names", () => {
-  it("generates readable names that satisfy the shared contract", () => {
-    for (let i = 0; i < 200; i++) {
-      const name = randomRoomName();
-      expect(name).toMatch(/^[a-z]+-[a-z]+-[1-9][0-9]$/);
-      expect(ROOM_NAME.test(name)).toBe(true);
-    }
-    expect(randomRoomName(() => new Uint32Array([0, 0, 32]))).toBe("brave-otter-42");
-  });
-
-  it("normalises what people type, or refuses it", () => {
-    expect(normaliseRoomName("  Team Standup ")).toBe("team-standup");
-    expect(normaliseRoomName("https://parley.example/brave-otter-42")).toBe("brave-otter-42");
-    expect(normaliseRoomName("a_b.c")).toBe("a-b-c");
-    expect(normaliseRoomName("--x--")).toBe("x");
-    expect(normaliseRoomName("Ünïcödé")).toBe("ncd");
-    expect(normaliseRoomName("!!!")).toBeUndefined();
-    expect(normaliseRoomName("")).toBeUndefined();
-    expect(normaliseRoomName("a".repeat(100))).toBe("a".repeat(64));
-  });
-});
 
 describe("urn:parley:media:0 announcements", () => {
   it("accepts p2p and complete bridge announcements", () => {

@@ -1,55 +1,9 @@
+/**
+ * XEP-0215 external services (durable/features/extdisco.ts): STUN/TURN entries with coturn REST credentials.
+ */
 import { describe, expect, it } from "vitest";
 import { el, harness, SECRETS } from "./helpers/core-harness";
 import { child, childElements } from "../../durable/xmpp/xml";
-import { validateNick, nickKey } from "../../durable/features/nick";
-import { TokenBucket } from "../../durable/features/rate-limit";
-
-const R = "room@conference.example.org";
-
-describe("XEP-0030 disco and XEP-0199 ping", () => {
-  it("server disco#info lists extdisco and ping; items list the MUC service", async () => {
-    const h = harness();
-    h.ready("a");
-    const f = await h.send("a", `<iq type="get" id="1" to="example.org"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`);
-    expect(f[0]).toContain(`<feature var="urn:xmpp:extdisco:2"/>`);
-    expect(f[0]).toContain(`<feature var="urn:xmpp:ping"/>`);
-    expect(el(f[0]!).attrs).toMatchObject({ type: "result", id: "1", from: "example.org", to: "u-a@example.org/res" });
-    const g = await h.send("a", `<iq type="get" id="2"><query xmlns="http://jabber.org/protocol/disco#items"/></iq>`);
-    expect(g[0]).toContain(`<item jid="conference.example.org"`);
-    const m = await h.send("a", `<iq type="get" id="3" to="conference.example.org"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`);
-    expect(m[0]).toContain(`<identity category="conference" type="text"`);
-  });
-  it("room disco#info works for non-occupants and shows muc_unsecured", async () => {
-    const h = harness();
-    h.ready("a");
-    const f = await h.send("a", `<iq type="get" id="1" to="${R}"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`);
-    expect(f[0]).toContain(`<feature var="http://jabber.org/protocol/muc"/>`);
-    expect(f[0]).toContain(`<feature var="muc_unsecured"/>`);
-  });
-  it.each([
-    ["server (no to)", ""],
-    ["server", ` to="example.org"`],
-    ["MUC service", ` to="conference.example.org"`],
-    ["room", ` to="${R}"`],
-  ])("answers pings to the %s", async (_n, to) => {
-    const h = harness();
-    h.ready("a");
-    const f = await h.send("a", `<iq type="get" id="p"${to}><ping xmlns="urn:xmpp:ping"/></iq>`);
-    expect(el(f[0]!).attrs).toMatchObject({ type: "result", id: "p" });
-  });
-  it("XEP-0410 self-ping: result when joined, not-acceptable when not", async () => {
-    const h = harness();
-    h.ready("a");
-    expect((await h.send("a", `<iq type="get" id="p" to="${R}/alice"><ping xmlns="urn:xmpp:ping"/></iq>`))[0]).toContain("<not-acceptable");
-    await h.join("a", "alice");
-    expect((await h.send("a", `<iq type="get" id="p" to="${R}/alice"><ping xmlns="urn:xmpp:ping"/></iq>`))[0]).toContain(`type="result"`);
-  });
-  it("unsupported IQs get service-unavailable (RFC 6120 §8.4)", async () => {
-    const h = harness();
-    h.ready("a");
-    expect((await h.send("a", `<iq type="get" id="r"><query xmlns="jabber:iq:roster"/></iq>`))[0]).toContain("<service-unavailable");
-  });
-});
 
 describe("XEP-0215 external services", () => {
   const now = 1_700_000_000_000; // harness clock; ttl 86400 -> username 1700086400
@@ -119,47 +73,5 @@ describe("XEP-0215 external services", () => {
     );
     const list = childElements(child(el(c[0]!), "credentials", "urn:xmpp:extdisco:2")!);
     expect(list.map((s) => s.attrs)).toEqual([turns]);
-  });
-});
-
-describe("nick and resource rules", () => {
-  it.each([
-    ["alice", "alice"],
-    ["  padded  ", "padded"],
-    ["e\u0301", "\u00e9"],
-    ["x".repeat(64), "x".repeat(64)],
-    ["😀".repeat(64), "😀".repeat(64)],
-    ["a b", "a b"],
-  ])("accepts %j as %j", (raw, want) => expect(validateNick(raw)).toEqual({ ok: true, value: want }));
-  it.each(["", "   ", "x".repeat(65), "a\u0000b", "a\u0085b", "a\u202Eb", "a\u2028b", "a\u200Bb"])("rejects %j", (raw) => {
-    expect(validateNick(raw).ok).toBe(false);
-  });
-  it("compares case-insensitively after NFC", () => {
-    expect(nickKey("RENÉE")).toBe(nickKey("renée"));
-  });
-});
-
-describe("per-connection token bucket", () => {
-  it("allows a burst, then the sustained rate", () => {
-    const b = new TokenBucket(10, 5, 0);
-    for (let i = 0; i < 5; i++) expect(b.take(0)).toBe(true);
-    expect(b.take(0)).toBe(false);
-    expect(b.take(99)).toBe(false);
-    expect(b.take(100)).toBe(true);
-    expect(b.take(10_000)).toBe(true);
-    expect(b.tokens).toBe(4);
-  });
-  it("closes a flooding stream with policy-violation; others are unaffected", async () => {
-    const h = harness({ limits: { ratePerSecond: 1, burst: 3 } });
-    h.ready("a");
-    h.ready("b");
-    await h.join("a", "alice");
-    await h.join("b", "bob");
-    const flood = `<message to="${R}" type="groupchat"><body>x</body></message>`;
-    const f = await h.send("b", flood + flood + flood);
-    expect(f.join("")).toContain("<policy-violation");
-    expect(h.closed.get("b")?.code).toBe(1008);
-    const g = await h.send("a", flood);
-    expect(g[0]).toContain("<body>x</body>");
   });
 });

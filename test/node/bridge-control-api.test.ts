@@ -1,0 +1,51 @@
+/**
+ * The bridge host's control API handler (bridge-host/src/control/api.ts), without mediasoup: signed calls routed,
+ * bodies validated, the signature checked before anything runs (bridge-host/PROTOCOL.md).
+ */
+import { describe, expect, it } from "vitest";
+import { NonceCache, signRequest } from "../../durable/crypto/signed-request";
+import { handleControl, type ControlDeps } from "../../bridge-host/src/control/api";
+
+const SECRET = "k7Qm2xVw9pLc4RtZ8nHb3JdF6sYg1AeU0oPi5MvX";
+
+describe("control API handler", () => {
+  const calls: string[] = [];
+  const deps = (): ControlDeps => ({
+    secret: SECRET,
+    nonces: new NonceCache(),
+    createRoom: async (room) => (calls.push(`create ${room}`), { wsUrl: `ws://b/v1/rooms/${room}/ws` }),
+    deleteRoom: (room) => void calls.push(`delete ${room}`),
+    kick: (room, nick) => (calls.push(`kick ${room} ${nick}`), room === "here" ? true : "no-room"),
+    health: () => ({ ok: true, workers: 1, rooms: 0, peers: 0, transports: 0, producers: 0, consumers: 0, cpu: 0, load: 0 }),
+  });
+  const signed = async (d: ControlDeps, method: string, path: string, body = "", secret = SECRET) => {
+    const h = await signRequest(secret, method, path, body);
+    return handleControl(method, path, body, { get: (n) => h[n] }, d);
+  };
+
+  it("routes signed calls and validates bodies", async () => {
+    const d = deps();
+    expect(await signed(d, "POST", "/v1/rooms", JSON.stringify({ room: "abc" }))).toEqual({
+      status: 200,
+      body: { room: "abc", wsUrl: "ws://b/v1/rooms/abc/ws" },
+    });
+    expect((await signed(d, "POST", "/v1/rooms", JSON.stringify({ room: "ABC" }))).status).toBe(400);
+    expect((await signed(d, "POST", "/v1/rooms", JSON.stringify({}))).status).toBe(400);
+    expect(await signed(d, "DELETE", "/v1/rooms/abc")).toEqual({ status: 204, body: undefined });
+    expect((await signed(d, "POST", "/v1/rooms/here/kick", JSON.stringify({ nick: "n" }))).status).toBe(204);
+    expect((await signed(d, "POST", "/v1/rooms/gone/kick", JSON.stringify({ nick: "n" }))).status).toBe(404);
+    expect((await signed(d, "GET", "/health")).status).toBe(200);
+    expect(calls).toEqual(["create abc", "delete abc", "kick here n", "kick gone n"]);
+  });
+
+  it("checks the signature before doing anything", async () => {
+    const d = deps();
+    calls.length = 0;
+    const r = await signed(d, "DELETE", "/v1/rooms/abc", "", "x".repeat(40));
+    expect(r).toEqual({ status: 401, body: { error: "request signature bad-signature" } });
+    const none = await handleControl("DELETE", "/v1/rooms/abc", "", { get: () => undefined }, d);
+    expect(none).toEqual({ status: 401, body: { error: "request signature missing" } });
+    expect(calls).toEqual([]);
+    expect((await handleControl("GET", "/v1/rooms/Bad_Name", "", { get: () => undefined }, d)).status).toBe(404);
+  });
+});
