@@ -5,7 +5,7 @@
  *   what the room should keep ready (selection.ts: `p2p`, `standby` or `bridge`) with what it has. Going to the
  *   bridge or to standby: pick the least-loaded healthy bridge host, create the room there (signed control API; asked
  *   early of the expected pick, in parallel with the health checks), then have every occupant told, each with its
- *   own grant (`urn:parley:media:0`, README "Media bridge"). Standby is announced as `mode='p2p'` with the bridge's
+ *   own grant (`urn:parley:media:0`, docs/architecture.md). Standby is announced as `mode='p2p'` with the bridge's
  *   URL and a grant: media stays direct, clients connect to the bridge with inactive senders. From standby, the move
  *   to the bridge is one announcement (the room is already there). Going back to P2P: tell every occupant first
  *   (clients switch make-before-break), then close the bridge room (kept when going back to standby).
@@ -163,7 +163,7 @@ export class MediaCoordinator {
       const base = pickBridge(health, tried);
       if (!base) {
         dropEarly();
-        // No usable bridge: stay peer-to-peer and try again at the next check (README "Media bridge").
+        // No usable bridge: stay peer-to-peer and try again at the next check (docs/architecture.md).
         this.host.save({ mode: "p2p" });
         if (old.bridge) await this.host.announce("p2p", null);
         this.host.scheduleCheck(bridges.length > 0 ? Date.now() + HEALTH_INTERVAL_MS : undefined);

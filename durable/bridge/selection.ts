@@ -1,7 +1,7 @@
 /**
  * When a room needs the media bridge, and which bridge host serves it. Pure decisions, no I/O.
  *
- * Policy (README "Media bridge"): a room with three or more occupants goes through the bridge so that no browser encodes
+ * Policy (docs/architecture.md): a room with three or more occupants goes through the bridge so that no browser encodes
  * its video once per peer; with two or fewer it goes (back) to peer-to-peer, end-to-end encrypted DTLS-SRTP.
  */
 export type MediaMode = "p2p" | "bridge";
@@ -16,7 +16,7 @@ export function mediaModeFor(occupantCount: number): MediaMode {
  * What a room keeps ready: `standby` is a room still peer-to-peer (media goes directly, end-to-end encrypted) that is
  * one person short of the bridge while someone waits on its hair check (a bound XMPP session that has not joined).
  * Its occupants connect to a bridge room ahead with their senders inactive, so that when that person joins, the move
- * to the bridge does not start from nothing (README "Media bridge": standby). No media goes to the bridge before
+ * to the bridge does not start from nothing (docs/architecture.md: standby). No media goes to the bridge before
  * the room announces `bridge`.
  */
 export type MediaReadiness = "p2p" | "standby" | "bridge";

@@ -1,5 +1,5 @@
 /**
- * Parley media-mode announcements (our namespace urn:parley:media:0, README "Media bridge"):
+ * Parley media-mode announcements (our namespace urn:parley:media:0, docs/architecture.md):
  *   <media xmlns='urn:parley:media:0' mode='bridge' url='BRIDGE_WS_URL' grant='GRANT'/>  or  mode='p2p'
  * sent as a headline message from the room to each occupant, after the subject for a joiner of a bridged room, and
  * as the result of `<iq type='get' to='room@conference.domain'><media xmlns='urn:parley:media:0'/></iq>`.

@@ -127,7 +127,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     c.id,
     `<message xmlns="${NS.CLIENT}" type="groupchat" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}" id="${deps.randomId()}"><subject/></message>`,
   );
-  // Parley media mode (README "Media bridge"): a joiner of a room in bridge mode learns it right after the subject.
+  // Parley media mode (docs/architecture.md): a joiner of a room in bridge mode learns it right after the subject.
   if (room.meta.mediaMode === "bridge") {
     const grant = await mintGrant(deps.cfg.bridgeSecret, room.name, c.occ.nick, undefined, deps.now());
     out.send(c.id, mediaHeadline(room, c, mediaPayload(room, grant)));

@@ -20,7 +20,7 @@ export const NS = {
   MUC_ROOMINFO: "http://jabber.org/protocol/muc#roominfo",
   DATA: "jabber:x:data", // XEP-0004
   SID: "urn:xmpp:sid:0", // XEP-0359
-  PARLEY_MEDIA: "urn:parley:media:0", // our media-mode announcements (README "Media bridge")
+  PARLEY_MEDIA: "urn:parley:media:0", // our media-mode announcements (docs/architecture.md)
 } as const;
 
 export type Namespace = (typeof NS)[keyof typeof NS];

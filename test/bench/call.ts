@@ -33,7 +33,7 @@ const switchRounds = Number(opt("switch-rounds") ?? Math.min(rounds, 3));
 /**
  * The switch: carol clicks Join this long after alice and bob see each other (`--settle-ms`, default 3000): a person
  * joining a call in progress, rather than the instant it starts. Her hair check is open all along, so the room keeps
- * its bridge room ready meanwhile (standby, README "Media bridge").
+ * its bridge room ready meanwhile (standby, docs/architecture.md).
  */
 const SETTLE_MS = Number(opt("settle-ms") ?? 3000);
 
