@@ -11,13 +11,7 @@ import { readFileSync, rmSync } from "node:fs";
 const OUT = "worker-configuration.d.ts";
 const check = process.argv.includes("--check");
 const target = check ? `.worker-configuration.check-${process.pid}.d.ts` : OUT;
-const env = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  WRANGLER_HIDE_BANNER: "true",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-};
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_SEND_ERROR_REPORTS: "false" };
 const args = ["wrangler", "types", "--include-runtime=false", "--strict-vars=false", "--env-file", "/dev/null"];
 if (check) args.splice(2, 0, target);
 
