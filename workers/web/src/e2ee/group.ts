@@ -55,7 +55,7 @@ export function mlsSuite(): Promise<CiphersuiteImpl> {
 }
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder("utf-8", { fatal: false });
+const fromUtf8 = new TextDecoder();
 
 export interface OwnKeyPackage {
   identity: string;
