@@ -195,6 +195,12 @@ export class MlsGroup {
     };
   }
 
+  /** GroupInfo of the current epoch (with ratchet tree and external public key): what the creator gives the room. */
+  async groupInfo(): Promise<Uint8Array> {
+    const gi = await createGroupInfoWithExternalPubAndRatchetTree(this.#state, [], await mlsSuite());
+    return encodeMlsMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo: gi });
+  }
+
   /** Apply our own commit once the room accepted it. */
   apply(p: PendingCommit): void {
     if (p.epoch !== this.epoch) throw new MlsGroupError(`pending commit is for epoch ${p.epoch}, the group is at ${this.epoch}`);
