@@ -119,6 +119,19 @@ describe("MLS Delivery Service: ordering and membership, with real MLS messages"
     return { ds, a };
   }
 
+  /** alice, then bob added by alice (epoch 1); KeyPackages of carol and dave ready. */
+  async function roomWithAliceAndBob() {
+    const { ds, a } = await roomWithAlice();
+    const [kpB, kpC, kpD] = await Promise.all(["bob", "carol", "dave"].map(newKeyPackage));
+    ok(handleRequest(ds, "sB", kpReq(kpB!), 10));
+    occupantJoined(ds, "sB", 10);
+    const p = await a.commit({ add: [kpB!.encoded] });
+    ok(handleRequest(ds, "sA", commitReq(p, ["bob"]), 11));
+    a.apply(p);
+    const b = await MlsGroup.join(p.welcome!, kpB!);
+    return { ds, a, b, kpC: kpC!, kpD: kpD! };
+  }
+
   it("adds a newcomer only once it joins the room, through the longest-present member; the welcome reaches it", async () => {
     const { ds, a } = await roomWithAlice();
     const kpB = await newKeyPackage("bob");
@@ -144,22 +157,15 @@ describe("MLS Delivery Service: ordering and membership, with real MLS messages"
   });
 
   it("accepts exactly one commit per epoch: the second gets conflict with the current epoch, then retries and wins", async () => {
-    const { ds, a } = await roomWithAlice();
-    const [kpB, kpC, kpD] = await Promise.all(["bob", "carol", "dave"].map(newKeyPackage));
-    ok(handleRequest(ds, "sB", kpReq(kpB!), 10));
-    occupantJoined(ds, "sB", 10);
-    const pB = await a.commit({ add: [kpB!.encoded] });
-    ok(handleRequest(ds, "sA", commitReq(pB, ["bob"]), 11));
-    a.apply(pB);
-    const b = await MlsGroup.join(pB.welcome!, kpB!);
+    const { ds, a, b, kpC, kpD } = await roomWithAliceAndBob();
 
-    for (const [s, kp] of [["sC", kpC!], ["sD", kpD!]] as const) {
+    for (const [s, kp] of [["sC", kpC], ["sD", kpD]] as const) {
       ok(handleRequest(ds, s, kpReq(kp), 20));
       occupantJoined(ds, s, 20);
     }
     // alice and bob both commit on epoch 1
-    const fromA = await a.commit({ add: [kpC!.encoded] });
-    const fromB = await b.commit({ add: [kpD!.encoded] });
+    const fromA = await a.commit({ add: [kpC.encoded] });
+    const fromB = await b.commit({ add: [kpD.encoded] });
     const first = ok(handleRequest(ds, "sA", commitReq(fromA, ["carol"]), 21));
     const second = handleRequest(ds, "sB", commitReq(fromB, ["dave"]), 22);
     expect(second.ok).toBe(false);
@@ -170,7 +176,7 @@ describe("MLS Delivery Service: ordering and membership, with real MLS messages"
     const relayed = sentTo(first.effects, "sB").find((e) => e.local === "commit")!;
     expect(relayed.attrs["epoch"]).toBe("1");
     await b.process(fromB64(relayed.children[0] as string));
-    const retry = await b.commit({ add: [kpD!.encoded] });
+    const retry = await b.commit({ add: [kpD.encoded] });
     const won = ok(handleRequest(ds, "sB", commitReq(retry, ["dave"]), 23));
     b.apply(retry);
     await a.process(retry.commit);
@@ -211,15 +217,8 @@ describe("MLS Delivery Service: ordering and membership, with real MLS messages"
   });
 
   it("asks the next member when the committer does not answer, and asks for the removal of who left", async () => {
-    const { ds, a } = await roomWithAlice();
-    const [kpB, kpC, kpD] = await Promise.all(["bob", "carol", "dave"].map(newKeyPackage));
-    ok(handleRequest(ds, "sB", kpReq(kpB!), 10));
-    occupantJoined(ds, "sB", 10);
-    const p1 = await a.commit({ add: [kpB!.encoded] });
-    ok(handleRequest(ds, "sA", commitReq(p1, ["bob"]), 11));
-    a.apply(p1);
-    const b = await MlsGroup.join(p1.welcome!, kpB!);
-    ok(handleRequest(ds, "sC", kpReq(kpC!), 20));
+    const { ds, a, b, kpC, kpD } = await roomWithAliceAndBob();
+    ok(handleRequest(ds, "sC", kpReq(kpC), 20));
     const asked = occupantJoined(ds, "sC", 20);
     expect(sentTo(asked, "sA").map((e) => e.local)).toEqual(["commit-request"]);
     // alice stays silent: after the timeout bob is asked
@@ -229,13 +228,13 @@ describe("MLS Delivery Service: ordering and membership, with real MLS messages"
     expect(sentTo(next, "sA")).toEqual([]);
     // bob silent too: back to alice
     expect(sentTo(tick(ds, 20 + 2 * COMMIT_TIMEOUT_MS), "sA").map((e) => e.local)).toEqual(["commit-request"]);
-    const pc = await a.commit({ add: [kpC!.encoded] });
+    const pc = await a.commit({ add: [kpC.encoded] });
     ok(handleRequest(ds, "sA", commitReq(pc, ["carol"]), 20 + 2 * COMMIT_TIMEOUT_MS + 1));
     a.apply(pc);
     await b.process(pc.commit);
 
     // alice leaves: bob (now the longest present) is asked to remove her
-    ok(handleRequest(ds, "sD", kpReq(kpD!), 30));
+    ok(handleRequest(ds, "sD", kpReq(kpD), 30));
     const gone = sessionLeft(ds, "sA", true, 31);
     const req = sentTo(gone, "sB")[0]!;
     expect(childElements(req).map((c) => [c.local, c.attrs["identity"]])).toEqual([["remove", "alice"]]);
