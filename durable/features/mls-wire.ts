@@ -42,7 +42,7 @@ const tooBig = (what: string, max: number) =>
   new MlsWireError({ type: "modify", condition: "policy-violation", text: `${what} larger than ${max} bytes` });
 
 /** Strict base64 (RFC 4648 §4, padded); the size is checked before decoding. */
-export function decodeB64(s: string, what: string, max: number): Uint8Array {
+function decodeB64(s: string, what: string, max: number): Uint8Array {
   const t = s.trim();
   if (Math.floor(t.length / 4) * 3 > max + 2) throw tooBig(what, max);
   if (t.length === 0 || t.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(t)) throw bad(`${what}: not base64`);

@@ -13,7 +13,7 @@ import {
   sframeDecrypt,
   sframeEncrypt,
 } from "../../workers/web/src/e2ee/sframe";
-import { OPUS_CLEAR, VP8_DELTA_FRAME_CLEAR, VP8_KEY_FRAME_CLEAR, clearBytes } from "../../workers/web/src/e2ee/codec";
+import { OPUS_CLEAR, VP8_DELTA_FRAME_CLEAR, VP8_KEY_FRAME_CLEAR, clearBytes, codecFromMime } from "../../workers/web/src/e2ee/codec";
 import { FrameDecryptError, FrameKeys, indexBits, makeKid, splitKid } from "../../workers/web/src/e2ee/frame-keys";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
@@ -116,6 +116,7 @@ describe("codec clear bytes", () => {
     expect(clearBytes("vp8", hex("3101"))).toBe(VP8_DELTA_FRAME_CLEAR);
     expect(clearBytes("opus", hex("fc"))).toBe(OPUS_CLEAR);
     expect(clearBytes("opus", new Uint8Array(0))).toBe(0);
+    expect([codecFromMime("video/VP8"), codecFromMime("audio/opus"), codecFromMime("video/H264")]).toEqual(["vp8", "opus", undefined]);
   });
 });
 
@@ -210,6 +211,22 @@ describe("FrameKeys: per-sender keys, epochs and replay", () => {
     // same counter 0, same plaintext: different KIDs give different keys, so different ciphertexts
     expect(toHex(a.subarray(2))).not.toBe(toHex(c.subarray(2)));
     expect(toHex(a.subarray(2))).not.toBe(toHex(a1.subarray(3)));
+  });
+
+  it("throws only FrameDecryptError on arbitrary received bytes, and never decrypts a forgery (fuzz)", async () => {
+    const now = { t: 0 };
+    const { alice, bob } = setup(now);
+    const genuine = await alice.encrypt("vp8", keyFrame());
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("vp8", "opus") as fc.Arbitrary<"vp8" | "opus">, fc.uint8Array({ maxLength: 80 }), fc.nat(genuine.length - 1), fc.integer({ min: 1, max: 255 }), async (codec, junk, at, x) => {
+          await expect(bob.decrypt(codec, junk)).rejects.toBeInstanceOf(FrameDecryptError);
+          const forged = new Uint8Array(genuine);
+          forged[at]! ^= x;
+          await expect(bob.decrypt("vp8", forged)).rejects.toBeInstanceOf(FrameDecryptError);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it("refuses frames too short for their clear bytes, and encrypting before any epoch", async () => {

@@ -16,13 +16,13 @@
 import { clearBytes, type MediaCodec } from "./codec";
 import { decodeHeader, deriveKidKey, SFrameError, sframeDecrypt, sframeEncrypt, type KidKey } from "./sframe";
 
-export const EPOCH_BITS = 4;
+const EPOCH_BITS = 4;
 const EPOCH_MASK = (1n << BigInt(EPOCH_BITS)) - 1n;
 /** contexts a sender may use (streams per sender); frames with a larger one are refused before any key work */
-export const MAX_CONTEXTS = 8;
-export const REPLAY_WINDOW = 128n;
-export const DEFAULT_RETAIN_MS = 10_000;
-export const DEFAULT_MAX_EPOCHS = 4;
+const MAX_CONTEXTS = 8;
+const REPLAY_WINDOW = 128n;
+const DEFAULT_RETAIN_MS = 10_000;
+const DEFAULT_MAX_EPOCHS = 4;
 
 /** S of §5.2: the smallest S with leafCount <= 2^S. */
 export function indexBits(leafCount: number): number {

@@ -40,8 +40,8 @@ import { NK } from "./sframe";
 
 export const MLS_CIPHERSUITE = "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" as const;
 /** RFC 9605 §5.2 exporter label */
-export const SFRAME_EXPORTER_LABEL = "SFrame 1.0 Base Key";
-export const SAFETY_CODE_GROUPS = 6;
+const SFRAME_EXPORTER_LABEL = "SFrame 1.0 Base Key";
+const SAFETY_CODE_GROUPS = 6;
 
 export class MlsGroupError extends Error {
   override name = "MlsGroupError";

@@ -13,8 +13,8 @@
 export const SUITE_AES_128_GCM_SHA256_128 = 0x0004;
 /** §4.5 table: key, nonce and tag sizes of AES_128_GCM_SHA256_128 */
 export const NK = 16;
-export const NN = 12;
-export const NT = 16;
+const NN = 12;
+const NT = 16;
 const MAX_U64 = (1n << 64n) - 1n;
 
 export class SFrameError extends Error {
