@@ -1,5 +1,5 @@
 /**
- * The room as MLS Delivery Service (RFC 9420 §14, RFC 9750 §5): trusted to order handshake messages and to say who is
+ * The room as MLS Delivery Service (RFC 9420 §14, RFC 9750, "Delivery Service"): trusted to order handshake messages and to say who is
  * in the room, never to hold a secret. Pure: requests and room events in, effects as data out, clock injected.
  *
  * Rules (docs/e2ee-protocol.md):

@@ -114,7 +114,7 @@ export function peekKeyPackage(b: Uint8Array): { identity: string } {
   return { identity };
 }
 
-/** PrivateMessage (§6.3.1) carrying a commit: its group id and epoch (both in the clear). */
+/** PrivateMessage (§6.3) carrying a commit: its group id and epoch (both in the clear). */
 export function peekCommit(b: Uint8Array): { groupId: Uint8Array; epoch: bigint } {
   const r = new Reader(b, "commit");
   r.header(WIRE.privateMessage, "PrivateMessage");
