@@ -11,7 +11,7 @@
  * A new epoch replaces the one with the same low E bits (§5.2 MUST); older epochs stay usable for decryption for
  * `retainMs` (late frames sent before the commit reached their sender), at most `maxEpochs` of them.
  * Keys are for encryption (own index) or decryption (every other index), never both (§4.4.1 MUST).
- * Replay (§7.5, §9.3): per KID, a sliding window of REPLAY_WINDOW counters as in RFC 3711 §3.3.2.
+ * Replay (§7.4, §9.3): per KID, a sliding window of REPLAY_WINDOW counters as in RFC 3711 §3.3.2.
  */
 import { clearBytes, type MediaCodec } from "./codec";
 import { decodeHeader, deriveKidKey, SFrameError, sframeDecrypt, sframeEncrypt, type KidKey } from "./sframe";
