@@ -5,11 +5,17 @@
  */
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createSocket, type Socket } from "node:dgram";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadCoturnConfig } from "../../bridge-host/coturn/config";
+import { startCoturn } from "../../bridge-host/coturn/launcher";
+import { freeUdpTcpPort } from "../../bridge-host/coturn/ports";
+import { startBridge } from "./helpers/bridge-harness";
 import { launchBrowser } from "./helpers/browser";
 import { createNetns, isRoot, type NetnsLink } from "./helpers/netns";
+import { startEdge } from "./helpers/wrangler-dev";
 
 if (!isRoot) console.warn("netns.test.ts: skipped: network namespaces and tun devices need root");
 
@@ -37,6 +43,23 @@ async function curl(link: NetnsLink, url: string, maxTimeS = 3): Promise<{ code:
   } catch {
     return { code: 0, speed: 0 };
   }
+}
+
+/** A STUN binding request (RFC 8489) from inside the namespace: the address the server saw (XOR-MAPPED-ADDRESS). */
+async function stunMappedAddress(link: NetnsLink, host: string, port: number): Promise<string> {
+  const script = `
+    const s = require("node:dgram").createSocket("udp4");
+    const req = Buffer.concat([Buffer.from([0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]), require("node:crypto").randomBytes(12)]);
+    s.on("message", (m) => {
+      for (let i = 20; i + 4 <= m.length; ) {
+        const t = m.readUInt16BE(i), l = m.readUInt16BE(i + 2);
+        if (t === 0x20) { console.log([m[i + 8] ^ 0x21, m[i + 9] ^ 0x12, m[i + 10] ^ 0xa4, m[i + 11] ^ 0x42].join(".")); process.exit(0); }
+        i += 4 + l + ((4 - (l % 4)) % 4);
+      }
+    });
+    s.send(req, ${port}, ${JSON.stringify(host)});
+    setTimeout(() => process.exit(1), 5000);`;
+  return (await link.exec(process.execPath, ["-e", script])).stdout.trim();
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -153,12 +176,68 @@ describe.skipIf(!isRoot)("network namespace link (needs root)", () => {
     }
   });
 
+  it("reaches wrangler dev, the bridge and coturn running on the host at the service address", { timeout: 180_000 }, async () => {
+    const ip = link.serviceAddress;
+    const min = 42000 + 1000 * Math.floor(Math.random() * 7);
+    const turn = loadCoturnConfig({
+      TURN_ENV: "development",
+      TURN_SECRET: "netns-" + "x".repeat(40),
+      TURN_LISTEN_IPS: ip,
+      TURN_RELAY_IPS: ip,
+      TURN_PORT: String(await freeUdpTcpPort({ min: 42000, max: 49999 })),
+      TURN_MIN_PORT: String(min),
+      TURN_MAX_PORT: String(min + 999),
+    });
+    const [edge, bridge, coturn] = await Promise.all([
+      startEdge({ ip, timeoutMs: 120_000 }),
+      startBridge({ env: { HTTP_HOST: ip, LISTEN_IP: ip, ANNOUNCED_ADDRESS: ip } }),
+      startCoturn(turn, { onLog: () => {} }),
+    ]);
+    try {
+      expect((await curl(link, `${edge.httpUrl}/healthz`, 10)).code).toBe(200);
+      expect(bridge.controlUrl).toContain(ip);
+      expect((await curl(link, `${bridge.controlUrl}/metrics`, 10)).code).toBe(200);
+      expect(await stunMappedAddress(link, ip, turn.port)).toBe(link.nsAddress);
+    } finally {
+      await Promise.all([edge.stop(), bridge.stop(), coturn.stop()]);
+    }
+  });
+
   it("tears down everything, twice without error", async () => {
     const other = await createNetns();
     const name = other.name;
     const service = other.serviceAddress;
     await other.close();
     await other.close();
+    expect(execFileSync("ip", ["netns", "list"]).toString()).not.toContain(name);
+    expect(execFileSync("ip", ["-4", "-o", "addr", "show", "dev", "lo"]).toString()).not.toContain(` ${service}/`);
+  });
+
+  it("a run killed outright leaves no link behind, and the next run removes its namespace and address", { timeout: 60_000 }, async () => {
+    const helper = new URL("./helpers/netns.ts", import.meta.url).pathname;
+    const devices = () => execFileSync("ip", ["-o", "link"]).toString();
+    const tuns = () => new Set([...devices().matchAll(/^\d+: (pn[0-9a-f]{8}h)/gm)].map((m) => m[1]!));
+    const before = tuns();
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "-e", `import(${JSON.stringify(helper)}).then(async (m) => { const l = await m.createNetns(); console.log(JSON.stringify({ name: l.name, service: l.serviceAddress })); setInterval(() => {}, 1000); })`],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`helper process exited (${code})`)));
+    });
+    const { name, service } = JSON.parse(line) as { name: string; service: string };
+    const linkDev = [...tuns()].find((d) => !before.has(d));
+    expect(linkDev).toBeDefined();
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    // The forwarder saw its standard input close and exited: both tun devices are gone.
+    for (let i = 0; i < 50 && devices().includes(linkDev!); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(devices()).not.toContain(linkDev!);
+    expect(execFileSync("ip", ["netns", "list"]).toString()).toContain(name);
+    const next = await createNetns();
+    await next.close();
     expect(execFileSync("ip", ["netns", "list"]).toString()).not.toContain(name);
     expect(execFileSync("ip", ["-4", "-o", "addr", "show", "dev", "lo"]).toString()).not.toContain(` ${service}/`);
   });

@@ -103,7 +103,7 @@ function removeLeftovers(): void {
     if (m && !pidAlive(Number(m[2]))) runSyncQuiet("ip", ["netns", "del", m[1]!]);
   }
   for (const line of runSyncQuiet("ip", ["-4", "-o", "addr", "show", "dev", "lo"]).split("\n")) {
-    const m = /inet (\S+) .*\b(lo:pn(\d+))$/.exec(line.trim());
+    const m = /inet (\S+) .*? (lo:pn(\d+))\b/.exec(line);
     if (m && !pidAlive(Number(m[3]))) runSyncQuiet("ip", ["addr", "del", m[1]!, "dev", "lo"]);
   }
 }
