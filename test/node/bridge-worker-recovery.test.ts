@@ -5,10 +5,12 @@
  *  - the pool replaces the worker at once (new process, same RTC port);
  *  - every room on it is told `roomClosing {reason: "worker-died"}`, its sockets close with 4503 "media restarted",
  *    and the room is recreated at once under the same name and URL;
- *  - the pages connect again (as on a first connect) and get their media back within 2 s of the death.
+ *  - the pages connect again (as on a first connect) and get their media back within 2 s of the death;
+ *  - with two workers, only the dead worker's rooms are touched, and they come back on the live one at once.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
+import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintGrant } from "../../durable/crypto/bridge-grant";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
@@ -100,5 +102,46 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
     expect(health).toMatchObject({ workers: 1, rooms: 1, peers: 2 });
     expect(bridge.output()).toContain("worker.replaced");
     expect(backAfterMs).toBeLessThanOrEqual(2000);
+  });
+
+  it("with two workers, only the dead worker's room restarts, at once on the live worker; the pool is whole again", { timeout: 120_000 }, async () => {
+    const two = await startBridge({ env: { WORKERS: "2" } });
+    try {
+      /** A signaling connection: the RTC port of its room's worker (from a transport's candidates), its close. */
+      const connect = async (room: string) => {
+        const { wsUrl } = (await (await two.call("POST", "/v1/rooms", { room })).json()) as { wsUrl: string };
+        const ws = new WebSocket(`${wsUrl}?grant=${await mintGrant(two.secret, room, "w")}`);
+        const closed = new Promise<{ code: number; reason: string }>((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
+        const port = new Promise<number>((resolve, reject) => {
+          ws.on("message", (d) => {
+            const m = JSON.parse(String(d)) as { response?: boolean; data?: { iceCandidates: { port: number }[] } };
+            if (m.response) resolve(m.data!.iceCandidates[0]!.port);
+          });
+          ws.once("open", () => ws.send(JSON.stringify({ id: 1, method: "createWebRtcTransport", data: { direction: "recv" } })));
+          ws.once("error", reject);
+        });
+        return { ws, closed, port: await port };
+      };
+      const a = await connect("two-a");
+      const b = await connect("two-b");
+      expect([a.port, b.port].sort()).toEqual([two.rtcPort, two.rtcPort + 1]);
+      // Workers are spawned in index order: the older process serves RTC_PORT + 0.
+      const pids = workerPids(two.process.pid!).sort((x, y) => x - y);
+      expect(pids).toHaveLength(2);
+      const [onFirst, onSecond] = a.port === two.rtcPort ? [a, b] : [b, a];
+      process.kill(pids[0]!, "SIGKILL");
+      expect(await onFirst.closed).toEqual({ code: 4503, reason: "media restarted" });
+      const again = await connect(onFirst === a ? "two-a" : "two-b");
+      expect(again.port).toBe(two.rtcPort + 1); // on the live worker, not waiting for the replacement
+      expect(onSecond.ws.readyState).toBe(WebSocket.OPEN);
+      await waitFor("the replacement worker", async () => {
+        const h = (await (await two.call("GET", "/health")).json()) as { workers: number; rooms: number };
+        return h.workers === 2 && h.rooms === 2 && workerPids(two.process.pid!).length === 2;
+      });
+      expect(workerPids(two.process.pid!)).not.toContain(pids[0]);
+      for (const c of [onSecond, again]) c.ws.close();
+    } finally {
+      await two.stop();
+    }
   });
 });
