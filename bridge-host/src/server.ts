@@ -129,6 +129,8 @@ export class BridgeServer {
 
   deleteRoom(name: string): void {
     this.rooms.get(name)?.close("deleted");
+    // Being (re)created (e.g. after its worker died): the deletion wins once it exists.
+    this.#pending.get(name)?.then((room) => room.close("deleted"), () => undefined);
   }
 
   health(): HealthSnapshot {

@@ -41,6 +41,22 @@ function workerPids(bridgePid: number): number[] {
   });
 }
 
+/** A signaling connection with a receive transport: the RTC port of its room's worker (from the candidates), its close. */
+async function connectRecv(bridge: BridgeHandle, room: string) {
+  const { wsUrl } = (await (await bridge.call("POST", "/v1/rooms", { room })).json()) as { wsUrl: string };
+  const ws = new WebSocket(`${wsUrl}?grant=${await mintGrant(bridge.secret, room, "w")}`);
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
+  const port = new Promise<number>((resolve, reject) => {
+    ws.on("message", (d) => {
+      const m = JSON.parse(String(d)) as { response?: boolean; data?: { iceCandidates: { port: number }[] } };
+      if (m.response) resolve(m.data!.iceCandidates[0]!.port);
+    });
+    ws.once("open", () => ws.send(JSON.stringify({ id: 1, method: "createWebRtcTransport", data: { direction: "recv" } })));
+    ws.once("error", reject);
+  });
+  return { ws, closed, port: await port };
+}
+
 /** Decoded video frames on the page's current receive transport (the best inbound video stream). */
 async function framesDecoded(page: Page): Promise<number> {
   const s = await page.evaluate(() => (globalThis as unknown as G).parley.inbound());
@@ -107,21 +123,7 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
   it("with two workers, only the dead worker's room restarts, at once on the live worker; the pool is whole again", { timeout: 120_000 }, async () => {
     const two = await startBridge({ env: { WORKERS: "2" } });
     try {
-      /** A signaling connection: the RTC port of its room's worker (from a transport's candidates), its close. */
-      const connect = async (room: string) => {
-        const { wsUrl } = (await (await two.call("POST", "/v1/rooms", { room })).json()) as { wsUrl: string };
-        const ws = new WebSocket(`${wsUrl}?grant=${await mintGrant(two.secret, room, "w")}`);
-        const closed = new Promise<{ code: number; reason: string }>((r) => ws.on("close", (code, reason) => r({ code, reason: reason.toString() })));
-        const port = new Promise<number>((resolve, reject) => {
-          ws.on("message", (d) => {
-            const m = JSON.parse(String(d)) as { response?: boolean; data?: { iceCandidates: { port: number }[] } };
-            if (m.response) resolve(m.data!.iceCandidates[0]!.port);
-          });
-          ws.once("open", () => ws.send(JSON.stringify({ id: 1, method: "createWebRtcTransport", data: { direction: "recv" } })));
-          ws.once("error", reject);
-        });
-        return { ws, closed, port: await port };
-      };
+      const connect = (room: string) => connectRecv(two, room);
       const a = await connect("two-a");
       const b = await connect("two-b");
       expect([a.port, b.port].sort()).toEqual([two.rtcPort, two.rtcPort + 1]);
@@ -143,5 +145,20 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
     } finally {
       await two.stop();
     }
+  });
+
+  it("a room the edge deletes while it is being recreated stays deleted", { timeout: 60_000 }, async () => {
+    const c = await connectRecv(bridge, "deleted-meanwhile");
+    const rooms = async () => ((await (await bridge.call("GET", "/health")).json()) as { rooms: number }).rooms;
+    const before = await rooms();
+    const recreated = () => bridge.output().split("room.recreated").length - 1;
+    const recreatedBefore = recreated();
+    const [pid] = workerPids(bridge.process.pid!);
+    process.kill(pid!, "SIGKILL");
+    expect(await c.closed).toEqual({ code: 4503, reason: "media restarted" });
+    expect((await bridge.call("DELETE", "/v1/rooms/deleted-meanwhile")).status).toBeLessThan(300);
+    // Every room of the dead worker is recreated (this one too: the deletion closes it once it exists).
+    await waitFor("the rooms to be recreated", () => recreated() === recreatedBefore + before);
+    expect(await rooms()).toBe(before - 1); // the other rooms on the worker came back; this one did not
   });
 });
