@@ -194,14 +194,19 @@ async function edgeLoad(): Promise<void> {
     const fanWall = performance.now() - sendStart;
     const cpu = { workerd: cpuMs(workerd) - cpu0.workerd, bench: process.cpuUsage(cpu0.bench) };
     const latencies: number[] = [];
+    const firstRound: number[] = []; // each room's first message after the joins (a room that hibernated wakes up)
     for (const c of roomClients.flat()) {
       for (const f of c.frames.slice(marks.get(c))) {
-        for (const m of f.text.matchAll(/LOAD\|([\d.]+)\|/g)) latencies.push(f.at - Number(m[1]));
+        for (const m of f.text.matchAll(/LOAD\|([\d.]+)\|(\d+)/g)) {
+          latencies.push(f.at - Number(m[1]));
+          if (m[2] === "0") firstRound.push(f.at - Number(m[1]));
+        }
       }
     }
     console.log(
       `  fan-out (groupchat message to every occupant, ${ROOMS} rooms x ${MESSAGES} rounds at ${RATE} msg/s): ${summary(latencies)}; ${latencies.length}/${expected} delivered`,
     );
+    console.log(`    of which each room's first message: ${summary(firstRound)}`);
     console.log(
       `  CPU during fan-out: workerd ${Math.round((cpu.workerd / fanWall) * 100)}% of one core, this bench process ${Math.round(((cpu.bench.user + cpu.bench.system) / 1000 / fanWall) * 100)}%`,
     );
