@@ -137,7 +137,7 @@ describe.skipIf(!isRoot)("network namespace link (needs root)", () => {
     // 40 ms each way: 80 ms round trip on top of the clean one.
     const rtt = median(probe.rtts);
     expect(rtt - cleanRtt).toBeGreaterThan(75);
-    expect(rtt - cleanRtt).toBeLessThan(140);
+    expect(rtt - cleanRtt).toBeLessThan(180); // generous: a loaded machine adds scheduling delay
     const after = await udpProbe(link, udpPort, 50, 5);
     expect(after.received).toBe(50);
     expect(median(after.rtts)).toBeLessThan(60);
