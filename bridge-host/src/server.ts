@@ -89,30 +89,37 @@ export class BridgeServer {
     if (this.rooms.has(name)) return { wsUrl };
     let p = this.#pending.get(name);
     if (!p) {
-      const entry = this.pool.pick();
-      entry.rooms++;
-      p = BridgeRoom.create({
-        name,
-        host: entry,
-        maxPeers: this.config.maxPeersPerRoom,
-        firstKeyFrameHoldMs: this.config.firstKeyFrameHoldMs,
-        log: this.log,
-        traceKeyFrames: this.config.logLevel === "debug",
-      }).then(
-        (room) => {
-          this.rooms.set(name, room);
-          room.on("close", () => {
-            entry.rooms--;
-            if (this.rooms.get(name) === room) this.rooms.delete(name);
+      p = this.pool.acquire().then(async (entry) => {
+        entry.rooms++;
+        let room: BridgeRoom;
+        try {
+          room = await BridgeRoom.create({
+            name,
+            host: entry,
+            maxPeers: this.config.maxPeersPerRoom,
+            firstKeyFrameHoldMs: this.config.firstKeyFrameHoldMs,
+            log: this.log,
+            traceKeyFrames: this.config.logLevel === "debug",
           });
-          this.log.info("room.created", { rooms: this.rooms.size });
-          return room;
-        },
-        (err: unknown) => {
+        } catch (err) {
           entry.rooms--;
           throw err;
-        },
-      );
+        }
+        this.rooms.set(name, room);
+        room.on("close", (reason) => {
+          entry.rooms--;
+          if (this.rooms.get(name) === room) this.rooms.delete(name);
+          // PROTOCOL.md "Media worker restarts": the room comes back at once, same name and URL, on a live worker.
+          if (reason === "worker-died" && !this.#shuttingDown) {
+            this.createRoom(name).then(
+              () => this.log.info("room.recreated"),
+              (e: Error) => this.log.error("room.recreate_failed", { error: e.message }),
+            );
+          }
+        });
+        this.log.info("room.created", { rooms: this.rooms.size });
+        return room;
+      });
       this.#pending.set(name, p);
       p.finally(() => this.#pending.delete(name)).catch(() => undefined);
     }
@@ -122,6 +129,8 @@ export class BridgeServer {
 
   deleteRoom(name: string): void {
     this.rooms.get(name)?.close("deleted");
+    // Being (re)created (e.g. after its worker died): the deletion wins once it exists.
+    this.#pending.get(name)?.then((room) => room.close("deleted"), () => undefined);
   }
 
   health(): HealthSnapshot {
@@ -205,7 +214,7 @@ export class BridgeServer {
     }
     const room = m[1] as string;
     // Complete the handshake even for bad grants: browsers only see WebSocket close codes/reasons, not HTTP errors.
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+    const upgrade = () => this.#wss.handleUpgrade(req, socket, head, (ws) => {
       acceptConnection(ws, room, url.searchParams.get("grant"), {
         secret: this.config.secret,
         log: this.log,
@@ -216,6 +225,10 @@ export class BridgeServer {
         ws.close(1011, "internal error");
       });
     });
+    // A room being (re)created, e.g. after its media worker died: the connection waits for it instead of a 4404.
+    const pending = this.#pending.get(room);
+    if (pending) void pending.then(upgrade, upgrade);
+    else upgrade();
   }
 
   #metrics(): string {

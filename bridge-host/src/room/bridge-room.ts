@@ -30,6 +30,13 @@ export interface RoomHost {
   webRtcServer: types.WebRtcServer;
 }
 
+/** How the room's connections are closed, by why the room closes (PROTOCOL.md, close codes). */
+const CLOSE_FOR: Record<RoomCloseReason, { code: CloseCode; reason: string }> = {
+  deleted: { code: CloseCode.RoomClosed, reason: "room closed" },
+  shutdown: { code: CloseCode.ServerShutdown, reason: "bridge shutting down" },
+  "worker-died": { code: CloseCode.MediaRestarted, reason: "media restarted" },
+};
+
 /** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, bridge-grant.ts). */
 const KICK_MEMORY_SECONDS = 60;
 
@@ -120,8 +127,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.broadcast({ method: "roomClosing", data: { reason } });
-    const code = reason === "shutdown" ? CloseCode.ServerShutdown : CloseCode.RoomClosed;
-    for (const p of [...this.peers.values(), ...this.lobby]) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
+    const close = CLOSE_FOR[reason];
+    for (const p of [...this.peers.values(), ...this.lobby]) p.close(close);
     this.peers.clear();
     this.lobby.clear();
     this.#firstKeyFrame.close();

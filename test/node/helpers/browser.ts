@@ -18,14 +18,17 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /**
  * `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`).
  * `fakeFps`: their frame rate (Chromium's fake cameras default to 20 frames a second; webcams usually deliver 30).
+ * `executablePath`: another Chromium executable, e.g. a wrapper that runs it in a network namespace (netns.ts).
  */
-export async function launchBrowser(opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number } = {}): Promise<Browser> {
+export async function launchBrowser(
+  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string } = {},
+): Promise<Browser> {
   const fake = [
     ...(opts.fakeCameras && opts.fakeCameras > 1 ? [`device-count=${opts.fakeCameras}`] : []),
     ...(opts.fakeFps ? [`fps=${opts.fakeFps}`] : []),
   ];
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: opts.executablePath ?? CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
