@@ -20,13 +20,13 @@
  *
  * Phases of a round (fresh room each time):
  *  1. join: every client connects, logs in (SASL ANONYMOUS), binds and joins, one after the other;
- *     join time = WebSocket connect -> the join's subject message.
+ *     join time = WebSocket connect -> the join's subject message. Then, while the sockets are quiet, sizes: bytes on
+ *     the wire (TCP payload: WebSocket framing, compression if negotiated) one occupant receives per chat message,
+ *     presence update and Jingle session-initiate (signaling-client.ts `typicalStanzas`).
  *  2. burst: every client sends M groupchat messages as fast as the server takes them (at most W un-echoed at a
  *     time); deliveries/s = groupchat messages received by all clients / elapsed; server CPU per 1000 deliveries.
  *  3. fixed-rate: R msg/s in aggregate for T s, round-robin over the clients; every delivery's latency =
  *     receive time - send time (embedded in the body; one process, one clock).
- *  4. sizes: bytes on the wire (TCP payload: WebSocket framing, compression if negotiated) one occupant receives per
- *     chat message, presence update and Jingle session-initiate (signaling-client.ts `typicalStanzas`).
  */
 import { randomUUID } from "node:crypto";
 import { cpus, loadavg } from "node:os";
@@ -133,6 +133,21 @@ async function runRound(target: Target, round: number, roomName: string): Promis
     const js = [...joinTimes].sort((a, b) => a - b);
     for (const c of clients) c.hot = true;
 
+    // ---- sizes (while the sockets are quiet): client 0 sends, client 1's received bytes are measured
+    const [a, b] = [clients[0]!, clients[1]!];
+    const wire = { chat: NaN, presence: NaN, jingle: NaN };
+    for (const kind of ["chat", "presence", "jingle"] as const) {
+      await sleep(100); // let stray frames settle
+      const before = b.wireBytes().read;
+      const want = b.sizeReceived + SIZE_PROBES;
+      for (let k = 0; k < SIZE_PROBES; k++) a.send(typicalStanzas(roomJid, "u1", k)[kind]);
+      if (await until(() => b.sizeReceived >= want, 10_000)) {
+        await sleep(50);
+        wire[kind] = (b.wireBytes().read - before) / SIZE_PROBES;
+      }
+    }
+
+
     // ---- burst
     const expected = N * M * N;
     tally.expected = expected;
@@ -204,20 +219,6 @@ async function runRound(target: Target, round: number, roomName: string): Promis
     await until(() => got() >= fixedExpected, 15_000);
     const fixedServerMs = target.cpuMs() - fServer0;
     const lat = clients.flatMap((c) => c.fixedLatencies).sort((a, b) => a - b);
-
-    // ---- sizes: client 0 sends, client 1's received bytes are measured
-    const [a, b] = [clients[0]!, clients[1]!];
-    const wire = { chat: NaN, presence: NaN, jingle: NaN };
-    for (const kind of ["chat", "presence", "jingle"] as const) {
-      await sleep(100); // let stray frames settle
-      const before = b.wireBytes().read;
-      const want = b.sizeReceived + SIZE_PROBES;
-      for (let k = 0; k < SIZE_PROBES; k++) a.send(typicalStanzas(roomJid, "u1", k)[kind]);
-      if (await until(() => b.sizeReceived >= want, 10_000)) {
-        await sleep(50);
-        wire[kind] = (b.wireBytes().read - before) / SIZE_PROBES;
-      }
-    }
 
     return {
       target: target.name,
