@@ -99,7 +99,8 @@ function pct(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i]!;
 }
-const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
+/** median of the rounds that measured something (NaN: nothing arrived in time) */
+const median = (xs: number[]) => pct(xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b), 50);
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
