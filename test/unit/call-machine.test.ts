@@ -70,7 +70,8 @@ describe("call machine: moving to the bridge and back", () => {
     expect(c).toMatchObject({ url: B1, grant: "g", via: "fresh" });
     // Direct sessions are trimmed, never re-created, while the move runs.
     expect(only(h.advance(200), "p2p-peers").keep).toBe("existing");
-    expect(h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link })).toEqual([]);
+    // Tracks that came while it connected go on the new link (see the quick-join tests below).
+    expect(h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link })).toEqual([{ kind: "send-tracks", links: [c.link] }]);
     const carrying = h.send({ type: "bridge-carrying", attempt: c.attempt, link: c.link });
     expect(ofKind(carrying, "p2p-peers")[0]).toEqual({ kind: "p2p-peers", peers: [], keep: "all" });
     expect(ofKind(carrying, "show-streams")).toHaveLength(1);
@@ -172,7 +173,8 @@ describe("call machine: moving to the bridge and back", () => {
     h.join("alice", ["bob", "carol"]);
     const first = h.onBridge(B1);
     const c = only(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "bridge-connect");
-    expect(h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link })).toEqual([]);
+    h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link });
+    expect(h.s.previousBridge).toBe(first);
     const out = h.send({ type: "bridge-carrying", attempt: c.attempt, link: c.link });
     expect(out).toContainEqual({ kind: "link-close", link: first });
     expect(h.s.bridge).toMatchObject({ link: c.link, url: B2, carrying: true });
@@ -237,7 +239,10 @@ describe("call machine: the XMPP connection", () => {
   it("a dropped stream shows reconnecting; once back, everyone is forgotten and we rejoin as the same nick", () => {
     const h = new CallHarness();
     h.join("alice", ["bob"]);
-    expect(h.send({ type: "xmpp-disconnected" })).toEqual([{ kind: "view-connection", state: "reconnecting" }]);
+    expect(h.send({ type: "xmpp-disconnected" })).toEqual([
+      { kind: "view-connection", state: "reconnecting" },
+      { kind: "clear-timer", timer: "keepalive" },
+    ]);
     const back = h.send({ type: "xmpp-reconnected" });
     expect(ofKind(back, "participant-gone").map((e) => e.nick)).toEqual(["bob"]);
     expect(only(back, "rejoin").nick).toBe("alice");
@@ -248,6 +253,35 @@ describe("call machine: the XMPP connection", () => {
     expect(last(joined, "p2p-peers")?.peers).toEqual([jid("bob")]);
     // after rejoining, we are the later one: we initiate towards those already there
     expect(h.s.participants.get("bob")?.weInitiate).toBe(true);
+  });
+
+  it("every ten seconds in the room the server is pinged (XEP-0199); an answer changes nothing", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.advance(1000);
+    expect(h.advance(8999)).toEqual([]);
+    const ping = [{ kind: "xmpp-ping", timeoutMs: 5000 }, { kind: "set-timer", timer: "keepalive", ms: 10_000 }];
+    expect(h.advance(1)).toEqual(ping);
+    expect(h.send({ type: "xmpp-ping", ok: true })).toEqual([]);
+    expect(h.advance(10_000)).toEqual(ping);
+  });
+
+  it("network change: a ping without answer (a dead socket never closed) drops the stream; once back we rejoin", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.advance(10_000);
+    expect(h.send({ type: "xmpp-ping", ok: false })).toEqual([
+      { kind: "view-connection", state: "reconnecting" },
+      { kind: "clear-timer", timer: "keepalive" },
+      { kind: "xmpp-restart" },
+    ]);
+    // The client reports the drop it caused, then the new session: nothing twice, and no pings meanwhile.
+    expect(h.send({ type: "xmpp-disconnected" })).toEqual([]);
+    expect(h.advance(30_000)).toEqual([]);
+    expect(only(h.send({ type: "xmpp-reconnected" }), "rejoin").nick).toBe("alice");
+    const back = h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    expect(back).toContainEqual({ kind: "view-connection", state: "connected" });
+    expect(back).toContainEqual({ kind: "set-timer", timer: "keepalive", ms: 10_000 });
   });
 
   it("a rejoin the room refuses is shown as failed", () => {
@@ -293,14 +327,72 @@ describe("call machine: local devices and toggles", () => {
   it("devices changed with the same kinds put the new tracks on every path without a presence", () => {
     const h = new CallHarness();
     h.join("alice", ["bob"]);
-    h.onBridge(B1);
-    expect(h.send({ type: "devices", audio: true, video: true })).toEqual([{ kind: "send-tracks" }]);
+    const link = h.onBridge(B1);
+    expect(h.send({ type: "devices", audio: true, video: true })).toEqual([{ kind: "send-tracks", links: [link] }]);
   });
 
   it("toggling the microphone announces it", () => {
     const h = new CallHarness();
     h.join("alice");
     expect(h.send({ type: "toggle", kind: "audio" })).toEqual([{ kind: "av", av: { audio: false, video: true, screen: false }, presence: true }]);
+  });
+});
+
+describe("call machine: a quick Join (devices ready only after it)", () => {
+  const none = { audio: false, video: false };
+
+  it("on the direct path: the join says audio and video off, and the devices are sent the moment they are ready", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("bob", ["alice"]);
+    expect(h.s.av).toEqual({ audio: false, video: false, screen: false });
+    const out = h.send({ type: "devices", audio: true, video: true });
+    expect(out).toEqual([
+      { kind: "send-tracks", links: [] },
+      { kind: "av", av: { audio: true, video: true, screen: false }, presence: true },
+    ]);
+  });
+
+  it("on the bridge path: the devices go on the link carrying the call", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("carol", ["alice", "bob"]);
+    const link = h.onBridge(B1);
+    expect(only(h.send({ type: "devices", audio: true, video: true }), "send-tracks").links).toEqual([link]);
+  });
+
+  it("during a move to the bridge: devices that come before the link exists are put on it once it does", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("carol", ["alice", "bob"]);
+    const c = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g" } }), "bridge-connect");
+    expect(only(h.send({ type: "devices", audio: true, video: true }), "send-tracks").links).toEqual([]);
+    expect(h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link })).toEqual([{ kind: "send-tracks", links: [c.link] }]);
+  });
+
+  it("on standby: the standby link gets them too (it sends once the room moves), and a later standby link on connecting", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("alice", ["bob"]);
+    h.send({ type: "media", ann: { mode: "p2p", standby: { url: B1, grant: "s" } } });
+    const sc = only(h.advance(2000), "standby-connect");
+    expect(h.send({ type: "standby-linked", link: sc.link })).toEqual([{ kind: "send-tracks", links: [sc.link] }]);
+    expect(only(h.send({ type: "devices", audio: true, video: false }), "send-tracks").links).toEqual([sc.link]);
+  });
+
+  it("back on the direct path after the bridge: the devices are on the direct sessions (nothing bridge-only)", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("alice", ["bob"]);
+    h.onBridge(B1);
+    h.send({ type: "devices", audio: true, video: true });
+    h.send({ type: "media", ann: { mode: "p2p" } });
+    h.send({ type: "direct-carrying" });
+    expect(h.s.bridge).toBeUndefined();
+    expect(h.s.av).toEqual({ audio: true, video: true, screen: false });
+    expect(only(h.send({ type: "devices", audio: true, video: true }), "send-tracks").links).toEqual([]);
+  });
+
+  it("devices refused: nothing is sent, the call goes on, and the buttons say there is no device", () => {
+    const h = new CallHarness({ devices: none });
+    h.join("alice", ["bob"]);
+    expect(h.send({ type: "devices", audio: false, video: false })).toEqual([{ kind: "send-tracks", links: [] }]);
+    expect(h.send({ type: "toggle", kind: "audio" })).toEqual([{ kind: "notify", text: "No microphone is available." }]);
   });
 });
 

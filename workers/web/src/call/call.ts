@@ -10,7 +10,7 @@ import type { ReceivedMessage, ReceivedMUCPresence, ReceivedPresence } from "sta
 import { stopStream } from "../local-media";
 import { bridgeLoaded, Links, loadBridge } from "./links";
 import { step } from "./machine/step";
-import { initialState, type CallEffect, type CallEvent, type CallState, type TimerId } from "./machine/types";
+import { initialState, type CallEffect, type CallEvent, type CallState, type LinkId, type TimerId } from "./machine/types";
 import { P2PMesh } from "./p2p";
 import { avFromWire, avToWire, parseMediaAnnouncement, type MediaMode } from "./parley-ns";
 import { joinErrorText, occupantCount, RoomAdmin, withTimeout } from "./room-admin";
@@ -24,6 +24,11 @@ export interface JoinOptions {
   name: string;
   password?: string;
   stream: MediaStream;
+  /**
+   * The devices once ready, if they were not yet when Join was clicked (`stream` then lacks them): the call starts
+   * with what `stream` has and adds the rest when this resolves.
+   */
+  devicesReady?: Promise<MediaStream>;
   micOn: boolean;
   camOn: boolean;
   speakerId?: string;
@@ -149,6 +154,7 @@ class Call {
     client.on("muc:unavailable", this.#onUnavailable);
     client.on("groupchat", this.#onGroupchat);
     client.on("message", this.#onMessage);
+    void opts.devicesReady?.then((stream) => this.#useDevices(stream)).catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- the machine
@@ -200,7 +206,7 @@ class Call {
       case "check-direct":
         return this.#checkDirect();
       case "send-tracks":
-        return void this.#syncSendTracks();
+        return void this.#syncSendTracks(e.links);
       case "av":
         this.#applyTrackEnabled();
         this.#view.setLocalAv(e.av);
@@ -209,6 +215,14 @@ class Call {
         return;
       case "rejoin":
         return void this.#joinAs(e.nick).then((r) => r !== "ok" && this.#dispatch({ type: "rejoin-failed", condition: r }));
+      case "xmpp-ping":
+        return void withTimeout(this.#client.ping(), e.timeoutMs, "timeout").then(
+          () => this.#dispatch({ type: "xmpp-ping", ok: true }),
+          // An error answer (e.g. feature-not-implemented) is an answer: the stream carries (XEP-0199 §4).
+          (err: unknown) => this.#dispatch({ type: "xmpp-ping", ok: !(err instanceof Error && err.message === "timeout") }),
+        );
+      case "xmpp-restart":
+        return this.#client.transport?.disconnect(false);
       case "fetch-media":
         return void this.#fetchMedia();
       case "refresh-lock":
@@ -444,19 +458,36 @@ class Call {
     for (const t of this.#camera.getVideoTracks()) t.enabled = this.#state.av.video;
   }
 
-  /** Put the current microphone and camera (or screen) tracks into what we send, on every path. */
-  async #syncSendTracks(): Promise<void> {
+  /**
+   * Put the current microphone and camera (or screen) tracks into what we send: on the direct sessions where they
+   * changed (their m-lines always send, p2p.ts, so this is a replaceTrack), and on these bridge links (a new producer,
+   * or a replaced track; the same track again changes nothing).
+   */
+  async #syncSendTracks(links: LinkId[] = []): Promise<void> {
     const want = { audio: this.#camera.getAudioTracks()[0], video: this.#screen?.getVideoTracks()[0] ?? this.#camera.getVideoTracks()[0] };
-    const changes: Promise<unknown>[] = [];
+    this.#applyTrackEnabled();
+    const changes: Array<Promise<unknown> | undefined> = [];
     for (const kind of ["audio", "video"] as const) {
       const track = want[kind] ?? null;
       const current = kind === "audio" ? this.#send.getAudioTracks() : this.#send.getVideoTracks();
-      if (current.length === (track ? 1 : 0) && (!track || current[0] === track)) continue;
-      for (const t of current) this.#send.removeTrack(t);
-      if (track) this.#send.addTrack(track);
-      changes.push(this.#p2p?.replaceTrack(kind, track), ...(this.#links?.all() ?? []).map((l) => l.replaceTrack(kind, track)));
+      if (current.length !== (track ? 1 : 0) || (track && current[0] !== track)) {
+        for (const t of current) this.#send.removeTrack(t);
+        if (track) this.#send.addTrack(track);
+        changes.push(this.#p2p?.replaceTrack(kind, track));
+      }
+      for (const id of links) changes.push(this.#links.get(id)?.replaceTrack(kind, track).catch((e: unknown) => console.warn("bridge track", e)));
     }
     await Promise.all(changes);
+  }
+
+  /** The hair check's devices became ready (after Join: a camera takes a moment to start), or changed. */
+  #useDevices(stream: MediaStream): void {
+    if (this.#state.left) return stopStream(stream);
+    if (stream === this.#camera) return;
+    this.#camera = stream;
+    performance.mark("parley:devices-ready");
+    this.#dispatch({ type: "devices", audio: stream.getAudioTracks().length > 0, video: stream.getVideoTracks().length > 0 });
+    this.#view.refreshLocal(!this.#screen);
   }
 
   async #toggleScreen(): Promise<void> {

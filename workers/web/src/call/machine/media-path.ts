@@ -116,6 +116,8 @@ export function onBridgeLinked(s: CallState, attempt: number, link: LinkId, out:
   }
   if (s.bridge) s.previousBridge = s.bridge.link;
   s.bridge = { link, url: s.switching.url, carrying: false };
+  // Tracks that came while it connected (a camera that started late) go on it too.
+  out.push({ kind: "send-tracks", links: [link] });
 }
 
 export function onBridgeCarrying(s: CallState, attempt: number, link: LinkId, out: Out): void {
@@ -207,8 +209,10 @@ export function onStandbyTimer(s: CallState, out: Out): void {
 }
 
 export function onStandbyLinked(s: CallState, link: LinkId, out: Out): void {
-  if (s.standby?.link === link && s.mode === "p2p" && !s.left) s.standby.state = "linked";
-  else out.push({ kind: "link-close", link });
+  if (s.standby?.link === link && s.mode === "p2p" && !s.left) {
+    s.standby.state = "linked";
+    out.push({ kind: "send-tracks", links: [link] });
+  } else out.push({ kind: "link-close", link });
 }
 
 export function closeStandby(s: CallState, out: Out): void {
@@ -228,7 +232,7 @@ export function dropLobby(s: CallState, out: Out): void {
 
 /** Every link and timer of the media path, closed (leaving). */
 export function closeAll(s: CallState, out: Out): void {
-  for (const timer of ["mesh-fallback", "bridge-trim", "p2p-finish", "bridge-retry", "after-join", "lobby-unused"] as const) {
+  for (const timer of ["mesh-fallback", "bridge-trim", "p2p-finish", "bridge-retry", "after-join", "lobby-unused", "keepalive", "standby"] as const) {
     out.push({ kind: "clear-timer", timer });
   }
   out.push({ kind: "p2p-peers", peers: [], keep: "all" });

@@ -18,12 +18,19 @@ import {
   onStandbyTimer,
   reconcile,
 } from "./media-path";
-import type { CallEffect, CallEvent, CallState, TimerId } from "./types";
+import type { CallEffect, CallEvent, CallState, LinkId, TimerId } from "./types";
 
 /** When the lock-state and media-mode queries go out after joining (the first second is the direct call's set-up). */
 export const AFTER_JOIN_QUERIES_MS = 1000;
 /** A lobby link (warm.ts) is used by the move to the bridge our join causes, or closed this long after joining. */
 export const LOBBY_UNUSED_MS = 10_000;
+
+/**
+ * A socket whose network went away (the device moved to another network) is not closed by the browser for minutes:
+ * every KEEPALIVE_MS we ping the server (XEP-0199 §4) and take no answer within PING_TIMEOUT_MS as a dead stream.
+ */
+export const KEEPALIVE_MS = 10_000;
+export const PING_TIMEOUT_MS = 5_000;
 
 /** What the machine needs from its host: the clock (injected so tests control it). */
 export interface MachineDeps {
@@ -52,6 +59,7 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       s.joined = true;
       s.joining = false;
       s.joinedAt = now;
+      out.push({ kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
       if (rejoin) {
         s.reconnecting = false;
         out.push({ kind: "view-connection", state: "connected" });
@@ -73,9 +81,15 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       out.push({ kind: "view-connection", state: "failed", condition: ev.condition });
       break;
     case "xmpp-disconnected":
-      if (!s.joined) break;
+      if (!s.joined || s.reconnecting) break;
       s.reconnecting = true;
-      out.push({ kind: "view-connection", state: "reconnecting" });
+      out.push({ kind: "view-connection", state: "reconnecting" }, { kind: "clear-timer", timer: "keepalive" });
+      break;
+    case "xmpp-ping":
+      if (ev.ok || !s.joined || s.reconnecting) break;
+      // No answer: the stream is dead though its socket is not closed. Drop it; the client reconnects, we rejoin.
+      s.reconnecting = true;
+      out.push({ kind: "view-connection", state: "reconnecting" }, { kind: "clear-timer", timer: "keepalive" }, { kind: "xmpp-restart" });
       break;
     case "xmpp-reconnected":
       if (!s.joined) break;
@@ -140,7 +154,7 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       setAv(s, { ...s.av, [ev.kind]: s.want[ev.kind] }, out);
       break;
     case "screen":
-      out.push({ kind: "send-tracks" });
+      out.push({ kind: "send-tracks", links: linksCarrying(s) });
       setAv(s, { ...s.av, screen: ev.on }, out);
       break;
     case "leave":
@@ -211,6 +225,10 @@ function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): 
     case "after-join":
       out.push({ kind: "refresh-lock" }, { kind: "fetch-media" });
       return;
+    case "keepalive":
+      if (!s.joined || s.reconnecting) return;
+      out.push({ kind: "xmpp-ping", timeoutMs: PING_TIMEOUT_MS }, { kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      return;
     default:
       throw new Error(`unhandled timer ${(timer satisfies never) as string}`);
   }
@@ -223,8 +241,14 @@ function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): 
  */
 function onDevices(s: CallState, audio: boolean, video: boolean, out: CallEffect[]): void {
   s.devices = { audio, video };
-  out.push({ kind: "send-tracks" });
+  out.push({ kind: "send-tracks", links: linksCarrying(s) });
   setAv(s, { audio: s.want.audio && audio, video: s.want.video && video, screen: s.av.screen }, out);
+}
+
+/** Every bridge link that sends our media or may soon (the standby link sends once activated). */
+function linksCarrying(s: CallState): LinkId[] {
+  const links = [s.bridge?.link, s.previousBridge, s.standby?.state === "linked" ? s.standby.link : undefined];
+  return links.filter((l): l is LinkId => l !== undefined);
 }
 
 function setAv(s: CallState, av: AvState, out: CallEffect[]): void {

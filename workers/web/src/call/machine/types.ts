@@ -76,7 +76,9 @@ export type TimerId =
   /** the hair check's lobby link was not used by the join: drop it */
   | "lobby-unused"
   /** the lock-state and media-mode queries after joining */
-  | "after-join";
+  | "after-join"
+  /** time to check that the XMPP stream still carries (XEP-0199 ping) */
+  | "keepalive";
 
 export type CallEvent =
   // ---- joining and the XMPP connection
@@ -86,6 +88,8 @@ export type CallEvent =
   | { type: "rejoin-failed"; condition: string }
   | { type: "xmpp-disconnected" }
   | { type: "xmpp-reconnected" }
+  /** the answer to our XEP-0199 ping, or none in time (`ok: false`) */
+  | { type: "xmpp-ping"; ok: boolean }
   // ---- the room (XEP-0045 presence, urn:parley:media:0)
   | { type: "self-presence"; role: string | undefined; affiliation: string | undefined }
   | { type: "occupant-available"; nick: string; jid: string; av: AvState }
@@ -134,12 +138,20 @@ export type CallEffect =
   /** see whether every participant is connected and shown directly (then report direct-carrying) */
   | { kind: "check-direct" }
   // ---- local media
-  /** our tracks changed (devices came, went, a screen share): put the current ones on every path */
-  | { kind: "send-tracks" }
+  /**
+   * Put our current tracks (devices that came, went or changed; a screen share) on the direct sessions and these
+   * bridge links: a track of a kind not sent yet is added (a sending m-line's replaceTrack, a new producer), one of a
+   * kind sent already replaces it.
+   */
+  | { kind: "send-tracks"; links: LinkId[] }
   /** what we send changed: enable the tracks, show it, tell the room (`presence`) */
   | { kind: "av"; av: AvState; presence: boolean }
   // ---- XMPP
   | { kind: "rejoin"; nick: string }
+  /** XEP-0199: ping the server; report xmpp-ping, with ok false if no answer within `timeoutMs` */
+  | { kind: "xmpp-ping"; timeoutMs: number }
+  /** the stream is dead (a moved page's socket, never closed): drop it so that the client reconnects */
+  | { kind: "xmpp-restart" }
   | { kind: "fetch-media" }
   | { kind: "refresh-lock" }
   | { kind: "leave"; reason: string }
