@@ -12,7 +12,8 @@ import { bridgeLoaded, Links, loadBridge } from "./links";
 import { step } from "./machine/step";
 import { initialState, type CallEffect, type CallEvent, type CallState, type LinkId, type TimerId } from "./machine/types";
 import { P2PMesh } from "./p2p";
-import { avFromWire, avToWire, parseMediaAnnouncement, type MediaMode } from "./parley-ns";
+import { avFromWire, avToWire, parseMediaAnnouncement } from "./parley-ns";
+import { RemoteStreams } from "./remote-streams";
 import { joinErrorText, occupantCount, RoomAdmin, withTimeout } from "./room-admin";
 import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
@@ -59,12 +60,6 @@ export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<Jo
   return outcome;
 }
 
-/** A participant's streams, one per path; the machine's mode decides which is shown. */
-interface Streams {
-  p2p?: MediaStream;
-  bridge?: MediaStream;
-}
-
 class Call {
   readonly #client: Agent;
   readonly #root: HTMLElement;
@@ -76,7 +71,7 @@ class Call {
   readonly #p2p: P2PMesh;
   readonly #links: Links;
   readonly #speaker: ActiveSpeaker;
-  readonly #streams = new Map<string, Streams>();
+  readonly #remote: RemoteStreams;
   readonly #timers = new Map<TimerId, ReturnType<typeof setTimeout>>();
   /** Events that came while effects of an earlier one were running: handled right after, in order. */
   readonly #queue: CallEvent[] = [];
@@ -122,6 +117,13 @@ class Call {
     });
     this.#admin = new RoomAdmin(client, this.#roomJid, this.#view, (pw) => (this.#password = pw));
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
+    this.#remote = new RemoteStreams({
+      state: this.#state,
+      view: this.#view,
+      speaker: this.#speaker,
+      connectedPeers: () => this.#p2p.connectedPeers(),
+      dispatch: (ev) => this.#dispatch(ev),
+    });
     const jidOf = (nick: string) => `${this.#roomJid}/${nick}`;
     this.#links = new Links(
       {
@@ -130,24 +132,24 @@ class Call {
         sendStream: () => this.#send,
         streams: {
           expectedVideo: () => [...this.#state.participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
-          remoteStream: (nick, stream) => this.#onStream(jidOf(nick), stream, "bridge"),
-          peerGone: (nick) => this.#onStream(jidOf(nick), undefined, "bridge"),
+          remoteStream: (nick, stream) => this.#remote.set(jidOf(nick), stream, "bridge"),
+          peerGone: (nick) => this.#remote.set(jidOf(nick), undefined, "bridge"),
         },
         isCurrent: (link) => this.#state.bridge?.link === link && !this.#state.left,
         isStandby: (link) => this.#state.standby?.link === link && !this.#state.left,
-        everyoneOnBridge: () => [...this.#state.participants.keys()].every((nick) => this.#onBridge(nick)),
+        everyoneOnBridge: () => this.#remote.everyoneOnBridge(),
       },
       lobby,
     );
     this.#p2p = new P2PMesh(client, () => (this.#state.nick ? jidOf(this.#state.nick) : undefined), () => this.#send, {
       initiates: (peer) => [...this.#state.participants.values()].some((p) => p.jid === peer && p.weInitiate),
       acceptIncoming: (peer) => this.#state.mode === "p2p" && [...this.#state.participants.values()].some((p) => p.jid === peer),
-      remoteStream: (peer, stream) => this.#onStream(peer, stream, "p2p"),
-      sessionEnded: (peer) => this.#onStream(peer, undefined, "p2p"),
+      remoteStream: (peer, stream) => this.#remote.set(peer, stream, "p2p"),
+      sessionEnded: (peer) => this.#remote.set(peer, undefined, "p2p"),
       stateChanged: (peer) => {
         const nick = JID.getResource(peer);
-        if (nick) this.#showBestStream(nick);
-        this.#checkDirect();
+        if (nick) this.#remote.show(nick);
+        this.#remote.checkDirect();
       },
     });
     client.on("muc:available", this.#onAvailable);
@@ -195,16 +197,11 @@ class Call {
       case "lobby-close":
         return this.#links.closeLobby();
       case "bridge-streams-gone":
-        for (const [nick, s] of this.#streams) {
-          s.bridge = undefined;
-          this.#showBestStream(nick);
-        }
-        return;
+        return this.#remote.bridgeGone();
       case "show-streams":
-        for (const nick of this.#state.participants.keys()) this.#showBestStream(nick);
-        return;
+        return this.#remote.showAll();
       case "check-direct":
-        return this.#checkDirect();
+        return this.#remote.checkDirect();
       case "send-tracks":
         return void this.#syncSendTracks(e.links);
       case "av":
@@ -249,7 +246,7 @@ class Call {
       case "view-participant":
         return this.#view.upsertParticipant(e.nick, e.av);
       case "participant-gone":
-        this.#streams.delete(e.nick);
+        this.#remote.forget(e.nick);
         this.#speaker.set(e.nick, null);
         return this.#view.removeParticipant(e.nick);
       case "system":
@@ -512,48 +509,5 @@ class Call {
     this.#screen = undefined;
     this.#dispatch({ type: "screen", on: false });
     this.#view.setLocalStream(this.#send, true);
-  }
-
-  // ---------------------------------------------------------------- remote streams
-
-  #onStream(peerJid: string, stream: MediaStream | undefined, path: MediaMode): void {
-    const nick = JID.getResource(peerJid) ?? peerJid;
-    if (!this.#state.participants.has(nick)) return;
-    let s = this.#streams.get(nick);
-    if (!s) this.#streams.set(nick, (s = {}));
-    if (path === "p2p") s.p2p = stream;
-    else s.bridge = stream;
-    this.#showBestStream(nick);
-  }
-
-  #showBestStream(nick: string): void {
-    const p = this.#state.participants.get(nick);
-    if (!p) return;
-    const { p2p, bridge } = this.#streams.get(nick) ?? {};
-    // Back on direct, a direct stream replaces the bridge's only once its session carries media (make-before-break):
-    // a direct session's stream exists from its offer or answer on, before anything flows.
-    const direct = p2p && (!bridge || this.#p2p.connectedPeers().includes(p.jid)) ? p2p : undefined;
-    const s = this.#state.mode === "bridge" ? (bridge ?? p2p) : (direct ?? bridge ?? p2p);
-    // Once it is on screen, the other path may go (make-before-break: #checkDirect, Links.connect).
-    void this.#view.setRemoteStream(nick, s ?? null).then((shown) => shown && this.#checkDirect());
-    this.#speaker.set(nick, s ?? null);
-  }
-
-  /** Back on direct with the bridge still up: is everyone connected and shown directly? Then the bridge can go. */
-  #checkDirect(): void {
-    if (this.#state.mode !== "p2p" || !this.#state.bridge || this.#state.left) return;
-    const connected = new Set(this.#p2p.connectedPeers());
-    const direct = (nick: string, jid: string) => {
-      const p2p = this.#streams.get(nick)?.p2p;
-      return connected.has(jid) && (!p2p || this.#view.onScreen(nick) === p2p);
-    };
-    if ([...this.#state.participants.values()].every((p) => direct(p.nick, p.jid))) this.#dispatch({ type: "direct-carrying" });
-  }
-
-  /** Has this participant's direct stream got its replacement through the bridge: on screen, and with sound if it had sound? */
-  #onBridge(nick: string): boolean {
-    const { p2p, bridge } = this.#streams.get(nick) ?? {};
-    if (!p2p) return true;
-    return !!bridge && this.#view.onScreen(nick) === bridge && (p2p.getAudioTracks().length === 0 || bridge.getAudioTracks().length > 0);
   }
 }
