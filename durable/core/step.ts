@@ -68,7 +68,7 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
     }
     let els: XmlElement[];
     try {
-      els = parseFrame(data);
+      els = parseFrame(data, { defaultNs: NS.CLIENT });
     } catch (e) {
       if (e instanceof XmlError) throw new StreamErrorException({ condition: e.condition, text: e.message });
       throw e;
@@ -118,6 +118,8 @@ async function handleElement(rt: Runtime, c: ConnState, el: XmlElement, out: Out
   switch (inc.kind) {
     case "bad-namespace":
       throw new StreamErrorException({ condition: "invalid-namespace", text: `<${el.name}> in namespace '${el.ns}'` });
+    case "bad-prefix":
+      throw new StreamErrorException({ condition: "bad-namespace-prefix", text: `stanzas are sent without a prefix, not as <${el.name}>` });
     case "close":
       // RFC 7395 §3.6: answer <close/> with <close/> and close the WebSocket.
       dropConn(rt, c, out);

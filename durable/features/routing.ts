@@ -25,7 +25,8 @@ export function handleGroupchat(room: RoomState, c: ConnState, el: XmlElement, o
   const occ = c.occ;
   if (!occ) return deny(c, el, out, "cancel", "not-acceptable", "only occupants may send messages to the room");
   // §8.1: a message with a <subject/> and no <body/> changes the subject: moderators only (subject is not stored).
-  if (child(el, "subject", el.ns) && !child(el, "body", el.ns) && occ.role !== "moderator") {
+  // Matched by namespace, whatever prefix the client wrote (the core parses stanzas with jabber:client as default).
+  if (child(el, "subject", NS.CLIENT) && !child(el, "body", NS.CLIENT) && occ.role !== "moderator") {
     return deny(c, el, out, "auth", "forbidden", "only moderators may change the subject");
   }
   const id = el.attrs["id"];

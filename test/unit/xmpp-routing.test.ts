@@ -47,6 +47,24 @@ describe("groupchat (XEP-0045 §7.4)", () => {
     await h.send("a", `<message to="${R}" type="groupchat"><subject>new</subject></message>`);
     expect(h.take("b")[0]).toContain("<subject>new</subject>");
   });
+  it("a subject written with a prefix, or in an unqualified stanza, is matched by namespace: refused too", async () => {
+    const h = await room();
+    for (const m of [
+      `<message xmlns="jabber:client" to="${R}" type="groupchat"><c:subject xmlns:c="jabber:client">p</c:subject></message>`,
+      `<message to="${R}" type="groupchat"><c:subject xmlns:c="jabber:client">p</c:subject></message>`,
+      `<message xmlns:c="jabber:client" to="${R}" type="groupchat"><c:subject>p</c:subject></message>`,
+    ]) {
+      expect((await h.send("b", m))[0]).toContain("<forbidden");
+    }
+    expect(h.take("a")).toEqual([]);
+  });
+  it("a prefixed stanza ends the stream with bad-namespace-prefix (its children would change namespace when relayed)", async () => {
+    const h = await room();
+    const f = await h.send("b", `<c:message xmlns:c="jabber:client" to="${R}" type="groupchat"><subject>p</subject></c:message>`);
+    expect(f.join("")).toContain("<bad-namespace-prefix");
+    expect(h.closed.get("b")).toBeDefined();
+    expect(h.take("a").join("")).not.toContain("<subject>p");
+  });
   it("escapes nicks with markup characters in from", async () => {
     const h = await room();
     h.ready("q");
