@@ -20,6 +20,7 @@ import { handleAdmin } from "../features/muc-admin";
 import { handleOwner } from "../features/muc-config";
 import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc-join";
 import { presencePayload, removeOccupant } from "../features/muc-occupant";
+import { IqRoutes } from "../features/iq-routes";
 import { isPing } from "../features/ping";
 import { TokenBucket } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
@@ -41,10 +42,12 @@ export interface Runtime {
   deps: Deps;
   limits: Limits;
   buckets: Map<string, TokenBucket>;
+  /** IQs routed between occupants awaiting their answer (features/iq-routes.ts) */
+  iqs: IqRoutes;
 }
 
 export function newRuntime(room: RoomState, deps: Deps, limits: Limits): Runtime {
-  return { room, deps, limits, buckets: new Map() };
+  return { room, deps, limits, buckets: new Map(), iqs: new IqRoutes() };
 }
 
 const enc = new TextEncoder();
@@ -110,6 +113,7 @@ function dropConn(rt: Runtime, c: ConnState, out: Out): void {
   else if (c.phase === "ready") out.sessionsChanged();
   rt.room.conns.delete(c.id);
   rt.buckets.delete(c.id);
+  rt.iqs.forget(c.id);
 }
 
 /** Returns true when the stream ended (stop processing the frame). */
@@ -333,5 +337,5 @@ async function handleOccupantTarget(
     if (v.ok && c.occ && nickKey(v.value) === c.occ.key) return out.send(c.id, iqResult(c, el));
     if (!c.occ) return reply(c, el, out, { type: "cancel", condition: "not-acceptable", text: "not an occupant" });
   }
-  routeToOccupant(room, c, el, nick, out);
+  routeToOccupant(room, rt.iqs, rt.deps, c, el, nick, out);
 }
