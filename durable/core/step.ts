@@ -24,7 +24,7 @@ import { IqRoutes } from "../features/iq-routes";
 import { isPing } from "../features/ping";
 import { TokenBucket } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
-import { nickKey, validateNick } from "../features/nick";
+import { validateNick } from "../features/nick";
 import type { Deps } from "./deps";
 import { Out, type Effect } from "./effects";
 import { errorReply, iqResult } from "./reply";
@@ -325,7 +325,7 @@ async function handleOccupantTarget(
     if (type !== undefined) return; // error/subscription/probe presences to an occupant JID are ignored
     if (!c.occ) return handleJoin(room, c, el, nick, out, rt.deps);
     const v = validateNick(nick);
-    if (v.ok && nickKey(v.value) === c.occ.key) return handlePresenceUpdate(room, c, el, out);
+    if (v.ok && v.key === c.occ.key) return handlePresenceUpdate(room, c, el, out);
     // XEP-0045 §7.6 nickname change: not offered (leave and rejoin instead)
     const e = presenceError(room, c, el, { type: "cancel", condition: "not-acceptable", text: "changing nickname is not supported; leave and rejoin" });
     if (e) out.send(c.id, e);
@@ -334,7 +334,7 @@ async function handleOccupantTarget(
   // XEP-0410 §3.2 self-ping: answered by the room itself
   if (kind === "iq" && isPing(el)) {
     const v = validateNick(nick);
-    if (v.ok && c.occ && nickKey(v.value) === c.occ.key) return out.send(c.id, iqResult(c, el));
+    if (v.ok && c.occ && v.key === c.occ.key) return out.send(c.id, iqResult(c, el));
     if (!c.occ) return reply(c, el, out, { type: "cancel", condition: "not-acceptable", text: "not an occupant" });
   }
   routeToOccupant(room, rt.iqs, rt.deps, c, el, nick, out);

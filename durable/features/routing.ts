@@ -18,7 +18,7 @@ import { fullJidAttr, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { child, escapeAttr, innerXml, serialize, type XmlElement } from "../xmpp/xml";
 import type { IqRoutes } from "./iq-routes";
-import { nickKey } from "./nick";
+import { nickKeyOf } from "./nick";
 
 function deny(
   c: ConnState,
@@ -75,7 +75,8 @@ export function routeToOccupant(room: RoomState, iqs: IqRoutes, deps: Deps, c: C
     return deny(c, el, out, "cancel", "not-acceptable", "only occupants may address other occupants");
   }
   if (!isIq && type === "groupchat") return deny(c, el, out, "modify", "bad-request", "groupchat messages go to the room JID");
-  const targetId = room.nicks.get(nickKey(nick.normalize("NFC")));
+  const key = nickKeyOf(nick);
+  const targetId = key === undefined ? undefined : room.nicks.get(key);
   const target = targetId !== undefined ? room.conns.get(targetId) : undefined;
   if (!target?.occ) {
     if (isReply) return;
