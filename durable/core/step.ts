@@ -3,7 +3,7 @@
  * room-do.ts decodes, calls `handleFrame`, runs the effects. Steps must run one at a time per room (the shell
  * serializes them), because a few (password hashing, HMAC) await WebCrypto.
  *
- * Per frame: size limit (MAX_STANZA_BYTES) -> strict XML parse (xmpp/xml.ts) -> per element: token bucket ->
+ * Per frame: size limit (MAX_STANZA_BYTES) -> byte budget -> strict XML parse (xmpp/xml.ts) -> per element: token bucket ->
  * negotiation (xmpp/stream.ts) or stanza routing by the addressed entity (`target`). Any stream error: the error,
  * `<close/>`, socket closed, occupant removed with an unavailable broadcast; other connections are unaffected.
  */
@@ -22,7 +22,7 @@ import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc
 import { presencePayload, removeOccupant } from "../features/muc-occupant";
 import { IqRoutes } from "../features/iq-routes";
 import { isPing } from "../features/ping";
-import { TokenBucket } from "../features/rate-limit";
+import { BYTE_BURST_STANZAS, BYTE_RATE_PER_SECOND, TokenBucket, utf8Length } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
 import { validateNick } from "../features/nick";
 import type { Deps } from "./deps";
@@ -34,6 +34,9 @@ export interface Limits {
   maxStanzaBytes: number;
   ratePerSecond: number;
   burst: number;
+  /** byte budget per connection (features/rate-limit.ts); defaults BYTE_RATE_PER_SECOND, BYTE_BURST_STANZAS frames */
+  bytesPerSecond?: number;
+  byteBurst?: number;
 }
 
 /** In-memory companions of a RoomState that are not persisted. */
@@ -42,12 +45,13 @@ export interface Runtime {
   deps: Deps;
   limits: Limits;
   buckets: Map<string, TokenBucket>;
+  byteBuckets: Map<string, TokenBucket>;
   /** IQs routed between occupants awaiting their answer (features/iq-routes.ts) */
   iqs: IqRoutes;
 }
 
 export function newRuntime(room: RoomState, deps: Deps, limits: Limits): Runtime {
-  return { room, deps, limits, buckets: new Map(), iqs: new IqRoutes() };
+  return { room, deps, limits, buckets: new Map(), byteBuckets: new Map(), iqs: new IqRoutes() };
 }
 
 const enc = new TextEncoder();
@@ -69,6 +73,7 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
       // RFC 6120 §13.12: servers may limit stanza size; policy-violation is the stream error for it.
       throw new StreamErrorException({ condition: "policy-violation", text: `stanza larger than ${rt.limits.maxStanzaBytes} bytes` });
     }
+    chargeBytes(rt, connId, data);
     let els: XmlElement[];
     try {
       els = parseFrame(data, { defaultNs: NS.CLIENT });
@@ -92,6 +97,21 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
   return out.effects;
 }
 
+/** Take the frame's bytes from the connection's byte budget (before parsing: parsing is the work to spare). */
+function chargeBytes(rt: Runtime, connId: string, data: string): void {
+  const { limits } = rt;
+  let bucket = rt.byteBuckets.get(connId);
+  if (!bucket) {
+    const rate = limits.bytesPerSecond ?? BYTE_RATE_PER_SECOND;
+    // never below one largest frame, or such a frame could never pass
+    const burst = Math.max(limits.byteBurst ?? BYTE_BURST_STANZAS * limits.maxStanzaBytes, limits.maxStanzaBytes);
+    rt.byteBuckets.set(connId, (bucket = new TokenBucket(rate, burst, rt.deps.now())));
+  }
+  if (!bucket.take(rt.deps.now(), utf8Length(data))) {
+    throw new StreamErrorException({ condition: "policy-violation", text: `more than ${bucket.ratePerSecond} bytes per second: slow down` });
+  }
+}
+
 /** Stream error: (open first if none was sent, RFC 6120 §4.9.1.3), error, close, removal. */
 export function failStream(rt: Runtime, c: ConnState, err: StreamError, out: Out): void {
   if (c.phase === "init") out.send(c.id, openXml(c.domain, rt.deps.randomId()));
@@ -113,6 +133,7 @@ function dropConn(rt: Runtime, c: ConnState, out: Out): void {
   else if (c.phase === "ready") out.sessionsChanged();
   rt.room.conns.delete(c.id);
   rt.buckets.delete(c.id);
+  rt.byteBuckets.delete(c.id);
   rt.iqs.forget(c.id);
 }
 
