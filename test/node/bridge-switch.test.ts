@@ -84,6 +84,7 @@ describe("room <-> media bridge switching (real bridges, real room DO)", () => {
       vars: {
         BRIDGE_SECRET: secret,
         BRIDGES: bridges.map((b) => b.controlUrl).join(","),
+        BRIDGE_PUBLIC_ORIGINS: bridges.map((b) => b.wsBaseUrl).join(","),
         XMPP_DOMAIN: DOMAIN,
       },
     });
