@@ -21,7 +21,7 @@ import { CONTROL_MAX_BODY, handleControl, ROOM_NAME, type HealthSnapshot } from 
 import type { Logger } from "./log";
 import { renderMetrics } from "./metrics";
 import { BridgeRoom } from "./room/bridge-room";
-import { openConnection } from "./signaling/connection";
+import { admission, openConnection, refuseUpgrade } from "./signaling/connection";
 import { UsedGrants } from "./signaling/used-grants";
 import { WorkerPool } from "./worker-pool";
 
@@ -266,21 +266,27 @@ export class BridgeServer {
     const room = m[1] as string;
     const grant = url.searchParams.get("grant");
     // The grant is checked before the handshake completes: until then nothing the client sends is read (it stays in
-    // the socket's buffers). The handshake then always completes, even for a bad grant, because browsers only see
-    // WebSocket close codes and reasons, not HTTP errors; openConnection refuses it at once.
+    // the socket's buffers). A refused client gets the handshake and a close frame with the reason (browsers only see
+    // WebSocket close codes and reasons, not HTTP errors), and is never read (refuseUpgrade).
     void (grant ? verifyGrant(this.config.secret, grant, room) : Promise.resolve(undefined)).then(
       (check) => {
         if (socket.destroyed) return;
         if (this.#shuttingDown) return void socket.destroy();
-        this.#wss.handleUpgrade(req, socket, head, (ws) =>
-          openConnection(ws, room, check, {
-            secret: this.config.secret,
-            log: this.log,
-            findRoom: (name) => this.rooms.get(name),
-            grants: this.#grants,
-            count: (c) => this.#count(c),
-          }),
-        );
+        const deps = {
+          secret: this.config.secret,
+          log: this.log,
+          findRoom: (name: string) => this.rooms.get(name),
+          grants: this.#grants,
+          count: (c: CounterName) => this.#count(c),
+        };
+        // Decided and completed in one tick (handleUpgrade calls back synchronously): nothing changes in between.
+        const a = admission(room, check, deps);
+        if (!a.ok) {
+          this.#count("ws_rejected");
+          this.log.info("ws.rejected", { code: a.code });
+          return refuseUpgrade(req, socket, a.code, a.reason);
+        }
+        this.#wss.handleUpgrade(req, socket, head, (ws) => openConnection(ws, room, a.room, a.grant, deps));
       },
       (err: unknown) => {
         this.log.error("ws.error", { error: (err as Error)?.name ?? "Error" });

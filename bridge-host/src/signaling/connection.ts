@@ -7,9 +7,12 @@
  * read (`refuse`). An admitted connection is bounded too: frames ≤ 64 KiB (server.ts), a request rate, a cap on
  * requests waiting their turn, and a cap on what waits to be sent to it.
  */
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { z } from "zod";
-import { verifyGrant, type GrantCheck } from "../../../durable/crypto/bridge-grant";
+import { verifyGrant, type GrantCheck, type GrantPayload } from "../../../durable/crypto/bridge-grant";
 import { BridgeError, ErrorCode } from "../errors";
 import type { Logger } from "../log";
 import type { BridgeRoom } from "../room/bridge-room";
@@ -78,24 +81,50 @@ export function refuse(ws: WebSocket, code: CloseCode, reason: string): void {
 }
 
 /**
- * A client whose grant was checked (`check`; undefined: no grant given) just completed the handshake: admit it to
- * the room, or refuse it. Synchronous, so that nothing can arrive in between.
+ * Whether a client whose grant was checked (`check`; undefined: no grant given) may connect to `roomName` now: the
+ * room and grant it may use, or why not. Taking the grant (single use) is part of it, so call this only right before
+ * completing the handshake, in the same tick.
  */
-export function openConnection(ws: WebSocket, roomName: string, check: GrantCheck | undefined, deps: ConnectionDeps): void {
-  const reject = (code: CloseCode, reason: string) => {
-    deps.count("ws_rejected");
-    deps.log.info("ws.rejected", { code });
-    refuse(ws, code, reason);
-  };
-  if (!check) return reject(CloseCode.Unauthorized, "grant missing");
-  if (!check.ok) return reject(CloseCode.Unauthorized, GRANT_CLOSE_REASONS[check.reason]);
+export function admission(
+  roomName: string,
+  check: GrantCheck | undefined,
+  deps: Pick<ConnectionDeps, "findRoom" | "grants">,
+): { ok: true; room: BridgeRoom; grant: GrantPayload } | { ok: false; code: CloseCode; reason: string } {
+  const no = (code: CloseCode, reason: string) => ({ ok: false, code, reason }) as const;
+  if (!check) return no(CloseCode.Unauthorized, "grant missing");
+  if (!check.ok) return no(CloseCode.Unauthorized, GRANT_CLOSE_REASONS[check.reason]);
   const room = deps.findRoom(roomName);
-  if (!room) return reject(CloseCode.RoomNotFound, "room not found");
+  if (!room) return no(CloseCode.RoomNotFound, "room not found");
   const g = check.payload;
   const refused = g.lobby ? room.lobbyAdmissionError(g.lid ?? "", g.exp) : room.admissionError(g.nick, g.exp);
-  if (refused) return reject(refused.code, refused.reason);
-  if (!deps.grants.take(g.jti, g.exp)) return reject(CloseCode.Unauthorized, "grant already used");
+  if (refused) return no(refused.code, refused.reason);
+  if (!deps.grants.take(g.jti, g.exp)) return no(CloseCode.Unauthorized, "grant already used");
+  return { ok: true, room, grant: g };
+}
 
+/**
+ * Refuse a WebSocket upgrade without making a WebSocket of it: the handshake response and a close frame with `code`
+ * and `reason` (browsers only see those, not HTTP errors), written straight to the socket, which is then not read
+ * (what the client sends stays in the kernel's buffers) and destroyed after CLOSE_GRACE_MS. A refusal costs the
+ * bridge no parser, no buffers and no frame it would read.
+ */
+export function refuseUpgrade(req: IncomingMessage, socket: Duplex, code: CloseCode, reason: string): void {
+  socket.pause();
+  const key = req.headers["sec-websocket-key"];
+  if (typeof key !== "string" || !/^[A-Za-z0-9+/]{22}==$/.test(key) || req.headers["sec-websocket-version"] !== "13") {
+    socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  } else {
+    const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64"); // RFC 6455 §4.2.2
+    const why = Buffer.from(reason, "utf8").subarray(0, 123);
+    const frame = Buffer.concat([Buffer.from([0x88, 2 + why.length, code >> 8, code & 0xff]), why]); // §5.5.1
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.end(frame);
+  }
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
+
+/** A client admitted to `room` with `g` just completed the handshake: it joins (or waits in the lobby). */
+export function openConnection(ws: WebSocket, roomName: string, room: BridgeRoom, g: GrantPayload, deps: ConnectionDeps): void {
   const send = (msg: ResponseMessage | ({ notification: true } & Notification)) => {
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
