@@ -130,7 +130,7 @@ export function handleDisconnect(rt: Runtime, connId: string): Effect[] {
 
 function dropConn(rt: Runtime, c: ConnState, out: Out): void {
   if (c.occ) removeOccupant(rt.room, c, out, { notifySelf: false });
-  else if (c.phase === "ready") out.sessionsChanged();
+  if (c.phase === "ready") out.sessionGone(c.id);
   rt.room.conns.delete(c.id);
   rt.buckets.delete(c.id);
   rt.byteBuckets.delete(c.id);
@@ -322,7 +322,7 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
   if (q.local === "query" && q.ns === NS.MUC_OWNER) return handleOwner(room, c, el, q, out);
   if (q.local === "query" && q.ns === NS.MUC_ADMIN) {
     const k = handleAdmin(room, c, el, q, out);
-    if (k) out.kicked(k.nick);
+    if (k) out.kicked(k.nick, k.conn);
     return;
   }
   if (q.local === "media" && q.ns === NS.PARLEY_MEDIA) return handleMediaIq(room, c, el, out, rt.deps);
