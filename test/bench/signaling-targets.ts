@@ -13,6 +13,8 @@ export interface Target {
   domain: string;
   /** WebSocket URL for a room (Prosody: one endpoint for all rooms) */
   url(room: string): string;
+  /** before each round: find the server again if it moved (wrangler dev restarts its runtime on a new port) */
+  refresh(): Promise<void>;
   /** server CPU time so far, ms (user + system of every server process) */
   cpuMs(): number;
   stop(): Promise<void>;
@@ -117,12 +119,16 @@ export async function startRoomTarget(opts: { clients: number; via: "direct" | "
     timeoutMs: 120_000,
   });
   try {
-    const base = opts.via === "proxy" ? edge.wsUrl : `ws://127.0.0.1:${await directPort(edge)}`;
+    const find = async () => (opts.via === "proxy" ? edge.wsUrl : `ws://127.0.0.1:${await directPort(edge)}`);
+    let base = await find();
     return {
       name: "room",
       label: `Parley RoomDO, wrangler dev (${opts.via === "proxy" ? "through wrangler's proxy worker" : "runtime's port, no dev proxy"})`,
       domain: "127.0.0.1",
       url: (room) => `${base}/xmpp-websocket/${room}`,
+      refresh: async () => {
+        base = await find();
+      },
       cpuMs: () => cpuMsOf(processTree(edge.process.pid!)),
       stop: () => edge.stop(),
     };
@@ -139,6 +145,7 @@ export async function startProsodyTarget(): Promise<Target> {
     label: "Prosody 0.12 (Debian, mod_websocket + MUC, epoll, Nagle off)",
     domain: p.domain,
     url: () => p.wsUrl,
+    refresh: async () => {},
     cpuMs: () => cpuMsOf(processTree(p.process.pid!)),
     stop: () => p.stop(),
   };
@@ -151,6 +158,7 @@ export function externalTarget(url: string, domain: string): Target {
     label: url,
     domain,
     url: () => url,
+    refresh: async () => {},
     cpuMs: () => NaN,
     stop: async () => {},
   };

@@ -284,6 +284,7 @@ async function main(): Promise<void> {
       for (const t of order) {
         // --url: the room is the URL's last path segment
         const room = flags.url ? new URL(flags.url).pathname.split("/").pop()! : `bench-${randomUUID().slice(0, 8)}`;
+        await t.refresh();
         const r = await runRound(t, round, room);
         results.push(r);
         printRound(r, t.name);
