@@ -19,13 +19,13 @@ export type OriginVerdict = { ok: true } | { ok: false; reason: string };
 /** Decide for one request: `origin` is the header value (null when absent), `requestUrl` the edge's URL. */
 export function checkOrigin(origin: string | null, requestUrl: string, allowed: readonly string[]): OriginVerdict {
   if (origin === null) return { ok: true };
+  if (origin === "null") return { ok: false, reason: "pages with an opaque origin (sandboxed or file:) may not use this edge" };
   let o: string;
   try {
     o = new URL(origin).origin;
   } catch {
     return { ok: false, reason: `Origin "${origin.slice(0, 100)}" is not an origin this edge accepts` };
   }
-  if (o === "null") return { ok: false, reason: "pages with an opaque origin (sandboxed or file:) may not use this edge" };
   if (o === new URL(requestUrl).origin || allowed.includes(o)) return { ok: true };
   return {
     ok: false,
