@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SIGNALING_LIMIT_PER_MINUTE } from "../../workers/middleware/connection-rate-limit";
+import { SIGNALING_LIMIT_PER_MINUTE } from "../../workers/middleware/signaling-limits";
 import { RawXmppClient } from "./helpers/raw-xmpp";
 import { startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
 

@@ -12,11 +12,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { clientNetworkKey } from "./client-address";
-
-/** The binding's period (wrangler.toml `simple.period`); a blocked client may retry after at most this. */
-export const SIGNALING_LIMIT_PERIOD_SECONDS = 60;
-/** The binding's limit (wrangler.toml `simple.limit`), per network and period; kept in step by a unit test. */
-export const SIGNALING_LIMIT_PER_MINUTE = 300;
+import { SIGNALING_LIMIT_PERIOD_SECONDS } from "./signaling-limits";
 
 export function connectionRateLimit(): MiddlewareHandler<{ Bindings: Env }> {
   return async function connectionRateLimit(c, next) {
