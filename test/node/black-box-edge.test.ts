@@ -137,6 +137,9 @@ describe("black box: the edge against foreign origins, offices and floods (wrang
     expect(admitted).toBeLessThanOrEqual(2 * N);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2);
     expect(refused!.headers.get("retry-after")).toBe("60");
+    // refusals carry the security headers too (SECURITY.md "Browser hardening")
+    expect(refused!.headers.get("content-security-policy")).toMatch(/^default-src 'none'/);
+    expect(refused!.headers.get("strict-transport-security")).toBe("max-age=63072000; includeSubDomains");
     expect(await refused!.json()).toMatchObject({ error: "rate-limited", reason: expect.stringContaining("this network") });
     // rotating through one IPv6 /64 is the same network
     const v6 = await fetch(`${edge.httpUrl}/xmpp-websocket/bb-flood`, { headers: { "cf-connecting-ip": "2001:db8:99:1::1" } });
