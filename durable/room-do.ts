@@ -6,18 +6,25 @@
  * Hibernation (WebSocket Hibernation API, `ctx.acceptWebSocket`): each socket's ConnState (stream phase, JID,
  * nick, role, affiliation, last presence) is its attachment; room meta and password back-off are in SQLite. The
  * constructor (which reruns on every wake) migrates storage and rebuilds the room from `ctx.getWebSockets()`.
+ *
+ * Storage lifecycle (PRIVACY.md "Rooms"): nothing is stored before the first session is accepted; when the last
+ * session ends (and the room is back to peer-to-peer media) every row and the alarm are deleted (`deleteAll`), so
+ * an unused room leaves neither its name nor any back-off record behind. While in use, the one alarm serves both
+ * the media bridge's health check and the expiry of password-failure records.
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../workers/config";
+import { networkKey } from "../workers/middleware/client-address";
 import { BridgeControl } from "./bridge/control-client";
 import { lobbyIdFor } from "./crypto/bridge-grant";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
-import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
+import { ConnStateSchema, addConn, emptyMeta, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode, tellWaiting } from "./features/media";
-import { expireFailures } from "./features/muc-password";
+import { ROOM_KEY, expireFailures, nextExpiry } from "./features/muc-password";
+import { SessionAdmission } from "./features/session-admission";
 import { RoomStore } from "./room-store";
 
 export interface RoomInfo {
@@ -48,6 +55,17 @@ export class RoomDO extends DurableObject<Env> {
   readonly #media: MediaCoordinator | undefined;
   /** whether the room was password-protected at the last save (a lock closes the bridge room's lobby) */
   #locked = false;
+  readonly #control: BridgeControl | undefined;
+  /** whether this object has storage now (created with the first accepted session, deleted when the room empties) */
+  #stored = false;
+  /** sessions being accepted (between admission and addConn): the room is not empty while any are */
+  #accepting = 0;
+  /** the room's own limit on new sessions per minute */
+  readonly #admission: SessionAdmission;
+  /** when the media coordinator wants its health check (undefined: none, or unknown after a wake) */
+  #mediaAlarmAt: number | undefined;
+  /** set while storage is being deleted: a session arriving then waits for it */
+  #wiping: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -67,12 +85,14 @@ export class RoomDO extends DurableObject<Env> {
       randomId: defaultRandomId,
     };
     const limits = { maxStanzaBytes: cfg.MAX_STANZA_BYTES, ratePerSecond: cfg.STANZA_RATE_PER_SECOND, burst: cfg.STANZA_BURST };
+    this.#admission = new SessionAdmission(cfg.ROOM_NEW_SESSIONS_PER_MINUTE, Date.now());
     this.#ready = ctx.blockConcurrencyWhile(async () => {
-      this.#store.migrate();
-      const { name, meta, ipSalt } = this.#store.load();
+      this.#stored = this.#store.exists();
+      if (this.#stored) this.#store.migrate();
+      const { name, meta, ipSalt } = this.#stored ? this.#store.load() : { name: null, meta: emptyMeta(), ipSalt: "" };
       this.#ipSalt = ipSalt;
       const room = newRoom(name ?? "", meta);
-      room.pwFailures = this.#store.loadFailures();
+      if (this.#stored) room.pwFailures = this.#store.loadFailures();
       this.#rt = newRuntime(room, deps, limits);
       this.#locked = meta.pwHash !== null;
       // Thaw: every hibernated socket's attachment is an occupant/connection (checked: external input).
@@ -112,7 +132,29 @@ export class RoomDO extends DurableObject<Env> {
     if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
       return Response.json({ error: "upgrade-required", reason: "WebSocket only" }, { status: 426, headers: { Upgrade: "websocket" } });
     }
-    await this.#ready;
+    const admitted = this.#admission.admit(Date.now());
+    if (!admitted.ok) {
+      return Response.json(
+        { error: "rate-limited", reason: "too many new sessions for this room; retry later" },
+        { status: 429, headers: { "Retry-After": String(admitted.retryAfterSeconds) } },
+      );
+    }
+    this.#accepting++;
+    try {
+      await this.#ready;
+      await this.#wiping;
+      return await this.#accept(request, room, domain, ip);
+    } finally {
+      this.#accepting--;
+    }
+  }
+
+  async #accept(request: Request, room: string, domain: string, ip: string): Promise<Response> {
+    if (!this.#stored) {
+      this.#store.migrate();
+      this.#ipSalt = this.#store.load().ipSalt;
+      this.#stored = true;
+    }
     const r = this.#rt.room;
     if (r.name === "") {
       r.name = room;
@@ -120,13 +162,11 @@ export class RoomDO extends DurableObject<Env> {
     } else if (r.name !== room) {
       return Response.json({ error: "bad-request", reason: "room mismatch" }, { status: 400 });
     }
-    // forget password-failure records an hour after the last failure (PRIVACY: salted IP hashes, kept briefly)
-    for (const k of expireFailures(r, Date.now())) this.#store.saveFailure(k, undefined);
     const pair = new WebSocketPair();
     const client = pair[0];
     const server = pair[1];
     const id = defaultRandomId();
-    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(ip), phase: "init" };
+    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(networkKey(ip)), phase: "init" };
     this.ctx.acceptWebSocket(server, [id]);
     server.serializeAttachment(c);
     addConn(r, c);
@@ -197,10 +237,22 @@ export class RoomDO extends DurableObject<Env> {
     await this.#media?.bridgeDraining(base);
   }
 
-  /** Alarm: bridge health check while the room is on the media bridge (media-coordinator.ts). */
+  /**
+   * Alarm: forget expired password-failure records (PRIVACY.md: an hour after the last failure, whether or not the
+   * room is visited again), and the bridge health check while the room is on the media bridge (media-coordinator.ts).
+   */
   override async alarm(): Promise<void> {
     await this.#ready;
-    await this.#media?.checkBridge();
+    await this.#enqueue(async () => {
+      if (!this.#stored) return;
+      for (const k of expireFailures(this.#rt.room, Date.now())) this.#store.saveFailure(k, undefined);
+    });
+    const due = this.#mediaAlarmAt;
+    if (this.#media && (due === undefined || Date.now() >= due)) {
+      this.#mediaAlarmAt = undefined;
+      await this.#media.checkBridge();
+    }
+    await this.#armAlarm();
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -225,10 +277,13 @@ export class RoomDO extends DurableObject<Env> {
         m.mediaMode = r.mode;
         m.bridgeBase = r.bridge?.base ?? null;
         m.bridgeUrl = r.bridge?.wsUrl ?? null;
-        this.#store.saveMeta(m);
+        if (this.#stored) this.#store.saveMeta(m);
+        // back to peer-to-peer after the last session ended: now the room can be forgotten
+        if (r.mode === "p2p") void this.#enqueue(() => this.#forgetIfEmpty());
       },
       scheduleCheck: (at) => {
-        void (at === undefined ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
+        this.#mediaAlarmAt = at;
+        void this.#armAlarm();
       },
     };
   }
@@ -239,7 +294,39 @@ export class RoomDO extends DurableObject<Env> {
     return this.#enqueue(async () => {
       this.#run(handleDisconnect(this.#rt, id));
       this.#sockets.delete(id);
+      await this.#forgetIfEmpty();
     });
+  }
+
+  /**
+   * The last session has ended and no bridge room is held: delete every row and the alarm (PRIVACY.md "Rooms").
+   * The in-memory room starts over too (new name on the next session, new salt, no back-off records).
+   */
+  async #forgetIfEmpty(): Promise<void> {
+    const r = this.#rt.room;
+    if (!this.#stored || this.#accepting > 0 || r.conns.size > 0 || r.meta.mediaMode !== "p2p" || r.meta.bridgeBase !== null) return;
+    this.#stored = false;
+    r.name = "";
+    Object.assign(r.meta, emptyMeta());
+    r.pwFailures.clear();
+    this.#ipSalt = "";
+    this.#mediaAlarmAt = undefined;
+    this.#wiping = (async () => {
+      await this.ctx.storage.deleteAll();
+      await this.ctx.storage.deleteAlarm();
+    })();
+    try {
+      await this.#wiping;
+    } finally {
+      this.#wiping = undefined;
+    }
+  }
+
+  /** One alarm for two purposes: the earlier of the media health check and the next failure record's expiry. */
+  async #armAlarm(): Promise<void> {
+    const at = Math.min(this.#mediaAlarmAt ?? Infinity, nextExpiry(this.#rt.room) ?? Infinity);
+    if (at === Infinity) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
   }
 
   /** Enqueue a step that writes its effects to an Out, and run them. */
@@ -335,7 +422,9 @@ export class RoomDO extends DurableObject<Env> {
           break;
         }
         case "save-pw-failure":
-          this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
+          // the room-wide record changes with every failure (features/muc-password.ts)
+          for (const k of [e.ipKey, ROOM_KEY]) this.#store.saveFailure(k, r.pwFailures.get(k));
+          void this.#armAlarm();
           break;
         case "sessions-changed": {
           void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)

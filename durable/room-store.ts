@@ -1,7 +1,9 @@
 /**
  * The room's SQLite storage (Durable Object SQLite API): own schema-version table, migrations run inside
- * `blockConcurrencyWhile` by room-do.ts. Holds what must outlive every connection: room meta (created time,
- * password hash, media mode), the per-client password back-off and a random salt for hashing client IPs.
+ * `blockConcurrencyWhile` by room-do.ts. Holds what must outlive a hibernation while the room is in use: room meta
+ * (created time, password hash, media mode), the password back-off records and a random salt for hashing client
+ * networks. Nothing is created before the first session is accepted, and room-do.ts deletes it all (`deleteAll`)
+ * when the last session ends (PRIVACY.md "Rooms").
  */
 import { z } from "zod";
 import type { MediaMode, PwFailure, RoomMeta } from "./core/state";
@@ -42,6 +44,11 @@ const RoomRow = z.object({
 
 export class RoomStore {
   constructor(private readonly sql: SqlStorage) {}
+
+  /** Whether this object has any storage yet (the schema is created with the first accepted session). */
+  exists(): boolean {
+    return this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray().length > 0;
+  }
 
   /** Create/upgrade the schema. Call inside blockConcurrencyWhile. */
   migrate(): void {

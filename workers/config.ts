@@ -59,6 +59,25 @@ export const ConfigSchema = z
       .default("")
       .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
       .pipe(z.array(z.url({ protocol: /^(https?|wss?)$/ }))),
+    /**
+     * Comma-separated browser origins besides the edge's own that may open signaling sessions and call /api/*
+     * (middleware/origin-check.ts), e.g. "https://meet.example". Origins only: scheme://host[:port], no path.
+     */
+    ALLOWED_ORIGINS: z
+      .string()
+      .default("")
+      .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+      .pipe(
+        z.array(
+          z.url({ protocol: /^https?$/ }).transform((u, ctx) => {
+            const o = new URL(u).origin;
+            if (o !== u.replace(/\/$/, "")) ctx.addIssue({ code: "custom", message: "must be an origin (scheme://host[:port]) with no path" });
+            return o;
+          }),
+        ),
+      ),
+    /** New sessions one room object admits per minute, from all networks together (features/session-admission.ts). */
+    ROOM_NEW_SESSIONS_PER_MINUTE: int(10, 100_000, 120),
     /** Access-log retention in days: 0 disables logging, 7 is the maximum (PRIVACY.md). */
     ACCESS_LOG_RETENTION_DAYS: int(0, 7, 7),
     ADMIN_TOKEN: z.string().optional(),

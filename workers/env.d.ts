@@ -12,6 +12,8 @@ declare namespace Cloudflare {
     TURN_TTL_SECONDS?: string;
     BRIDGES?: string;
     BRIDGE_PUBLIC_ORIGINS?: string;
+    ALLOWED_ORIGINS?: string;
+    ROOM_NEW_SESSIONS_PER_MINUTE?: string;
     ACCESS_LOG_RETENTION_DAYS?: string;
     ADMIN_TOKEN?: string;
     TURN_SECRET?: string;

@@ -15,6 +15,7 @@ import { Hono } from "hono";
 import { accessLog } from "./middleware/access-log";
 import { configGuard } from "./middleware/config-guard";
 import { connectionRateLimit } from "./middleware/connection-rate-limit";
+import { originCheck } from "./middleware/origin-check";
 import { securityHeaders } from "./middleware/security-headers";
 import { adminLog } from "./routes/admin-log";
 import { adminRoomsRoutes } from "./routes/admin-rooms";
@@ -27,11 +28,14 @@ export { AccessLogDO } from "../durable/access-log/access-log-do";
 
 const app = new Hono<{ Bindings: Env }>();
 
-// Before every route: security headers on every response, 500 on invalid config, per-IP limit on new
-// signaling connections (refused attempts are not logged and cost no log write), access log (page loads +
+// Before every route: security headers on every response, 500 on invalid config, Origin check and limit on new
+// signaling connections per client network (refused attempts are not logged and cost no log write), access log (page loads +
 // signaling connections). See SECURITY.md.
 app.use("*", securityHeaders());
 app.use("*", configGuard());
+// Foreign browser origins are refused before they cost a rate-limit slot or a log row (middleware/origin-check.ts).
+app.use("/xmpp-websocket/*", originCheck());
+app.use("/api/*", originCheck());
 app.use("/xmpp-websocket/*", connectionRateLimit());
 app.use("*", accessLog());
 app.route("/", adminLog);

@@ -99,7 +99,8 @@ export const CoturnEnvSchema = z
     TURN_EXTERNAL_IPS: list(externalIp),
     TURN_MIN_PORT: int(1024, 65535).default(49152),
     TURN_MAX_PORT: int(1024, 65535).default(65535),
-    TURN_USER_QUOTA: int(0, 100000).default(32),
+    /** Concurrent allocations per signaling session (its REST username): a 20-person mesh with udp, tcp and turns uses 57. */
+    TURN_USER_QUOTA: int(0, 100000).default(64),
     TURN_TOTAL_QUOTA: int(0, 1000000).default(4000),
     /** Per-session bytes/second cap (each direction); 0 = unlimited. */
     TURN_MAX_BPS: int(0, 1_000_000_000).default(0),

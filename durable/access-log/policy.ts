@@ -16,6 +16,11 @@ export const MAX_RETENTION_DAYS = 7;
 /** Longest stored User-Agent (longer ones are cut, they carry no extra meaning and bloat storage). */
 export const MAX_USER_AGENT = 512;
 
+/** Repeats of one (address, User-Agent, kind) within this window are one row with a count (floods of page loads). */
+export const COALESCE_MS = 60_000;
+/** Most rows the log holds (about 60 MB at the longest User-Agent); beyond it new entries are dropped and counted. */
+export const MAX_ROWS = 100_000;
+
 /** One stored row, as written and as returned to the admin. `at` is milliseconds since the epoch. */
 export const AccessEntrySchema = z.strictObject({
   at: z.number().int().nonnegative(),

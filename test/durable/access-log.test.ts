@@ -7,8 +7,8 @@ import { createExecutionContext, runDurableObjectAlarm, runInDurableObject, wait
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
-import { ACCESS_LOG_NAME } from "../../durable/access-log/access-log-do";
-import { DAY_MS } from "../../durable/access-log/policy";
+import { ACCESS_LOG_NAME, AccessLogDO } from "../../durable/access-log/access-log-do";
+import { DAY_MS, MAX_ROWS } from "../../durable/access-log/policy";
 import { DEV_SECRETS } from "../../workers/config";
 
 const HOUR_MS = 3600 * 1000;
@@ -33,7 +33,8 @@ const pageHeaders = (ip: string, ua = "Mozilla/5.0 (X11; Linux) TestBrowser/1.0"
 
 interface LogBody {
   retentionDays: number;
-  entries: { at: number; time: string; kind: string; ip: string; userAgent: string }[];
+  entries: { at: number; time: string; kind: string; ip: string; userAgent: string; count: number }[];
+  dropped: number;
 }
 async function readLog(): Promise<LogBody> {
   const r = await exports.default.fetch(new Request("https://parley.test/admin/access-log", { headers: admin }));
@@ -73,7 +74,7 @@ describe("access log", () => {
       ["signaling", "2001:db8::1", "Signaling/2"],
       ["page", "203.0.113.7", "Mozilla/5.0 (X11; Linux) TestBrowser/1.0"],
     ]);
-    for (const e of log.entries) expect(Object.keys(e).sort()).toEqual(["at", "ip", "kind", "time", "userAgent"]);
+    for (const e of log.entries) expect(Object.keys(e).sort()).toEqual(["at", "count", "ip", "kind", "time", "userAgent"]);
     // Nothing about the room, path, query, referrer or cookies anywhere in storage.
     const dump = await runInDurableObject(stub(), (_i, state) =>
       JSON.stringify(state.storage.sql.exec("SELECT * FROM access_log").toArray()),
@@ -84,7 +85,7 @@ describe("access log", () => {
     const cols = await runInDurableObject(stub(), (_i, state) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('access_log')").toArray().map((r) => r.name),
     );
-    expect(cols.sort()).toEqual(["at", "id", "ip", "kind", "user_agent"]);
+    expect(cols.sort()).toEqual(["at", "count", "id", "ip", "kind", "user_agent"]);
   });
 
   it("keeps entries for 6 days 23 hours and deletes them with the 7-day alarm", async () => {
@@ -120,6 +121,49 @@ describe("access log", () => {
     expect(await stored()).toBe(0);
     // Empty log: no alarm left armed.
     expect(await runInDurableObject(stub(), (_i, s) => s.storage.getAlarm())).toBeNull();
+  });
+
+  it("bounds a flood of page loads: repeats within a minute are one row with a count", async () => {
+    await reset();
+    const t0 = Date.now() + 500 * DAY_MS;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(t0);
+    for (let i = 0; i < 200; i++) await hit("/", pageHeaders("192.0.2.30"));
+    await hit("/", pageHeaders("192.0.2.30", "Other/1"));
+    vi.setSystemTime(t0 + 61_000);
+    await hit("/", pageHeaders("192.0.2.30"));
+    expect(await stored()).toBe(3);
+    const log = await readLog();
+    expect(log.entries.map((e) => [e.userAgent.slice(0, 5), e.count])).toEqual([
+      ["Mozil", 1],
+      ["Other", 1],
+      ["Mozil", 200],
+    ]);
+    expect(log.dropped).toBe(0);
+  });
+
+  it(`stores at most ${MAX_ROWS} rows: a full log drops (and counts) new entries until the alarm purges`, async () => {
+    await reset();
+    const now = Date.now();
+    await runInDurableObject(stub(), async (_i, state) => {
+      state.storage.sql.exec(
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT ?) INSERT INTO access_log (at, kind, ip, user_agent) SELECT ?, 'page', 'f' || x, '' FROM n",
+        MAX_ROWS,
+        now - 8 * DAY_MS,
+      );
+      const log = new AccessLogDO(state, env); // as the object after a wake: counts its rows once
+      await log.record({ at: now, kind: "page", ip: "192.0.2.40", userAgent: "Flood/1" });
+      await log.record({ at: now, kind: "page", ip: "192.0.2.41", userAgent: "Flood/1" });
+      expect(await log.storedCount()).toBe(MAX_ROWS);
+      expect((await log.list(1)).dropped).toBe(2);
+      // the purge makes room again, and the drop counter is cleared
+      await log.alarm();
+      expect(await log.storedCount()).toBe(0);
+      await log.record({ at: now, kind: "page", ip: "192.0.2.42", userAgent: "Flood/1" });
+      const page = await log.list();
+      expect(page.entries.map((e) => e.ip)).toEqual(["192.0.2.42"]);
+      expect(page.dropped).toBe(0);
+    });
   });
 
   it("writes nothing when retention is 0", async () => {

@@ -94,7 +94,14 @@ export async function connect(room: string, opts: { host?: string; ip?: string; 
   const host = opts.host ?? "localhost";
   const headers: Record<string, string> = { Upgrade: "websocket", "CF-Connecting-IP": opts.ip ?? `10.0.${(ipCounter >> 8) & 255}.${ipCounter++ & 255}` };
   if (opts.protocol !== false) headers["Sec-WebSocket-Protocol"] = "xmpp";
-  const res = await exports.default.fetch(`http://${host}/xmpp-websocket/${room}`, { headers });
+  let res = await exports.default.fetch(`http://${host}/xmpp-websocket/${room}`, { headers });
+  // A room admits ROOM_NEW_SESSIONS_PER_MINUTE new sessions a minute (durable/features/session-admission.ts); tests
+  // that reconnect more often than that wait as told, like a well-behaved client.
+  for (let tries = 0; res.status === 429 && res.headers.get("retry-after") !== null && tries < 60; tries++) {
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, Number(res.headers.get("retry-after")) * 1000));
+    res = await exports.default.fetch(`http://${host}/xmpp-websocket/${room}`, { headers });
+  }
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
   const ws = res.webSocket;
   ws.accept();

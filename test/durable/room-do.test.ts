@@ -206,9 +206,9 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     const stub = env.ROOM.get(env.ROOM.idFromName("migrate-v1"));
     await runInDurableObject(stub, async (_i: RoomDO, state) => {
       const sql = state.storage.sql;
-      // rewind this object's storage to what schema version 1 wrote
-      sql.exec("DROP TABLE room");
-      sql.exec("DROP TABLE pw_failures");
+      // give this (never used, so storage-less) object what schema version 1 wrote
+      sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+      sql.exec("INSERT INTO schema_version (version) VALUES (1)");
       sql.exec(
         "CREATE TABLE room (id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT, created_at INTEGER, pw_hash TEXT, pw_salt TEXT, media_mode TEXT NOT NULL DEFAULT 'p2p', bridge_url TEXT, ip_salt TEXT NOT NULL)",
       );
@@ -227,28 +227,37 @@ describe("hibernation state", { timeout: 60_000 }, () => {
     });
   });
 
-  it("forgets password-failure records an hour after the last failure", async () => {
-    const a = await connected("forget", "alice");
-    const stub = env.ROOM.get(env.ROOM.idFromName("forget"));
-    const old = Date.now() - 2 * 3600_000;
-    await runInDurableObject(stub, (_i: RoomDO, state) => {
-      state.storage.sql.exec("INSERT INTO pw_failures (ip_key, failures, blocked_until, last_at) VALUES ('stale', 9, ?, ?)", old, old);
-    });
-    // the rewoken object loads it; the next connection purges it
+  it("forgets password-failure records an hour after the last failure by alarm, without another visit", async () => {
+    const room = "forget";
+    const alice = await connected(room, "alice", { ip: "10.8.0.1" });
+    alice.send(
+      `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner">` +
+        `<x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+        `<field var="muc#roomconfig_roomsecret"><value>s3cret</value></field></x></query></iq>`,
+    );
+    await alice.expect('id="cfg"', 'type="result"');
+    const bob = await connect(room, { ip: "10.8.0.2" });
+    await login(bob);
+    bob.send(`<presence xmlns="jabber:client" to="${room}@conference.localhost/bob"><x xmlns="http://jabber.org/protocol/muc"><password>wrong</password></x></presence>`);
+    await bob.expect("not-authorized");
+    const stub = env.ROOM.get(env.ROOM.idFromName(room));
+    const t0 = Date.now();
     await runInDurableObject(stub, async (_i: RoomDO, state) => {
+      // the client's and the room's record, and an alarm for their expiry an hour later
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pw_failures").one()["n"]).toBe(2);
+      const alarm = await state.storage.getAlarm();
+      expect(alarm).not.toBeNull();
+      expect(Math.abs(alarm! - (t0 + 3600_000))).toBeLessThan(60_000);
+      // an hour passes: move the records back in time, as a rewoken object would find them
+      const old = Date.now() - 2 * 3600_000;
+      state.storage.sql.exec("UPDATE pw_failures SET last_at = ?, blocked_until = 0", old);
       const fresh = new RoomDO(state, env);
-      await fresh.getInfo("forget");
-      const res = await fresh.fetch(
-        new Request("http://localhost/xmpp-websocket/forget", {
-          headers: { Upgrade: "websocket", "x-parley-room": "forget", "x-parley-domain": "localhost", "x-parley-client-ip": "10.8.0.1" },
-        }),
-      );
-      expect(res.status).toBe(101);
-      res.webSocket!.accept();
-      res.webSocket!.close();
+      await fresh.alarm();
       expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pw_failures").one()["n"]).toBe(0);
+      expect(await state.storage.getAlarm()).toBeNull();
     });
-    a.close();
+    alice.close();
+    bob.close();
   });
 
   /**

@@ -65,7 +65,7 @@ describe("coturn env schema", () => {
       tls: undefined,
       minPort: 49152,
       maxPort: 65535,
-      userQuota: 32,
+      userQuota: 64,
       totalQuota: 4000,
       maxBps: 0,
       allowedPeerIps: [],

@@ -14,6 +14,7 @@ import { createSocket } from "node:dgram";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { X509Certificate } from "node:crypto";
+import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +22,7 @@ import { freeUdpTcpPort } from "../../bridge-host/coturn/ports";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
 import { allocate, Class, createPermission, errorCode, receiveData, sendTo, StunStream } from "../../bridge-host/coturn/stun-client";
-import { mintTurnCredentials, type TurnCredentials } from "../../durable/crypto/turn-credentials";
+import { mintTurnCredentials, turnSessionPart, type TurnCredentials } from "../../durable/crypto/turn-credentials";
 import { traceFileWrites } from "./helpers/bridge-strace";
 import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarget } from "./helpers/xmpp-clients";
 
@@ -624,6 +625,35 @@ describe("coturn: per-credential allocation quota (TURN_USER_QUOTA)", () => {
     });
     expect(r.relayAddrs.length, r.out).toBe(1);
     expect(r.out).toMatch(/error 486 \(Allocation Quota Reached\)/);
+  });
+
+  it("counts each signaling session separately: credentials minted in the same second for two sessions each get their own quota", async () => {
+    const now = Date.now();
+    // what the room hands two connections (XEP-0215, durable/features/extdisco.ts): "<expiry>:<session part>"
+    const [a, b] = await Promise.all(
+      ["conn-a", "conn-b"].map(async (id) => mintTurnCredentials(secret, TTL, now, await turnSessionPart(id))),
+    );
+    expect(a!.username).toMatch(/^\d+:[0-9a-f]{16}$/);
+    expect(a!.username).not.toBe(b!.username);
+    const sockets: Socket[] = [];
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const sock = netConnect({ host: s.server.host, port: s.server.port }, () => resolve(sock));
+        sock.once("error", reject);
+        sockets.push(sock);
+      });
+    try {
+      const first = await allocate(new StunStream(await open()), a!, 20_000);
+      expect(first.ok, JSON.stringify(first)).toBe(true);
+      // session A is at its quota (1): its second allocation is refused, with the same credentials on a new connection
+      const again = await allocate(new StunStream(await open()), a!, 20_000);
+      expect(again).toMatchObject({ ok: false, code: 486 });
+      // session B, same expiry second, is another coturn user
+      const other = await allocate(new StunStream(await open()), b!, 20_000);
+      expect(other.ok, JSON.stringify(other)).toBe(true);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+    }
   });
 });
 

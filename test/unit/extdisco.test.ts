@@ -6,7 +6,11 @@ import { el, harness, SECRETS } from "./helpers/core-harness";
 import { child, childElements } from "../../durable/xmpp/xml";
 
 describe("XEP-0215 external services", () => {
-  const now = 1_700_000_000_000; // harness clock; ttl 86400 -> username 1700086400
+  const now = 1_700_000_000_000; // harness clock; ttl 86400 -> expiry 1700086400
+  // "<expiry>:<session part>", the part = first 8 bytes of SHA-256("turn-session|a") for connection "a", and the
+  // password computed independently: python3 hashlib/hmac over that username with the test TURN secret
+  const USER_A = "1700086400:9a72720cfd6e7fe8";
+  const PASS_A = "vBQZbTWbOo+7TNOgGq7+wG+rY7Y=";
   it("lists stun + turn udp/tcp with coturn REST credentials, checked against an independent HMAC-SHA1", async () => {
     const h = harness({ cfg: { turnHost: "turn.example.org", turnPort: 3478 } });
     expect(h.clock.now).toBe(now);
@@ -20,10 +24,15 @@ describe("XEP-0215 external services", () => {
     ]);
     expect(services[0]!.attrs["username"]).toBeUndefined();
     const turn = services[1]!.attrs;
-    expect(turn).toMatchObject({ host: "turn.example.org", port: "3478", username: "1700086400", expires: "2023-11-15T22:13:20Z", restricted: "1" });
-    // computed independently: python3 -c "hmac.new(b'turn-secret-for-tests-0123456789abcdef', b'1700086400', sha1)" | base64
+    expect(turn).toMatchObject({ host: "turn.example.org", port: "3478", username: USER_A, expires: "2023-11-15T22:13:20Z", restricted: "1" });
     expect(SECRETS.turn).toBe("turn-secret-for-tests-0123456789abcdef");
-    expect(turn["password"]).toBe("zJ3LYhbEK4oGUawN9vCaRYS2cIk=");
+    expect(turn["password"]).toBe(PASS_A);
+    // another connection gets another coturn user (per-session quota), the same connection the same one
+    h.ready("b");
+    const fb = await h.send("b", `<iq type="get" id="s" to="example.org"><services xmlns="urn:xmpp:extdisco:2" type="turn"/></iq>`);
+    const userB = childElements(child(el(fb[0]!), "services", "urn:xmpp:extdisco:2")!)[0]!.attrs["username"];
+    expect(userB).toMatch(/^1700086400:[0-9a-f]{16}$/);
+    expect(userB).not.toBe(USER_A);
   });
   it("filters by type, defaults the host to the domain, answers credentials queries", async () => {
     const h = harness();
@@ -37,7 +46,7 @@ describe("XEP-0215 external services", () => {
     );
     const list = childElements(child(el(c[0]!), "credentials", "urn:xmpp:extdisco:2")!);
     expect(list).toHaveLength(1);
-    expect(list[0]!.attrs).toMatchObject({ transport: "tcp", username: "1700086400", password: "zJ3LYhbEK4oGUawN9vCaRYS2cIk=" });
+    expect(list[0]!.attrs).toMatchObject({ transport: "tcp", username: USER_A, password: PASS_A });
     const miss = await h.send("a", `<iq type="get" id="c"><credentials xmlns="urn:xmpp:extdisco:2"><service type="turn" host="elsewhere"/></credentials></iq>`);
     expect(miss[0]).toContain("<item-not-found");
   });
@@ -62,7 +71,7 @@ describe("XEP-0215 external services", () => {
       ["turns", "443", "tcp"],
     ]);
     const turns = services[3]!.attrs;
-    expect(turns).toMatchObject({ host: "turn.example.org", username: "1700086400", password: "zJ3LYhbEK4oGUawN9vCaRYS2cIk=", restricted: "1" });
+    expect(turns).toMatchObject({ host: "turn.example.org", username: USER_A, password: PASS_A, restricted: "1" });
     for (const k of ["username", "password", "expires", "restricted"]) expect(turns[k], k).toBe(services[1]!.attrs[k]);
     // filtered listing (§3.2) and a credentials query (§3.3) for the turns entry
     const only = await h.send("a", `<iq type="get" id="t"><services xmlns="urn:xmpp:extdisco:2" type="turns"/></iq>`);

@@ -7,6 +7,11 @@ import {
   checkPassword,
   expireFailures,
   hashPassword,
+  ROOM_FREE_FAILURES,
+  ROOM_KEY,
+  ROOM_SPACING_MS,
+  backoffCheck,
+  nextExpiry,
   recordFailure,
   setPassword,
 } from "../../durable/features/muc-password";
@@ -44,10 +49,32 @@ describe("password back-off numbers", () => {
     for (let i = 0; i < 20; i++) recordFailure(room, "k", t);
     expect(recordFailure(room, "k", t).blockedUntil).toBe(t + MAX_DELAY_MS);
     expect(expireFailures(room, t + FORGET_AFTER_MS - 1)).toEqual([]);
-    expect(expireFailures(room, t + FORGET_AFTER_MS)).toEqual(["k"]);
+    expect(expireFailures(room, t + FORGET_AFTER_MS)).toEqual(["k", ROOM_KEY]);
     // a failure long after the last one starts over
     recordFailure(room, "j", t);
     expect(recordFailure(room, "j", t + FORGET_AFTER_MS).failures).toBe(1);
+  });
+});
+
+describe("room-wide password budget", () => {
+  it(`${ROOM_FREE_FAILURES} failures from any clients, then each one closes the room's checks for ${ROOM_SPACING_MS / 1000} s`, () => {
+    const room = newRoom("r");
+    const t = 5_000_000;
+    // every guess from a different network: no client record ever blocks
+    for (let i = 0; i < ROOM_FREE_FAILURES; i++) {
+      expect(backoffCheck(room, `net-${i}`, t)).toBeUndefined();
+      recordFailure(room, `net-${i}`, t);
+    }
+    expect(backoffCheck(room, "fresh", t)).toBeUndefined();
+    recordFailure(room, "net-x", t);
+    const refused = backoffCheck(room, "fresh", t);
+    expect(refused).toMatchObject({ type: "wait", condition: "policy-violation" });
+    expect(refused?.text).toMatch(/many wrong passwords; retry in 5 s/);
+    expect(backoffCheck(room, "fresh", t + ROOM_SPACING_MS)).toBeUndefined();
+    // the records expire an hour after the last failure: the alarm's next time
+    expect(nextExpiry(room)).toBe(t + FORGET_AFTER_MS);
+    expect(expireFailures(room, t + FORGET_AFTER_MS).length).toBe(ROOM_FREE_FAILURES + 2);
+    expect(nextExpiry(room)).toBeUndefined();
   });
 });
 

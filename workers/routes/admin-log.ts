@@ -20,6 +20,7 @@ adminLog.get("/admin/access-log", adminAuth(), async (c) => {
     {
       retentionDays: page.retentionDays,
       cutoff: new Date(page.cutoff).toISOString(),
+      dropped: page.dropped,
       entries: page.entries.map((e) => ({ ...e, time: new Date(e.at).toISOString() })),
     },
     200,

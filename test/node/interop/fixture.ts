@@ -2,8 +2,8 @@
  * Per-file fixture for the interop suites: one target (edge via `wrangler dev`, or Prosody with TARGET=prosody)
  * per test file, client factories that clean up after each test, and small XEP-0045 helpers.
  *
- * The edge limits new signaling connections to 30 per minute per client IP (wrangler.toml SIGNALING_RATE_LIMITER),
- * and every test here connects from 127.0.0.1: keep each file well under 30 connections.
+ * The edge limits new signaling connections to 300 per minute per client network (wrangler.toml SIGNALING_RATE_LIMITER),
+ * and every test here connects from 127.0.0.1: keep each file well under 300 connections.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
