@@ -13,7 +13,8 @@ import { BridgeControl } from "./bridge/control-client";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
-import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
+import { expireIdle, failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
+import { nextDeadline } from "./features/idle";
 import { ConnStateSchema, addConn, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode, tellWaiting } from "./features/media";
 import { expireFailures } from "./features/muc-password";
@@ -46,6 +47,8 @@ export class RoomDO extends DurableObject<Env> {
   /** media path (P2P / bridge) orchestration; undefined when no bridges are configured (rooms stay P2P) */
   readonly #media: MediaCoordinator | undefined;
   readonly #control: BridgeControl | undefined;
+  /** when the media coordinator wants its check: null none, undefined unknown (woken from hibernation) */
+  #checkAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -93,7 +96,7 @@ export class RoomDO extends DurableObject<Env> {
     if (cfg.BRIDGES.length > 0) {
       this.#control = new BridgeControl({ secret: cfg.BRIDGE_SECRET });
       this.#media = new MediaCoordinator(this.#mediaHost(), { bridges: cfg.BRIDGES, control: this.#control });
-    }
+    } else this.#checkAt = null;
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -120,12 +123,13 @@ export class RoomDO extends DurableObject<Env> {
     const client = pair[0];
     const server = pair[1];
     const id = defaultRandomId();
-    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(ip), phase: "init" };
+    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(ip), phase: "init", seen: Date.now() };
     this.ctx.acceptWebSocket(server, [id]);
     server.serializeAttachment(c);
     addConn(r, c);
     this.#sockets.set(id, server);
     this.#ids.set(server, id);
+    void this.#arm(); // its negotiation timeout (features/idle.ts)
     // RFC 7395 §3.1: echo the subprotocol only when the client asked for it.
     const asked = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const headers = asked.includes("xmpp") ? { "Sec-WebSocket-Protocol": "xmpp" } : undefined;
@@ -191,10 +195,26 @@ export class RoomDO extends DurableObject<Env> {
     await this.#media?.bridgeDraining(base);
   }
 
-  /** Alarm: bridge health check while the room is on the media bridge (media-coordinator.ts). */
+  /**
+   * Alarm: sessions that stayed silent without joining end (features/idle.ts); bridge health check while the room
+   * keeps a bridge room (media-coordinator.ts), when due. One alarm serves both (#arm).
+   */
   override async alarm(): Promise<void> {
     await this.#ready;
-    await this.#media?.checkBridge();
+    await this.#enqueue(async () => this.#run(expireIdle(this.#rt)));
+    if (this.#checkAt === undefined || (this.#checkAt !== null && this.#checkAt <= Date.now())) await this.#media?.checkBridge();
+    await this.#arm();
+  }
+
+  /** Set the alarm for the earlier of the media check and the next idle deadline (kept if unknown and earlier). */
+  async #arm(): Promise<void> {
+    const now = Date.now();
+    let at = nextDeadline(this.#rt.room, now) ?? null;
+    // unknown: keep a pending alarm that is earlier (it may be the coordinator's), never one already past
+    const pending = this.#checkAt === undefined ? await this.ctx.storage.getAlarm() : this.#checkAt;
+    const check = pending !== null && (this.#checkAt !== undefined || pending > now) ? pending : null;
+    if (check !== null && (at === null || check < at)) at = check;
+    await (at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -222,7 +242,8 @@ export class RoomDO extends DurableObject<Env> {
         this.#store.saveMeta(m);
       },
       scheduleCheck: (at) => {
-        void (at === undefined ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
+        this.#checkAt = at ?? null;
+        void this.#arm();
       },
     };
   }
