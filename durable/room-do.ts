@@ -20,7 +20,8 @@ import { lobbyIdFor } from "./crypto/bridge-grant";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
-import { failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
+import { expireIdle, failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
+import { nextDeadline } from "./features/idle";
 import { ConnStateSchema, addConn, emptyMeta, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode, tellWaiting } from "./features/media";
 import { ROOM_KEY, expireFailures, nextExpiry } from "./features/muc-password";
@@ -62,8 +63,8 @@ export class RoomDO extends DurableObject<Env> {
   #accepting = 0;
   /** the room's own limit on new sessions per minute */
   readonly #admission: SessionAdmission;
-  /** when the media coordinator wants its health check (undefined: none, or unknown after a wake) */
-  #mediaAlarmAt: number | undefined;
+  /** when the media coordinator wants its check: null none, undefined unknown (woken from hibernation) */
+  #checkAt: number | null | undefined;
   /** set while storage is being deleted: a session arriving then waits for it */
   #wiping: Promise<void> | undefined;
 
@@ -114,12 +115,13 @@ export class RoomDO extends DurableObject<Env> {
     });
     this.#queue = this.#ready;
     if (cfg.BRIDGES.length > 0) {
+      this.#control = new BridgeControl({ secret: cfg.BRIDGE_SECRET });
       this.#media = new MediaCoordinator(this.#mediaHost(), {
         bridges: cfg.BRIDGES,
-        control: new BridgeControl({ secret: cfg.BRIDGE_SECRET }),
+        control: this.#control,
         lobbyId: (session) => lobbyIdFor(cfg.BRIDGE_SECRET, this.#rt.room.name, session),
       });
-    }
+    } else this.#checkAt = null;
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -166,12 +168,13 @@ export class RoomDO extends DurableObject<Env> {
     const client = pair[0];
     const server = pair[1];
     const id = defaultRandomId();
-    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(networkKey(ip)), phase: "init" };
+    const c: ConnState = { v: 1, id, domain, ipKey: await this.#ipKey(networkKey(ip)), phase: "init", seen: Date.now() };
     this.ctx.acceptWebSocket(server, [id]);
     server.serializeAttachment(c);
     addConn(r, c);
     this.#sockets.set(id, server);
     this.#ids.set(server, id);
+    void this.#arm(); // its negotiation timeout (features/idle.ts)
     // RFC 7395 §3.1: echo the subprotocol only when the client asked for it.
     const asked = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
     const headers = asked.includes("xmpp") ? { "Sec-WebSocket-Protocol": "xmpp" } : undefined;
@@ -238,21 +241,35 @@ export class RoomDO extends DurableObject<Env> {
   }
 
   /**
-   * Alarm: forget expired password-failure records (PRIVACY.md: an hour after the last failure, whether or not the
-   * room is visited again), and the bridge health check while the room is on the media bridge (media-coordinator.ts).
+   * Alarm: sessions that stayed silent without joining end (features/idle.ts); expired password-failure records are
+   * forgotten (PRIVACY.md: an hour after the last failure, whether or not the room is visited again); the bridge
+   * health check while the room keeps a bridge room (media-coordinator.ts), when due. One alarm serves all (#arm).
    */
   override async alarm(): Promise<void> {
     await this.#ready;
     await this.#enqueue(async () => {
+      this.#run(expireIdle(this.#rt));
       if (!this.#stored) return;
       for (const k of expireFailures(this.#rt.room, Date.now())) this.#store.saveFailure(k, undefined);
     });
-    const due = this.#mediaAlarmAt;
-    if (this.#media && (due === undefined || Date.now() >= due)) {
-      this.#mediaAlarmAt = undefined;
-      await this.#media.checkBridge();
-    }
-    await this.#armAlarm();
+    if (this.#checkAt === undefined || (this.#checkAt !== null && this.#checkAt <= Date.now())) await this.#media?.checkBridge();
+    await this.#arm();
+  }
+
+  /**
+   * Set the alarm for the earliest of the media check, the next idle deadline and the next failure record's expiry
+   * (a pending alarm is kept when the media check is unknown and the alarm is earlier).
+   */
+  async #arm(): Promise<void> {
+    const now = Date.now();
+    let at = nextDeadline(this.#rt.room, now) ?? null;
+    const expiry = this.#stored ? nextExpiry(this.#rt.room) : undefined;
+    if (expiry !== undefined && (at === null || expiry < at)) at = expiry;
+    // unknown: keep a pending alarm that is earlier (it may be the coordinator's), never one already past
+    const pending = this.#checkAt === undefined ? await this.ctx.storage.getAlarm() : this.#checkAt;
+    const check = pending !== null && (this.#checkAt !== undefined || pending > now) ? pending : null;
+    if (check !== null && (at === null || check < at)) at = check;
+    await (at === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(at));
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -282,8 +299,8 @@ export class RoomDO extends DurableObject<Env> {
         if (r.mode === "p2p") void this.#enqueue(() => this.#forgetIfEmpty());
       },
       scheduleCheck: (at) => {
-        this.#mediaAlarmAt = at;
-        void this.#armAlarm();
+        this.#checkAt = at ?? null;
+        void this.#arm();
       },
     };
   }
@@ -310,7 +327,7 @@ export class RoomDO extends DurableObject<Env> {
     Object.assign(r.meta, emptyMeta());
     r.pwFailures.clear();
     this.#ipSalt = "";
-    this.#mediaAlarmAt = undefined;
+    this.#checkAt = null;
     this.#wiping = (async () => {
       await this.ctx.storage.deleteAll();
       await this.ctx.storage.deleteAlarm();
@@ -322,12 +339,6 @@ export class RoomDO extends DurableObject<Env> {
     }
   }
 
-  /** One alarm for two purposes: the earlier of the media health check and the next failure record's expiry. */
-  async #armAlarm(): Promise<void> {
-    const at = Math.min(this.#mediaAlarmAt ?? Infinity, nextExpiry(this.#rt.room) ?? Infinity);
-    if (at === Infinity) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(at);
-  }
 
   /** Enqueue a step that writes its effects to an Out, and run them. */
   #step(fn: (out: Out) => Promise<void>): Promise<void> {
@@ -424,7 +435,7 @@ export class RoomDO extends DurableObject<Env> {
         case "save-pw-failure":
           // the room-wide record changes with every failure (features/muc-password.ts)
           for (const k of [e.ipKey, ROOM_KEY]) this.#store.saveFailure(k, r.pwFailures.get(k));
-          void this.#armAlarm();
+          void this.#arm();
           break;
         case "sessions-changed": {
           void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)

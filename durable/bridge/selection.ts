@@ -18,6 +18,8 @@ export function mediaModeFor(occupantCount: number): MediaMode {
  * Its occupants connect to a bridge room ahead with their senders inactive, so that when that person joins, the move
  * to the bridge does not start from nothing (docs/architecture.md: standby). No media goes to the bridge before
  * the room announces `bridge`.
+ * `waiting` counts live sessions only: one that stays silent without joining is ended (durable/features/idle.ts;
+ * the web app's hair check pings), so standby lasts only while someone really waits.
  */
 export type MediaReadiness = "p2p" | "standby" | "bridge";
 

@@ -48,6 +48,8 @@ export interface ConnState {
   local?: string;
   resource?: string;
   occ?: Occupancy;
+  /** unix ms of its last frame while not an occupant, coarse (features/idle.ts) */
+  seen?: number;
 }
 
 export interface RoomMeta {
@@ -108,6 +110,7 @@ export const ConnStateSchema = z.object({
   phase: z.enum(["init", "sasl", "restart", "bind", "ready"]),
   local: z.string().max(64).optional(),
   resource: z.string().max(1023).optional(),
+  seen: z.number().int().nonnegative().optional(),
   occ: z
     .object({
       nick: z.string().min(1),

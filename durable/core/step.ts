@@ -20,6 +20,7 @@ import { handleAdmin } from "../features/muc-admin";
 import { handleOwner } from "../features/muc-config";
 import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc-join";
 import { presencePayload, removeOccupant } from "../features/muc-occupant";
+import { expired, maxUnjoined, touch, unjoinedOthers } from "../features/idle";
 import { IqRoutes } from "../features/iq-routes";
 import { isPing } from "../features/ping";
 import { BYTE_BURST_STANZAS, BYTE_RATE_PER_SECOND, TokenBucket, utf8Length } from "../features/rate-limit";
@@ -90,6 +91,7 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
       const done = await handleElement(rt, c, el, out);
       if (done) break;
     }
+    if (rt.room.conns.has(connId)) touch(c, rt.deps.now(), out);
   } catch (e) {
     if (!(e instanceof StreamErrorException)) throw e;
     failStream(rt, c, e.error, out);
@@ -118,6 +120,15 @@ export function failStream(rt: Runtime, c: ConnState, err: StreamError, out: Out
   out.send(c.id, streamErrorXml(err));
   dropConn(rt, c, out);
   out.close(c.id, err.condition === "policy-violation" ? 1008 : 1000, err.condition);
+}
+
+/** Timer (the shell's alarm): end the streams of sessions that stayed silent without joining (features/idle.ts). */
+export function expireIdle(rt: Runtime): Effect[] {
+  const out = new Out();
+  for (const c of expired(rt.room, rt.deps.now())) {
+    failStream(rt, c, { condition: "connection-timeout", text: "no activity and not in the room" }, out);
+  }
+  return out.effects;
 }
 
 /** The socket closed or errored without `<close/>`: remove the occupant (XEP-0045 §7.14: unavailable to the others). */
@@ -151,6 +162,9 @@ async function handleElement(rt: Runtime, c: ConnState, el: XmlElement, out: Out
       out.close(c.id, 1000, "closed");
       return true;
     case "open":
+      if (c.phase === "init" && unjoinedOthers(rt.room, c) >= maxUnjoined(rt.deps.cfg)) {
+        throw new StreamErrorException({ condition: "resource-constraint", text: "too many sessions are waiting in this room; try again later" });
+      }
       handleOpen(c, inc, out, rt.deps);
       return false;
     case "nonza":

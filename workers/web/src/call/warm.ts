@@ -104,6 +104,9 @@ export function warmUp(room: string): Promise<WarmSession> {
     stop: followLobby(room, client, lobby),
     session: (async () => {
       await connectSession(client, 10_000);
+      // The room ends sessions that stay silent without joining (durable/features/idle.ts): an XEP-0199 ping to the
+      // server every 30 s keeps this one alive while the hair check is open (even with background-tab throttling).
+      client.enableKeepAlive({ interval: 30 });
       const iceServers = await fetchIceServers(client);
       const offer = prepareOffer(sessionConfig(client, iceServers)).then((o) => {
         if (o?.pc.localDescription) warmJingleCode(client, o.pc.localDescription.sdp);
