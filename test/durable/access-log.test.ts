@@ -123,7 +123,7 @@ describe("access log", () => {
     expect(await runInDurableObject(stub(), (_i, s) => s.storage.getAlarm())).toBeNull();
   });
 
-  it("bounds a flood of page loads: repeats within a minute are one row with a count", async () => {
+  it("bounds a flood of page loads: repeats within a minute are one row with a count", { timeout: 120_000 }, async () => {
     await reset();
     const t0 = Date.now() + 500 * DAY_MS;
     vi.useFakeTimers({ toFake: ["Date"] });
@@ -142,7 +142,7 @@ describe("access log", () => {
     expect(log.dropped).toBe(0);
   });
 
-  it(`stores at most ${MAX_ROWS} rows: a full log drops (and counts) new entries until the alarm purges`, async () => {
+  it(`stores at most ${MAX_ROWS} rows: a full log drops (and counts) new entries until the alarm purges`, { timeout: 60_000 }, async () => {
     await reset();
     const now = Date.now();
     await runInDurableObject(stub(), async (_i, state) => {

@@ -139,3 +139,22 @@ export async function connected(room: string, nick: string, opts: { ip?: string;
   await join(c, room, nick);
   return c;
 }
+
+/** As the room's owner, set its password (XEP-0045 §10.2 muc#roomconfig_roomsecret) and wait for the result. */
+export async function lockRoom(owner: TestClient, room: string, secret: string): Promise<void> {
+  owner.send(
+    `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.${owner.domain}"><query xmlns="http://jabber.org/protocol/muc#owner">` +
+      `<x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+      `<field var="muc#roomconfig_roomsecret"><value>${secret}</value></field></x></query></iq>`,
+  );
+  await owner.expect('id="cfg"', 'type="result"');
+}
+
+/** A fresh connection from `ip` that logs in and tries one wrong password (answered not-authorized). */
+export async function wrongGuess(room: string, ip: string): Promise<TestClient> {
+  const c = await connect(room, { ip });
+  await login(c);
+  c.send(`<presence xmlns="jabber:client" to="${room}@conference.${c.domain}/guesser"><x xmlns="http://jabber.org/protocol/muc"><password>wrong</password></x></presence>`);
+  await c.expect("not-authorized");
+  return c;
+}

@@ -6,7 +6,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { connect, connected, login, type TestClient } from "./helpers";
+import { connect, connected, lockRoom, wrongGuess, type TestClient } from "./helpers";
 
 const stubOf = (room: string) => env.ROOM.get(env.ROOM.idFromName(room));
 
@@ -36,16 +36,8 @@ describe("room storage lives only while the room is in use", { timeout: 60_000 }
   it("deletes the name, password, back-off records and alarm when the last session ends", async () => {
     const room = "lifecycle-secret-room";
     const alice = await connected(room, "alice", { ip: "203.0.113.10" });
-    alice.send(
-      `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner">` +
-        `<x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
-        `<field var="muc#roomconfig_roomsecret"><value>hunter2</value></field></x></query></iq>`,
-    );
-    await alice.expect('id="cfg"', 'type="result"');
-    const guesser = await connect(room, { ip: "203.0.113.11" });
-    await login(guesser);
-    guesser.send(`<presence xmlns="jabber:client" to="${room}@conference.localhost/g"><x xmlns="http://jabber.org/protocol/muc"><password>nope</password></x></presence>`);
-    await guesser.expect("not-authorized");
+    await lockRoom(alice, room, "hunter2");
+    const guesser = await wrongGuess(room, "203.0.113.11");
     // a hair-check session that never joins keeps the room in use too
     const waiting = await connect(room, { ip: "203.0.113.12" });
 

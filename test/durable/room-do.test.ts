@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { ConnState } from "../../durable/core/state";
 import { RoomDO } from "../../durable/room-do";
 import { DEV_SECRETS } from "../../workers/config";
-import { connect, connected, login, type TestClient } from "./helpers";
+import { connect, connected, lockRoom, login, wrongGuess, type TestClient } from "./helpers";
 
 const gc = (room: string, id: string, body: string) =>
   `<message xmlns="jabber:client" type="groupchat" id="${id}" to="${room}@conference.localhost"><body>${body}</body></message>`;
@@ -230,16 +230,8 @@ describe("hibernation state", { timeout: 60_000 }, () => {
   it("forgets password-failure records an hour after the last failure by alarm, without another visit", async () => {
     const room = "forget";
     const alice = await connected(room, "alice", { ip: "10.8.0.1" });
-    alice.send(
-      `<iq xmlns="jabber:client" type="set" id="cfg" to="${room}@conference.localhost"><query xmlns="http://jabber.org/protocol/muc#owner">` +
-        `<x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
-        `<field var="muc#roomconfig_roomsecret"><value>s3cret</value></field></x></query></iq>`,
-    );
-    await alice.expect('id="cfg"', 'type="result"');
-    const bob = await connect(room, { ip: "10.8.0.2" });
-    await login(bob);
-    bob.send(`<presence xmlns="jabber:client" to="${room}@conference.localhost/bob"><x xmlns="http://jabber.org/protocol/muc"><password>wrong</password></x></presence>`);
-    await bob.expect("not-authorized");
+    await lockRoom(alice, room, "s3cret");
+    const bob = await wrongGuess(room, "10.8.0.2");
     const stub = env.ROOM.get(env.ROOM.idFromName(room));
     const t0 = Date.now();
     await runInDurableObject(stub, async (_i: RoomDO, state) => {

@@ -68,7 +68,7 @@ describe("networkKey", () => {
   });
 });
 
-describe("Origin check through the Worker", () => {
+describe("Origin check through the Worker", { timeout: 60_000 }, () => {
   const ws = (origin?: string) =>
     exports.default.fetch(
       new Request("https://parley.test/xmpp-websocket/origin-room", {
