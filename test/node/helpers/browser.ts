@@ -142,7 +142,7 @@ export async function framesDecoded(page: Page): Promise<number> {
 }
 
 /** Sum of one counter of the inbound RTP streams of one kind, over every peer connection on the page. */
-export async function inboundSum(page: Page, kind: "audio" | "video", field: string): Promise<number> {
+async function inboundSum(page: Page, kind: "audio" | "video", field: string): Promise<number> {
   return page.evaluate(`(async () => {
     let n = 0;
     for (const pc of window.__pcs) {
@@ -294,7 +294,7 @@ export function slowGetUserMedia(ms: number): string {
 }
 
 /** Sum of totalAudioEnergy over every inbound audio RTP stream of every peer connection on the page (0 if silent). */
-export async function audioEnergyReceived(page: Page): Promise<number> {
+async function audioEnergyReceived(page: Page): Promise<number> {
   return inboundSum(page, "audio", "totalAudioEnergy");
 }
 

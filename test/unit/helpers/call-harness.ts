@@ -6,7 +6,7 @@ import { step } from "../../../workers/web/src/call/machine/step";
 import { initialState, type CallEffect, type CallEvent, type CallState, type TimerId } from "../../../workers/web/src/call/machine/types";
 import type { AvState } from "../../../workers/web/src/call/parley-wire";
 
-export const ROOM = "room@conference.example";
+const ROOM = "room@conference.example";
 export const jid = (nick: string): string => `${ROOM}/${nick}`;
 const AV_ON: AvState = { audio: true, video: true, screen: false };
 

@@ -7,17 +7,17 @@ import type { MediaAnnouncement } from "../parley-wire";
 import type { CallEffect, CallState, LinkId } from "./types";
 
 /** How long a room of three or more waits for the bridge announcement before connecting everyone directly. */
-export const MESH_FALLBACK_MS = 2500;
+const MESH_FALLBACK_MS = 2500;
 /**
  * Standby (bridge.ts): connect to the bridge room this long after the announcement, and not before this long after
  * our own join, so it does not compete with setting up the direct call.
  */
-export const STANDBY_AFTER_MS = 500;
-export const STANDBY_NOT_BEFORE_JOIN_MS = 2000;
+const STANDBY_AFTER_MS = 500;
+const STANDBY_NOT_BEFORE_JOIN_MS = 2000;
 /** Back on the direct path, the bridge closes at the latest this long after the announcement (a peer may never connect). */
-export const P2P_FINISH_MS = 10_000;
+const P2P_FINISH_MS = 10_000;
 /** After a bridge failure, how long the call stays direct before asking the room again (grants are short-lived). */
-export const BRIDGE_RETRY_MS = 3000;
+const BRIDGE_RETRY_MS = 3000;
 /** While moving to the bridge, how often the direct peers are trimmed to the sessions that exist. */
 export const BRIDGE_TRIM_MS = 200;
 
@@ -215,7 +215,7 @@ export function onStandbyLinked(s: CallState, link: LinkId, out: Out): void {
   } else out.push({ kind: "link-close", link });
 }
 
-export function closeStandby(s: CallState, out: Out): void {
+function closeStandby(s: CallState, out: Out): void {
   const sb = s.standby;
   s.standby = undefined;
   if (!sb) return;

@@ -21,16 +21,17 @@ import {
 import type { CallEffect, CallEvent, CallState, LinkId, TimerId } from "./types";
 
 /** When the lock-state and media-mode queries go out after joining (the first second is the direct call's set-up). */
-export const AFTER_JOIN_QUERIES_MS = 1000;
+const AFTER_JOIN_QUERIES_MS = 1000;
 /** A lobby link (warm.ts) is used by the move to the bridge our join causes, or closed this long after joining. */
-export const LOBBY_UNUSED_MS = 10_000;
+const LOBBY_UNUSED_MS = 10_000;
 
 /**
  * A socket whose network went away (the device moved to another network) is not closed by the browser for minutes:
  * every KEEPALIVE_MS we ping the server (XEP-0199 §4) and take no answer within PING_TIMEOUT_MS as a dead stream.
+ * Generous (StanzaJS' own keepalive also waits 15 s): a busy server answering late must not cost a rejoin.
  */
-export const KEEPALIVE_MS = 10_000;
-export const PING_TIMEOUT_MS = 5_000;
+const KEEPALIVE_MS = 15_000;
+const PING_TIMEOUT_MS = 15_000;
 
 /** What the machine needs from its host: the clock (injected so tests control it). */
 export interface MachineDeps {

@@ -6,7 +6,7 @@
  */
 import type { AvState, MediaAnnouncement, MediaMode } from "../parley-wire";
 
-export interface Participant {
+interface Participant {
   nick: string;
   /** occupant JID (room@service/nick) */
   jid: string;
@@ -116,7 +116,7 @@ export type CallEvent =
   | { type: "leave"; reason: string };
 
 /** Which existing direct sessions to keep when setting the peers (the shell knows which exist and which connected). */
-export type PeerFilter = "all" | "existing" | "connected";
+type PeerFilter = "all" | "existing" | "connected";
 
 export type CallEffect =
   // ---- direct sessions (p2p.ts)
