@@ -131,23 +131,6 @@ describe("room <-> media bridge switching (real bridges, real room DO)", () => {
     b.drop();
   });
 
-  it("replaces a bridge that dies, and moves rooms off a draining bridge", async () => {
-    const room = `failover-${Date.now().toString(36)}`;
-    const people = [await joiner(room, "ann"), await joiner(room, "ben"), await joiner(room, "cat")];
-    const first = await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "bridge")));
-    const dead = bridgeOf(first[0]!);
-    const other = 1 - dead;
-    bridges[dead]!.process.kill("SIGKILL");
-    const moved = await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "bridge" && bridgeOf(m) === other, 45_000)));
-    expect((await useGrant(moved[0]!)).codecs.length).toBeGreaterThan(0);
-    // Replace the dead bridge with a fresh one on the same control URL? Not possible (new port); instead, drain the
-    // survivor: with no bridge left the room must fall back to P2P rather than stay on a closing bridge.
-    await bridges[other]!.stop();
-    await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "p2p", 45_000)));
-    // The graceful shutdown told the edge (signed POST /bridge-events), and the edge accepted it.
-    expect(bridges[other]!.output()).toMatch(/bridge\.draining_sent.*202/);
-  });
-
   it("has the bridge close a waiting session's lobby connection when the session goes, and every one when the room is locked", async () => {
     const room = `lobby-${Date.now().toString(36)}`;
     const roomJid = `${room}@conference.${DOMAIN}`;
@@ -186,4 +169,22 @@ describe("room <-> media bridge switching (real bridges, real room DO)", () => {
     );
     expect(await dave.closed).toBe("4403 lobby closed");
   });
+
+  it("replaces a bridge that dies, and moves rooms off a draining bridge", async () => {
+    const room = `failover-${Date.now().toString(36)}`;
+    const people = [await joiner(room, "ann"), await joiner(room, "ben"), await joiner(room, "cat")];
+    const first = await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "bridge")));
+    const dead = bridgeOf(first[0]!);
+    const other = 1 - dead;
+    bridges[dead]!.process.kill("SIGKILL");
+    const moved = await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "bridge" && bridgeOf(m) === other, 45_000)));
+    expect((await useGrant(moved[0]!)).codecs.length).toBeGreaterThan(0);
+    // Replace the dead bridge with a fresh one on the same control URL? Not possible (new port); instead, drain the
+    // survivor: with no bridge left the room must fall back to P2P rather than stay on a closing bridge.
+    await bridges[other]!.stop();
+    await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "p2p", 45_000)));
+    // The graceful shutdown told the edge (signed POST /bridge-events), and the edge accepted it.
+    expect(bridges[other]!.output()).toMatch(/bridge\.draining_sent.*202/);
+  });
+
 });

@@ -3,8 +3,8 @@
  * notifications out. Grants come from the room's Durable Object (durable/crypto/bridge-grant.ts) and are verified
  * *before* the handshake completes (server.ts), so that nothing a client sends is read, let alone kept, before it is
  * known to hold a grant: forged / expired / other-room / malformed / reused grants get the handshake and then at once
- * a close with 4401 and a reason naming the problem (browsers see only close codes), and the socket is no longer
- * read (`refuse`). An admitted connection is bounded too: frames ≤ 64 KiB (server.ts), a request rate, a cap on
+ * a close with 4401 and a reason naming the problem (browsers see only close codes), written without ever making a
+ * WebSocket of the socket, which is not read again (`refuseUpgrade`). An admitted connection is bounded too: frames ≤ 64 KiB (server.ts), a request rate, a cap on
  * requests waiting their turn, and a cap on what waits to be sent to it.
  */
 import { createHash } from "node:crypto";
