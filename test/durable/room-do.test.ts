@@ -246,7 +246,9 @@ describe("hibernation state", { timeout: 60_000 }, () => {
       const fresh = new RoomDO(state, env);
       await fresh.alarm();
       expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pw_failures").one()["n"]).toBe(0);
-      expect(await state.storage.getAlarm()).toBeNull();
+      // what remains is at most the idle deadline of bob's session, which never joined (features/idle.ts)
+      const left = await state.storage.getAlarm();
+      expect(left === null || left < Date.now() + 5 * 60_000).toBe(true);
     });
     alice.close();
     bob.close();

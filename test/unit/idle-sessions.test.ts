@@ -42,7 +42,7 @@ describe("sessions that never join (features/idle.ts)", () => {
     expect(h.closed.get("w")).toEqual({ code: 1000, reason: "connection-timeout" });
     expect(h.take("w").join("")).toContain("<connection-timeout");
     expect(h.rt.room.conns.has("w")).toBe(false);
-    expect(h.effects).toContainEqual({ kind: "sessions-changed" });
+    expect(h.effects).toContainEqual({ kind: "sessions-changed", gone: "w" });
     expect(h.closed.has("a")).toBe(false);
     expect(nextDeadline(h.rt.room, h.clock.now)).toBeUndefined();
   });
