@@ -106,6 +106,7 @@ describe("media encryption transform in real Chromium", () => {
 
   type Api = {
     support(prefer?: Path): unknown;
+    olderEpoch(): string | undefined;
     loopback(o: { path: Path; send: Side; recv: Side }): Promise<number>;
     state(id: number): Promise<State>;
     setKey(id: number, side: "send" | "recv", byte: number): void;
@@ -127,6 +128,10 @@ describe("media encryption transform in real Chromium", () => {
       ok: true,
       path: "encoded-streams",
     });
+  });
+
+  it("refuses an epoch older than the one installed, where the caller sees it", async () => {
+    expect(await page.evaluate(() => (globalThis as unknown as { e2ee: Api }).e2ee.olderEpoch())).toBe("RangeError: epoch 1 is not after 2");
   });
 
   for (const path of ["script-transform", "encoded-streams"] as const) {

@@ -153,6 +153,19 @@ const handles = new Map();
 let nextHandle = 1;
 window.e2ee = {
   support: (prefer) => e2eeSupport(prefer),
+  /** install epoch 2 then epoch 1: the error message, or undefined when the older epoch was accepted */
+  olderEpoch() {
+    const enc = new MediaEncryption({ workerUrl: WORKER_URL });
+    try {
+      enc.setEpoch({ epoch: 2n, baseKey: hexKey(1), leafCount: 2, ownIndex: 0 });
+      enc.setEpoch({ epoch: 1n, baseKey: hexKey(1), leafCount: 2, ownIndex: 0 });
+      return undefined;
+    } catch (e) {
+      return String(e);
+    } finally {
+      enc.close();
+    }
+  },
   async loopback(opts) {
     const h = await loopback(opts);
     const id = nextHandle++;

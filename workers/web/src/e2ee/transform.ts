@@ -82,6 +82,7 @@ export class MediaEncryption {
   readonly #infos = new Map<number, StreamInfo>();
   readonly #statsWaiting = new Map<number, (s: StreamStats[]) => void>();
   #nextId = 1;
+  #lastEpoch: bigint | undefined;
 
   constructor(opts: MediaEncryptionOptions = {}) {
     const support = e2eeSupport(opts.path);
@@ -110,11 +111,15 @@ export class MediaEncryption {
 
   /** Install an MLS epoch's frame keys (sending switches to it at once; older epochs decrypt for a while). */
   setEpoch(keys: EpochKeys): void {
+    // FrameKeys refuses an epoch that is not after the current one; say so here, where the caller can see it.
+    if (this.#lastEpoch !== undefined && keys.epoch <= this.#lastEpoch) throw new RangeError(`epoch ${keys.epoch} is not after ${this.#lastEpoch}`);
+    this.#lastEpoch = keys.epoch;
     this.#post({ type: "epoch", keys: { ...keys, baseKey: new Uint8Array(keys.baseKey) } });
   }
 
   /** Forget every key (leaving the call): senders drop frames again. */
   clear(): void {
+    this.#lastEpoch = undefined;
     this.#post({ type: "clear" });
   }
 
