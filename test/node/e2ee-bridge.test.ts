@@ -5,16 +5,12 @@
  *   - Bob, with the group's key, decrypts every frame and decodes the video;
  *   - Eve, admitted by the bridge with a valid grant but without the key, receives the packets and decodes no frame.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { build } from "esbuild";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintGrant } from "../../durable/crypto/bridge-grant";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { startBridge, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
+import { buildE2eeWorker, bundleTestScript, type BuiltWorker } from "./helpers/e2ee-build";
 
 type Inbound = { kind: string; packetsReceived?: number; framesDecoded?: number };
 type StreamStats = { info: { side: string; kind: string }; passed: number; dropped: number; lastDrop?: string };
@@ -22,33 +18,18 @@ type Pages = {
   parley: { join(o: { wsUrl: string; grant: string; produce: boolean }): Promise<void>; inbound(): Promise<Inbound[]> };
   e2eeBridge: { install(keyByte: number, ownIndex: number, leafCount: number): void; stats(): Promise<StreamStats[]> };
 };
-const root = new URL("../..", import.meta.url).pathname;
 
 describe("end-to-end encrypted media through the bridge", () => {
   let bridge: BridgeHandle;
   let browser: BrowserHarness;
   let hooksJs = "";
-  let outDir = "";
+  let worker: BuiltWorker | undefined;
   const room = "e2ee-room";
   let wsUrl = "";
 
   beforeAll(async () => {
-    outDir = mkdtempSync(join(tmpdir(), "parley-e2ee-bridge-"));
-    execFileSync(process.execPath, [join(root, "workers/scripts/build-web.mjs"), "--out", join(outDir, "web")], { stdio: "pipe" });
-    const assets = join(outDir, "web/assets");
-    const worker = readdirSync(assets).find((f) => /^e2ee-worker-.*\.js$/.test(f));
-    if (!worker) throw new Error("the web build made no e2ee worker");
-    const bundle = await build({
-      entryPoints: [join(root, "test/node/helpers/e2ee-bridge-hooks.js")],
-      bundle: true,
-      format: "iife",
-      platform: "browser",
-      target: "chrome120",
-      write: false,
-      logLevel: "silent",
-      define: { __E2EE_WORKER_SOURCE__: JSON.stringify(readFileSync(join(assets, worker), "utf8")) },
-    });
-    hooksJs = bundle.outputFiles[0]!.text;
+    worker = buildE2eeWorker();
+    hooksJs = await bundleTestScript("test/node/helpers/e2ee-bridge-hooks.js", "iife", { __E2EE_WORKER_SOURCE__: JSON.stringify(worker.source) });
     [bridge, browser] = await Promise.all([startBridge(), startBrowserHarness()]);
     const res = await bridge.call("POST", "/v1/rooms", { room });
     expect(res.status).toBe(200);
@@ -57,7 +38,7 @@ describe("end-to-end encrypted media through the bridge", () => {
   afterAll(async () => {
     await browser?.close();
     await bridge?.stop();
-    if (outDir) rmSync(outDir, { recursive: true, force: true });
+    worker?.cleanup();
   });
 
   const withKey = async (keyByte: number, ownIndex: number): Promise<Page> => {

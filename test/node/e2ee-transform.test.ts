@@ -9,16 +9,12 @@
  *     asks for a key frame and decodes;
  *   - the per-frame overhead (SFrame header + 16-byte tag) seen in the audio packets' sizes.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, launchBrowser } from "./helpers/browser";
+import { buildE2eeWorker, bundleTestScript, type BuiltWorker } from "./helpers/e2ee-build";
 
 type Path = "script-transform" | "encoded-streams";
 type Side = { keyByte?: number } | null;
@@ -56,37 +52,21 @@ interface State {
   connection: string;
 }
 
-const root = new URL("../..", import.meta.url).pathname;
-
 describe("media encryption transform in real Chromium", () => {
   let browser: Browser;
   let server: Server;
   let page: Page;
-  let outDir: string;
+  let worker: BuiltWorker;
 
   beforeAll(async () => {
-    outDir = mkdtempSync(join(tmpdir(), "parley-e2ee-"));
-    // The production build, so the worker tested is the one the app ships.
-    execFileSync(process.execPath, [join(root, "workers/scripts/build-web.mjs"), "--out", join(outDir, "web")], { stdio: "pipe" });
-    const assets = join(outDir, "web/assets");
-    const worker = readdirSync(assets).find((f) => /^e2ee-worker-.*\.js$/.test(f));
-    if (!worker) throw new Error("the web build made no e2ee worker");
-    const bundle = await build({
-      entryPoints: [join(root, "test/node/helpers/e2ee-loopback-page.js")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "chrome120",
-      write: false,
-      logLevel: "silent",
-    });
-    const js = bundle.outputFiles[0]!.text;
-    const html = `<!doctype html><html data-worker="/assets/${worker}"><meta charset="utf-8"><title>e2ee</title><script type="module" src="/page.js"></script></html>`;
+    worker = buildE2eeWorker();
+    const js = await bundleTestScript("test/node/helpers/e2ee-loopback-page.js", "esm");
+    const html = `<!doctype html><html data-worker="/assets/${worker.name}"><meta charset="utf-8"><title>e2ee</title><script type="module" src="/page.js"></script></html>`;
     server = createServer((req, res) => {
       const url = req.url ?? "/";
       if (url === "/") res.writeHead(200, { "content-type": "text/html" }).end(html);
       else if (url === "/page.js") res.writeHead(200, { "content-type": "text/javascript" }).end(js);
-      else if (url === `/assets/${worker}`) res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(join(assets, worker)));
+      else if (url === `/assets/${worker.name}`) res.writeHead(200, { "content-type": "text/javascript" }).end(worker.source);
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -101,7 +81,7 @@ describe("media encryption transform in real Chromium", () => {
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    if (outDir) rmSync(outDir, { recursive: true, force: true });
+    worker?.cleanup();
   });
 
   type Api = {
