@@ -67,6 +67,18 @@ interface JoinOptions {
   videoAfterMs?: number;
 }
 
+/**
+ * Optional hooks a test installs as `globalThis.parleyHooks` before join (the end-to-end encryption test attaches its
+ * frame transforms): the RTCRtpSender / RTCRtpReceiver of each producer and consumer, and extra
+ * RTCPeerConnection settings for both transports.
+ */
+interface Hooks {
+  onRtpSender?: (sender: RTCRtpSender, kind: string) => void;
+  onRtpReceiver?: (receiver: RTCRtpReceiver, kind: string) => void;
+  additionalSettings?: Partial<RTCConfiguration>;
+}
+const hooks = (): Hooks => (globalThis as unknown as { parleyHooks?: Hooks }).parleyHooks ?? {};
+
 const state: {
   sig?: Signaling;
   device?: Device;
@@ -98,7 +110,9 @@ async function join(opts: JoinOptions): Promise<void> {
       dtlsParameters: types.DtlsParameters;
     }>("createWebRtcTransport", { direction });
     const t =
-      direction === "send" ? device.createSendTransport({ ...p }) : device.createRecvTransport({ ...p });
+      direction === "send"
+        ? device.createSendTransport({ ...p, additionalSettings: hooks().additionalSettings })
+        : device.createRecvTransport({ ...p, additionalSettings: hooks().additionalSettings });
     state.ufrags.set(t.id, p.iceParameters.usernameFragment);
     t.on("connectionstatechange", (s) => state.states.push(`${direction}:${s}`));
     t.on("connect", ({ dtlsParameters }, ok, fail) => {
@@ -119,7 +133,8 @@ async function join(opts: JoinOptions): Promise<void> {
         "consume",
         { transportId: recv.id, producerId, rtpCapabilities: device.rtpCapabilities },
       );
-      const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters });
+      const onRtpReceiver = (r: RTCRtpReceiver) => hooks().onRtpReceiver?.(r, c.kind);
+      const consumer = await recv.consume({ id: c.id, producerId: c.producerId, kind: c.kind, rtpParameters: c.rtpParameters, onRtpReceiver });
       state.consumers.push(consumer);
       if (consumer.kind === "video") {
         consumer.track.addEventListener("unmute", (ev) => (state.firstVideoAt ??= performance.timeOrigin + ev.timeStamp), { once: true });
@@ -142,9 +157,14 @@ async function join(opts: JoinOptions): Promise<void> {
     });
     const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
     state.send = send;
-    for (const track of media.getAudioTracks()) state.producers.push(await send.produce({ track, appData: { source: "mic" } }));
+    const onRtpSender = (kind: string) => (s: RTCRtpSender) => hooks().onRtpSender?.(s, kind);
+    for (const track of media.getAudioTracks()) {
+      state.producers.push(await send.produce({ track, appData: { source: "mic" }, onRtpSender: onRtpSender("audio") }));
+    }
     if (opts.videoAfterMs) await new Promise((r) => setTimeout(r, opts.videoAfterMs));
-    for (const track of media.getVideoTracks()) state.producers.push(await send.produce({ track, appData: { source: "camera" } }));
+    for (const track of media.getVideoTracks()) {
+      state.producers.push(await send.produce({ track, appData: { source: "camera" }, onRtpSender: onRtpSender("video") }));
+    }
   }
 }
 

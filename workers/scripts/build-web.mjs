@@ -24,6 +24,26 @@ const assetsDir = join(outDir, "assets");
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(assetsDir, { recursive: true });
 
+// The media-encryption worker (workers/web/src/e2ee/e2ee-worker.ts) is its own classic-script bundle; the app gets
+// its hashed URL as the constant __PARLEY_E2EE_WORKER_URL__ (transform.ts).
+const workerBuild = await build({
+  absWorkingDir: root,
+  entryPoints: { "e2ee-worker": join(webDir, "src/e2ee/e2ee-worker.ts") },
+  bundle: true,
+  format: "iife",
+  platform: "browser",
+  target: ["chrome110", "firefox115", "safari16"],
+  outdir: assetsDir,
+  entryNames: "[name]-[hash]",
+  minify: true,
+  metafile: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+const workerJs = Object.keys(workerBuild.metafile.outputs).find((f) => f.endsWith(".js"));
+if (!workerJs) throw new Error("build-web: e2ee worker output not found");
+const workerUrl = "/" + relative(outDir, resolve(root, workerJs)).split("\\").join("/");
+
 const result = await build({
   absWorkingDir: root,
   entryPoints: { app: join(webDir, "src/main.ts"), style: join(webDir, "styles.css") },
@@ -41,7 +61,7 @@ const result = await build({
   metafile: true,
   legalComments: "none",
   logLevel: "warning",
-  define: { "process.env.NODE_ENV": '"production"', global: "globalThis" },
+  define: { "process.env.NODE_ENV": '"production"', global: "globalThis", __PARLEY_E2EE_WORKER_URL__: JSON.stringify(workerUrl) },
 });
 
 const outputs = result.metafile.outputs;
