@@ -8,7 +8,7 @@
  * constructor (which reruns on every wake) migrates storage and rebuilds the room from `ctx.getWebSockets()`.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../workers/config";
+import { loadConfig } from "./config";
 import { BridgeControl } from "./bridge/control-client";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";

@@ -9,7 +9,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../durable/config";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 

@@ -10,7 +10,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { NonceCache, signRequest } from "../../durable/crypto/signed-request";
+import { NonceCache, signRequest } from "../../contract/signed-request";
 import type { BridgeConfig } from "./config";
 import { CONTROL_MAX_BODY, handleControl, ROOM_NAME, type HealthSnapshot } from "./control/api";
 import type { Logger } from "./log";

@@ -4,7 +4,7 @@
  * and an alarm deletes expired rows and re-arms itself for the next expiry (PRIVACY.md "Access log").
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../../workers/config";
+import { loadConfig } from "../config";
 import { AccessEntrySchema, cutoff, nextPurgeAt, type AccessEntry } from "./policy";
 
 export const ACCESS_LOG_NAME = "access-log";

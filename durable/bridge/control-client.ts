@@ -3,7 +3,7 @@
  * (durable/crypto/signed-request.ts), zod-validated responses, short timeouts.
  */
 import { z } from "zod";
-import { signRequest } from "../crypto/signed-request";
+import { signRequest } from "../../contract/signed-request";
 import type { BridgeHealth } from "./selection";
 
 const HealthSchema = z.object({ ok: z.boolean(), load: z.number().min(0).max(1).catch(1) }).loose();

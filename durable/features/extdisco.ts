@@ -8,7 +8,7 @@
  *   §3.3 `<credentials><service type host [port] [transport]/></credentials>`: the matching entries with credentials,
  *        `<item-not-found/>` when nothing matches.
  */
-import { mintTurnCredentials } from "../crypto/turn-credentials";
+import { mintTurnCredentials } from "../../contract/turn-credentials";
 import type { Deps } from "../core/deps";
 import type { ConnState } from "../core/state";
 import type { StanzaError } from "../xmpp/errors";

@@ -11,7 +11,7 @@
  * and `mode='p2p'` when that room goes.
  * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
  */
-import { mintGrant, mintLobbyGrant } from "../crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";

@@ -10,7 +10,7 @@
  * (§7.2.15), which tells clients the join is complete. Rooms are never locked (the instant-room form is accepted
  * but not required, muc-config.ts).
  */
-import { mintGrant } from "../crypto/bridge-grant";
+import { mintGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply } from "../core/reply";

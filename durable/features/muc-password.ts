@@ -10,7 +10,7 @@
  *   - a correct password clears the record; records are forgotten FORGET_AFTER_MS (1 h) after the last failure.
  */
 import type { StanzaError } from "../xmpp/errors";
-import { timingSafeEqualBytes, toBase64 } from "../crypto/hmac";
+import { timingSafeEqualBytes, toBase64 } from "../../contract/hmac";
 import type { PwFailure, RoomMeta, RoomState } from "../core/state";
 
 export const PBKDF2_ITERATIONS = 20_000;

@@ -12,7 +12,7 @@ import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseFrame, XmlError } from "../../durable/xmpp/xml";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../durable/config";
 import { connect, connected, join, login, type TestClient } from "./helpers";
 
 const ROOM = "fuzz-room";

@@ -3,7 +3,7 @@
  * missing secrets outside development (the edge's rules, SECURITY.md "Secrets"), derived public URLs.
  */
 import { describe, expect, it } from "vitest";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../durable/config";
 import { loadBridgeConfig } from "../../bridge-host/src/config";
 
 const SECRET = "k7Qm2xVw9pLc4RtZ8nHb3JdF6sYg1AeU0oPi5MvX";

@@ -12,8 +12,8 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { mintGrant, mintLobbyGrant } from "../../durable/crypto/bridge-grant";
-import { NonceCache, signRequest, verifyRequest } from "../../durable/crypto/signed-request";
+import { mintGrant, mintLobbyGrant } from "../../contract/grants";
+import { NonceCache, signRequest, verifyRequest } from "../../contract/signed-request";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 
 type Msg = Record<string, unknown>;

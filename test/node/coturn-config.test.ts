@@ -10,7 +10,7 @@ import { afterAll } from "vitest";
 import { describe, expect, it } from "vitest";
 import { CoturnConfigError, loadCoturnConfig, renderTurnserverConf, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { TEMPLATE_PATH } from "../../bridge-host/coturn/launcher";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../durable/config";
 
 const SECRET = "s3cr3t-with+base64/chars=" + "x".repeat(20);
 /** Stand-in PEM files: the schema checks they are readable regular files (coturn parses their contents). */

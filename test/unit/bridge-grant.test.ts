@@ -3,8 +3,8 @@
  * bridge does (bridge-host/PROTOCOL.md).
  */
 import { describe, expect, it } from "vitest";
-import { mintGrant, mintLobbyGrant, verifyGrant } from "../../durable/crypto/bridge-grant";
-import { hmac, toBase64Url } from "../../durable/crypto/hmac";
+import { mintGrant, mintLobbyGrant, verifyGrant } from "../../contract/grants";
+import { hmac, toBase64Url } from "../../contract/hmac";
 
 describe("bridge grants", () => {
   const secret = "s".repeat(40);

@@ -4,7 +4,7 @@
  * test/node/bridge-switch.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { NonceCache, verifyRequest } from "../../durable/crypto/signed-request";
+import { NonceCache, verifyRequest } from "../../contract/signed-request";
 import { BridgeControl } from "../../durable/bridge/control-client";
 import { MediaCoordinator, type MediaRecord } from "../../durable/bridge/media-coordinator";
 

@@ -2,7 +2,7 @@
  * TURN REST credentials (durable/crypto/turn-credentials.ts): coturn's use-auth-secret formula.
  */
 import { describe, expect, it } from "vitest";
-import { mintTurnCredentials } from "../../durable/crypto/turn-credentials";
+import { mintTurnCredentials } from "../../contract/turn-credentials";
 
 describe("TURN REST credentials", () => {
   it("match coturn's use-auth-secret formula (RFC 2104 test vector style)", async () => {

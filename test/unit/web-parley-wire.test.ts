@@ -3,7 +3,7 @@
  * urn:parley:media:0 announcements and urn:parley:av:0 presence state.
  */
 import { describe, expect, it } from "vitest";
-import { avFromWire, avToWire, parseMediaAnnouncement } from "../../workers/web/src/call/parley-wire";
+import { avFromWire, avToWire, parseMediaAnnouncement } from "../../contract/media";
 
 describe("urn:parley:media:0 announcements", () => {
   it("accepts p2p and complete bridge announcements", () => {

@@ -4,7 +4,7 @@
  * (zod issues built in workers/config.ts carry no input values).
  */
 import type { MiddlewareHandler } from "hono";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError, loadConfig } from "../../durable/config";
 
 export function configGuard(): MiddlewareHandler<{ Bindings: Env }> {
   return async function configGuard(c, next) {

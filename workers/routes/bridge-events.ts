@@ -5,8 +5,8 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { NonceCache, verifyRequest } from "../../durable/crypto/signed-request";
-import { loadConfig } from "../config";
+import { NonceCache, verifyRequest } from "../../contract/signed-request";
+import { loadConfig } from "../../durable/config";
 import { RoomNameSchema } from "./xmpp";
 
 const BridgeEventSchema = z.discriminatedUnion("type", [

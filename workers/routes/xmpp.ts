@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { loadConfig } from "../config";
+import { loadConfig } from "../../durable/config";
 
 export const RoomNameSchema = z
   .string()

@@ -8,7 +8,7 @@
  *   GET    /health                        -> 200 {ok, workers, rooms, transports, consumers, cpu, load}
  */
 import { z } from "zod";
-import { NonceCache, verifyRequest } from "../../../durable/crypto/signed-request";
+import { NonceCache, verifyRequest } from "../../../contract/signed-request";
 
 export const ROOM_NAME = /^[a-z0-9-]{1,64}$/;
 const RoomName = z.string().regex(ROOM_NAME, "room must match ^[a-z0-9-]{1,64}$");

@@ -5,7 +5,7 @@
  */
 import type { WebSocket } from "ws";
 import { z } from "zod";
-import { verifyGrant } from "../../../durable/crypto/bridge-grant";
+import { verifyGrant } from "../../../contract/grants";
 import { BridgeError, ErrorCode } from "../errors";
 import type { Logger } from "../log";
 import type { BridgeRoom } from "../room/bridge-room";

@@ -4,7 +4,7 @@
  * here and in PROTOCOL.md; `satisfies` makes the compiler check every method in `Schemas` has a handler.
  */
 import type { z } from "zod";
-import type { GrantCheck } from "../../../durable/crypto/bridge-grant";
+import type { GrantCheck } from "../../../contract/grants";
 import { BridgeError, ErrorCode } from "../errors";
 import type { BridgeRoom } from "../room/bridge-room";
 import type { Peer } from "../room/peer";

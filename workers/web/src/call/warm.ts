@@ -10,7 +10,7 @@
  */
 import type { Agent, Stanzas } from "stanza";
 import type { BridgeLink } from "./bridge";
-import { parseMediaAnnouncement } from "./parley-wire";
+import { parseMediaAnnouncement } from "../../../../contract/media";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import { createSpareAnswerer, prepareOffer, sessionConfig, warmJingleCode, type PreparedOffer } from "./prepared";
 
