@@ -6,11 +6,11 @@
 import { availableParallelism } from "node:os";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../durable/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../contract/secrets";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** The edge's rules for secrets (workers/config.ts), so a bridge refuses what the edge would refuse. */
+/** The edge's rules for secrets (contract/secrets.ts), so a bridge refuses what the edge would refuse. */
 const strongSecret = StrongSecretSchema;
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 or IPv6 address" });

@@ -1,6 +1,6 @@
 /**
  * The edge's client for a bridge host's control API (bridge-host/PROTOCOL.md): signed requests
- * (durable/crypto/signed-request.ts), zod-validated responses, short timeouts.
+ * (contract/signed-request.ts), zod-validated responses, short timeouts.
  */
 import { z } from "zod";
 import { signRequest } from "../../contract/signed-request";

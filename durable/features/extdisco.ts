@@ -2,7 +2,7 @@
  * XEP-0215 External Service Discovery (v1.0): STUN and TURN (udp, tcp) on the configured TURN host/port
  * (default: the connection's XMPP domain), plus TURN over TLS (`turns`, RFC 7065 §3.1 / RFC 8656 §3.1: TLS over
  * TCP, so transport='tcp') on TURN_TLS_PORT when that is configured, all with coturn `use-auth-secret` credentials
- * (durable/crypto/turn-credentials.ts): username = expiry unix time, password = base64(HMAC-SHA1(secret, username)).
+ * (contract/turn-credentials.ts): username = expiry unix time, password = base64(HMAC-SHA1(secret, username)).
  *   §3.2 `<services [type]/>`: all services (optionally of one type); TURN entries carry username/password,
  *        `expires` (XEP-0082 DateTime) and `restricted='1'` (short-lived credentials);
  *   §3.3 `<credentials><service type host [port] [transport]/></credentials>`: the matching entries with credentials,

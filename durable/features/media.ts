@@ -9,7 +9,7 @@
  * check (bound, not joined) is sent `mode='lobby'` with the URL and a lobby grant (no nick: it may prepare its
  * connection there, unseen, and is admitted with its occupant grant once it joins; bridge-host/PROTOCOL.md "Lobby"),
  * and `mode='p2p'` when that room goes.
- * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
+ * Grants are minted per occupant nick with contract/grants.ts (<= 60 s).
  */
 import { mintGrant, mintLobbyGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signRequest } from "../../contract/signed-request";
-import { DEV_SECRETS } from "../../durable/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 
 const URL_ = "http://localhost/bridge-events";
 const body = JSON.stringify({ type: "draining", bridge: "http://127.0.0.1:4443", rooms: ["a-room"] });

@@ -1,5 +1,5 @@
 /**
- * Bridge grants (durable/crypto/bridge-grant.ts): occupant and lobby grants minted by the room, verified as the
+ * Bridge grants (contract/grants.ts): occupant and lobby grants minted by the room, verified as the
  * bridge does (bridge-host/PROTOCOL.md).
  */
 import { describe, expect, it } from "vitest";

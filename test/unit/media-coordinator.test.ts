@@ -1,6 +1,6 @@
 /**
  * MediaCoordinator decisions, with bridge hosts played by in-process HTTP handlers that verify every signed call for
- * real (durable/crypto/signed-request.ts). The end-to-end version with real bridge hosts is
+ * real (contract/signed-request.ts). The end-to-end version with real bridge hosts is
  * test/node/bridge-switch.test.ts.
  */
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * TURN REST credentials (durable/crypto/turn-credentials.ts): coturn's use-auth-secret formula.
+ * TURN REST credentials (contract/turn-credentials.ts): coturn's use-auth-secret formula.
  */
 import { describe, expect, it } from "vitest";
 import { mintTurnCredentials } from "../../contract/turn-credentials";

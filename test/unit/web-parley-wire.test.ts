@@ -1,5 +1,5 @@
 /**
- * Parley's XMPP extensions as the web app reads and writes them (workers/web/src/call/parley-wire.ts):
+ * Parley's XMPP extensions as the web app reads and writes them (contract/media.ts):
  * urn:parley:media:0 announcements and urn:parley:av:0 presence state.
  */
 import { describe, expect, it } from "vitest";

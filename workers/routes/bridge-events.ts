@@ -1,5 +1,5 @@
 /**
- * POST /bridge-events: signed notices from bridge hosts (bridge-host/PROTOCOL.md, durable/crypto/signed-request.ts).
+ * POST /bridge-events: signed notices from bridge hosts (bridge-host/PROTOCOL.md, contract/signed-request.ts).
  * `{ type: "draining", bridge, rooms }`: the bridge at control URL `bridge` is shutting down; each listed room's
  * Durable Object moves to another bridge (or back to P2P). Only configured bridges (BRIDGES) are listened to.
  */

@@ -1,6 +1,6 @@
 /**
  * Control API for the edge (the rooms' Durable Objects). Every request must be signed with BRIDGE_SECRET
- * (durable/crypto/signed-request.ts; the signed path includes the query string); unsigned, stale, forged or
+ * (contract/signed-request.ts; the signed path includes the query string); unsigned, stale, forged or
  * replayed requests get 401 with the reason. Bodies are JSON validated with zod.
  *   POST   /v1/rooms             {room}  -> 200 {room, wsUrl}   (idempotent)
  *   DELETE /v1/rooms/<room>               -> 204                 (idempotent)

@@ -1,6 +1,6 @@
 /**
  * One client signaling WebSocket: grant check at connect, then JSON requests handled one at a time (in order),
- * responses and notifications out. Grants come from the room's Durable Object (durable/crypto/bridge-grant.ts):
+ * responses and notifications out. Grants come from the room's Durable Object (contract/grants.ts):
  * forged / expired / other-room / malformed grants close the socket with 4401 and a reason naming the problem.
  */
 import type { WebSocket } from "ws";

@@ -13,7 +13,7 @@ import { Schemas, type MethodName } from "./messages";
 export interface MethodContext {
   room: BridgeRoom;
   peer: Peer;
-  /** verify a grant for this room (durable/crypto/bridge-grant.ts) */
+  /** verify a grant for this room (contract/grants.ts) */
   checkGrant(grant: string): Promise<GrantCheck>;
 }
 

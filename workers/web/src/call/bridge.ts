@@ -8,7 +8,7 @@
  * We connect to `url?grant=…`, load the router's RTP capabilities, create one send and one receive WebRTC
  * transport, produce our microphone and camera (or screen), and consume every producer announced.
  *
- * Standby (parley-wire.ts): a room of two with someone on its hair check names its bridge room ahead. We then do all
+ * Standby (contract/media.ts): a room of two with someone on its hair check names its bridge room ahead. We then do all
  * of the above with our senders inactive (`active: false` encodings: the encoders do not run, no RTP leaves) and
  * hand no stream to the page; the media stays direct. When the room moves to the bridge, `activate()` turns the
  * senders on and the move is a key frame away instead of a whole set-up.

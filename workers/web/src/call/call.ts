@@ -136,7 +136,7 @@ class Call {
   #bridgeUrl: string | undefined;
   #meshTimer: ReturnType<typeof setTimeout> | undefined;
   #bridgeAttempt = 0;
-  /** The bridge room the room keeps ready while someone waits on its hair check (parley-wire.ts), as last announced. */
+  /** The bridge room the room keeps ready while someone waits on its hair check (contract/media.ts), as last announced. */
   #standbyWanted: { url: string; grant: string } | undefined;
   /** Our standby connection to it (bridge.ts, `standby`): `link` once connected. */
   #standby: Standby | undefined;
