@@ -8,6 +8,8 @@
  * constructor (which reruns on every wake) migrates storage and rebuilds the room from `ctx.getWebSockets()`.
  */
 import { DurableObject } from "cloudflare:workers";
+import { ROOM_HEADERS } from "../contract/headers";
+import { ROOM_NAME } from "../contract/room-name";
 import { loadConfig } from "./config";
 import { BridgeControl } from "./bridge/control-client";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
@@ -29,7 +31,6 @@ export interface RoomInfo {
   mediaMode: MediaMode;
 }
 
-const ROOM_RE = /^[a-z0-9-]{1,64}$/;
 const DOMAIN_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]+\])$/;
 
 export class RoomDO extends DurableObject<Env> {
@@ -97,10 +98,10 @@ export class RoomDO extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    const room = request.headers.get("x-parley-room") ?? "";
-    const domain = (request.headers.get("x-parley-domain") ?? "").toLowerCase();
-    const ip = request.headers.get("x-parley-client-ip") ?? "";
-    if (!ROOM_RE.test(room) || !DOMAIN_RE.test(domain)) {
+    const room = request.headers.get(ROOM_HEADERS.room) ?? "";
+    const domain = (request.headers.get(ROOM_HEADERS.domain) ?? "").toLowerCase();
+    const ip = request.headers.get(ROOM_HEADERS.ip) ?? "";
+    if (!ROOM_NAME.test(room) || !DOMAIN_RE.test(domain)) {
       return Response.json({ error: "bad-request", reason: "missing or invalid room/domain" }, { status: 400 });
     }
     if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {

@@ -128,7 +128,7 @@ describe("bridge host: control API and signaling boundary", () => {
   it("rejects bad bodies and routes with 4xx and a reason", async () => {
     const badName = await bridge.call("POST", "/v1/rooms", { room: "Not Valid!" });
     expect(badName.status).toBe(400);
-    expect(((await badName.json()) as { error: string }).error).toMatch(/room must match/);
+    expect(((await badName.json()) as { error: string }).error).toMatch(/room names are 1 to 64 characters/);
     const notJson = await bridge.call("POST", "/v1/rooms", "{nope");
     expect(notJson.status).toBe(400);
     expect(await notJson.json()).toEqual({ error: "body must be JSON" });

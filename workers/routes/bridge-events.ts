@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { NonceCache, verifyRequest } from "../../contract/signed-request";
 import { loadConfig } from "../../durable/config";
-import { RoomNameSchema } from "./xmpp";
+import { RoomNameSchema } from "../../contract/room-name";
 
 const BridgeEventSchema = z.discriminatedUnion("type", [
   z.object({

@@ -8,11 +8,10 @@
  *   GET    /health                        -> 200 {ok, workers, rooms, transports, consumers, cpu, load}
  */
 import { z } from "zod";
+import { ROOM_NAME, RoomNameSchema } from "../../../contract/room-name";
 import { NonceCache, verifyRequest } from "../../../contract/signed-request";
 
-export const ROOM_NAME = /^[a-z0-9-]{1,64}$/;
-const RoomName = z.string().regex(ROOM_NAME, "room must match ^[a-z0-9-]{1,64}$");
-const CreateRoomBody = z.object({ room: RoomName });
+const CreateRoomBody = z.object({ room: RoomNameSchema });
 const KickBody = z.object({ nick: z.string().min(1).max(1023) });
 
 export interface HealthSnapshot {
