@@ -145,8 +145,6 @@ export function waitingCount(room: RoomState): number {
   return n;
 }
 
-export const roomBare = (room: RoomState, domain: string) => `${room.name}@conference.${domain}`;
-export const mucDomain = (domain: string) => `conference.${domain}`;
 export const fullJid = (c: ConnState) => `${c.local}@${c.domain}/${c.resource}`;
 
 const escapedJids = new WeakMap<ConnState, string>();

@@ -11,6 +11,7 @@
  * and `mode='p2p'` when that room goes.
  * Grants are minted per occupant nick with contract/grants.ts (<= 60 s).
  */
+import { roomJid } from "../../contract/jid";
 import { mintGrant, mintLobbyGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
@@ -49,7 +50,7 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
 
 /** `payload` as a headline message from the room to one session (how every media-mode announcement travels). */
 export function mediaHeadline(room: RoomState, c: ConnState, payload: string): string {
-  return `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${payload}</message>`;
+  return `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${escapeAttr(roomJid(room.name, c.domain))}">${payload}</message>`;
 }
 
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */

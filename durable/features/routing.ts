@@ -8,6 +8,7 @@
  *     back to room/nick are routed like any IQ, so replies find the requester.
  * The payload is passed through from the (validated) source text; the stanza's own prefix declarations are copied.
  */
+import { roomJid } from "../../contract/jid";
 import { DOMAIN_MARK, TO_MARK, type Out } from "../core/effects";
 import { errorReply, prefixDecls } from "../core/reply";
 import { fullJidAttr, type ConnState, type RoomState } from "../core/state";
@@ -31,7 +32,7 @@ export function handleGroupchat(room: RoomState, c: ConnState, el: XmlElement, o
   const id = el.attrs["id"];
   const lang = el.attrs["xml:lang"];
   const tpl =
-    `<message xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${room.name}@conference.${DOMAIN_MARK}/${escapeAttr(occ.nick)}" type="groupchat"` +
+    `<message xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${roomJid(room.name, DOMAIN_MARK)}/${escapeAttr(occ.nick)}" type="groupchat"` +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     (lang !== undefined ? ` xml:lang="${escapeAttr(lang)}"` : "") +
     prefixDecls(el) +
@@ -61,7 +62,7 @@ export function routeToOccupant(room: RoomState, c: ConnState, el: XmlElement, n
   const id = el.attrs["id"];
   const lang = el.attrs["xml:lang"];
   const xml =
-    `<${el.local} xmlns="${NS.CLIENT}" to="${fullJidAttr(target)}" from="${room.name}@conference.${escapeAttr(target.domain)}/${escapeAttr(occ.nick)}"` +
+    `<${el.local} xmlns="${NS.CLIENT}" to="${fullJidAttr(target)}" from="${escapeAttr(roomJid(room.name, target.domain))}/${escapeAttr(occ.nick)}"` +
     (type !== undefined ? ` type="${escapeAttr(type)}"` : "") +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     (lang !== undefined ? ` xml:lang="${escapeAttr(lang)}"` : "") +
