@@ -181,11 +181,6 @@ export class RoomDO extends DurableObject<Env> {
     };
   }
 
-  /** RPC for the media-bridge orchestration: switch the room's media mode and announce it to every occupant. */
-  async setMediaMode(mode: MediaMode, bridgeUrl: string | null): Promise<void> {
-    await this.#step((out) => setMediaMode(this.#rt.room, mode, bridgeUrl, out, this.#rt.deps));
-  }
-
   /** RPC for the edge's /bridge-events: the bridge at `base` is draining; move this room off it. */
   async bridgeDraining(base: string): Promise<void> {
     await this.#ready;

@@ -84,7 +84,6 @@ export interface BridgeLink {
   /** A lobby link becomes ours as the occupant `nick` (its grant from the room); `events` replace the lobby's. */
   admit(grant: string, nick: string, events: BridgeEvents): Promise<void>;
   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void>;
-  peerConnections(): RTCPeerConnection[];
   close(): void;
 }
 
@@ -479,9 +478,6 @@ export async function connectBridge(
     () => undefined, // reported by whoever awaits `ready`
   );
 
-  const pcOf = (t: types.Transport): RTCPeerConnection | undefined =>
-    (t as unknown as { handler?: { _pc?: RTCPeerConnection; pc?: RTCPeerConnection } }).handler?._pc;
-
   return {
     ready,
     async activate() {
@@ -508,7 +504,6 @@ export async function connectBridge(
         if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
       } else if (track) await produce(track);
     },
-    peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {
       if (closed) return;
       closed = true;
