@@ -1,8 +1,11 @@
 /**
- * Signed HTTP requests between the edge and bridge hosts (both directions), with BRIDGE_SECRET.
+ * Signed HTTP requests between the edge and bridge hosts (both directions), with a key per bridge host.
  *   X-Parley-Timestamp: unix milliseconds
  *   X-Parley-Nonce:     16+ random bytes, base64url
- *   X-Parley-Signature: base64url(HMAC-SHA256(secret, METHOD \n PATH(+query) \n TIMESTAMP \n NONCE \n hex(SHA-256(body))))
+ *   X-Parley-Signature: base64url(HMAC-SHA256(key, METHOD \n HOST \n PATH(+query) \n TIMESTAMP \n NONCE \n hex(SHA-256(body))))
+ * `key` is bridgeControlKey(BRIDGE_SECRET, the bridge's control URL as the edge knows it): a key that leaks from one
+ * bridge host controls that host only. HOST is the authority (host[:port]) of the URL the request is sent to, so a
+ * request signed for one host is refused by any other (each receiver checks against its own authority).
  * The receiver rejects a skew over MAX_SKEW_MS and any nonce it has already seen within that window (replay).
  */
 import { SIGNATURE_HEADERS } from "./headers";
@@ -18,21 +21,30 @@ async function sha256Hex(body: string): Promise<string> {
   return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function canonical(method: string, path: string, ts: string, nonce: string, bodyHash: string): string {
-  return `${method.toUpperCase()}\n${path}\n${ts}\n${nonce}\n${bodyHash}`;
+function canonical(method: string, host: string, path: string, ts: string, nonce: string, bodyHash: string): string {
+  return `${method.toUpperCase()}\n${host.toLowerCase()}\n${path}\n${ts}\n${nonce}\n${bodyHash}`;
 }
 
-/** Headers to add to a request `METHOD path` carrying `body` ("" for none). */
+/**
+ * The control key of one bridge host: base64url(HMAC-SHA256(secret, "parley bridge control v1|" + origin)), where
+ * origin is the origin of its control URL (as in the edge's BRIDGES, e.g. "https://bridge1.example:4444").
+ */
+export async function bridgeControlKey(secret: string, controlUrl: string): Promise<string> {
+  return toBase64Url(await hmac("SHA-256", secret, `parley bridge control v1|${new URL(controlUrl).origin}`));
+}
+
+/** Headers to add to a request `METHOD path` to `host` (the URL's authority) carrying `body` ("" for none). */
 export async function signRequest(
-  secret: string,
+  key: string,
   method: string,
+  host: string,
   path: string,
   body: string,
   nowMs: number = Date.now(),
 ): Promise<Record<string, string>> {
   const ts = String(nowMs);
   const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
-  const sig = await hmac("SHA-256", secret, canonical(method, path, ts, nonce, await sha256Hex(body)));
+  const sig = await hmac("SHA-256", key, canonical(method, host, path, ts, nonce, await sha256Hex(body)));
   return { [HEADER_TS]: ts, [HEADER_NONCE]: nonce, [HEADER_SIG]: toBase64Url(sig) };
 }
 
@@ -54,9 +66,11 @@ export class NonceCache {
   }
 }
 
+/** `host`: the receiver's own authority (not the Host header: a request signed for another host must fail). */
 export async function verifyRequest(
-  secret: string,
+  key: string,
   method: string,
+  host: string,
   path: string,
   body: string,
   headers: { get(name: string): string | null | undefined },
@@ -75,7 +89,7 @@ export async function verifyRequest(
   } catch {
     return { ok: false, reason: "bad-signature" };
   }
-  const expected = await hmac("SHA-256", secret, canonical(method, path, ts, nonce, await sha256Hex(body)));
+  const expected = await hmac("SHA-256", key, canonical(method, host, path, ts, nonce, await sha256Hex(body)));
   if (!timingSafeEqualBytes(given, expected)) return { ok: false, reason: "bad-signature" };
   if (!nonces.check(nonce, nowMs)) return { ok: false, reason: "replayed" };
   return { ok: true, nonce, timestamp: t };

@@ -12,6 +12,7 @@ import { ROOM_HEADERS } from "../contract/headers";
 import { ROOM_NAME } from "../contract/room-name";
 import { loadConfig } from "./config";
 import { BridgeControl } from "./bridge/control-client";
+import { lobbyIdFor } from "../contract/grants";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
@@ -46,7 +47,8 @@ export class RoomDO extends DurableObject<Env> {
   #queue: Promise<void>;
   /** media path (P2P / bridge) orchestration; undefined when no bridges are configured (rooms stay P2P) */
   readonly #media: MediaCoordinator | undefined;
-  readonly #control: BridgeControl | undefined;
+  /** whether the room was password-protected at the last save (a lock closes the bridge room's lobby) */
+  #locked = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -73,6 +75,7 @@ export class RoomDO extends DurableObject<Env> {
       const room = newRoom(name ?? "", meta);
       room.pwFailures = this.#store.loadFailures();
       this.#rt = newRuntime(room, deps, limits);
+      this.#locked = meta.pwHash !== null;
       // Thaw: every hibernated socket's attachment is an occupant/connection (checked: external input).
       for (const ws of ctx.getWebSockets()) {
         const att = ConnStateSchema.safeParse(ws.deserializeAttachment());
@@ -92,8 +95,11 @@ export class RoomDO extends DurableObject<Env> {
     });
     this.#queue = this.#ready;
     if (cfg.BRIDGES.length > 0) {
-      this.#control = new BridgeControl({ secret: cfg.BRIDGE_SECRET });
-      this.#media = new MediaCoordinator(this.#mediaHost(), { bridges: cfg.BRIDGES, control: this.#control });
+      this.#media = new MediaCoordinator(this.#mediaHost(), {
+        bridges: cfg.BRIDGES,
+        control: new BridgeControl({ secret: cfg.BRIDGE_SECRET }),
+        lobbyId: (session) => lobbyIdFor(cfg.BRIDGE_SECRET, this.#rt.room.name, session),
+      });
     }
   }
 
@@ -317,14 +323,19 @@ export class RoomDO extends DurableObject<Env> {
           }
           break;
         }
-        case "save-room":
+        case "save-room": {
           this.#store.saveMeta(r.meta);
+          const locked = r.meta.pwHash !== null;
+          if (locked && !this.#locked) void this.#media?.lobbyLocked();
+          this.#locked = locked;
           break;
+        }
         case "save-pw-failure":
           this.#store.saveFailure(e.ipKey, r.pwFailures.get(e.ipKey));
           break;
         case "sessions-changed": {
           void this.#media?.reconcile(); // someone started or stopped waiting on the hair check (standby)
+          if (e.gone !== undefined) void this.#media?.removed(e.gone);
           const c = e.bound === undefined ? undefined : r.conns.get(e.bound);
           // A newcomer to a room that already has a bridge room: its lobby grant (a room without one says nothing).
           if (c && this.#media && r.meta.bridgeUrl) void this.#step((out) => tellWaiting(this.#rt.room, c, out, this.#rt.deps));
@@ -333,12 +344,7 @@ export class RoomDO extends DurableObject<Env> {
         case "occupants-changed":
           // not awaited: the coordinator serializes itself and enqueues its announcements after this step
           void this.#media?.reconcile();
-          if (e.kicked !== undefined) {
-            const base = r.meta.bridgeBase; // bridge mode or standby
-            if (base && this.#control) {
-              this.#control.kick(base, r.name, e.kicked).catch((err: unknown) => console.error("bridge kick failed", err));
-            }
-          }
+          if (e.kicked !== undefined && e.kickedConn !== undefined) void this.#media?.removed(e.kickedConn, e.kicked);
           break;
         default: {
           const never: never = e;

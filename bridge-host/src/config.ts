@@ -15,6 +15,9 @@ const strongSecret = StrongSecretSchema;
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 or IPv6 address" });
 
+/** MAX_INCOMING_BITRATE's default, bits/s: a 720p camera (≈ 2.5 Mbit/s), a screen share (≈ 3) and a microphone. */
+export const DEFAULT_MAX_INCOMING_BITRATE = 6_000_000;
+
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -22,9 +25,15 @@ export const BridgeConfigSchema = z
   .object({
     BRIDGE_ENV: z.enum(["production", "development"]).default("production"),
     BRIDGE_SECRET: z.string().optional(),
-    /** Address the HTTP(S) control + client WebSocket server binds to. */
+    /** Address the public HTTP(S) listener (the client WebSocket only) binds to. */
     HTTP_HOST: z.string().min(1).default("0.0.0.0"),
     HTTP_PORT: int(0, 65535).default(4443),
+    /**
+     * Address of the second listener, for the edge's signed control API and GET /metrics: loopback by default; set a
+     * private address (or one only the edge can reach) when the edge is elsewhere. Never the public listener.
+     */
+    CONTROL_HOST: z.string().min(1).default("127.0.0.1"),
+    CONTROL_PORT: int(0, 65535).default(4444),
     /** Address the WebRTC (UDP+TCP) sockets bind to. */
     LISTEN_IP: ip.default("0.0.0.0"),
     /** IP or host name put in ICE candidates (the host's public address). Defaults to LISTEN_IP unless that is a wildcard. */
@@ -40,8 +49,19 @@ export const BridgeConfigSchema = z
     EDGE_URL: z.url({ protocol: /^https?$/ }).optional(),
     /** Browser-facing ws(s) base URL of this host, e.g. wss://bridge1.example.com (defaults to ws(s)://HTTP_HOST:PORT). */
     PUBLIC_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
-    /** This host's control base URL as the edge knows it (reported in `draining`); defaults to http(s)://host:port. */
+    /**
+     * This host's control base URL exactly as the edge's BRIDGES names it (defaults to http(s)://CONTROL_HOST:port).
+     * It is the bridge's identity: its control key is derived from it (contract/signed-request.ts
+     * bridgeControlKey), requests must be signed for its authority, and it is reported in `draining`.
+     */
     PUBLIC_CONTROL_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** Open TCP connections to the public listener from one IP address, at most (more are dropped at once). */
+    MAX_CONNECTIONS_PER_ADDRESS: int(1, 100_000).default(50),
+    /**
+     * Media a client may send the bridge, bits/s per WebRTC transport (mediasoup `setMaxIncomingBitrate`: the bridge's
+     * bandwidth estimate given to the sender is capped there).
+     */
+    MAX_INCOMING_BITRATE: int(100_000, 1_000_000_000).default(DEFAULT_MAX_INCOMING_BITRATE),
     MAX_PEERS_PER_ROOM: int(2, 1000).default(50),
     /** How long the first viewer of a new camera waits at most for the others, so one key frame starts them all
      *  (room/first-key-frame.ts); 0 turns that off. */
@@ -71,12 +91,15 @@ export const BridgeConfigSchema = z
     const publicHost = c.ANNOUNCED_ADDRESS ?? (c.LISTEN_IP === "0.0.0.0" || c.LISTEN_IP === "::" ? "127.0.0.1" : c.LISTEN_IP);
     const httpHostForUrl =
       c.HTTP_HOST === "0.0.0.0" || c.HTTP_HOST === "::" ? publicHost : c.HTTP_HOST;
+    const controlHostForUrl = c.CONTROL_HOST === "0.0.0.0" || c.CONTROL_HOST === "::" ? publicHost : c.CONTROL_HOST;
     const hostPart = (h: string) => (isIP(h) === 6 ? `[${h}]` : h);
     return {
       environment: c.BRIDGE_ENV,
       secret: c.BRIDGE_SECRET && c.BRIDGE_SECRET.length > 0 ? c.BRIDGE_SECRET : DEV_SECRETS.BRIDGE_SECRET,
       httpHost: c.HTTP_HOST,
       httpPort: c.HTTP_PORT,
+      controlHost: c.CONTROL_HOST,
+      controlPort: c.CONTROL_PORT,
       listenIp: c.LISTEN_IP,
       announcedAddress: publicHost,
       rtcPort: c.RTC_PORT,
@@ -87,6 +110,9 @@ export const BridgeConfigSchema = z
       publicWsUrl: c.PUBLIC_WS_URL?.replace(/\/+$/, ""),
       publicControlUrl: c.PUBLIC_CONTROL_URL?.replace(/\/+$/, ""),
       urlHost: hostPart(httpHostForUrl),
+      controlUrlHost: hostPart(controlHostForUrl),
+      maxConnectionsPerAddress: c.MAX_CONNECTIONS_PER_ADDRESS,
+      maxIncomingBitrate: c.MAX_INCOMING_BITRATE,
       maxPeersPerRoom: c.MAX_PEERS_PER_ROOM,
       firstKeyFrameHoldMs: c.FIRST_KEY_FRAME_HOLD_MS,
       logLevel: c.LOG_LEVEL,

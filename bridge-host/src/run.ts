@@ -17,7 +17,9 @@ export async function run(config: BridgeConfig): Promise<BridgeServer> {
     process.exit(1);
   }
   // One machine-readable line for scripts and tests (no secrets, no client data).
-  console.log(JSON.stringify({ event: "listening", controlUrl: server.controlUrl, wsBaseUrl: server.wsBaseUrl, port: server.port }));
+  console.log(
+    JSON.stringify({ event: "listening", controlUrl: server.controlUrl, wsBaseUrl: server.wsBaseUrl, port: server.port, controlPort: server.controlPort }),
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

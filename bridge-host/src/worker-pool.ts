@@ -1,12 +1,23 @@
 /**
  * One mediasoup Worker per CPU core, each with a WebRtcServer listening on ONE UDP + TCP port (RTC_PORT + i), so
- * a host needs only a handful of open ports. New rooms go to the worker with the fewest rooms. A worker that dies
- * is replaced (its rooms close themselves via the router's "workerclose" and the edge moves them).
+ * a host needs only a handful of open ports. New rooms go to the worker with the fewest rooms.
+ *
+ * A worker that dies is replaced at once, on the same index and port (the kernel freed the dead process's sockets
+ * when it exited; if the port is still taken, the spawn is retried with a growing pause, RESPAWN_RETRY_MS). Its
+ * rooms close themselves via the router's "workerclose" and the server recreates them on a live worker
+ * (bridge-host/PROTOCOL.md "Media worker restarts"); `acquire()` waits for a worker when none is live, so a
+ * room recreated while the only worker is being replaced lands on the replacement.
  * Per-worker CPU use is sampled from getResourceUsage() for /health and /metrics.
  */
 import * as mediasoup from "mediasoup";
 import type { types } from "mediasoup";
 import type { Logger } from "./log";
+
+/** Pauses between attempts to replace a dead worker (then the last one, for as long as it takes). */
+export const RESPAWN_RETRY_MS = [0, 100, 250, 500, 1000, 2000, 5000] as const;
+
+/** How long `acquire()` waits for a live worker by default (a replacement normally takes well under a second). */
+export const ACQUIRE_TIMEOUT_MS = 10_000;
 
 export interface PoolOptions {
   count: number;
@@ -14,7 +25,7 @@ export interface PoolOptions {
   announcedAddress: string;
   rtcPort: number;
   log: Logger;
-  /** called when a worker died (after its replacement was requested) */
+  /** called when a worker died (its replacement is started right after) */
   onWorkerDied?: (index: number) => void;
 }
 
@@ -33,6 +44,8 @@ export class WorkerPool {
   readonly entries: PoolEntry[] = [];
   #closed = false;
   #sampler: NodeJS.Timeout | undefined;
+  /** Waiting `acquire()` calls, woken when a replacement worker is up. */
+  #waiters = new Set<() => void>();
 
   private constructor(readonly opts: PoolOptions) {}
 
@@ -66,19 +79,44 @@ export class WorkerPool {
       log.error("worker.died", { index });
       if (this.#closed) return;
       this.opts.onWorkerDied?.(index);
-      // Replace it after a short pause (its port must be released first).
-      setTimeout(() => {
-        if (this.#closed) return;
-        this.#spawn(index).then(
-          (e) => {
-            if (this.#closed) e.worker.close();
-            else this.entries[index] = e;
-          },
-          (e: Error) => log.error("worker.respawn_failed", { index, error: e.message }),
-        );
-      }, 1000);
+      this.#replace(index, 0);
     });
     return entry;
+  }
+
+  #replace(index: number, attempt: number): void {
+    const pause = RESPAWN_RETRY_MS[Math.min(attempt, RESPAWN_RETRY_MS.length - 1)]!;
+    setTimeout(() => {
+      if (this.#closed) return;
+      this.#spawn(index).then(
+        (e) => {
+          if (this.#closed) return e.worker.close();
+          this.entries[index] = e;
+          this.opts.log.info("worker.replaced", { index, attempts: attempt + 1 });
+          for (const wake of [...this.#waiters]) wake();
+        },
+        (e: Error) => {
+          this.opts.log.error("worker.respawn_failed", { index, attempt: attempt + 1, error: e.message });
+          this.#replace(index, attempt + 1);
+        },
+      );
+    }, pause);
+  }
+
+  /** A live worker (as `pick()`), waiting up to `timeoutMs` for a replacement when none is live. */
+  async acquire(timeoutMs = ACQUIRE_TIMEOUT_MS): Promise<PoolEntry> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#closed) throw new Error("worker pool closed");
+      if (this.entries.some((e) => !e.worker.closed)) return this.pick();
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("no mediasoup worker available");
+      await new Promise<void>((resolve) => {
+        const wake = () => (clearTimeout(timer), this.#waiters.delete(wake), resolve());
+        const timer = setTimeout(wake, left);
+        this.#waiters.add(wake);
+      });
+    }
   }
 
   /** Least-loaded live worker (fewest rooms, then lowest CPU). */
@@ -116,6 +154,7 @@ export class WorkerPool {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sampler) clearInterval(this.#sampler);
+    for (const wake of [...this.#waiters]) wake();
     for (const e of this.entries) e.worker.close();
   }
 }

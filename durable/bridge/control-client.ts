@@ -1,9 +1,10 @@
 /**
  * The edge's client for a bridge host's control API (bridge-host/PROTOCOL.md): signed requests
- * (contract/signed-request.ts), zod-validated responses, short timeouts.
+ * (contract/signed-request.ts: each bridge's own key, derived from BRIDGE_SECRET and its control URL, and the
+ * bridge's authority signed), zod-validated responses, short timeouts.
  */
 import { z } from "zod";
-import { signRequest } from "../../contract/signed-request";
+import { bridgeControlKey, signRequest } from "../../contract/signed-request";
 import type { BridgeHealth } from "./selection";
 
 const HealthSchema = z.object({ ok: z.boolean(), load: z.number().min(0).max(1).catch(1) }).loose();
@@ -26,6 +27,8 @@ export class BridgeControl {
   readonly #secret: string;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
+  /** control base URL -> its key (bridgeControlKey) */
+  readonly #keys = new Map<string, Promise<string>>();
 
   constructor(opts: BridgeControlOptions) {
     this.#secret = opts.secret;
@@ -33,9 +36,15 @@ export class BridgeControl {
     this.#fetch = opts.fetch ?? ((...a) => fetch(...a));
   }
 
+  #key(base: string): Promise<string> {
+    let k = this.#keys.get(base);
+    if (!k) this.#keys.set(base, (k = bridgeControlKey(this.#secret, base)));
+    return k;
+  }
+
   async #call(base: string, method: string, path: string, body?: unknown): Promise<Response> {
     const text = body === undefined ? "" : JSON.stringify(body);
-    const headers: Record<string, string> = await signRequest(this.#secret, method, path, text);
+    const headers: Record<string, string> = await signRequest(await this.#key(base), method, new URL(base).host, path, text);
     if (body !== undefined) headers["content-type"] = "application/json";
     const url = base.replace(/\/+$/, "") + path;
     try {
@@ -77,5 +86,14 @@ export class BridgeControl {
   async kick(base: string, room: string, nick: string): Promise<void> {
     const r = await this.#call(base, "POST", `/v1/rooms/${encodeURIComponent(room)}/kick`, { nick });
     if (!r.ok && r.status !== 404) throw new BridgeError(`bridge ${base} refused kick: ${r.status}`);
+  }
+
+  /**
+   * Close lobby connections (bridge-host/PROTOCOL.md "Lobby"): those of the sessions with these lobby ids
+   * (contract/grants.ts lobbyIdFor), or all of them (the room was locked).
+   */
+  async evictLobby(base: string, room: string, which: { lids: string[] } | { all: true }): Promise<void> {
+    const r = await this.#call(base, "POST", `/v1/rooms/${encodeURIComponent(room)}/lobby/evict`, which);
+    if (!r.ok && r.status !== 404) throw new BridgeError(`bridge ${base} refused lobby eviction: ${r.status}`);
   }
 }

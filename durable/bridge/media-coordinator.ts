@@ -12,6 +12,10 @@
  * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while a bridge room is kept) replaces a bridge that
  *   stopped answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is
  *   shutting down.
+ * - `removed()` and `lobbyLocked()` have the bridge room close what a person no longer may have there: a kicked
+ *   occupant's connection (by nick), the lobby connections of a session that went or was kicked (by lobby id,
+ *   contract/grants.ts lobbyIdFor), every lobby connection once the room is locked (bridge-host/PROTOCOL.md
+ *   "Lobby"). They go to the bridge room the room has now, without waiting for other operations.
  * - Operations are serialised (one at a time): a `fetch` to a bridge opens the Durable Object's input gate, so joins and
  *   leaves can arrive meanwhile; each operation re-reads the occupant list when it starts.
  * The DO shell supplies I/O through MediaHost (announcements themselves, with per-occupant grants, are
@@ -56,6 +60,8 @@ export interface MediaHost {
 export interface MediaConfig {
   bridges: readonly string[];
   control: BridgeControl;
+  /** the lobby id of a session (as in its lobby grants) */
+  lobbyId(session: string): Promise<string>;
 }
 
 /** A promise's value, or its error as a value (so that one nobody awaits yet is not an unhandled rejection). */
@@ -114,6 +120,31 @@ export class MediaCoordinator {
     this.host.save({ mode, bridge });
     await this.host.announce(mode, bridge.wsUrl);
     this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
+  }
+
+  /**
+   * Someone's bridge access goes: `session` went (or was kicked) and so do its lobby connections; with `kickedNick`,
+   * a moderator kicked that occupant and its connection goes too.
+   */
+  async removed(session: string, kickedNick?: string): Promise<void> {
+    const base = this.host.load().bridge?.base; // bridge mode or standby
+    if (!base) return;
+    const room = this.host.room;
+    const { control } = this.cfg;
+    const jobs = [control.evictLobby(base, room, { lids: [await this.cfg.lobbyId(session)] })];
+    if (kickedNick !== undefined) jobs.push(control.kick(base, room, kickedNick));
+    for (const r of await Promise.allSettled(jobs)) {
+      if (r.status === "rejected") console.error("media coordinator: bridge removal failed:", (r.reason as Error).message);
+    }
+  }
+
+  /** The room was locked (a password set): nobody may wait in its lobby any more (lobby grants are no longer given). */
+  async lobbyLocked(): Promise<void> {
+    const base = this.host.load().bridge?.base;
+    if (!base) return;
+    await this.cfg.control.evictLobby(base, this.host.room, { all: true }).catch((e: unknown) => {
+      console.error("media coordinator: lobby eviction failed:", (e as Error).message);
+    });
   }
 
   /** Alarm: is our bridge still answering? If not, move to another one. */

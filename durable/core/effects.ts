@@ -25,12 +25,15 @@ export type Effect =
   /** persist (or delete, when gone from the map) one password-failure record */
   | { kind: "save-pw-failure"; ipKey: string }
   /**
-   * the set of occupants changed (the shell may re-evaluate the media mode); `kicked`: a moderator removed that nick,
-   * so the shell also removes it from the media bridge
+   * the set of occupants changed (the shell may re-evaluate the media mode); `kicked`: a moderator removed that nick
+   * (of session `kickedConn`), so the shell also removes it, and that session's lobby connections, from the media bridge
    */
-  | { kind: "occupants-changed"; kicked?: string }
-  /** a session became bound (`bound`), or a bound one that is not an occupant went: who waits on the hair check changed */
-  | { kind: "sessions-changed"; bound?: string };
+  | { kind: "occupants-changed"; kicked?: string; kickedConn?: string }
+  /**
+   * a session became bound (`bound`), or a bound one went (`gone`; its lobby connections on the media bridge go too):
+   * who waits on the hair check may have changed
+   */
+  | { kind: "sessions-changed"; bound?: string; gone?: string };
 
 export class Out {
   readonly effects: Effect[] = [];
@@ -55,11 +58,14 @@ export class Out {
   sessionsChanged(bound?: string): void {
     this.effects.push(bound === undefined ? { kind: "sessions-changed" } : { kind: "sessions-changed", bound });
   }
+  sessionGone(conn: string): void {
+    this.effects.push({ kind: "sessions-changed", gone: conn });
+  }
   occupantsChanged(): void {
     this.effects.push({ kind: "occupants-changed" });
   }
-  kicked(nick: string): void {
-    this.effects.push({ kind: "occupants-changed", kicked: nick });
+  kicked(nick: string, conn: string): void {
+    this.effects.push({ kind: "occupants-changed", kicked: nick, kickedConn: conn });
   }
 }
 

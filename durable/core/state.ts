@@ -23,9 +23,9 @@ export type Affiliation = "owner" | "none";
 export type MediaMode = "p2p" | "bridge";
 
 export interface Occupancy {
-  /** nickname as shown (NFC) */
+  /** nickname as shown (RFC 8266 enforcement, features/precis-nickname.ts) */
   nick: string;
-  /** comparison key (features/nick.ts nickKey) */
+  /** comparison key (RFC 8266 §2.4, features/precis-nickname.ts) */
   key: string;
   role: Role;
   affiliation: Affiliation;

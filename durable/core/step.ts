@@ -3,7 +3,7 @@
  * room-do.ts decodes, calls `handleFrame`, runs the effects. Steps must run one at a time per room (the shell
  * serializes them), because a few (password hashing, HMAC) await WebCrypto.
  *
- * Per frame: size limit (MAX_STANZA_BYTES) -> strict XML parse (xmpp/xml.ts) -> per element: token bucket ->
+ * Per frame: size limit (MAX_STANZA_BYTES) -> byte budget -> strict XML parse (xmpp/xml.ts) -> per element: token bucket ->
  * negotiation (xmpp/stream.ts) or stanza routing by the addressed entity (`target`). Any stream error: the error,
  * `<close/>`, socket closed, occupant removed with an unavailable broadcast; other connections are unaffected.
  */
@@ -21,10 +21,11 @@ import { handleAdmin } from "../features/muc-admin";
 import { handleOwner } from "../features/muc-config";
 import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc-join";
 import { presencePayload, removeOccupant } from "../features/muc-occupant";
+import { IqRoutes } from "../features/iq-routes";
 import { isPing } from "../features/ping";
-import { TokenBucket } from "../features/rate-limit";
+import { BYTE_BURST_STANZAS, BYTE_RATE_PER_SECOND, TokenBucket, utf8Length } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
-import { nickKey, validateNick } from "../features/nick";
+import { validateNick } from "../features/nick";
 import type { Deps } from "./deps";
 import { Out, type Effect } from "./effects";
 import { errorReply, iqResult } from "./reply";
@@ -34,6 +35,9 @@ export interface Limits {
   maxStanzaBytes: number;
   ratePerSecond: number;
   burst: number;
+  /** byte budget per connection (features/rate-limit.ts); defaults BYTE_RATE_PER_SECOND, BYTE_BURST_STANZAS frames */
+  bytesPerSecond?: number;
+  byteBurst?: number;
 }
 
 /** In-memory companions of a RoomState that are not persisted. */
@@ -42,10 +46,13 @@ export interface Runtime {
   deps: Deps;
   limits: Limits;
   buckets: Map<string, TokenBucket>;
+  byteBuckets: Map<string, TokenBucket>;
+  /** IQs routed between occupants awaiting their answer (features/iq-routes.ts) */
+  iqs: IqRoutes;
 }
 
 export function newRuntime(room: RoomState, deps: Deps, limits: Limits): Runtime {
-  return { room, deps, limits, buckets: new Map() };
+  return { room, deps, limits, buckets: new Map(), byteBuckets: new Map(), iqs: new IqRoutes() };
 }
 
 const enc = new TextEncoder();
@@ -67,9 +74,10 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
       // RFC 6120 §13.12: servers may limit stanza size; policy-violation is the stream error for it.
       throw new StreamErrorException({ condition: "policy-violation", text: `stanza larger than ${rt.limits.maxStanzaBytes} bytes` });
     }
+    chargeBytes(rt, connId, data);
     let els: XmlElement[];
     try {
-      els = parseFrame(data);
+      els = parseFrame(data, { defaultNs: NS.CLIENT });
     } catch (e) {
       if (e instanceof XmlError) throw new StreamErrorException({ condition: e.condition, text: e.message });
       throw e;
@@ -90,6 +98,21 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
   return out.effects;
 }
 
+/** Take the frame's bytes from the connection's byte budget (before parsing: parsing is the work to spare). */
+function chargeBytes(rt: Runtime, connId: string, data: string): void {
+  const { limits } = rt;
+  let bucket = rt.byteBuckets.get(connId);
+  if (!bucket) {
+    const rate = limits.bytesPerSecond ?? BYTE_RATE_PER_SECOND;
+    // never below one largest frame, or such a frame could never pass
+    const burst = Math.max(limits.byteBurst ?? BYTE_BURST_STANZAS * limits.maxStanzaBytes, limits.maxStanzaBytes);
+    rt.byteBuckets.set(connId, (bucket = new TokenBucket(rate, burst, rt.deps.now())));
+  }
+  if (!bucket.take(rt.deps.now(), utf8Length(data))) {
+    throw new StreamErrorException({ condition: "policy-violation", text: `more than ${bucket.ratePerSecond} bytes per second: slow down` });
+  }
+}
+
 /** Stream error: (open first if none was sent, RFC 6120 §4.9.1.3), error, close, removal. */
 export function failStream(rt: Runtime, c: ConnState, err: StreamError, out: Out): void {
   if (c.phase === "init") out.send(c.id, openXml(c.domain, rt.deps.randomId()));
@@ -108,9 +131,11 @@ export function handleDisconnect(rt: Runtime, connId: string): Effect[] {
 
 function dropConn(rt: Runtime, c: ConnState, out: Out): void {
   if (c.occ) removeOccupant(rt.room, c, out, { notifySelf: false });
-  else if (c.phase === "ready") out.sessionsChanged();
+  if (c.phase === "ready") out.sessionGone(c.id);
   rt.room.conns.delete(c.id);
   rt.buckets.delete(c.id);
+  rt.byteBuckets.delete(c.id);
+  rt.iqs.forget(c.id);
 }
 
 /** Returns true when the stream ended (stop processing the frame). */
@@ -119,6 +144,8 @@ async function handleElement(rt: Runtime, c: ConnState, el: XmlElement, out: Out
   switch (inc.kind) {
     case "bad-namespace":
       throw new StreamErrorException({ condition: "invalid-namespace", text: `<${el.name}> in namespace '${el.ns}'` });
+    case "bad-prefix":
+      throw new StreamErrorException({ condition: "bad-namespace-prefix", text: `stanzas are sent without a prefix, not as <${el.name}>` });
     case "close":
       // RFC 7395 §3.6: answer <close/> with <close/> and close the WebSocket.
       dropConn(rt, c, out);
@@ -296,7 +323,7 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
   if (q.local === "query" && q.ns === NS.MUC_OWNER) return handleOwner(room, c, el, q, out);
   if (q.local === "query" && q.ns === NS.MUC_ADMIN) {
     const k = handleAdmin(room, c, el, q, out);
-    if (k) out.kicked(k.nick);
+    if (k) out.kicked(k.nick, k.conn);
     return;
   }
   if (q.local === "media" && q.ns === NS.PARLEY_MEDIA) return handleMediaIq(room, c, el, out, rt.deps);
@@ -320,7 +347,7 @@ async function handleOccupantTarget(
     if (type !== undefined) return; // error/subscription/probe presences to an occupant JID are ignored
     if (!c.occ) return handleJoin(room, c, el, nick, out, rt.deps);
     const v = validateNick(nick);
-    if (v.ok && nickKey(v.value) === c.occ.key) return handlePresenceUpdate(room, c, el, out);
+    if (v.ok && v.key === c.occ.key) return handlePresenceUpdate(room, c, el, out);
     // XEP-0045 §7.6 nickname change: not offered (leave and rejoin instead)
     const e = presenceError(room, c, el, { type: "cancel", condition: "not-acceptable", text: "changing nickname is not supported; leave and rejoin" });
     if (e) out.send(c.id, e);
@@ -329,8 +356,8 @@ async function handleOccupantTarget(
   // XEP-0410 §3.2 self-ping: answered by the room itself
   if (kind === "iq" && isPing(el)) {
     const v = validateNick(nick);
-    if (v.ok && c.occ && nickKey(v.value) === c.occ.key) return out.send(c.id, iqResult(c, el));
+    if (v.ok && c.occ && v.key === c.occ.key) return out.send(c.id, iqResult(c, el));
     if (!c.occ) return reply(c, el, out, { type: "cancel", condition: "not-acceptable", text: "not an occupant" });
   }
-  routeToOccupant(room, c, el, nick, out);
+  routeToOccupant(room, rt.iqs, rt.deps, c, el, nick, out);
 }

@@ -8,11 +8,12 @@
  * Lobby: while the room has a bridge room (standby or bridge) and no password, each session that waits on its hair
  * check (bound, not joined) is sent `mode='lobby'` with the URL and a lobby grant (no nick: it may prepare its
  * connection there, unseen, and is admitted with its occupant grant once it joins; bridge-host/PROTOCOL.md "Lobby"),
- * and `mode='p2p'` when that room goes.
+ * and `mode='p2p'` when that room goes. The grant names the session by its lobby id (contract/grants.ts lobbyIdFor), so
+ * that the room can have the bridge close that session's lobby connections when it goes or is kicked.
  * Grants are minted per occupant nick with contract/grants.ts (<= 60 s).
  */
 import { roomJid } from "../../contract/jid";
-import { mintGrant, mintLobbyGrant } from "../../contract/grants";
+import { lobbyIdFor, mintGrant, mintLobbyGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
@@ -54,16 +55,17 @@ export function mediaHeadline(room: RoomState, c: ConnState, payload: string): s
 }
 
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */
-export async function lobbyPayload(room: RoomState, deps: Deps): Promise<string> {
+export async function lobbyPayload(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
   if (!room.meta.bridgeUrl || room.meta.pwHash) return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
-  const grant = await mintLobbyGrant(deps.cfg.bridgeSecret, room.name, deps.now());
+  const lid = await lobbyIdFor(deps.cfg.bridgeSecret, room.name, c.id);
+  const grant = await mintLobbyGrant(deps.cfg.bridgeSecret, room.name, lid, deps.now());
   return `<media xmlns="${NS.PARLEY_MEDIA}" mode="lobby" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
 }
 
 /** Tell one session waiting on the hair check (bound, not an occupant) about the room's bridge room (lobby). */
 export async function tellWaiting(room: RoomState, c: ConnState, out: Out, deps: Deps): Promise<void> {
   if (c.phase !== "ready" || c.occ) return;
-  out.send(c.id, mediaHeadline(room, c, await lobbyPayload(room, deps)));
+  out.send(c.id, mediaHeadline(room, c, await lobbyPayload(room, c, deps)));
 }
 
 /** Change the room's media mode and tell every occupant (each gets its own grant); `p2p` with a URL is standby. */

@@ -13,7 +13,7 @@ import type { StanzaError } from "../xmpp/errors";
 import { NS } from "../xmpp/ns";
 import { child, childElements, text, type XmlElement } from "../xmpp/xml";
 import { actorReason, removeOccupant } from "./muc-occupant";
-import { nickKey } from "./nick";
+import { nickKeyOf } from "./nick";
 
 export interface Kicked {
   nick: string;
@@ -41,7 +41,8 @@ export function handleAdmin(room: RoomState, c: ConnState, el: XmlElement, query
     return undefined;
   }
   const nick = item.attrs["nick"];
-  const targetId = room.nicks.get(nickKey(nick.normalize("NFC")));
+  const key = nickKeyOf(nick);
+  const targetId = key === undefined ? undefined : room.nicks.get(key);
   const target = targetId !== undefined ? room.conns.get(targetId) : undefined;
   if (!target?.occ) {
     fail(c, el, out, { type: "cancel", condition: "item-not-found", text: "no occupant with that nickname" });

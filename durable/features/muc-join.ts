@@ -22,7 +22,7 @@ import { child, escapeAttr, text, type XmlElement } from "../xmpp/xml";
 import { mediaHeadline, mediaPayload } from "./media";
 import { broadcastOthers, presencePayload, presenceTpl, renderOne } from "./muc-occupant";
 import { backoffCheck, checkPassword, isPasswordProtected, recordFailure } from "./muc-password";
-import { nickKey, validateNick } from "./nick";
+import { validateNick } from "./nick";
 
 interface JoinCtx {
   room: RoomState;
@@ -73,6 +73,7 @@ export function presenceError(room: RoomState, c: ConnState, el: XmlElement, err
 export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, rawNick: string, out: Out, deps: Deps): Promise<void> {
   const v = validateNick(rawNick);
   if (!v.ok) {
+    // XEP-0045 §7.2.1: an occupant JID without a valid nickname (RFC 8266) -> jid-malformed
     const e = presenceError(room, c, el, { type: "modify", condition: "jid-malformed", text: v.reason });
     if (e) out.send(c.id, e);
     return;
@@ -83,7 +84,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     if (e) out.send(c.id, e);
     return;
   }
-  const j: JoinCtx = { room, c, el, nick: v.value, key: nickKey(v.value), deps, out };
+  const j: JoinCtx = { room, c, el, nick: v.value, key: v.key, deps, out };
   for (const check of PRE_JOIN) {
     const err = await check(j);
     if (err) {

@@ -1,11 +1,13 @@
 /**
- * Nickname (XEP-0045 §7.2.1, RFC 8266 PRECIS Nickname profile, simplified) and resourcepart (RFC 7622 §3.4) rules:
- *   - Unicode NFC normalisation (RFC 8266 §2.2 step 4 uses NFKC for nicknames; we keep NFC so the name shows as
- *     typed, and compare case-insensitively per RFC 8266 §2.4 via `nickKey`);
- *   - leading/trailing spaces removed (RFC 8266 §2.2 step 2);
+ * Names in the room: nicknames follow the PRECIS Nickname profile (precis-nickname.ts, RFC 8266); resourceparts
+ * (RFC 7622 §3.4) chosen at binding follow the simpler rules below:
+ *   - Unicode NFC normalisation;
+ *   - leading/trailing spaces removed;
  *   - 1..64 characters (code points) after normalisation;
  *   - no control characters (Unicode Cc/Cf/Zl/Zp, RFC 8264 §9.11/9.12 disallow them).
  */
+import { enforceNickname, nicknameKey, type NicknameCheck } from "./precis-nickname";
+
 export type NameCheck = { ok: true; value: string } | { ok: false; reason: string };
 
 export const MAX_NAME_CHARS = 64;
@@ -13,22 +15,18 @@ export const MAX_NAME_CHARS = 64;
 // Cc (C0, DEL, C1), Cf (format chars such as bidi overrides), line/paragraph separators.
 const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 
-function check(raw: string, what: string): NameCheck {
+/** A client-requested resourcepart for binding. */
+export function validateResource(raw: string): NameCheck {
   const value = raw.normalize("NFC").replace(/^ +| +$/g, "");
-  if (value.length === 0) return { ok: false, reason: `${what} must not be empty` };
-  if (CONTROL.test(value)) return { ok: false, reason: `${what} must not contain control characters` };
+  if (value.length === 0) return { ok: false, reason: "resource must not be empty" };
+  if (CONTROL.test(value)) return { ok: false, reason: "resource must not contain control characters" };
   let count = 0;
-  for (const _ of value) if (++count > MAX_NAME_CHARS) return { ok: false, reason: `${what} is longer than ${MAX_NAME_CHARS} characters` };
+  for (const _ of value) if (++count > MAX_NAME_CHARS) return { ok: false, reason: `resource is longer than ${MAX_NAME_CHARS} characters` };
   return { ok: true, value };
 }
 
-/** A room nickname: the resourcepart of the occupant JID `room@conference.domain/nick`. */
-export const validateNick = (raw: string): NameCheck => check(raw, "nickname");
+/** A room nickname: the resourcepart of the occupant JID `room@conference.domain/nick` (RFC 8266 enforcement). */
+export const validateNick = (raw: string): NicknameCheck => enforceNickname(raw);
 
-/** A client-requested resourcepart for binding. */
-export const validateResource = (raw: string): NameCheck => check(raw, "resource");
-
-/** Comparison key for nick conflicts and addressing: NFC + case folding (RFC 8266 §2.4 comparison). */
-export function nickKey(nfcNick: string): string {
-  return nfcNick.toLowerCase().normalize("NFC");
-}
+/** The key under which the room knows the occupant addressed as room/`raw` (RFC 8266 comparison), if any. */
+export const nickKeyOf = (raw: string): string | undefined => nicknameKey(raw);

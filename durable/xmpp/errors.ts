@@ -8,6 +8,7 @@ import { escapeAttr, escapeText } from "./xml";
 /** RFC 6120 §4.9.3 (the subset this server emits). */
 export type StreamErrorCondition =
   | "bad-format"
+  | "bad-namespace-prefix"
   | "conflict"
   | "host-unknown"
   | "invalid-namespace"

@@ -12,7 +12,8 @@ export type Incoming =
   | { kind: "close"; el: XmlElement }
   | { kind: "stanza"; stanza: "message" | "presence" | "iq"; el: XmlElement }
   | { kind: "nonza"; el: XmlElement }
-  | { kind: "bad-namespace"; el: XmlElement };
+  | { kind: "bad-namespace"; el: XmlElement }
+  | { kind: "bad-prefix"; el: XmlElement };
 
 export function classify(el: XmlElement): Incoming {
   if (el.local === "open" || el.local === "close") {
@@ -22,9 +23,13 @@ export function classify(el: XmlElement): Incoming {
       : { kind: "close", el };
   }
   if (el.local === "message" || el.local === "presence" || el.local === "iq") {
-    // RFC 7395 §3.3.3 / RFC 6120 §4.8.3: stanzas are qualified by jabber:client (an unqualified stanza is accepted
-    // as jabber:client: each frame is its own document and some clients rely on the stream default).
-    if (el.ns !== NS.CLIENT && el.ns !== "") return { kind: "bad-namespace", el };
+    // RFC 7395 §3.3.3 / RFC 6120 §4.8.3: stanzas are qualified by jabber:client. Frames are parsed with jabber:client
+    // as the default namespace (some clients rely on the stream default), so an unqualified stanza is one too.
+    if (el.ns !== NS.CLIENT) return { kind: "bad-namespace", el };
+    // A prefixed stanza (`<c:message xmlns:c='jabber:client'>`) is refused (RFC 6120 §4.9.3.2 bad-namespace-prefix):
+    // its unprefixed children would sit in whatever default namespace the frame declares, while the room relays its
+    // content inside `<message xmlns='jabber:client'>`, where the same children would mean something else.
+    if (el.name !== el.local) return { kind: "bad-prefix", el };
     return { kind: "stanza", stanza: el.local, el };
   }
   return { kind: "nonza", el };

@@ -47,6 +47,12 @@ export class XmlError extends Error {
 export interface ParseOptions {
   /** maximum element nesting depth (default 32) */
   maxDepth?: number;
+  /**
+   * default namespace in scope at the top of the frame (default none). The stream's content namespace goes here
+   * (RFC 6120 §4.8.3: jabber:client), so an unqualified stanza and its unqualified children resolve to what they mean
+   * on the stream, and namespace checks see the same namespaces a re-serialized copy carries.
+   */
+  defaultNs?: string;
 }
 
 const XML_NS = "http://www.w3.org/XML/1998/namespace";
@@ -159,6 +165,7 @@ interface Open {
  */
 export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
   const maxDepth = opts.maxDepth ?? 32;
+  const root: Scope = opts.defaultNs ? { dflt: opts.defaultNs, prefixes: undefined, parent: ROOT_SCOPE } : ROOT_SCOPE;
   if (ILLEGAL_CHARS.test(src)) fail("not-well-formed", "illegal character in XML");
   const out: XmlElement[] = [];
   const stack: Open[] = [];
@@ -283,7 +290,7 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
       j = close + 1;
     }
     if (stack.length >= maxDepth) fail("policy-violation", `elements nested deeper than ${maxDepth}`);
-    const parentScope = stack.length ? stack[stack.length - 1]!.scope : ROOT_SCOPE;
+    const parentScope = stack.length ? stack[stack.length - 1]!.scope : root;
     const scope: Scope =
       dflt === undefined && prefixes === undefined
         ? parentScope

@@ -374,7 +374,7 @@ async function main(): Promise<void> {
   try {
     if (withBridge && !url) {
       bridge = await startBridge();
-      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
+      target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
     } else if (!url) target = await startWebTarget({}, { snapshot: true });
     const base = url ?? target!.httpUrl;
     console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}; carol joins ${SETTLE_MS} ms after the 1:1 is up`);

@@ -66,7 +66,7 @@ let bridge: BridgeHandle | undefined;
 let target: WebTarget | undefined;
 if (!url && withBridge) {
   bridge = await startBridge();
-  target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret });
+  target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret });
 } else if (!url) target = await startWebTarget();
 const base = url ?? target!.httpUrl;
 const browser = await launchBrowser({ fakeCameras: 5 });

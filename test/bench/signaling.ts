@@ -1,43 +1,52 @@
 /**
- * Signaling benchmark: N raw XMPP-over-WebSocket clients (RFC 7395) in one MUC room (XEP-0045).
+ * Signaling benchmark: N raw XMPP-over-WebSocket clients (RFC 7395) in one MUC room (XEP-0045), against Parley's room
+ * and Debian's Prosody in the same invocation, rounds interleaved (room, Prosody, Prosody, room, ...) so the machine's
+ * load affects both alike.
  *
- *   npm run bench:signaling                      # starts `wrangler dev` itself (rate limits raised), then stops it
- *   npm run bench:signaling -- --prosody         # same against Debian's Prosody (comparison)
- *   npm run bench:signaling -- --url ws://127.0.0.1:8787/xmpp-websocket/bench --domain 127.0.0.1
+ *   npm run bench:signaling                          # both targets, 3 interleaved rounds, permessage-deflate offered
+ *   npm run bench:signaling -- --no-deflate          # clients offer no compression
+ *   npm run bench:signaling -- --only room --via proxy   # room only, through wrangler dev's proxy worker
+ *   npm run bench:signaling -- --url ws://host/xmpp-websocket/r1 --domain host   # a running server, room "r1"
  *
- * Flags: --url, --domain, --room, --clients N (10), --messages M per client in burst mode (500),
- *        --window W in-flight messages per client in burst mode (64), --rate R aggregate msg/s (500),
- *        --seconds T of fixed-rate mode (10), --prosody, --json (print one JSON line at the end too).
+ * Flags: --rounds R (3), --clients N (10), --messages M per client in burst mode (500), --window W in-flight
+ *        messages per client in burst mode (32), --rate R aggregate msg/s (500), --seconds T of fixed-rate mode (10),
+ *        --no-deflate, --only room|prosody, --via direct|proxy (direct), --url, --domain, --json (one JSON line per
+ *        round and a summary line).
  *
- * Phases:
+ * Like a browser, the clients offer permessage-deflate (RFC 7692) unless --no-deflate; what was negotiated is printed.
+ * The room is started with `wrangler dev` and reached at the runtime's own port (`--via direct`): wrangler's proxy
+ * worker (the public port) is a second workerd process that re-frames every WebSocket message and that a deployment
+ * does not have.
+ *
+ * Phases of a round (fresh room each time):
  *  1. join: every client connects, logs in (SASL ANONYMOUS), binds and joins, one after the other;
- *     join time = WebSocket connect -> the join's empty subject message.
+ *     join time = WebSocket connect -> the join's subject message. Then, while the sockets are quiet, sizes: bytes on
+ *     the wire (TCP payload: WebSocket framing, compression if negotiated) one occupant receives per chat message,
+ *     presence update and Jingle session-initiate (signaling-client.ts `typicalStanzas`).
  *  2. burst: every client sends M groupchat messages as fast as the server takes them (at most W un-echoed at a
- *     time); deliveries/s = groupchat messages actually received by all clients / elapsed.
+ *     time); deliveries/s = groupchat messages received by all clients / elapsed; server CPU per 1000 deliveries.
  *  3. fixed-rate: R msg/s in aggregate for T s, round-robin over the clients; every delivery's latency =
  *     receive time - send time (embedded in the body; one process, one clock).
- *
- * The hot path uses no XML library: SASL/bind/join use minimal raw XML, and received frames are only scanned for a
- * marker, so the bench client itself is not the bottleneck (its CPU share is printed).
  */
 import { randomUUID } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import WebSocket from "ws";
-import { startEdge, type EdgeHandle } from "../node/helpers/wrangler-dev";
-import { startProsody, type ProsodyHandle } from "./prosody/start";
+import { BenchClient, BurstTally, MARK, typicalStanzas } from "./signaling-client";
+import { externalTarget, startProsodyTarget, startRoomTarget, type Target } from "./signaling-targets";
 
 const { values: flags } = parseArgs({
   options: {
     url: { type: "string" },
     domain: { type: "string" },
-    room: { type: "string" },
+    rounds: { type: "string", default: "3" },
     clients: { type: "string", default: "10" },
     messages: { type: "string", default: "500" },
-    window: { type: "string", default: "64" },
+    window: { type: "string", default: "32" },
     rate: { type: "string", default: "500" },
     seconds: { type: "string", default: "10" },
-    prosody: { type: "boolean", default: false },
+    "no-deflate": { type: "boolean", default: false },
+    only: { type: "string" },
+    via: { type: "string", default: "direct" },
     json: { type: "boolean", default: false },
   },
   strict: true,
@@ -48,146 +57,41 @@ function intFlag(name: string, v: string | undefined, min: number): number {
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
   return n;
 }
-const N = intFlag("clients", flags.clients, 1);
+const ROUNDS = intFlag("rounds", flags.rounds, 1);
+const N = intFlag("clients", flags.clients, 2);
 const M = intFlag("messages", flags.messages, 1);
 const W = intFlag("window", flags.window, 1);
 const RATE = intFlag("rate", flags.rate, 1);
 const SECONDS = intFlag("seconds", flags.seconds, 1);
+const DEFLATE = !flags["no-deflate"];
+if (flags.only !== undefined && flags.only !== "room" && flags.only !== "prosody") throw new Error("--only room|prosody");
+if (flags.via !== "direct" && flags.via !== "proxy") throw new Error("--via direct|proxy");
+const VIA = flags.via;
+const SIZE_PROBES = 20;
 
-const FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
-const MARK_BURST = "BNCH|B|";
-const MARK_FIXED = "BNCH|F|";
-
-/** Burst bookkeeping shared by all clients (one process): total deliveries and the moment the last one landed. */
-const burst = { received: 0, expected: Infinity, endAt: 0, done: undefined as (() => void) | undefined };
-
-class BenchClient {
-  ws!: WebSocket;
-  /** text frames waiting for `waitFor` during setup */
-  private pending: string[] = [];
-  private waiter: (() => void) | undefined;
-  closed = false;
-  // hot-path counters
-  burstReceived = 0;
-  ownInFlight = 0;
-  onOwnEcho: (() => void) | undefined;
-  fixedLatencies: number[] = [];
-  fixedReceived = 0;
-  hot = false;
-
-  constructor(
-    readonly index: number,
-    readonly url: string,
-    readonly domain: string,
-  ) {}
-
-  async connect(): Promise<void> {
-    this.ws = new WebSocket(this.url, ["xmpp"], { perMessageDeflate: false });
-    this.ws.on("message", (data: Buffer) => this.onFrame(data));
-    this.ws.on("close", () => {
-      this.closed = true;
-      this.waiter?.();
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once("open", () => resolve());
-      this.ws.once("error", reject);
-      this.ws.once("unexpected-response", (_q, res) => reject(new Error(`HTTP ${res.statusCode} instead of 101`)));
-    });
-    if (this.ws.protocol !== "xmpp") throw new Error("server did not accept subprotocol xmpp");
-  }
-
-  private onFrame(data: Buffer): void {
-    const now = performance.now();
-    if (!this.hot) {
-      this.pending.push(data.toString());
-      this.waiter?.();
-      return;
-    }
-    // Hot path: count markers; several stanzas per frame are allowed, so count every occurrence.
-    const s = data.toString("latin1");
-    let i = s.indexOf("BNCH|");
-    while (i !== -1) {
-      const kind = s.charCodeAt(i + 5); // 'B' or 'F'
-      if (kind === 66 /* B */) {
-        this.burstReceived++;
-        if (++burst.received === burst.expected) {
-          burst.endAt = now;
-          burst.done?.();
-        }
-        // body: BNCH|B|<sender>|<seq>
-        const senderEnd = s.indexOf("|", i + 7);
-        if (Number(s.slice(i + 7, senderEnd)) === this.index) {
-          this.ownInFlight--;
-          this.onOwnEcho?.();
-        }
-      } else if (kind === 70 /* F */) {
-        // body: BNCH|F|<sentAtMs>|<seq>
-        const tEnd = s.indexOf("|", i + 7);
-        this.fixedReceived++;
-        this.fixedLatencies.push(now - Number(s.slice(i + 7, tEnd)));
-      }
-      i = s.indexOf("BNCH|", i + 5);
-    }
-  }
-
-  /** Setup only: wait for a frame containing `needle`; frames before it are dropped. */
-  async waitFor(needle: string, ms = 30_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const idx = this.pending.findIndex((f) => f.includes(needle));
-      if (idx !== -1) {
-        const f = this.pending[idx]!;
-        this.pending.splice(0, idx + 1);
-        return f;
-      }
-      if (this.closed) throw new Error(`client ${this.index}: socket closed waiting for ${needle}`);
-      if (Date.now() > deadline) throw new Error(`client ${this.index}: timeout waiting for ${needle}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 1000);
-        this.waiter = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.waiter = undefined;
-    }
-  }
-
-  send(s: string): void {
-    this.ws.send(s);
-  }
-
-  async login(): Promise<void> {
-    const open = `<open xmlns='${FRAMING}' to='${this.domain}' version='1.0'/>`;
-    this.send(open);
-    await this.waitFor("mechanisms");
-    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>`);
-    await this.waitFor("success");
-    this.send(open);
-    await this.waitFor("urn:ietf:params:xml:ns:xmpp-bind");
-    this.send(`<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
-    await this.waitFor("<jid>");
-  }
-
-  async join(roomJid: string, nick: string): Promise<void> {
-    this.send(
-      `<presence xmlns='jabber:client' to='${roomJid}/${nick}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`,
-    );
-    // The join ends with the room's subject message (XEP-0045 §7.2.15).
-    await this.waitFor("subject");
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    const done = new Promise<void>((r) => this.ws.once("close", () => r()));
-    try {
-      this.send(`<close xmlns='${FRAMING}'/>`);
-    } catch {
-      /* closing */
-    }
-    await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
-    if (!this.closed) this.ws.terminate();
-  }
+interface RoundResult {
+  target: Target["name"];
+  round: number;
+  extensions: string;
+  joinP50Ms: number;
+  joinMaxMs: number;
+  burstDeliveriesPerSec: number;
+  burstReceived: number;
+  burstExpected: number;
+  burstServerCpuPct: number;
+  burstServerCpuMsPer1000: number;
+  burstClientCpuPct: number;
+  fixedReceived: number;
+  fixedExpected: number;
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+  fixedServerCpuPct: number;
+  /** bytes on the wire per received stanza */
+  wire: Record<"chat" | "presence" | "jingle", number>;
+  droppedClients: number;
+  loadavg: number[];
 }
 
 function pct(sorted: number[], p: number): number {
@@ -195,178 +99,238 @@ function pct(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i]!;
 }
+/** median of the rounds that measured something (NaN: nothing arrived in time) */
+const median = (xs: number[]) => pct(xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b), 50);
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function main(): Promise<void> {
-  let edge: EdgeHandle | undefined;
-  let prosody: ProsodyHandle | undefined;
-  const room = flags.room ?? `bench-${randomUUID().slice(0, 8)}`;
-  let url: string;
-  let domain: string;
-  let targetName: string;
-  if (flags.prosody) {
-    prosody = await startProsody({ logLevel: "error" });
-    url = prosody.wsUrl;
-    domain = prosody.domain;
-    targetName = "Prosody 0.12 (Debian, mod_websocket + MUC, epoll, nagle off)";
-  } else if (flags.url) {
-    url = flags.url;
-    domain = flags.domain ?? new URL(url).hostname;
-    targetName = url;
-  } else {
-    edge = await startEdge({
-      vars: {
-        // Measure the room server, not the per-connection limiter (defaults: 50/s, burst 200).
-        STANZA_RATE_PER_SECOND: "10000",
-        STANZA_BURST: "100000",
-        MAX_OCCUPANTS: String(Math.max(20, N)),
-      },
-      timeoutMs: 120_000,
-    });
-    url = `${edge.wsUrl}/xmpp-websocket/${room}`;
-    domain = "127.0.0.1";
-    targetName = "wrangler dev (workerd, Parley RoomDO)";
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) return false;
+    await sleep(5);
   }
-  const roomJid = `${room}@conference.${domain}`;
-  const clients: BenchClient[] = [];
-  const result: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    target: targetName,
-    machine: `${cpus().length}x ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`,
-    clients: N,
-  };
-  try {
-    console.log(`target: ${targetName}\nroom:   ${roomJid} via ${url}\nclients: ${N}`);
+  return true;
+}
 
+async function runRound(target: Target, round: number, roomName: string): Promise<RoundResult> {
+  const tally = new BurstTally();
+  const url = target.url(roomName);
+  const roomJid = `${roomName}@conference.${target.domain}`;
+  const clients: BenchClient[] = [];
+  try {
     // ---- join
     const joinTimes: number[] = [];
     for (let i = 0; i < N; i++) {
-      const c = new BenchClient(i, url, domain);
+      const c = new BenchClient(i, url, target.domain, DEFLATE, tally);
       const t0 = performance.now();
       await c.connect();
+      clients.push(c);
       await c.login();
       await c.join(roomJid, `u${i}`);
       joinTimes.push(performance.now() - t0);
-      clients.push(c);
     }
     const js = [...joinTimes].sort((a, b) => a - b);
-    console.log(`join (connect+SASL+bind+MUC join, sequential): p50 ${f1(pct(js, 50))} ms, max ${f1(js.at(-1)!)} ms`);
-    result.joinP50Ms = +f1(pct(js, 50));
-    result.joinMaxMs = +f1(js.at(-1)!);
     for (const c of clients) c.hot = true;
 
-    // ---- burst
-    {
-      const expected = N * M * N;
-      burst.expected = expected;
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      let lastProgress = t0;
-      let lastTotal = 0;
-      const sent = new Array<number>(N).fill(0);
-      const pump = (c: BenchClient) => {
-        while (c.ownInFlight < W && sent[c.index]! < M) {
-          const seq = sent[c.index]!++;
-          c.ownInFlight++;
-          c.send(
-            `<message xmlns='jabber:client' to='${roomJid}' type='groupchat' id='b${c.index}-${seq}'><body>${MARK_BURST}${c.index}|${seq}</body></message>`,
-          );
-        }
-      };
-      for (const c of clients) {
-        c.onOwnEcho = () => pump(c);
-        pump(c);
+    // ---- sizes (while the sockets are quiet): client 0 sends, client 1's received bytes are measured
+    const [a, b] = [clients[0]!, clients[1]!];
+    const wire = { chat: NaN, presence: NaN, jingle: NaN };
+    for (const kind of ["chat", "presence", "jingle"] as const) {
+      await sleep(100); // let stray frames settle
+      const before = b.wireBytes().read;
+      const want = b.sizeReceived + SIZE_PROBES;
+      for (let k = 0; k < SIZE_PROBES; k++) a.send(typicalStanzas(roomJid, "u1", k)[kind]);
+      if (await until(() => b.sizeReceived >= want, 10_000)) {
+        await sleep(50);
+        wire[kind] = (b.wireBytes().read - before) / SIZE_PROBES;
       }
-      // Ends when every expected delivery arrived, or after 10 s without progress (then: report what arrived).
-      await new Promise<void>((resolve) => {
-        const iv = setInterval(() => {
-          if (burst.received !== lastTotal) {
-            lastTotal = burst.received;
-            lastProgress = performance.now();
-          }
-          if (performance.now() - lastProgress > 10_000) burst.done?.();
-        }, 50);
-        burst.done = () => {
-          clearInterval(iv);
-          resolve();
-        };
-        if (burst.received >= expected) burst.done();
-      });
-      const received = burst.received;
-      const tEnd = received >= expected ? burst.endAt : lastProgress;
-      const elapsed = (tEnd - t0) / 1000;
-      const cpu = process.cpuUsage(cpu0);
-      const cpuShare = (cpu.user + cpu.system) / 1000 / (tEnd - t0);
-      for (const c of clients) c.onOwnEcho = undefined;
-      const rate = received / elapsed;
-      console.log(
-        `burst: ${N}x${M} messages, window ${W}: ${received}/${expected} deliveries in ${f2(elapsed)} s = ` +
-          `${Math.round(rate)} deliveries/s (${Math.round(received / N / elapsed)} msg/s in); bench client CPU ${Math.round(cpuShare * 100)}% of one core`,
-      );
-      result.burstDeliveriesPerSec = Math.round(rate);
-      result.burstReceived = received;
-      result.burstExpected = expected;
-      result.burstClientCpuPct = Math.round(cpuShare * 100);
     }
 
+
+    // ---- burst
+    const expected = N * M * N;
+    tally.expected = expected;
+    const cpu0 = process.cpuUsage();
+    const server0 = target.cpuMs();
+    const t0 = performance.now();
+    let lastProgress = t0;
+    let lastTotal = 0;
+    const sent = new Array<number>(N).fill(0);
+    const pump = (c: BenchClient) => {
+      while (c.ownInFlight < W && sent[c.index]! < M) {
+        const seq = sent[c.index]!++;
+        c.ownInFlight++;
+        c.send(
+          `<message xmlns='jabber:client' to='${roomJid}' type='groupchat' id='b${c.index}-${seq}'><body>${MARK.burst}${c.index}|${seq}</body></message>`,
+        );
+      }
+    };
+    for (const c of clients) {
+      c.onOwnEcho = () => pump(c);
+      pump(c);
+    }
+    // Ends when every expected delivery arrived, or after 10 s without progress (then: report what arrived).
+    await new Promise<void>((resolve) => {
+      const iv = setInterval(() => {
+        if (tally.received !== lastTotal) {
+          lastTotal = tally.received;
+          lastProgress = performance.now();
+        }
+        if (performance.now() - lastProgress > 10_000) tally.done?.();
+      }, 50);
+      tally.done = () => {
+        clearInterval(iv);
+        resolve();
+      };
+      if (tally.received >= expected) tally.done();
+    });
+    const received = tally.received;
+    const tEnd = received >= expected ? tally.endAt : lastProgress;
+    const burstMs = tEnd - t0;
+    const serverBurstMs = target.cpuMs() - server0;
+    const cpu = process.cpuUsage(cpu0);
+    for (const c of clients) c.onOwnEcho = undefined;
+
     // ---- fixed rate
-    {
-      const total = RATE * SECONDS;
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      let sentCount = 0;
-      await new Promise<void>((resolve) => {
-        const tick = () => {
-          const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
-          while (sentCount < due) {
-            const c = clients[sentCount % N]!;
-            const at = performance.now();
-            c.send(
-              `<message xmlns='jabber:client' to='${roomJid}' type='groupchat'><body>${MARK_FIXED}${at.toFixed(3)}|${sentCount}</body></message>`,
-            );
-            sentCount++;
-          }
-          if (sentCount >= total) resolve();
-          else setTimeout(tick, 1);
-        };
-        tick();
-      });
-      const sendElapsed = performance.now() - t0;
-      const expected = total * N;
-      const got = () => clients.reduce((s, c) => s + c.fixedReceived, 0);
-      const drainDeadline = performance.now() + 15_000;
-      while (got() < expected && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 20));
-      const cpu = process.cpuUsage(cpu0);
-      const lat = clients.flatMap((c) => c.fixedLatencies).sort((a, b) => a - b);
-      console.log(
-        `fixed-rate: ${RATE} msg/s for ${SECONDS} s (actual send rate ${Math.round(total / (sendElapsed / 1000))}/s), ` +
-          `${lat.length}/${expected} deliveries; fan-out latency p50 ${f2(pct(lat, 50))} ms, p95 ${f2(pct(lat, 95))} ms, ` +
-          `p99 ${f2(pct(lat, 99))} ms, max ${f2(lat.at(-1) ?? NaN)} ms; bench client CPU ${Math.round(((cpu.user + cpu.system) / 1000 / sendElapsed) * 100)}% of one core`,
-      );
-      Object.assign(result, {
-        fixedRate: RATE,
-        fixedSeconds: SECONDS,
-        fixedReceived: lat.length,
-        fixedExpected: expected,
-        latencyP50Ms: +f2(pct(lat, 50)),
-        latencyP95Ms: +f2(pct(lat, 95)),
-        latencyP99Ms: +f2(pct(lat, 99)),
-        latencyMaxMs: +f2(lat.at(-1) ?? NaN),
-      });
-    }
-    const dropped = clients.filter((c) => c.closed).length;
-    if (dropped > 0) {
-      console.log(`WARNING: the server closed ${dropped} of ${N} client connections during the run (stanza limiter?)`);
-    }
-    result.droppedClients = dropped;
-    result.loadavg = loadavg().map((x) => +x.toFixed(2));
-    console.log(`machine: ${result.machine}; load average ${(result.loadavg as number[]).join(" ")}`);
-    if (flags.json) console.log(JSON.stringify(result));
+    const total = RATE * SECONDS;
+    const fServer0 = target.cpuMs();
+    const ft0 = performance.now();
+    let sentCount = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const due = Math.min(total, Math.floor(((performance.now() - ft0) / 1000) * RATE));
+        while (sentCount < due) {
+          const c = clients[sentCount % N]!;
+          const at = performance.now();
+          c.send(
+            `<message xmlns='jabber:client' to='${roomJid}' type='groupchat'><body>${MARK.fixed}${at.toFixed(3)}|${sentCount}</body></message>`,
+          );
+          sentCount++;
+        }
+        if (sentCount >= total) resolve();
+        else setTimeout(tick, 1);
+      };
+      tick();
+    });
+    const sendMs = performance.now() - ft0;
+    const fixedExpected = total * N;
+    const got = () => clients.reduce((s, c) => s + c.fixedReceived, 0);
+    await until(() => got() >= fixedExpected, 15_000);
+    const fixedServerMs = target.cpuMs() - fServer0;
+    const lat = clients.flatMap((c) => c.fixedLatencies).sort((a, b) => a - b);
+
+    return {
+      target: target.name,
+      round,
+      extensions: clients[0]!.extensions || "none",
+      joinP50Ms: +f1(pct(js, 50)),
+      joinMaxMs: +f1(js.at(-1)!),
+      burstDeliveriesPerSec: Math.round(received / (burstMs / 1000)),
+      burstReceived: received,
+      burstExpected: expected,
+      burstServerCpuPct: Math.round((serverBurstMs / burstMs) * 100),
+      burstServerCpuMsPer1000: +f2((serverBurstMs / received) * 1000),
+      burstClientCpuPct: Math.round(((cpu.user + cpu.system) / 1000 / burstMs) * 100),
+      fixedReceived: lat.length,
+      fixedExpected,
+      latencyP50Ms: +f2(pct(lat, 50)),
+      latencyP95Ms: +f2(pct(lat, 95)),
+      latencyP99Ms: +f2(pct(lat, 99)),
+      latencyMaxMs: +f2(lat.at(-1) ?? NaN),
+      fixedServerCpuPct: Math.round((fixedServerMs / sendMs) * 100),
+      wire: { chat: Math.round(wire.chat), presence: Math.round(wire.presence), jingle: Math.round(wire.jingle) },
+      droppedClients: clients.filter((c) => c.closed).length,
+      loadavg: loadavg().map((x) => +x.toFixed(2)),
+    };
   } finally {
     await Promise.allSettled(clients.map((c) => c.close()));
-    await edge?.stop();
-    await prosody?.stop();
+  }
+}
+
+function printRound(r: RoundResult, label: string): void {
+  console.log(
+    `[${r.round}] ${label} (${r.extensions}): join p50 ${r.joinP50Ms} ms, max ${r.joinMaxMs} ms | ` +
+      `burst ${r.burstDeliveriesPerSec} deliveries/s (${r.burstReceived}/${r.burstExpected}), server CPU ${r.burstServerCpuPct}% ` +
+      `= ${r.burstServerCpuMsPer1000} ms/1000 deliveries, client CPU ${r.burstClientCpuPct}% | ` +
+      `@${RATE} msg/s p50 ${r.latencyP50Ms} p95 ${r.latencyP95Ms} p99 ${r.latencyP99Ms} max ${r.latencyMaxMs} ms ` +
+      `(${r.fixedReceived}/${r.fixedExpected}), server CPU ${r.fixedServerCpuPct}% | ` +
+      `wire bytes/stanza chat ${r.wire.chat}, presence ${r.wire.presence}, jingle ${r.wire.jingle}` +
+      (r.droppedClients ? ` | WARNING: ${r.droppedClients} connections closed by the server` : "") +
+      ` | load ${r.loadavg.join(" ")}`,
+  );
+}
+
+async function main(): Promise<void> {
+  const targets: Target[] = [];
+  const results: RoundResult[] = [];
+  const machine = `${cpus().length}x ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`;
+  try {
+    if (flags.url) {
+      targets.push(externalTarget(flags.url, flags.domain ?? new URL(flags.url).hostname));
+    } else {
+      if (flags.only !== "prosody") targets.push(await startRoomTarget({ clients: N, via: VIA }));
+      if (flags.only !== "room") targets.push(await startProsodyTarget());
+    }
+    console.log(
+      `clients ${N}, burst ${N}x${M} window ${W}, fixed ${RATE} msg/s for ${SECONDS} s, ${ROUNDS} rounds, ` +
+        `permessage-deflate ${DEFLATE ? "offered" : "not offered"}; ${machine}`,
+    );
+    for (const t of targets) console.log(`  ${t.name}: ${t.label}`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      // alternate the order so neither target always runs first (after a quiet or a busy moment)
+      const order = round % 2 === 1 ? targets : [...targets].reverse();
+      for (const t of order) {
+        // --url: the room is the URL's last path segment
+        const room = flags.url ? new URL(flags.url).pathname.split("/").pop()! : `bench-${randomUUID().slice(0, 8)}`;
+        const r = await runRound(t, round, room);
+        results.push(r);
+        printRound(r, t.name);
+        if (flags.json) console.log(JSON.stringify(r));
+      }
+    }
+    // ---- summary: medians over rounds, and the room against Prosody
+    const med = (name: Target["name"], f: (r: RoundResult) => number) => median(results.filter((r) => r.target === name).map(f));
+    const summary: Record<string, unknown> = { machine, deflate: DEFLATE, via: VIA, rounds: ROUNDS, clients: N };
+    console.log(`\nmedians over ${ROUNDS} rounds:`);
+    for (const t of targets) {
+      const s = {
+        joinP50Ms: med(t.name, (r) => r.joinP50Ms),
+        burstDeliveriesPerSec: med(t.name, (r) => r.burstDeliveriesPerSec),
+        burstServerCpuMsPer1000: med(t.name, (r) => r.burstServerCpuMsPer1000),
+        latencyP50Ms: med(t.name, (r) => r.latencyP50Ms),
+        latencyP99Ms: med(t.name, (r) => r.latencyP99Ms),
+        wireChat: med(t.name, (r) => r.wire.chat),
+        wirePresence: med(t.name, (r) => r.wire.presence),
+        wireJingle: med(t.name, (r) => r.wire.jingle),
+      };
+      summary[t.name] = s;
+      console.log(
+        `  ${t.name}: join p50 ${f1(s.joinP50Ms)} ms | burst ${s.burstDeliveriesPerSec} deliveries/s, server ` +
+          `${s.burstServerCpuMsPer1000} ms CPU/1000 deliveries | @${RATE} msg/s p50 ${f2(s.latencyP50Ms)} ms, p99 ` +
+          `${f2(s.latencyP99Ms)} ms | wire bytes chat ${s.wireChat}, presence ${s.wirePresence}, jingle ${s.wireJingle}`,
+      );
+    }
+    const room = summary["room"] as Record<string, number> | undefined;
+    const pros = summary["prosody"] as Record<string, number> | undefined;
+    if (room && pros) {
+      const ratio = {
+        deliveries: +f2(room.burstDeliveriesPerSec! / pros.burstDeliveriesPerSec!),
+        p99: +f2(room.latencyP99Ms! / pros.latencyP99Ms!),
+        joinP50: +f2(room.joinP50Ms! / pros.joinP50Ms!),
+      };
+      summary.roomOverProsody = ratio;
+      console.log(
+        `  room / Prosody: deliveries/s x${ratio.deliveries} (target >= 2), fan-out p99 x${ratio.p99} (target <= 1), ` +
+          `join p50 x${ratio.joinP50} (target <= 1.5)`,
+      );
+    }
+    summary.loadavg = loadavg().map((x) => +x.toFixed(2));
+    console.log(`load average at the end: ${(summary.loadavg as number[]).join(" ")}`);
+    if (flags.json) console.log(JSON.stringify(summary));
+  } finally {
+    await Promise.allSettled(targets.map((t) => t.stop()));
   }
 }
 

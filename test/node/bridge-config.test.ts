@@ -38,4 +38,15 @@ describe("bridge config", () => {
     expect(c.urlHost).toBe("bridge1.example.com");
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", PUBLIC_WS_URL: "http://x" })).toThrow(/PUBLIC_WS_URL/);
   });
+  it("keeps the control listener on loopback unless told otherwise, and validates the limits", () => {
+    const c = loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "bridge1.example.com" });
+    expect(c).toMatchObject({ httpHost: "0.0.0.0", controlHost: "127.0.0.1", controlPort: 4444, controlUrlHost: "127.0.0.1" });
+    expect(c).toMatchObject({ maxConnectionsPerAddress: 50, maxIncomingBitrate: 6_000_000 });
+    const set = loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", CONTROL_HOST: "10.0.0.5", MAX_INCOMING_BITRATE: "2500000" });
+    expect(set).toMatchObject({ controlHost: "10.0.0.5", controlUrlHost: "10.0.0.5", maxIncomingBitrate: 2_500_000 });
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", MAX_INCOMING_BITRATE: "5" })).toThrow(/MAX_INCOMING_BITRATE/);
+    expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", MAX_CONNECTIONS_PER_ADDRESS: "0" })).toThrow(
+      /MAX_CONNECTIONS_PER_ADDRESS/,
+    );
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * Bridge host, control API + signaling boundary, against the real bridge process and a real mediasoup worker:
- * signed control calls, refusal of unsigned/stale/forged/replayed calls (401), body validation, grant checks on the
- * client WebSocket (4401 + reason), nick replacement, kick, /metrics without identifiers, graceful SIGTERM.
+ * signed control calls on the control listener only, refusal of unsigned/stale/forged/other-bridge/replayed calls
+ * (401), body validation, grant checks on the client WebSocket (4401 + reason, single use), nick replacement, kick,
+ * lobby eviction, /metrics without identifiers, graceful SIGTERM.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,11 +13,15 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { mintGrant, mintLobbyGrant } from "../../contract/grants";
-import { NonceCache, signRequest, verifyRequest } from "../../contract/signed-request";
+import { mintGrant, mintLobbyGrant as mintLobbyGrantFor } from "../../contract/grants";
+import { bridgeControlKey, NonceCache, signRequest, verifyRequest } from "../../contract/signed-request";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 
 type Msg = Record<string, unknown>;
+
+/** A lobby grant for session `lid` (by default a new one each time). */
+let lids = 0;
+const mintLobbyGrant = (secret: string, room: string, lid = `session-${String(++lids).padStart(8, "0")}`) => mintLobbyGrantFor(secret, room, lid);
 
 /** A signaling client on `ws` with request/notification bookkeeping. */
 class Client {
@@ -98,19 +103,28 @@ describe("bridge host: control API and signaling boundary", () => {
     expect(unsigned.status).toBe(401);
     expect(await unsigned.json()).toEqual({ error: "request signature missing" });
 
-    const stale = await post(await signRequest(bridge.secret, "POST", "/v1/rooms", body, Date.now() - 5 * 60_000));
+    const host = new URL(bridge.controlUrl).host;
+    const stale = await post(await signRequest(bridge.controlKey, "POST", host, "/v1/rooms", body, Date.now() - 5 * 60_000));
     expect(stale.status).toBe(401);
     expect(await stale.json()).toEqual({ error: "request signature stale" });
 
-    const forged = await post(await signRequest(strongSecret(), "POST", "/v1/rooms", body));
-    expect(forged.status).toBe(401);
-    expect(await forged.json()).toEqual({ error: "request signature bad-signature" });
+    // a strange key, the shared secret itself, another bridge's key, and this key for another bridge's authority
+    for (const [key, h] of [
+      [strongSecret(), host],
+      [bridge.secret, host],
+      [await bridgeControlKey(bridge.secret, "http://127.0.0.1:1"), host],
+      [bridge.controlKey, "127.0.0.1:1"],
+    ] as const) {
+      const forged = await post(await signRequest(key, "POST", h, "/v1/rooms", body));
+      expect(forged.status).toBe(401);
+      expect(await forged.json()).toEqual({ error: "request signature bad-signature" });
+    }
 
     // signed for another path (the signature covers path + query)
-    const otherPath = await post(await signRequest(bridge.secret, "POST", "/v1/rooms?x=1", body));
+    const otherPath = await post(await signRequest(bridge.controlKey, "POST", host, "/v1/rooms?x=1", body));
     expect(otherPath.status).toBe(401);
 
-    const headers = await signRequest(bridge.secret, "POST", "/v1/rooms", body);
+    const headers = await signRequest(bridge.controlKey, "POST", host, "/v1/rooms", body);
     expect((await post(headers)).status).toBe(200);
     const replay = await post(headers);
     expect(replay.status).toBe(401);
@@ -149,6 +163,15 @@ describe("bridge host: control API and signaling boundary", () => {
     expect(await closeOf(`${wsUrl}?grant=${expired}`)).toEqual({ code: 4401, reason: "grant expired" });
     const otherRoom = await mintGrant(bridge.secret, "another-room", "alice");
     expect(await closeOf(`${wsUrl}?grant=${otherRoom}`)).toEqual({ code: 4401, reason: "grant for another room" });
+    // A grant opens one connection: shown again (even after that one closed) it is refused, and so is a lobby grant.
+    for (const grant of [await mintGrant(bridge.secret, room, "dave"), await mintLobbyGrant(bridge.secret, room)]) {
+      const first = await Client.connect(`${wsUrl}?grant=${grant}`);
+      expect((await first.request("getRouterRtpCapabilities")).ok).toBe(true);
+      expect(await closeOf(`${wsUrl}?grant=${grant}`)).toEqual({ code: 4401, reason: "grant already used" });
+      first.ws.close();
+      await first.closed;
+      expect(await closeOf(`${wsUrl}?grant=${grant}`)).toEqual({ code: 4401, reason: "grant already used" });
+    }
     expect(await closeOf(`${wsUrl}?grant=garbage`)).toEqual({ code: 4401, reason: "grant malformed" });
     const noRoom = await mintGrant(bridge.secret, "not-created", "alice");
     expect(await closeOf(`${bridge.wsBaseUrl}/v1/rooms/not-created/ws?grant=${noRoom}`)).toEqual({
@@ -246,6 +269,12 @@ describe("bridge host: control API and signaling boundary", () => {
     expect(await lobby.request("resumeConsumer", { consumerId: theirs.id })).toMatchObject({ ok: true, data: { heldUntilAdmitted: true } });
     const ours = (await alice.request("consume", { transportId: aliceRecv.id, producerId: own.id, rtpCapabilities: caps })).data as { id: string };
     expect(await alice.request("resumeConsumer", { consumerId: ours.id })).toMatchObject({ ok: true, data: { heldUntilAdmitted: true } });
+    // The lobby gets no stats of others' media through its consumers (a consumer's stats include its producer's).
+    expect(await lobby.request("getStats", { consumerId: theirs.id })).toMatchObject({
+      ok: false,
+      error: { code: "forbidden", message: "a lobby connection gets no stats of others' media" },
+    });
+    expect(await lobby.request("getStats", { producerId: own.id })).toMatchObject({ ok: true }); // its own, yes
     // Two lobby connections cannot consume each other.
     const other = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom)}`);
     const otherRecv = (await other.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
@@ -264,8 +293,11 @@ describe("bridge host: control API and signaling boundary", () => {
     expect(alice.notes("peerJoined")).toEqual([]);
 
     // Admitted as carol: she is told who is here and what they send (by name); alice is told about carol and her
-    // producer, by name (the consumer she made ahead is hers).
-    expect(await lobby.request("admit", { grant: await mintGrant(bridge.secret, lobbyRoom, "carol") })).toMatchObject({ ok: true });
+    // producer, by name (the consumer she made ahead is hers). The grant admits once: the other lobby connection
+    // cannot use it again.
+    const carolGrant = await mintGrant(bridge.secret, lobbyRoom, "carol");
+    expect(await lobby.request("admit", { grant: carolGrant })).toMatchObject({ ok: true });
+    expect(await other.request("admit", { grant: carolGrant })).toMatchObject({ ok: false, error: { code: "forbidden", message: "grant already used" } });
     await waitFor("carol told of alice's camera", () => lobby.notes("newProducer").some((n) => (n.data as Msg).nick === "alice"));
     expect(lobby.notes("peerJoined").map((n) => n.data)).toEqual([{ nick: "alice" }]);
     await waitFor("alice told of carol", () => alice.notes("newProducer").length > 0);
@@ -283,6 +315,61 @@ describe("bridge host: control API and signaling boundary", () => {
     other.ws.close();
     alice.ws.close();
     expect((await bridge.call("DELETE", `/v1/rooms/${lobbyRoom}`)).status).toBe(204);
+  });
+
+  it("lobby: the room closes a session's lobby connections (it went or was kicked), or all of them (locked)", async () => {
+    const lobbyRoom = "evict-room";
+    const url = ((await (await bridge.call("POST", "/v1/rooms", { room: lobbyRoom })).json()) as { wsUrl: string }).wsUrl;
+    const evict = (body: unknown) => bridge.call("POST", `/v1/rooms/${lobbyRoom}/lobby/evict`, body);
+    const alice = await Client.connect(`${url}?grant=${await mintGrant(bridge.secret, lobbyRoom, "alice")}`);
+    const aliceRecv = (await alice.request("createWebRtcTransport", { direction: "recv" })).data as { id: string };
+    const caps = (await alice.request("getRouterRtpCapabilities")).data;
+    // Two sessions wait; one prepares a camera, which alice consumes ahead.
+    const [mine, theirs] = ["session-mine0001", "session-other001"];
+    const waiting = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom, mine)}`);
+    const other = await Client.connect(`${url}?grant=${await mintLobbyGrant(bridge.secret, lobbyRoom, theirs)}`);
+    const send = (await waiting.request("createWebRtcTransport", { direction: "send" })).data as { id: string };
+    const cam = (await waiting.request("produce", { transportId: send.id, kind: "video", rtpParameters: vp8(3333) })).data as { id: string };
+    await waitFor("alice offered the camera", () => alice.notes("lobbyProducer").length > 0);
+    const ahead = (await alice.request("consume", { transportId: aliceRecv.id, producerId: cam.id, rtpCapabilities: caps })).data as { id: string };
+    // A grant minted for that session before the room closed it stays refused; the session went: its connection goes.
+    const before = await mintLobbyGrant(bridge.secret, lobbyRoom, mine);
+    expect(await (await evict({ lids: [mine] })).json()).toEqual({ closed: 1 });
+    expect(await waiting.closed).toEqual({ code: 4403, reason: "lobby closed" });
+    await waitFor("alice told the camera closed", () => alice.notes("producerClosed").some((n) => (n.data as Msg).consumerId === ahead.id));
+    expect(await closeOf(`${url}?grant=${before}`)).toEqual({ code: 4403, reason: "lobby closed" });
+    expect((await other.request("getRouterRtpCapabilities")).ok).toBe(true); // the other session's is untouched
+    // Locked: every lobby connection goes, and lobby grants minted before are refused.
+    const olderGrant = await mintLobbyGrant(bridge.secret, lobbyRoom);
+    expect(await (await evict({ all: true })).json()).toEqual({ closed: 1 });
+    expect(await other.closed).toEqual({ code: 4403, reason: "lobby closed" });
+    expect(await closeOf(`${url}?grant=${olderGrant}`)).toEqual({ code: 4403, reason: "lobby closed" });
+    expect((await alice.request("getRouterRtpCapabilities")).ok).toBe(true); // occupants stay
+    expect((await bridge.call("POST", "/v1/rooms/no-such-room/lobby/evict", { all: true })).status).toBe(404);
+    alice.ws.close();
+    expect((await bridge.call("DELETE", `/v1/rooms/${lobbyRoom}`)).status).toBe(204);
+  });
+
+  it("serves control and metrics on the control listener only; the public one has the WebSocket and nothing else", async () => {
+    const publicHttp = bridge.wsBaseUrl.replace(/^ws/, "http");
+    expect(new URL(publicHttp).port).not.toBe(new URL(bridge.controlUrl).port);
+    for (const path of ["/metrics", "/health", "/v1/rooms"]) expect((await fetch(publicHttp + path)).status).toBe(404);
+    const body = JSON.stringify({ room: "via-public" });
+    const signed = await signRequest(bridge.controlKey, "POST", new URL(publicHttp).host, "/v1/rooms", body);
+    expect((await fetch(`${publicHttp}/v1/rooms`, { method: "POST", headers: signed, body })).status).toBe(404);
+  });
+
+  it("applies the incoming bitrate cap to every WebRTC transport", async () => {
+    const capRoom = "cap-room";
+    const url = ((await (await bridge.call("POST", "/v1/rooms", { room: capRoom })).json()) as { wsUrl: string }).wsUrl;
+    const c = await Client.connect(`${url}?grant=${await mintGrant(bridge.secret, capRoom, "cap")}`);
+    for (const direction of ["send", "recv"]) {
+      const t = (await c.request("createWebRtcTransport", { direction })).data as { id: string };
+      const stats = (await c.request("getStats", { transportId: t.id })).data as { maxIncomingBitrate?: number }[];
+      expect(stats[0]?.maxIncomingBitrate).toBe(6_000_000); // MAX_INCOMING_BITRATE's default
+    }
+    c.ws.close();
+    expect((await bridge.call("DELETE", `/v1/rooms/${capRoom}`)).status).toBe(204);
   });
 
   it("exposes Prometheus counts without room names, nicks or addresses", async () => {
@@ -342,7 +429,9 @@ describe("bridge host: startup config and graceful shutdown", () => {
       expect(ev.req.method).toBe("POST");
       expect(ev.req.url).toBe("/bridge-events");
       expect(JSON.parse(ev.body)).toEqual({ type: "draining", bridge: bridge.controlUrl, rooms: ["drain-me"] });
-      const check = await verifyRequest(bridge.secret, "POST", "/bridge-events", ev.body, { get: (n) => ev.headers[n] }, new NonceCache());
+      // Signed with this bridge's key (derived from the secret and its control URL), for the edge's authority.
+      const key = await bridgeControlKey(bridge.secret, bridge.controlUrl);
+      const check = await verifyRequest(key, "POST", new URL(edgeUrl).host, "/bridge-events", ev.body, { get: (n: string) => ev.headers[n] }, new NonceCache());
       expect(check.ok).toBe(true);
     } finally {
       await bridge.stop();
@@ -364,7 +453,7 @@ describe("bridge host: TLS", () => {
       expect(bridge.wsBaseUrl).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
       const ca = readFileSync(cert);
       const body = JSON.stringify({ room: "tls-room" });
-      const headers = await signRequest(bridge.secret, "POST", "/v1/rooms", body);
+      const headers = await signRequest(bridge.controlKey, "POST", new URL(bridge.controlUrl).host, "/v1/rooms", body);
       const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = httpsRequest(`${bridge.controlUrl}/v1/rooms`, { method: "POST", ca, headers: { ...headers, "content-type": "application/json" } }, (r) => {
           let b = "";

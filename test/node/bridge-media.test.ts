@@ -166,7 +166,7 @@ describe("bridge host: WebRTC media through the SFU (headless Chromium + mediaso
     // Alice is in the room and sends; Carol is on the hair check (lobby grant) and sends too, cameras running. Each
     // consumes the other's producers ahead (offered anonymously) and asks to resume them: the bridge holds them.
     await alice.join({ wsUrl: url, grant: await grant("alice"), produce: true });
-    await carol.join({ wsUrl: url, grant: await mintLobbyGrant(bridge.secret, "lobby-media-room"), produce: true });
+    await carol.join({ wsUrl: url, grant: await mintLobbyGrant(bridge.secret, "lobby-media-room", "carol-session-1"), produce: true });
     const video = async (p: typeof alice) => best((await p.inbound()).filter((x) => x.kind === "video"));
     const recvUp = async (p: typeof alice) => (await p.states()).includes("recv:connected");
     await waitFor("both consumers made", async () => ((await recvUp(alice)) && (await recvUp(carol))) || undefined, 30_000, 200);

@@ -85,6 +85,7 @@ describe("room <-> media bridge switching (real bridges, real room DO)", () => {
       vars: {
         BRIDGE_SECRET: secret,
         BRIDGES: bridges.map((b) => b.controlUrl).join(","),
+        BRIDGE_PUBLIC_ORIGINS: bridges.map((b) => b.wsBaseUrl).join(","),
         XMPP_DOMAIN: DOMAIN,
       },
     });
@@ -145,5 +146,44 @@ describe("room <-> media bridge switching (real bridges, real room DO)", () => {
     await Promise.all(people.map((x) => nextMedia(x, (m) => m.mode === "p2p", 45_000)));
     // The graceful shutdown told the edge (signed POST /bridge-events), and the edge accepted it.
     expect(bridges[other]!.output()).toMatch(/bridge\.draining_sent.*202/);
+  });
+
+  it("has the bridge close a waiting session's lobby connection when the session goes, and every one when the room is locked", async () => {
+    const room = `lobby-${Date.now().toString(36)}`;
+    const roomJid = `${room}@conference.${DOMAIN}`;
+    const alice = await joiner(room, "alice");
+    await joiner(room, "bob");
+    /** A session on the hair check (bound, not joined) and its lobby connection, open. */
+    const waiting = async () => {
+      const c = await RawXmpp.login(`${edge.wsUrl}/xmpp-websocket/${room}`, DOMAIN);
+      clients.push(c);
+      const m = await nextMedia(c, (x) => x.mode === "lobby");
+      const ws = new WebSocket(`${m.url}?grant=${encodeURIComponent(m.grant!)}`);
+      const closed = new Promise<string>((r) => ws.once("close", (code, reason) => r(`${code} ${reason.toString()}`)));
+      const answered = new Promise<boolean>((r) =>
+        ws.on("message", (d) => {
+          const msg = JSON.parse(d.toString()) as { response?: boolean; ok?: boolean };
+          if (msg.response) r(msg.ok === true);
+        }),
+      );
+      await new Promise<void>((r, j) => (ws.once("open", () => r()), ws.once("error", j)));
+      ws.send(JSON.stringify({ id: 1, method: "getRouterRtpCapabilities" }));
+      expect(await answered).toBe(true);
+      return { c, ws, closed };
+    };
+    const carol = await waiting();
+    const dave = await waiting();
+    // Carol's session goes (her tab closed): her lobby connection is closed; Dave's is not.
+    carol.c.drop();
+    expect(await carol.closed).toBe("4403 lobby closed");
+    expect(dave.ws.readyState).toBe(WebSocket.OPEN);
+    // The owner locks the room: no one may wait on its bridge any more.
+    alice.send(
+      `<iq xmlns="jabber:client" type="set" id="lock" to="${roomJid}"><query xmlns="http://jabber.org/protocol/muc#owner">` +
+        `<x xmlns="jabber:x:data" type="submit"><field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
+        `<field var="muc#roomconfig_passwordprotectedroom"><value>1</value></field>` +
+        `<field var="muc#roomconfig_roomsecret"><value>sesame-sesame</value></field></x></query></iq>`,
+    );
+    expect(await dave.closed).toBe("4403 lobby closed");
   });
 });

@@ -39,7 +39,7 @@ describe("web app: the bridge for three or more", () => {
   beforeAll(async () => {
     bridge = await startBridge();
     [target, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
+      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
       launchBrowser(),
     ]);
   }, 180_000);

@@ -71,7 +71,7 @@ describe("hair check: the media bridge connectivity check", () => {
     [bridge, coturn] = await Promise.all([startBridge(), startLoopbackCoturn()]);
     const turn = { TURN_SECRET, TURN_HOST: "127.0.0.1", TURN_PORT: String(coturn.port) };
     [withBridge, noBridge, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret, ...turn }),
+      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret, ...turn }),
       // No bridge, and a STUN/TURN port nothing listens on.
       startWebTarget({ TURN_SECRET, TURN_HOST: "127.0.0.1", TURN_PORT: String(await freeUdpTcpPort()) }),
       launchBrowser(),

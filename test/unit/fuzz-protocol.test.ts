@@ -11,6 +11,7 @@
  *  - alice and bob stay in the room, and a groupchat message from alice still reaches bob afterwards.
  */
 import fc from "fast-check";
+import { BYTE_BURST_STANZAS, BYTE_RATE_PER_SECOND } from "../../durable/features/rate-limit";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Effect } from "../../durable/core/effects";
 import { addConn, newRoom, type ConnState } from "../../durable/core/state";
@@ -70,7 +71,7 @@ async function world(): Promise<World> {
     "r",
   );
   // Rate limit out of the way for the fuzz itself (it is tested on its own below).
-  const rt = newRuntime(newRoom(ROOM), deps, { maxStanzaBytes: MAX_BYTES, ratePerSecond: 1e6, burst: 1e6 });
+  const rt = newRuntime(newRoom(ROOM), deps, { maxStanzaBytes: MAX_BYTES, ratePerSecond: 1e6, burst: 1e6, bytesPerSecond: 1e9, byteBurst: 1e9 });
   const w: World = { rt, clock, inbox: new Map(), closed: new Map(), mallory: "", n: 0 };
   await joinAs(w, "alice", "alice");
   await joinAs(w, "bob", "bob");
@@ -348,5 +349,43 @@ describe("per-connection stanza flood (token bucket)", () => {
       await feed(w, "alice", `<message xmlns="jabber:client" to="${ROOM_JID}" type="groupchat"><body>ok${i}</body></message>`);
     }
     expect(w.closed.has("alice")).toBe(false);
+  }, 60_000);
+
+  it("cuts off a burst of large stanzas by its bytes (byte budget), long before it is fanned out 200 times", async () => {
+    const clock = { now: 1_800_000_000_000 };
+    const rt = newRuntime(
+      newRoom(ROOM),
+      testDeps(clock, { turnTtlSeconds: 3600, turnSecret: "t".repeat(32), bridgeSecret: "b".repeat(32) }, "r"),
+      { maxStanzaBytes: 65536, ratePerSecond: 50, burst: 200 }, // production defaults, byte budget by default
+    );
+    const w: World = { rt, clock, inbox: new Map(), closed: new Map(), mallory: "", n: 0 };
+    await joinAs(w, "alice", "alice");
+    await joinAs(w, "bob", "bob");
+    await joinAs(w, "big", "big");
+    const head = `<message xmlns="jabber:client" to="${ROOM_JID}" type="groupchat"><body>`;
+    const tail = "</body></message>";
+    const big = (i: number) => head + `${i} `.padEnd(65536 - head.length - tail.length, "x") + tail;
+    expect(big(0).length).toBe(65536);
+    const before = (w.inbox.get("bob") ?? []).length;
+    let sent = 0;
+    while (!w.closed.has("big") && sent < 200) await feed(w, "big", big(sent++));
+    expect(w.closed.get("big")).toBe(1008);
+    expect((w.inbox.get("big") ?? []).slice(-2)[0]).toMatch(/^<stream:error .*<policy-violation .*bytes per second/);
+    // the burst is BYTE_BURST_STANZAS largest frames, less what the join already took
+    expect(sent).toBeGreaterThanOrEqual(BYTE_BURST_STANZAS);
+    expect(sent).toBeLessThanOrEqual(BYTE_BURST_STANZAS + 1);
+    const copies = (w.inbox.get("bob") ?? []).slice(before).filter((f) => f.includes("<body>"));
+    expect(copies).toHaveLength(sent - 1);
+    await expectRoomHealthy(w, "after byte flood");
+    // the budget refills at BYTE_RATE_PER_SECOND: a large stanza every 4 s or so passes, multi-byte text counted in bytes
+    await joinAs(w, "steady", "steady");
+    for (let i = 0; i < 12; i++) {
+      clock.now += Math.ceil((65536 / BYTE_RATE_PER_SECOND) * 1000);
+      await feed(w, "steady", big(i));
+    }
+    expect(w.closed.has("steady")).toBe(false);
+    const wide = head + "\u20AC".repeat(Math.floor((65536 - head.length - tail.length) / 3)) + tail; // 3 bytes each
+    for (let i = 0; i < BYTE_BURST_STANZAS + 1 && !w.closed.has("steady"); i++) await feed(w, "steady", wide);
+    expect(w.closed.get("steady")).toBe(1008);
   }, 60_000);
 });

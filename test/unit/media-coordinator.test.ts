@@ -4,7 +4,8 @@
  * test/node/bridge-switch.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { NonceCache, verifyRequest } from "../../contract/signed-request";
+import { lobbyIdFor } from "../../contract/grants";
+import { bridgeControlKey, NonceCache, verifyRequest } from "../../contract/signed-request";
 import { BridgeControl } from "../../durable/bridge/control-client";
 import { MediaCoordinator, type MediaRecord } from "../../durable/bridge/media-coordinator";
 
@@ -15,19 +16,27 @@ interface HostState {
   load: number;
   rooms: Set<string>;
   calls: string[];
+  /** bodies of the calls that had one, in order */
+  bodies: unknown[];
   /** while set, health answers wait for it (to see what is asked before the health check is answered) */
   healthGate?: Promise<void>;
 }
 
+/** A bridge host's control API as the real one checks it: its own key, its own authority (bridge-host/src/control/api.ts). */
 function bridgeHost(base: string, state: HostState) {
   const nonces = new NonceCache();
+  const key = bridgeControlKey(SECRET, base);
   return async (req: Request): Promise<Response> => {
     const u = new URL(req.url);
     const body = req.method === "GET" || req.method === "DELETE" ? "" : await req.text();
-    const v = await verifyRequest(SECRET, req.method, u.pathname + u.search, body, req.headers, nonces);
+    const v = await verifyRequest(await key, req.method, new URL(base).host, u.pathname + u.search, body, req.headers, nonces);
     if (!v.ok) return new Response(v.reason, { status: 401 });
     if (!state.alive) throw new TypeError("connection refused");
     state.calls.push(`${req.method} ${u.pathname}`);
+    if (body) state.bodies.push(JSON.parse(body));
+    if (req.method === "POST" && /^\/v1\/rooms\/[^/]+\/(kick|lobby\/evict)$/.test(u.pathname)) {
+      return u.pathname.endsWith("/kick") ? new Response(null, { status: 204 }) : Response.json({ closed: 1 });
+    }
     if (u.pathname === "/health") {
       await state.healthGate;
       return Response.json({ ok: true, load: state.load });
@@ -48,7 +57,7 @@ function bridgeHost(base: string, state: HostState) {
 
 function setup(bridges: Record<string, { alive: boolean; load: number }>) {
   const states = Object.fromEntries(
-    Object.entries(bridges).map(([b, s]): [string, HostState] => [b, { ...s, rooms: new Set<string>(), calls: [] }]),
+    Object.entries(bridges).map(([b, s]): [string, HostState] => [b, { ...s, rooms: new Set<string>(), calls: [], bodies: [] }]),
   );
   const handlers = Object.fromEntries(Object.keys(states).map((b) => [b, bridgeHost(b, states[b]!)]));
   const fetchFn = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -75,7 +84,11 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
       save: (r) => (record = r),
       scheduleCheck: (at) => (check = at),
     },
-    { bridges: Object.keys(bridges), control: new BridgeControl({ secret: SECRET, fetch: fetchFn }) },
+    {
+      bridges: Object.keys(bridges),
+      control: new BridgeControl({ secret: SECRET, fetch: fetchFn }),
+      lobbyId: (session) => lobbyIdFor(SECRET, "blue-fox", session),
+    },
   );
   return {
     coord,
@@ -316,5 +329,67 @@ describe("MediaCoordinator", () => {
       expect(t.record()).toEqual({ mode: "p2p" });
       expect(t.sent).toEqual([{ mode: "p2p", url: null }]);
     });
+  });
+
+  describe("taking people off the bridge room", () => {
+    const lid = (session: string) => lobbyIdFor(SECRET, "blue-fox", session);
+    async function onStandby() {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(2);
+      t.setWaiting(1);
+      await t.coord.reconcile();
+      const st = t.states["http://a.test"]!;
+      st.calls.length = 0;
+      st.bodies.length = 0;
+      return { t, st };
+    }
+
+    it("closes the lobby connections of a session that went, and a kicked occupant's connections", async () => {
+      const { t, st } = await onStandby();
+      await t.coord.removed("conn-1");
+      expect(st.calls).toEqual(["POST /v1/rooms/blue-fox/lobby/evict"]);
+      expect(st.bodies).toEqual([{ lids: [await lid("conn-1")] }]);
+      await t.coord.removed("conn-2", "mallory");
+      expect(st.calls.slice(1).sort()).toEqual(["POST /v1/rooms/blue-fox/kick", "POST /v1/rooms/blue-fox/lobby/evict"]);
+      expect(st.bodies.slice(1)).toContainEqual({ nick: "mallory" });
+      expect(st.bodies.slice(1)).toContainEqual({ lids: [await lid("conn-2")] });
+    });
+
+    it("closes the whole lobby when the room is locked", async () => {
+      const { t, st } = await onStandby();
+      await t.coord.lobbyLocked();
+      expect(st.calls).toEqual(["POST /v1/rooms/blue-fox/lobby/evict"]);
+      expect(st.bodies).toEqual([{ all: true }]);
+    });
+
+    it("asks nothing of a bridge when the room has no bridge room", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      await t.coord.removed("conn-1", "mallory");
+      await t.coord.lobbyLocked();
+      expect(t.states["http://a.test"]!.calls).toEqual([]);
+    });
+  });
+
+  it("signs each bridge's calls with that bridge's key, for its authority: another bridge refuses them", async () => {
+    const sent: Request[] = [];
+    const control = new BridgeControl({
+      secret: SECRET,
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        sent.push(new Request(input, init));
+        return new Response(null, { status: 204 });
+      }) as typeof fetch,
+    });
+    await control.kick("http://a.test", "blue-fox", "mallory");
+    const call = sent[0]!;
+    const body = await call.clone().text();
+    const at = (base: string) => bridgeHost(base, { alive: true, load: 0, rooms: new Set(), calls: [], bodies: [] });
+    const replay = (base: string, path = "/v1/rooms/blue-fox/kick") =>
+      at(base)(new Request(base + path, { method: "POST", headers: call.headers, body }));
+    // Another bridge (its own key) and another authority of the same key's bridge refuse it; the bridge it is for takes it.
+    expect((await replay("http://b.test")).status).toBe(401);
+    expect((await replay("http://a.test:8080")).status).toBe(401);
+    expect((await replay("http://a.test")).status).toBe(204);
+    // Signed with the shared secret itself, it is refused too: each bridge holds only its derived key.
+    expect(await bridgeControlKey(SECRET, "http://a.test")).not.toBe(await bridgeControlKey(SECRET, "http://b.test"));
   });
 });

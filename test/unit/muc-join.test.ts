@@ -68,13 +68,38 @@ describe("XEP-0045 join", () => {
   it.each([
     ["too long", "n".repeat(65)],
     ["control character", "a&#x202E;b"],
+    ["hangul filler (invisible)", "&#x3164;"],
     ["only spaces", "%20%20"],
-  ])("rejects a bad nick (%s) with jid-malformed", async (_n, nick) => {
+    ["only no-break spaces", "&#xA0;&#x3000;"],
+  ])("rejects a bad nick (%s) with jid-malformed (XEP-0045 §7.2.1, RFC 8266)", async (_n, nick) => {
     const h = harness();
     h.ready("a");
     const f = await h.join("a", nick.replace(/%20/g, " "));
-    expect(f[0]).toContain("<jid-malformed");
+    expect(f[0]).toContain(`<jid-malformed xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>`);
     expect(h.rt.room.nicks.size).toBe(0);
+  });
+
+  it("look-alike nicknames collide (RFC 8266): trailing no-break space, fullwidth, ideographic space, case", async () => {
+    const h = harness();
+    for (const id of ["a", "b", "c", "d", "e"]) h.ready(id);
+    await h.join("a", "Bob Smith");
+    for (const [id, nick] of [["b", "Bob Smith&#xA0;"], ["c", "&#xFF22;&#xFF4F;&#xFF42; Smith"], ["d", "bob&#x3000;&#x2003;smith"], ["e", " BOB  SMITH "]] as const) {
+      const f = await h.join(id, nick);
+      expect(f[0], nick).toContain("<conflict");
+    }
+    expect(h.rt.room.nicks.size).toBe(1);
+  });
+
+  it("shows the enforced nickname (NFKC, spaces mapped) and is addressed by any spelling of it", async () => {
+    const h = harness();
+    h.ready("a");
+    h.ready("b");
+    await h.join("a", "&#xFF21;nn&#xA0;&#xA0;Lee");
+    await h.join("b", "bob");
+    h.take("a");
+    expect(h.rt.room.conns.get("a")!.occ!.nick).toBe("Ann Lee");
+    await h.send("b", `<message to="${R}/ANN&#x2002;LEE" type="chat"><body>hi</body></message>`);
+    expect(h.take("a")[0]).toContain("<body>hi</body>");
   });
 
   it("a join without nick (bare room JID) is jid-malformed", async () => {

@@ -3,7 +3,7 @@
  * comparison.
  */
 import { describe, expect, it } from "vitest";
-import { validateNick, nickKey } from "../../durable/features/nick";
+import { validateNick, nickKeyOf } from "../../durable/features/nick";
 
 describe("nick and resource rules", () => {
   it.each([
@@ -13,11 +13,11 @@ describe("nick and resource rules", () => {
     ["x".repeat(64), "x".repeat(64)],
     ["😀".repeat(64), "😀".repeat(64)],
     ["a b", "a b"],
-  ])("accepts %j as %j", (raw, want) => expect(validateNick(raw)).toEqual({ ok: true, value: want }));
+  ])("accepts %j as %j", (raw, want) => expect(validateNick(raw)).toMatchObject({ ok: true, value: want }));
   it.each(["", "   ", "x".repeat(65), "a\u0000b", "a\u0085b", "a\u202Eb", "a\u2028b", "a\u200Bb"])("rejects %j", (raw) => {
     expect(validateNick(raw).ok).toBe(false);
   });
-  it("compares case-insensitively after NFC", () => {
-    expect(nickKey("RENÉE")).toBe(nickKey("renée"));
+  it("compares case-insensitively after normalisation", () => {
+    expect(nickKeyOf("RENÉE")).toBe(nickKeyOf("renée"));
   });
 });

@@ -1,6 +1,7 @@
 // `npm start` / `npm run dev`: the whole thing locally, with embedded development defaults (no secrets to set):
 //   edge    wrangler dev          http://127.0.0.1:$PORT            (default 8787)
-//   bridge  mediasoup bridge host http://127.0.0.1:$BRIDGE_PORT     (default 4443; RTC on UDP/TCP $RTC_PORT, 40000)
+//   bridge  mediasoup bridge host ws://127.0.0.1:$BRIDGE_PORT       (default 4443; RTC on UDP/TCP $RTC_PORT, 40000;
+//                                 control API on http://127.0.0.1:$BRIDGE_CONTROL_PORT, default 4444)
 //   turn    coturn                127.0.0.1:$TURN_PORT              (default 3478; skipped if coturn is not installed)
 // Missing prerequisites (Debian packages, the mediasoup worker binary) are installed/built first (cached).
 // PARLEY_NO_BRIDGE=1 / PARLEY_NO_TURN=1 skip those parts.
@@ -9,6 +10,7 @@ import { existsSync } from "node:fs";
 
 const port = process.env.PORT ?? "8787";
 const bridgePort = process.env.BRIDGE_PORT ?? "4443";
+const bridgeControlPort = process.env.BRIDGE_CONTROL_PORT ?? "4444";
 const rtcPort = process.env.RTC_PORT ?? "40000";
 const turnPort = process.env.TURN_PORT ?? "3478";
 const withBridge = process.env.PARLEY_NO_BRIDGE !== "1";
@@ -61,10 +63,12 @@ const vars = ["ENVIRONMENT:development"];
 if (withBridge) {
   run("bridge", "npx", ["tsx", "bridge-host/src/main.ts", "--dev"], {
     HTTP_PORT: bridgePort,
+    CONTROL_PORT: bridgeControlPort,
     RTC_PORT: rtcPort,
     EDGE_URL: `http://127.0.0.1:${port}`,
   });
-  vars.push(`BRIDGES:http://127.0.0.1:${bridgePort}`);
+  // BRIDGES: the control API (the edge's side); BRIDGE_PUBLIC_ORIGINS: what browsers connect to.
+  vars.push(`BRIDGES:http://127.0.0.1:${bridgeControlPort}`, `BRIDGE_PUBLIC_ORIGINS:ws://127.0.0.1:${bridgePort}`);
 }
 if (withTurn) {
   run("turn", "npx", ["tsx", "bridge-host/coturn/main.ts"], {

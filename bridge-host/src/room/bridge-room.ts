@@ -12,6 +12,7 @@
  * no such consumer is resumed (no media crosses) until `admit` with an occupant grant makes it a peer like any other.
  */
 import type { types } from "mediasoup";
+import { DEFAULT_MAX_INCOMING_BITRATE } from "../config";
 import { TypedEmitter } from "../events";
 import { BridgeError, ErrorCode, invalidState, limitExceeded, notFound } from "../errors";
 import type { Logger } from "../log";
@@ -30,8 +31,17 @@ export interface RoomHost {
   webRtcServer: types.WebRtcServer;
 }
 
-/** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, bridge-grant.ts). */
+/** How the room's connections are closed, by why the room closes (PROTOCOL.md, close codes). */
+const CLOSE_FOR: Record<RoomCloseReason, { code: CloseCode; reason: string }> = {
+  deleted: { code: CloseCode.RoomClosed, reason: "room closed" },
+  shutdown: { code: CloseCode.ServerShutdown, reason: "bridge shutting down" },
+  "worker-died": { code: CloseCode.MediaRestarted, reason: "media restarted" },
+};
+
+/** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, contract/grants.ts). */
 const KICK_MEMORY_SECONDS = 60;
+
+const LOBBY_CLOSED = { code: CloseCode.Kicked, reason: "lobby closed" } as const;
 
 /**
  * Key frame requests (PLI) to one video producer are sent at most once per this many ms; the requests in between are
@@ -43,6 +53,7 @@ const KICK_MEMORY_SECONDS = 60;
  */
 export const KEY_FRAME_REQUEST_DELAY_MS = 350;
 
+
 export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly peers = new Map<string, Peer>();
   /** Lobby connections: not peers yet (see above). */
@@ -50,6 +61,9 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   /** Consumers asked to resume while their viewer or their producer's owner was in the lobby: resumed on `admit`. */
   readonly #heldForAdmit = new Set<types.Consumer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
+  /** Lobby ids the room closed (lid -> time, unix s), and when it closed the whole lobby (evictLobby). */
+  readonly #evicted = new Map<string, number>();
+  #lobbyClosedAt: number | undefined;
   /** current dominant speaker, told to newcomers */
   #speaker: { nick: string | null; producerId: string } | undefined;
   #closed = false;
@@ -65,6 +79,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     readonly log: Logger,
     readonly traceKeyFrames: boolean,
     firstKeyFrameHoldMs: number,
+    /** bits/s a client may send on one transport (config MAX_INCOMING_BITRATE) */
+    readonly maxIncomingBitrate: number,
   ) {
     super();
     this.#firstKeyFrame = new FirstKeyFrameGate<types.Consumer>(
@@ -86,6 +102,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     traceKeyFrames?: boolean;
     /** first-key-frame.ts; 0: no holding */
     firstKeyFrameHoldMs?: number;
+    /** bits/s a client may send on one transport */
+    maxIncomingBitrate?: number;
   }): Promise<BridgeRoom> {
     const router = await opts.host.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const speakerObserver = await router.createActiveSpeakerObserver({ interval: 300 });
@@ -98,6 +116,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       opts.log,
       opts.traceKeyFrames ?? false,
       opts.firstKeyFrameHoldMs ?? FIRST_KEY_FRAME_HOLD_MS,
+      opts.maxIncomingBitrate ?? DEFAULT_MAX_INCOMING_BITRATE,
     );
     router.on("workerclose", () => room.close("worker-died"));
     speakerObserver.on("dominantspeaker", ({ producer }) => {
@@ -120,8 +139,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.broadcast({ method: "roomClosing", data: { reason } });
-    const code = reason === "shutdown" ? CloseCode.ServerShutdown : CloseCode.RoomClosed;
-    for (const p of [...this.peers.values(), ...this.lobby]) p.close({ code, reason: reason === "shutdown" ? "bridge shutting down" : "room closed" });
+    const close = CLOSE_FOR[reason];
+    for (const p of [...this.peers.values(), ...this.lobby]) p.close(close);
     this.peers.clear();
     this.lobby.clear();
     this.#firstKeyFrame.close();
@@ -146,11 +165,34 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     return undefined;
   }
 
-  /** Checks before a (grant-verified) lobby connection is let in. Returns a close reason or undefined. */
-  lobbyAdmissionError(): { code: CloseCode; reason: string } | undefined {
+  /**
+   * Checks before a (grant-verified) lobby connection is let in. Returns a close reason or undefined. A grant minted
+   * before the room closed that session's lobby connections (or the whole lobby) is refused, as a kicked nick's.
+   */
+  lobbyAdmissionError(lid: string, grantExp: number): { code: CloseCode; reason: string } | undefined {
     if (this.#closed) return { code: CloseCode.RoomClosed, reason: "room closed" };
+    const evictedAt = this.#evicted.get(lid);
+    if (evictedAt !== undefined && grantExp <= evictedAt + KICK_MEMORY_SECONDS) return LOBBY_CLOSED;
+    if (this.#lobbyClosedAt !== undefined && grantExp <= this.#lobbyClosedAt + KICK_MEMORY_SECONDS) return LOBBY_CLOSED;
     if (this.lobby.size >= this.maxPeers) return { code: CloseCode.RoomFull, reason: "lobby full" };
     return undefined;
+  }
+
+  /**
+   * The room closes lobby connections (PROTOCOL.md "Lobby"): those of the sessions `lids` (gone, or kicked), or all
+   * of them (`"all"`: the room was locked). Lobby grants minted before stay refused for their lifetime.
+   * Returns how many connections were closed.
+   */
+  evictLobby(lids: readonly string[] | "all", nowSeconds = Math.floor(Date.now() / 1000)): number {
+    for (const [l, t] of this.#evicted) if (t + KICK_MEMORY_SECONDS < nowSeconds) this.#evicted.delete(l);
+    if (lids === "all") this.#lobbyClosedAt = nowSeconds;
+    else for (const l of lids) this.#evicted.set(l, nowSeconds);
+    const gone = [...this.lobby].filter((p) => lids === "all" || (p.lobbyId !== undefined && lids.includes(p.lobbyId)));
+    for (const p of gone) {
+      this.lobby.delete(p);
+      p.close(LOBBY_CLOSED); // its producers close: the room's consumers of them get producerClosed
+    }
+    return gone.length;
   }
 
   /** Adds a peer; a previous connection with the same nick is replaced (closed with 4409). */
@@ -161,10 +203,10 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     return peer;
   }
 
-  /** Adds a lobby connection (nobody in the room until `admit`). */
-  joinLobby(link: PeerLink): Peer {
+  /** Adds a lobby connection (nobody in the room until `admit`) for the session `lid`. */
+  joinLobby(link: PeerLink, lid: string): Peer {
     if (this.#closed) throw invalidState("room closed");
-    const peer = new Peer(`~lobby-${crypto.randomUUID()}`, link);
+    const peer = new Peer(`~lobby-${crypto.randomUUID()}`, link, lid);
     this.lobby.add(peer);
     for (const other of this.peers.values()) for (const producer of other.producers.values()) peer.notify(lobbyProducer(producer));
     return peer;
@@ -254,6 +296,9 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       initialAvailableOutgoingBitrate: 1_000_000,
       appData: { direction },
     });
+    // What the client may send (the bandwidth estimate mediasoup gives the sender is capped): set on every transport,
+    // since a receive transport could be used to send as well were it not for the direction check in produce.
+    await transport.setMaxIncomingBitrate(this.maxIncomingBitrate);
     if (peer.closed) {
       transport.close();
       throw invalidState("peer closed");
@@ -424,6 +469,9 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     }
     const c = peer.consumers.get(d.consumerId);
     if (!c) throw notFound("consumer");
+    // A consumer's stats include its producer's (mediasoup: the producer's inbound stream, e.g. bytes, packets,
+    // score): across the lobby that would tell who is speaking or sending video before anyone was admitted.
+    if (!this.#inRoom(peer)) throw new BridgeError(ErrorCode.Forbidden, "a lobby connection gets no stats of others' media");
     return c.getStats();
   }
 

@@ -25,10 +25,12 @@ export class Peer {
 
   /**
    * @param nick the grant's nick; a lobby connection (PROTOCOL.md "Lobby") has a placeholder until `admit` names it.
+   * @param lobbyId a lobby connection's session (its grant's `lid`), by which the room can have it closed
    */
   constructor(
     public nick: string,
     readonly link: PeerLink,
+    readonly lobbyId?: string,
   ) {}
 
   get closed(): boolean {

@@ -171,6 +171,8 @@ export const CloseCode = {
   RoomNotFound: 4404,
   Replaced: 4409,
   RoomClosed: 4410,
+  /** The room's media worker died; the room is already being recreated: connect again (PROTOCOL.md). */
+  MediaRestarted: 4503,
   RoomFull: 4413,
   RateLimited: 4429,
   ServerShutdown: 1001,

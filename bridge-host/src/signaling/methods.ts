@@ -15,15 +15,19 @@ export interface MethodContext {
   peer: Peer;
   /** verify a grant for this room (contract/grants.ts) */
   checkGrant(grant: string): Promise<GrantCheck>;
+  /** take a verified grant (single use, used-grants.ts): false if it was taken before */
+  takeGrant(jti: string, exp: number): boolean;
 }
 
 /** `admit`: a lobby connection shows an occupant grant for this room and becomes that peer. */
-async function admit({ room, peer, checkGrant }: MethodContext, grant: string): Promise<unknown> {
+async function admit({ room, peer, checkGrant, takeGrant }: MethodContext, grant: string): Promise<unknown> {
   const check = await checkGrant(grant);
   if (!check.ok) throw new BridgeError(ErrorCode.Forbidden, `grant ${check.reason}`);
   if (check.payload.lobby) throw new BridgeError(ErrorCode.Forbidden, "a lobby grant cannot admit");
   const refused = room.admissionError(check.payload.nick, check.payload.exp);
   if (refused) throw new BridgeError(ErrorCode.Forbidden, refused.reason);
+  if (!room.lobby.has(peer)) throw new BridgeError(ErrorCode.InvalidState, peer.closed ? "peer closed" : "already admitted");
+  if (!takeGrant(check.payload.jti, check.payload.exp)) throw new BridgeError(ErrorCode.Forbidden, "grant already used");
   room.admit(peer, check.payload.nick);
   return {};
 }

@@ -1,5 +1,5 @@
 -- Prosody 0.12 (Debian) configuration used as the behaviour reference for Parley's interop suite and as the
--- comparison point for `npm run bench:signaling -- --prosody`.
+-- comparison point for `npm run bench:signaling` (which runs it next to the room).
 --
 -- This file is a template: test/bench/prosody/start.ts replaces the at-sign placeholders (free port, temp dirs,
 -- limits, TURN secret) and starts `prosody --config <rendered file> -F` as a child process.

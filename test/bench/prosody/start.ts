@@ -2,7 +2,7 @@
  * Start Debian's Prosody (0.12) as a child process with test/bench/prosody/prosody.cfg.lua rendered into a temp
  * dir: loopback only, free port, anonymous login, WebSocket, MUC on conference.<domain>, XEP-0215 TURN credentials.
  * It is the behaviour reference for the interop suite (TARGET=prosody) and the comparison point of the signaling
- * benchmark (`--prosody`).
+ * benchmark (`npm run bench:signaling` runs it next to the room).
  *
  * CLI (exploration): `npx tsx test/bench/prosody/start.ts` prints the WebSocket URL and runs until Ctrl-C.
  */

@@ -5,18 +5,21 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import { signRequest } from "../../../contract/signed-request";
+import { bridgeControlKey, signRequest } from "../../../contract/signed-request";
 import { freePort } from "./wrangler-dev";
 
 export interface BridgeHandle {
   process: ChildProcess;
   secret: string;
+  /** the control listener's base URL (the bridge's identity; its key is bridgeControlKey(secret, controlUrl)) */
   controlUrl: string;
+  /** this bridge's control key */
+  controlKey: string;
   wsBaseUrl: string;
   rtcPort: number;
   output: () => string;
-  /** signed control call */
-  call: (method: string, path: string, body?: unknown, opts?: { secret?: string; nowMs?: number }) => Promise<Response>;
+  /** signed control call (with this bridge's key, unless `key` is given) */
+  call: (method: string, path: string, body?: unknown, opts?: { key?: string; nowMs?: number }) => Promise<Response>;
   stop: () => Promise<number | null>;
 }
 
@@ -45,6 +48,8 @@ async function startOnce(opts: { env?: Record<string, string>; timeoutMs?: numbe
     BRIDGE_SECRET: secret,
     HTTP_HOST: "127.0.0.1",
     HTTP_PORT: "0",
+    CONTROL_HOST: "127.0.0.1",
+    CONTROL_PORT: "0",
     LISTEN_IP: "127.0.0.1",
     ANNOUNCED_ADDRESS: "127.0.0.1",
     RTC_PORT: String(rtcPort),
@@ -79,9 +84,10 @@ async function startOnce(opts: { env?: Record<string, string>; timeoutMs?: numbe
       reject(new Error(`bridge exited with ${code}:\n${out}`));
     });
   });
+  const controlKey = await bridgeControlKey(secret, listening.controlUrl);
   const call: BridgeHandle["call"] = async (method, path, body, o = {}) => {
     const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
-    const headers = await signRequest(o.secret ?? secret, method, path, text, o.nowMs);
+    const headers = await signRequest(o.key ?? controlKey, method, new URL(listening.controlUrl).host, path, text, o.nowMs);
     return fetch(listening.controlUrl + path, {
       method,
       headers: { ...headers, ...(text ? { "content-type": "application/json" } : {}) },
@@ -92,6 +98,7 @@ async function startOnce(opts: { env?: Record<string, string>; timeoutMs?: numbe
     process: child,
     secret,
     controlUrl: listening.controlUrl,
+    controlKey,
     wsBaseUrl: listening.wsBaseUrl,
     rtcPort,
     output: () => out,

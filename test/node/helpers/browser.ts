@@ -18,14 +18,17 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /**
  * `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`).
  * `fakeFps`: their frame rate (Chromium's fake cameras default to 20 frames a second; webcams usually deliver 30).
+ * `executablePath`: another Chromium executable, e.g. a wrapper that runs it in a network namespace (netns.ts).
  */
-export async function launchBrowser(opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number } = {}): Promise<Browser> {
+export async function launchBrowser(
+  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string } = {},
+): Promise<Browser> {
   const fake = [
     ...(opts.fakeCameras && opts.fakeCameras > 1 ? [`device-count=${opts.fakeCameras}`] : []),
     ...(opts.fakeFps ? [`fps=${opts.fakeFps}`] : []),
   ];
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: opts.executablePath ?? CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
@@ -135,12 +138,17 @@ export async function mediaMode(p: Participant): Promise<string | null> {
 
 /** Sum of framesDecoded over every inbound video RTP stream of every peer connection on the page. */
 export async function framesDecoded(page: Page): Promise<number> {
+  return inboundSum(page, "video", "framesDecoded");
+}
+
+/** Sum of one counter of the inbound RTP streams of one kind, over every peer connection on the page. */
+export async function inboundSum(page: Page, kind: "audio" | "video", field: string): Promise<number> {
   return page.evaluate(`(async () => {
     let n = 0;
     for (const pc of window.__pcs) {
       if (pc.connectionState === "closed") continue;
       const stats = await pc.getStats();
-      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0; });
+      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === ${JSON.stringify(kind)}) n += s[${JSON.stringify(field)}] || 0; });
     }
     return n;
   })()`);
@@ -264,4 +272,39 @@ export async function centrePixel(page: Page, nick: string): Promise<[number, nu
     const d = g.getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data;
     return [d[0], d[1], d[2]];
   })()`);
+}
+
+/**
+ * An init script for a camera slower than the person: getUserMedia answers only `ms` after the page's first form
+ * submit (Join), or after 20 s without one. A real camera takes a second or two to start while the fake device
+ * answers at once; tying the delay to the click makes "Join clicked before the devices were ready" certain, however
+ * slowly a loaded machine runs the test.
+ */
+export function slowGetUserMedia(ms: number): string {
+  return `(() => {
+    const md = navigator.mediaDevices;
+    if (!md || !md.getUserMedia) return;
+    const gum = md.getUserMedia.bind(md);
+    const clicked = new Promise((r) => {
+      addEventListener("submit", () => r(undefined), { capture: true, once: true });
+      setTimeout(r, 20000);
+    });
+    md.getUserMedia = (c) => clicked.then(() => new Promise((r) => setTimeout(r, ${ms}))).then(() => gum(c));
+  })();`;
+}
+
+/** Sum of totalAudioEnergy over every inbound audio RTP stream of every peer connection on the page (0 if silent). */
+export async function audioEnergyReceived(page: Page): Promise<number> {
+  return inboundSum(page, "audio", "totalAudioEnergy");
+}
+
+/** Wait until the page hears sound: received audio energy grows (the fake microphone beeps twice a second). */
+export async function waitForRemoteAudio(page: Page, timeoutMs = 45_000): Promise<void> {
+  const first = await audioEnergyReceived(page);
+  await eventually(async () => (await audioEnergyReceived(page)) > first, "remote audio heard", timeoutMs);
+}
+
+/** Is the page's own preview (`video[data-local]`) showing camera frames? */
+export async function localPreviewPlaying(page: Page): Promise<boolean> {
+  return page.locator("video[data-local]").evaluate((v: { videoWidth: number; srcObject: unknown }) => !!v.srcObject && v.videoWidth > 0);
 }

@@ -29,9 +29,9 @@ export async function freePort(): Promise<number> {
 
 export interface EdgeHandle {
   port: number;
-  /** http://127.0.0.1:PORT */
+  /** http://IP:PORT (IP: 127.0.0.1 unless told) */
   httpUrl: string;
-  /** ws://127.0.0.1:PORT */
+  /** ws://IP:PORT */
   wsUrl: string;
   process: ChildProcess;
   /** everything wrangler printed so far */
@@ -41,12 +41,14 @@ export interface EdgeHandle {
 
 /**
  * Start `wrangler dev`. `vars` are passed with `--var KEY:VALUE` (ENVIRONMENT defaults to development); `args` are
- * appended as they are (e.g. `--assets DIR`).
+ * appended as they are (e.g. `--assets DIR`). `ip`: the address to listen on (default 127.0.0.1; a test network
+ * namespace's service address, helpers/netns.ts).
  * Resolves once /healthz answers.
  */
 export async function startEdge(
-  opts: { vars?: Record<string, string>; port?: number; cwd?: string; timeoutMs?: number; args?: string[] } = {},
+  opts: { vars?: Record<string, string>; port?: number; cwd?: string; timeoutMs?: number; args?: string[]; ip?: string } = {},
 ): Promise<EdgeHandle> {
+  const ip = opts.ip ?? "127.0.0.1";
   const port = opts.port ?? (await freePort());
   const persist = mkdtempSync(join(tmpdir(), "parley-edge-"));
   const vars = { ENVIRONMENT: "development", ...(opts.vars ?? {}) };
@@ -54,7 +56,7 @@ export async function startEdge(
     "wrangler",
     "dev",
     "--ip",
-    "127.0.0.1",
+    ip,
     "--port",
     String(port),
     "--persist-to",
@@ -76,7 +78,7 @@ export async function startEdge(
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
-  const httpUrl = `http://127.0.0.1:${port}`;
+  const httpUrl = `http://${ip}:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let exited = false;
   child.once("exit", () => (exited = true));
@@ -97,7 +99,7 @@ export async function startEdge(
   return {
     port,
     httpUrl,
-    wsUrl: `ws://127.0.0.1:${port}`,
+    wsUrl: `ws://${ip}:${port}`,
     process: child,
     output: () => out,
     stop: async () => {

@@ -20,6 +20,9 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   let micOn = true;
   let joining = false;
   let handedOver = false;
+  /** The camera and microphone being started (a real camera takes a moment), until they are. */
+  let acquired: Promise<MediaStream> | undefined;
+  let devicesSettled = false;
 
   const video = h("video", { "data-local": "", autoplay: true, playsinline: true, muted: true, "aria-label": "Your camera preview" });
   video.muted = true;
@@ -75,7 +78,11 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   async function startMedia(): Promise<void> {
     meter?.close();
     stopStream(media.stream);
-    media = await acquireLocalMedia({ cameraId: prefs.cameraId, micId: prefs.micId });
+    devicesSettled = false;
+    const acquiring = acquireLocalMedia({ cameraId: prefs.cameraId, micId: prefs.micId });
+    acquired = acquiring.then((m) => m.stream);
+    media = await acquiring;
+    devicesSettled = true;
     video.srcObject = media.stream;
     meter = new LevelMeter(media.stream);
     // A peer connection with these tracks, ready to answer the first direct-call offer once we join (call/prepared.ts).
@@ -160,6 +167,8 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
         name,
         password: pwRow.hidden ? undefined : pwInput.value,
         stream: media.stream,
+        // Joined before the devices were ready: the call starts without them and adds them when they are.
+        devicesReady: devicesSettled ? undefined : acquired,
         micOn,
         camOn,
         speakerId: prefs.speakerId,

@@ -17,12 +17,9 @@
  * of the lobby are offered unnamed (`lobbyProducer`) and consumed ahead, by both sides; the bridge starts those
  * consumers on admission, and names their producers then (`newProducer` for a producer we already consume).
  */
-import { Device, detectDevice, type types } from "mediasoup-client";
-import { Chrome111 } from "mediasoup-client/handlers/Chrome111";
-import { Chrome74 } from "mediasoup-client/handlers/Chrome74";
-import { Firefox120 } from "mediasoup-client/handlers/Firefox120";
-import type { HandlerFactory } from "mediasoup-client/handlers/HandlerInterface";
-import { Safari12 } from "mediasoup-client/handlers/Safari12";
+import { Device, type types } from "mediasoup-client";
+import { handlerFactory, prepareBridge, skipProbator } from "./bridge-device";
+import { Signaling, str, type Json } from "./bridge-signaling";
 import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, RAMP_UP_MS, START_BITRATE_KBPS } from "./sdp-tuning";
 import { limitSendHeight, scaleFor } from "./send-size";
 
@@ -32,6 +29,9 @@ import { limitSendHeight, scaleFor } from "./send-size";
  * x-google-start-bitrate into the send transport's remote answer.
  */
 const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
+
+/** How long an ICE restart request may wait for the bridge's answer before the link counts as lost. */
+const RESTART_ICE_ANSWER_MS = 5000;
 
 /** How long our audio producer waits for the others' video at most (see `ready` in connectBridge). */
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
@@ -87,133 +87,7 @@ export interface BridgeLink {
   close(): void;
 }
 
-type Json = Record<string, unknown>;
-interface Pending {
-  resolve(d: unknown): void;
-  reject(e: Error): void;
-}
-
-/** Minimal runtime checks on what the bridge sends (the boundary); malformed frames are dropped. */
-function asObject(v: unknown): Json | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
-}
-const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
-
-class Signaling {
-  #nextId = 1;
-  readonly #pending = new Map<number, Pending>();
-  onNotification: (method: string, data: Json) => void = () => undefined;
-  onClose: (code: number, reason: string) => void = () => undefined;
-
-  constructor(readonly ws: WebSocket) {
-    ws.addEventListener("message", (ev) => {
-      let msg: Json | undefined;
-      try {
-        msg = asObject(JSON.parse(String(ev.data)));
-      } catch {
-        return;
-      }
-      if (!msg) return;
-      if (msg.response === true && typeof msg.id === "number") {
-        const p = this.#pending.get(msg.id);
-        this.#pending.delete(msg.id);
-        if (msg.ok === true) p?.resolve(msg.data);
-        else p?.reject(new Error(str(asObject(msg.error)?.message) ?? "bridge request failed"));
-      } else if (msg.notification === true && typeof msg.method === "string") {
-        this.onNotification(msg.method, asObject(msg.data) ?? {});
-      }
-    });
-    ws.addEventListener("close", (ev) => {
-      for (const p of this.#pending.values()) p.reject(new Error(`bridge connection closed (${ev.code} ${ev.reason})`));
-      this.#pending.clear();
-      this.onClose(ev.code, ev.reason);
-    });
-  }
-
-  static open(url: string, timeoutMs = 10_000): Promise<Signaling> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      const s = new Signaling(ws);
-      const t = setTimeout(() => {
-        ws.close();
-        reject(new Error("the bridge did not answer"));
-      }, timeoutMs);
-      ws.addEventListener("open", () => (clearTimeout(t), resolve(s)), { once: true });
-      ws.addEventListener("close", (ev) => (clearTimeout(t), reject(new Error(`the bridge refused the connection (${ev.code} ${ev.reason})`))), { once: true });
-    });
-  }
-
-  request<T>(method: string, data: unknown = {}): Promise<T> {
-    if (this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("bridge connection closed"));
-    const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
-      this.ws.send(JSON.stringify({ id, method, data }));
-    });
-  }
-}
-
-/**
- * `Device.load()` asks the browser for its own RTP capabilities with a throw-away RTCPeerConnection and createOffer()
- * per direction: tenths of a second on a busy machine, on the switch's critical path. They never change within a page, so we
- * compute them once, ahead of time (when this module is prefetched), and the device then loads in JS time.
- */
-const HANDLERS: Partial<Record<string, () => HandlerFactory>> = {
-  Chrome111: () => Chrome111.createFactory(),
-  Chrome74: () => Chrome74.createFactory(),
-  Firefox120: () => Firefox120.createFactory(),
-  Safari12: () => Safari12.createFactory(),
-};
-let cachedFactory: HandlerFactory | null | undefined; // null: unknown browser, let mediasoup-client decide
-
-function handlerFactory(): HandlerFactory | undefined {
-  if (cachedFactory !== undefined) return cachedFactory ?? undefined;
-  const name = detectDevice();
-  const make = name ? HANDLERS[name] : undefined;
-  if (!make) {
-    cachedFactory = null;
-    return undefined;
-  }
-  const base = make();
-  const caps = new Map<string, Promise<types.RtpCapabilities>>();
-  cachedFactory = {
-    name: base.name,
-    factory: base.factory,
-    getNativeRtpCapabilities(o) {
-      let p = caps.get(o.direction);
-      if (!p) {
-        p = base.getNativeRtpCapabilities(o);
-        caps.set(o.direction, p);
-        p.catch(() => caps.delete(o.direction)); // retried on next use
-      }
-      return p; // Device.load() clones what it gets
-    },
-    getNativeSctpCapabilities: () => base.getNativeSctpCapabilities(),
-  };
-  return cachedFactory;
-}
-
-/** Compute the browser's RTP capabilities in the background (idempotent); done when this module is imported. */
-export function prepareBridge(): void {
-  const f = handlerFactory();
-  if (!f || typeof RTCPeerConnection === "undefined") return;
-  for (const direction of ["recvonly", "sendonly"] as const) f.getNativeRtpCapabilities({ direction }).catch(() => undefined);
-}
 setTimeout(prepareBridge, 0);
-
-/**
- * mediasoup-client follows the first video consumer with a second SDP renegotiation of the receive transport, for an
- * extra "probator" m-section (the bridge's bandwidth probing, RTP on SSRC 1234). Every other consumer created in the
- * meantime waits behind it: in a switch, that is the next person's video, after a renegotiation that takes a few
- * hundred milliseconds when three pages share the CPU. Probing serves simulcast layer selection; we send one encoding
- * per camera, so we do without it (the probing packets are dropped by the browser, as for any unknown m-section).
- * No public option exists: this sets mediasoup-client's own "already created" flag (checked: 3.18.7), and does nothing
- * if a later version renamed it.
- */
-function skipProbator(t: types.Transport): void {
-  const flags = t as unknown as { _probatorConsumerCreated?: boolean };
-  if (flags._probatorConsumerCreated === false) flags._probatorConsumerCreated = true;
-}
 
 interface TransportInfo {
   id: string;
@@ -262,10 +136,12 @@ export async function connectBridge(
     });
     t.on("connectionstatechange", (state) => {
       mark(`${direction}-${state}`);
-      // ICE restart on failure (RFC 8445 §9): new ICE parameters from the bridge.
+      // ICE restart on failure (RFC 8445 §9): new ICE parameters from the bridge. After a network change the
+      // signaling socket is usually as dead as the media path, without being closed yet: a request it does not answer
+      // in time fails the link, and the call connects a new one (a new socket, then new transports).
       if (state === "failed" && !closed) {
         sig
-          .request<types.IceParameters>("restartIce", { transportId: t.id })
+          .request<types.IceParameters>("restartIce", { transportId: t.id }, RESTART_ICE_ANSWER_MS)
           .then((iceParameters) => t.restartIce({ iceParameters }))
           .catch(() => events.failed("media connection to the bridge failed"));
       }
@@ -421,32 +297,43 @@ export async function connectBridge(
   for (const [m, d] of early.splice(0)) onNotification(m, d);
 
   const producers = new Map<"audio" | "video", types.Producer>();
+  /** A producer being made (or made) per kind: one producer per kind, however the tracks come (see replaceTrack). */
+  const producing = new Map<"audio" | "video", Promise<void>>();
   /** Camera height now: BRIDGE_START_HEIGHT during the switch, BRIDGE_HEIGHT from RAMP_UP_MS after `ready` on. */
   let videoHeight = BRIDGE_START_HEIGHT;
-  const produce = async (track: MediaStreamTrack): Promise<void> => {
+  const produce = (track: MediaStreamTrack): Promise<void> => {
     const kind = track.kind === "audio" ? "audio" : "video";
     const inactive = standby;
-    // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
-    const producer = await send.produce({
-      track,
-      stopTracks: false,
-      codecOptions: VIDEO_START,
-      encodings: encodingsFor(track, videoHeight, inactive),
-      appData: { source: kind === "audio" ? "mic" : "camera" },
-    });
-    producers.set(kind, producer);
-    if (inactive && !standby) await setActive(producer.rtpSender); // activated while it was being made
+    const made = (async () => {
+      // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
+      const producer = await send.produce({
+        track,
+        stopTracks: false,
+        codecOptions: VIDEO_START,
+        encodings: encodingsFor(track, videoHeight, inactive),
+        appData: { source: kind === "audio" ? "mic" : "camera" },
+      });
+      producers.set(kind, producer);
+      if (inactive && !standby) await setActive(producer.rtpSender); // activated while it was being made
+    })();
+    producing.set(
+      kind,
+      made.catch(() => void producing.delete(kind)),
+    );
+    return made;
   };
+  /** Produce this track unless a producer of its kind exists or is being made. */
+  const produceOnce = (track: MediaStreamTrack): Promise<void> => producing.get(track.kind === "audio" ? "audio" : "video") ?? produce(track);
   const videoConsumed = (nick: string): boolean => [...consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video");
   let audioPending = false;
   const ready = (async () => {
     // Video first: it is what takes longest to show on the other side (a key frame must come through).
-    for (const track of sendStream.getVideoTracks()) await produce(track);
+    for (const track of sendStream.getVideoTracks()) await produceOnce(track);
     mark("produced:video");
     if (standby) {
       // Nothing is sent yet, so nothing to wait for: the audio producer is made now too (on activation both start).
       const mic = sendStream.getAudioTracks()[0];
-      if (mic && !closed) await produce(mic);
+      if (mic && !closed) await produceOnce(mic);
       await Promise.all(pendingConsumes);
       mark("standby-ready");
       return;
@@ -461,7 +348,7 @@ export async function connectBridge(
     }
     audioPending = false;
     const mic = sendStream.getAudioTracks()[0];
-    if (mic && !closed) await produce(mic);
+    if (mic && !closed) await produceOnce(mic);
     mark("produced");
     await Promise.all(pendingConsumes);
     mark("ready");
@@ -497,12 +384,23 @@ export async function connectBridge(
       await sig.request("admit", { grant });
     },
     async replaceTrack(kind, track) {
-      if (kind === "audio" && audioPending) return; // produced from sendStream's track once the wait is over
-      const p = producers.get(kind);
-      if (p) {
-        await p.replaceTrack({ track });
-        if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
-      } else if (track) await produce(track);
+      // A device that came late (or changed) produces its kind the first time, and replaces the track after that.
+      for (;;) {
+        if (kind === "audio" && audioPending) return; // produced from sendStream's track once the wait is over
+        const p = producers.get(kind);
+        if (p) {
+          if (p.track === track) return;
+          await p.replaceTrack({ track });
+          if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
+          return;
+        }
+        const inflight = producing.get(kind);
+        if (!inflight) {
+          if (track && !closed) await produce(track);
+          return;
+        }
+        await inflight; // then replace on the producer it made
+      }
     },
     close() {
       if (closed) return;

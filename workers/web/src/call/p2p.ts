@@ -250,8 +250,10 @@ export class P2PMesh {
     }
     const session = this.#client.jingle.createMediaSession(peer, undefined, stream);
     void this.#applySize(session);
+    // A kind we have no track for yet is negotiated to send too: a device that becomes ready later (a camera takes a
+    // moment to start) is then a replaceTrack away, with no renegotiation (replaceTrack below).
     for (const kind of ["audio", "video"] as const) {
-      if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "recvonly" });
+      if (stream.getTracks().every((t) => t.kind !== kind)) session.pc.addTransceiver(kind, { direction: "sendrecv", streams: [stream] });
     }
     preferCodecs(session.pc);
     this.#track(peer, session);
@@ -307,6 +309,9 @@ export class P2PMesh {
       // A spare's addTrack transceivers took the offer's m-lines: just make sure they carry the current tracks.
       if (fromSpare) await setSenderTracks(session.pc, stream);
       else for (const t of stream.getTracks()) await session.addTrack(t, stream);
+      // Answer every m-line as sending, with or without a track yet: a device that becomes ready later is then a
+      // replaceTrack away (JSEP §5.3.1: the answer's direction is the transceiver's, intersected with the offer's).
+      for (const tr of session.pc.getTransceivers()) if (tr.direction === "recvonly") tr.direction = "sendrecv";
       void this.#applySize(session); // a spare is small already (prepared.ts): then this does nothing
       await acceptQuickly(session, () => setTimeout(() => this.#emitStream(session), 0));
       performance.mark("parley:jingle-accept-sent");

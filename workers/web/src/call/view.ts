@@ -171,6 +171,16 @@ export class CallView {
     this.#local.el.classList.toggle("mirrored", mirrored);
   }
 
+  /** Our own tracks changed inside the same stream (devices that became ready): show them. */
+  refreshLocal(mirrored: boolean): void {
+    const v = this.#local.video;
+    const stream = v.srcObject;
+    v.srcObject = null;
+    v.srcObject = stream;
+    void v.play().catch(() => undefined);
+    this.#local.el.classList.toggle("mirrored", mirrored);
+  }
+
   setSelf(nick: string, canKick: boolean, isOwner: boolean): void {
     this.#selfNick = nick;
     this.#local.name.textContent = `${nick} (you)`;

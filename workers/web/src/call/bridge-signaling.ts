@@ -1,0 +1,75 @@
+/**
+ * The bridge's JSON signaling over WebSocket (bridge-host/PROTOCOL.md): requests `{id, method, data}` answered by
+ * `{response, id, ok, data|error}`, and notifications `{notification, method, data}`. Used by bridge.ts.
+ */
+export type Json = Record<string, unknown>;
+interface Pending {
+  resolve(d: unknown): void;
+  reject(e: Error): void;
+}
+
+/** Minimal runtime checks on what the bridge sends (the boundary); malformed frames are dropped. */
+export function asObject(v: unknown): Json | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+}
+export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+export class Signaling {
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  onNotification: (method: string, data: Json) => void = () => undefined;
+  onClose: (code: number, reason: string) => void = () => undefined;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (ev) => {
+      let msg: Json | undefined;
+      try {
+        msg = asObject(JSON.parse(String(ev.data)));
+      } catch {
+        return;
+      }
+      if (!msg) return;
+      if (msg.response === true && typeof msg.id === "number") {
+        const p = this.#pending.get(msg.id);
+        this.#pending.delete(msg.id);
+        if (msg.ok === true) p?.resolve(msg.data);
+        else p?.reject(new Error(str(asObject(msg.error)?.message) ?? "bridge request failed"));
+      } else if (msg.notification === true && typeof msg.method === "string") {
+        this.onNotification(msg.method, asObject(msg.data) ?? {});
+      }
+    });
+    ws.addEventListener("close", (ev) => {
+      for (const p of this.#pending.values()) p.reject(new Error(`bridge connection closed (${ev.code} ${ev.reason})`));
+      this.#pending.clear();
+      this.onClose(ev.code, ev.reason);
+    });
+  }
+
+  static open(url: string, timeoutMs = 10_000): Promise<Signaling> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      const s = new Signaling(ws);
+      const t = setTimeout(() => {
+        ws.close();
+        reject(new Error("the bridge did not answer"));
+      }, timeoutMs);
+      ws.addEventListener("open", () => (clearTimeout(t), resolve(s)), { once: true });
+      ws.addEventListener("close", (ev) => (clearTimeout(t), reject(new Error(`the bridge refused the connection (${ev.code} ${ev.reason})`))), { once: true });
+    });
+  }
+
+  /** A request; with `timeoutMs`, one not answered in time fails (and its late answer is dropped). */
+  request<T>(method: string, data: unknown = {}, timeoutMs?: number): Promise<T> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error("bridge connection closed"));
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (d: unknown) => void, reject });
+      this.ws.send(JSON.stringify({ id, method, data }));
+      if (timeoutMs !== undefined) {
+        setTimeout(() => {
+          if (this.#pending.delete(id)) reject(new Error(`the bridge did not answer ${method}`));
+        }, timeoutMs);
+      }
+    });
+  }
+}

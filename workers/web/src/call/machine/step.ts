@@ -1,0 +1,265 @@
+/**
+ * The call machine's step: one event in, effects out (types.ts). Joining and rejoining, the roster (XEP-0045
+ * presence), local devices and toggles here; the media path in media-path.ts.
+ */
+import type { AvState } from "../../../../../contract/media";
+import {
+  BRIDGE_TRIM_MS,
+  closeAll,
+  dropLobby,
+  finishSwitchToP2P,
+  onBridgeCarrying,
+  onBridgeFailed,
+  onBridgeLinked,
+  onBridgeRetry,
+  onLinkFailed,
+  onMedia,
+  onStandbyLinked,
+  onStandbyTimer,
+  reconcile,
+} from "./media-path";
+import type { CallEffect, CallEvent, CallState, LinkId, TimerId } from "./types";
+
+/** When the lock-state and media-mode queries go out after joining (the first second is the direct call's set-up). */
+export const AFTER_JOIN_QUERIES_MS = 1000;
+/** A lobby link (warm.ts) is used by the move to the bridge our join causes, or closed this long after joining. */
+export const LOBBY_UNUSED_MS = 10_000;
+
+/**
+ * A socket whose network went away (the device moved to another network) is not closed by the browser for minutes:
+ * every KEEPALIVE_MS we ping the server (XEP-0199 §4) and take no answer within PING_TIMEOUT_MS as a dead stream.
+ */
+export const KEEPALIVE_MS = 10_000;
+export const PING_TIMEOUT_MS = 5_000;
+
+/** What the machine needs from its host: the clock (injected so tests control it). */
+export interface MachineDeps {
+  now(): number;
+}
+
+export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect[] {
+  const out: CallEffect[] = [];
+  // Once left, only links that still arrive need an answer (they are closed: see onBridgeLinked, onStandbyLinked).
+  if (s.left && ev.type !== "leave" && ev.type !== "bridge-linked" && ev.type !== "standby-linked") return out;
+  const now = deps.now();
+  switch (ev.type) {
+    case "join-sent":
+      s.nick = ev.nick;
+      s.joining = true;
+      s.occupantsBeforeJoin = undefined;
+      break;
+    case "occupants-before-join":
+      s.occupantsBeforeJoin = ev.count;
+      break;
+    case "joined": {
+      const rejoin = s.joined;
+      s.nick = ev.nick;
+      s.role = ev.role;
+      s.affiliation = ev.affiliation;
+      s.joined = true;
+      s.joining = false;
+      s.joinedAt = now;
+      out.push({ kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      if (rejoin) {
+        s.reconnecting = false;
+        out.push({ kind: "view-connection", state: "connected" });
+        selfView(s, out);
+        reconcile(s, out);
+        out.push({ kind: "fetch-media" });
+      } else {
+        selfView(s, out);
+        reconcile(s, out);
+        out.push(
+          { kind: "set-timer", timer: "after-join", ms: AFTER_JOIN_QUERIES_MS },
+          { kind: "set-timer", timer: "lobby-unused", ms: LOBBY_UNUSED_MS },
+        );
+      }
+      break;
+    }
+    case "rejoin-failed":
+      s.joining = false;
+      out.push({ kind: "view-connection", state: "failed", condition: ev.condition });
+      break;
+    case "xmpp-disconnected":
+      if (!s.joined || s.reconnecting) break;
+      s.reconnecting = true;
+      out.push({ kind: "view-connection", state: "reconnecting" }, { kind: "clear-timer", timer: "keepalive" });
+      break;
+    case "xmpp-ping":
+      if (ev.ok || !s.joined || s.reconnecting) break;
+      // No answer: the stream is dead though its socket is not closed. Drop it; the client reconnects, we rejoin.
+      s.reconnecting = true;
+      out.push({ kind: "view-connection", state: "reconnecting" }, { kind: "clear-timer", timer: "keepalive" }, { kind: "xmpp-restart" });
+      break;
+    case "xmpp-reconnected":
+      if (!s.joined) break;
+      // The room lost us with the stream: everyone is new to us again, and we rejoin as the same nick.
+      for (const nick of [...s.participants.keys()]) removeParticipant(s, nick, out);
+      s.joining = true;
+      out.push({ kind: "rejoin", nick: s.nick });
+      break;
+    case "self-presence":
+      s.joining = false;
+      s.role = ev.role ?? s.role;
+      s.affiliation = ev.affiliation ?? s.affiliation;
+      if (s.joined) selfView(s, out);
+      break;
+    case "occupant-available":
+      onAvailable(s, ev.nick, ev.jid, ev.av, out);
+      break;
+    case "occupant-unavailable":
+      if (!s.participants.has(ev.nick)) break;
+      removeParticipant(s, ev.nick, out);
+      out.push({ kind: "system", text: ev.kicked ? `${ev.nick} was removed.` : `${ev.nick} left.` });
+      reconcile(s, out);
+      break;
+    case "self-unavailable":
+      // XEP-0045 §9.1.1: status 307 = kicked; §10.9: the room was destroyed.
+      if (ev.kicked) leave(s, "You were removed from the call by a moderator.", out);
+      else if (ev.destroyed) leave(s, "The room was closed.", out);
+      break;
+    case "media":
+      onMedia(s, ev.ann, now, out);
+      break;
+    case "bridge-linked":
+      onBridgeLinked(s, ev.attempt, ev.link, out);
+      break;
+    case "bridge-carrying":
+      onBridgeCarrying(s, ev.attempt, ev.link, out);
+      break;
+    case "bridge-failed":
+      onBridgeFailed(s, ev.attempt, ev.reason, now, out);
+      break;
+    case "link-failed":
+      onLinkFailed(s, ev.link, ev.reason, now, out);
+      break;
+    case "standby-linked":
+      onStandbyLinked(s, ev.link, out);
+      break;
+    case "direct-carrying":
+      finishSwitchToP2P(s, now, out);
+      break;
+    case "timer":
+      onTimer(s, ev.timer, now, out);
+      break;
+    case "devices":
+      onDevices(s, ev.audio, ev.video, out);
+      break;
+    case "toggle":
+      if (!s.devices[ev.kind]) {
+        out.push({ kind: "notify", text: ev.kind === "audio" ? "No microphone is available." : "No camera is available." });
+        break;
+      }
+      s.want = { ...s.want, [ev.kind]: !s.want[ev.kind] };
+      setAv(s, { ...s.av, [ev.kind]: s.want[ev.kind] }, out);
+      break;
+    case "screen":
+      out.push({ kind: "send-tracks", links: linksCarrying(s) });
+      setAv(s, { ...s.av, screen: ev.on }, out);
+      break;
+    case "leave":
+      leave(s, ev.reason, out);
+      break;
+    default:
+      throw new Error(`unhandled call event ${(ev satisfies never as { type: string }).type}`);
+  }
+  return out;
+}
+
+function selfView(s: CallState, out: CallEffect[]): void {
+  out.push({ kind: "view-self", nick: s.nick, moderator: s.role === "moderator", owner: s.affiliation === "owner" });
+}
+
+function onAvailable(s: CallState, nick: string, jid: string, av: AvState, out: CallEffect[]): void {
+  const existing = s.participants.get(nick);
+  if (existing) existing.av = av;
+  else s.participants.set(nick, { nick, jid, av, weInitiate: s.joining });
+  out.push({ kind: "view-participant", nick, av });
+  if (!existing && s.joining) startEarly(s, jid, out);
+  if (!existing && s.joined && !s.joining) out.push({ kind: "system", text: `${nick} joined.` });
+  reconcile(s, out);
+}
+
+/**
+ * Joining a room that had one occupant: its presence is the whole roster (ours comes last, XEP-0045 §7.2.3), and the
+ * join has been accepted (the room sends the roster only then). Start the direct session now instead of after our
+ * own presence: the offer goes out one message earlier. reconcile later finds the session there.
+ */
+function startEarly(s: CallState, jid: string, out: CallEffect[]): void {
+  if (s.occupantsBeforeJoin !== 1 || s.participants.size !== 1 || s.mode !== "p2p") return;
+  out.push({ kind: "mark", name: "parley:early-initiate" }, { kind: "p2p-peers", peers: [jid], keep: "all" });
+}
+
+function removeParticipant(s: CallState, nick: string, out: CallEffect[]): void {
+  const p = s.participants.get(nick);
+  if (!p) return;
+  s.participants.delete(nick);
+  out.push({ kind: "participant-gone", nick, jid: p.jid });
+}
+
+function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): void {
+  switch (timer) {
+    case "mesh-fallback":
+      if (s.mode === "p2p" && s.joined) out.push({ kind: "p2p-peers", peers: [...s.participants.values()].map((p) => p.jid), keep: "all" });
+      return;
+    case "bridge-trim":
+      if (s.switching && s.mode === "bridge") {
+        out.push(
+          { kind: "p2p-peers", peers: [...s.participants.values()].map((p) => p.jid), keep: "existing" },
+          { kind: "set-timer", timer: "bridge-trim", ms: BRIDGE_TRIM_MS },
+        );
+      }
+      return;
+    case "p2p-finish":
+      finishSwitchToP2P(s, now, out);
+      return;
+    case "bridge-retry":
+      onBridgeRetry(s, out);
+      return;
+    case "standby":
+      onStandbyTimer(s, out);
+      return;
+    case "lobby-unused":
+      dropLobby(s, out);
+      return;
+    case "after-join":
+      out.push({ kind: "refresh-lock" }, { kind: "fetch-media" });
+      return;
+    case "keepalive":
+      if (!s.joined || s.reconnecting) return;
+      out.push({ kind: "xmpp-ping", timeoutMs: PING_TIMEOUT_MS }, { kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      return;
+    default:
+      throw new Error(`unhandled timer ${(timer satisfies never) as string}`);
+  }
+}
+
+/**
+ * Local devices became ready (or changed, or were refused): a device that comes is sent at once if the person wants
+ * it on, on whichever path carries the call (the shell adds or replaces the track on every direct session and bridge
+ * link); one that goes is announced off.
+ */
+function onDevices(s: CallState, audio: boolean, video: boolean, out: CallEffect[]): void {
+  s.devices = { audio, video };
+  out.push({ kind: "send-tracks", links: linksCarrying(s) });
+  setAv(s, { audio: s.want.audio && audio, video: s.want.video && video, screen: s.av.screen }, out);
+}
+
+/** Every bridge link that sends our media or may soon (the standby link sends once activated). */
+function linksCarrying(s: CallState): LinkId[] {
+  const links = [s.bridge?.link, s.previousBridge, s.standby?.state === "linked" ? s.standby.link : undefined];
+  return links.filter((l): l is LinkId => l !== undefined);
+}
+
+function setAv(s: CallState, av: AvState, out: CallEffect[]): void {
+  const changed = av.audio !== s.av.audio || av.video !== s.av.video || av.screen !== s.av.screen;
+  s.av = av;
+  if (changed) out.push({ kind: "av", av, presence: s.joined });
+}
+
+function leave(s: CallState, reason: string, out: CallEffect[]): void {
+  if (s.left) return;
+  closeAll(s, out);
+  s.left = true;
+  out.push({ kind: "leave", reason });
+}
