@@ -13,10 +13,12 @@
  * the media bridge's health check and the expiry of password-failure records.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../workers/config";
-import { networkKey } from "../workers/middleware/client-address";
+import { ROOM_HEADERS } from "../contract/headers";
+import { ROOM_NAME } from "../contract/room-name";
+import { loadConfig } from "./config";
+import { networkKey } from "../contract/client-address";
 import { BridgeControl } from "./bridge/control-client";
-import { lobbyIdFor } from "./crypto/bridge-grant";
+import { lobbyIdFor } from "../contract/grants";
 import { MediaCoordinator, type MediaHost, type MediaRecord } from "./bridge/media-coordinator";
 import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
@@ -38,7 +40,6 @@ export interface RoomInfo {
   mediaMode: MediaMode;
 }
 
-const ROOM_RE = /^[a-z0-9-]{1,64}$/;
 const DOMAIN_RE = /^(?:[a-z0-9.-]{1,253}|\[[0-9a-f:.]+\])$/;
 
 export class RoomDO extends DurableObject<Env> {
@@ -125,10 +126,10 @@ export class RoomDO extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    const room = request.headers.get("x-parley-room") ?? "";
-    const domain = (request.headers.get("x-parley-domain") ?? "").toLowerCase();
-    const ip = request.headers.get("x-parley-client-ip") ?? "";
-    if (!ROOM_RE.test(room) || !DOMAIN_RE.test(domain)) {
+    const room = request.headers.get(ROOM_HEADERS.room) ?? "";
+    const domain = (request.headers.get(ROOM_HEADERS.domain) ?? "").toLowerCase();
+    const ip = request.headers.get(ROOM_HEADERS.ip) ?? "";
+    if (!ROOM_NAME.test(room) || !DOMAIN_RE.test(domain)) {
       return Response.json({ error: "bad-request", reason: "missing or invalid room/domain" }, { status: 400 });
     }
     if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
@@ -227,11 +228,6 @@ export class RoomDO extends DurableObject<Env> {
       createdAt: r.meta.createdAt === null ? null : new Date(r.meta.createdAt).toISOString(),
       mediaMode: r.meta.mediaMode,
     };
-  }
-
-  /** RPC for the media-bridge orchestration: switch the room's media mode and announce it to every occupant. */
-  async setMediaMode(mode: MediaMode, bridgeUrl: string | null): Promise<void> {
-    await this.#step((out) => setMediaMode(this.#rt.room, mode, bridgeUrl, out, this.#rt.deps));
   }
 
   /** RPC for the edge's /bridge-events: the bridge at `base` is draining; move this room off it. */

@@ -1,4 +1,4 @@
-// Optional vars and secrets the config schema reads (workers/config.ts); `wrangler types` only sees [vars].
+// Optional vars and secrets the config schema reads (durable/config.ts); `wrangler types` only sees [vars].
 declare namespace Cloudflare {
   interface Env {
     XMPP_DOMAIN?: string;

@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { mintTurnCredentials } from "../../durable/crypto/turn-credentials";
+import { mintTurnCredentials } from "../../contract/turn-credentials";
 import { loadCoturnConfig } from "./config";
 import { startCoturn } from "./launcher";
 import { freeUdpTcpPort } from "./ports";

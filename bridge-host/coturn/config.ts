@@ -4,12 +4,12 @@
  *
  * The TURN secret is the edge's TURN_SECRET: the room Durable Object mints XEP-0215 credentials with it
  * (`mintTurnCredentials`, coturn `use-auth-secret` / draft-uberti-behave-turn-rest-00 §2.2).
- * Outside development it must be strong and not a development default (same rule as workers/config.ts).
+ * Outside development it must be strong and not a development default (contract/secrets.ts, the same rule as the edge).
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../contract/secrets";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -70,7 +70,7 @@ function unreadable(path: string): string | undefined {
   }
 }
 
-/** The edge's rules for TURN_SECRET (workers/config.ts), so coturn refuses what the edge would refuse. */
+/** The edge's rules for TURN_SECRET (contract/secrets.ts), so coturn refuses what the edge would refuse. */
 const strongSecret = StrongSecretSchema;
 
 export const LOG_MODES = ["stdout", "off"] as const;

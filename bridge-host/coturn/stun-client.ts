@@ -6,7 +6,7 @@
  *     XOR-MAPPED-ADDRESS / XOR-RELAYED-ADDRESS / XOR-PEER-ADDRESS (§14.2, RFC 8656 §18.3/§18.5),
  *     ERROR-CODE (§14.8), MESSAGE-INTEGRITY (§14.5, HMAC-SHA1) with the long-term credential key (§9.2.2:
  *     MD5(username ":" realm ":" password)); coturn's `use-auth-secret` REST credentials are long-term
- *     credentials whose password is the HMAC the edge minted (durable/crypto/turn-credentials.ts);
+ *     credentials whose password is the HMAC the edge minted (contract/turn-credentials.ts);
  *   - stream framing (RFC 8489 §6.2.2, RFC 8656 §11.5): over TCP/TLS a STUN message is delimited by its length
  *     field, a ChannelData message by its own length padded to 4 bytes;
  *   - the TURN exchanges: Allocate with the 401 realm/nonce round trip (RFC 8656 §7.1, §7.3; RFC 8489 §9.2.4),

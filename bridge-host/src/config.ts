@@ -6,11 +6,11 @@
 import { availableParallelism } from "node:os";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../workers/config";
+import { DEV_SECRETS, formatIssues, StrongSecretSchema } from "../../contract/secrets";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** The edge's rules for secrets (workers/config.ts), so a bridge refuses what the edge would refuse. */
+/** The edge's rules for secrets (contract/secrets.ts), so a bridge refuses what the edge would refuse. */
 const strongSecret = StrongSecretSchema;
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 or IPv6 address" });
@@ -51,7 +51,7 @@ export const BridgeConfigSchema = z
     PUBLIC_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
     /**
      * This host's control base URL exactly as the edge's BRIDGES names it (defaults to http(s)://CONTROL_HOST:port).
-     * It is the bridge's identity: its control key is derived from it (durable/crypto/signed-request.ts
+     * It is the bridge's identity: its control key is derived from it (contract/signed-request.ts
      * bridgeControlKey), requests must be signed for its authority, and it is reported in `draining`.
      */
     PUBLIC_CONTROL_URL: z.url({ protocol: /^https?$/ }).optional(),

@@ -8,7 +8,7 @@
  * the alarm has purged enough.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../../workers/config";
+import { loadConfig } from "../config";
 import { AccessEntrySchema, COALESCE_MS, MAX_ROWS, cutoff, nextPurgeAt, type AccessEntry } from "./policy";
 
 export const ACCESS_LOG_NAME = "access-log";

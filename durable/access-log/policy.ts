@@ -3,7 +3,7 @@
  *
  * Recorded per page load and per signaling connection: time, client IP, User-Agent, kind. Nothing else: no
  * path, no room name, no nick, no query string, no referrer, no content.
- * Retention: ACCESS_LOG_RETENTION_DAYS (0 = logging off, hard maximum 7, enforced by workers/config.ts).
+ * Retention: ACCESS_LOG_RETENTION_DAYS (0 = logging off, hard maximum 7, enforced by durable/config.ts).
  */
 import { z } from "zod";
 

@@ -1,10 +1,10 @@
 /**
  * The edge's client for a bridge host's control API (bridge-host/PROTOCOL.md): signed requests
- * (durable/crypto/signed-request.ts: each bridge's own key, derived from BRIDGE_SECRET and its control URL, and the
+ * (contract/signed-request.ts: each bridge's own key, derived from BRIDGE_SECRET and its control URL, and the
  * bridge's authority signed), zod-validated responses, short timeouts.
  */
 import { z } from "zod";
-import { bridgeControlKey, signRequest } from "../crypto/signed-request";
+import { bridgeControlKey, signRequest } from "../../contract/signed-request";
 import type { BridgeHealth } from "./selection";
 
 const HealthSchema = z.object({ ok: z.boolean(), load: z.number().min(0).max(1).catch(1) }).loose();
@@ -90,7 +90,7 @@ export class BridgeControl {
 
   /**
    * Close lobby connections (bridge-host/PROTOCOL.md "Lobby"): those of the sessions with these lobby ids
-   * (durable/crypto/bridge-grant.ts lobbyIdFor), or all of them (the room was locked).
+   * (contract/grants.ts lobbyIdFor), or all of them (the room was locked).
    */
   async evictLobby(base: string, room: string, which: { lids: string[] } | { all: true }): Promise<void> {
     const r = await this.#call(base, "POST", `/v1/rooms/${encodeURIComponent(room)}/lobby/evict`, which);

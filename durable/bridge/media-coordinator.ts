@@ -14,7 +14,7 @@
  *   shutting down.
  * - `removed()` and `lobbyLocked()` have the bridge room close what a person no longer may have there: a kicked
  *   occupant's connection (by nick), the lobby connections of a session that went or was kicked (by lobby id,
- *   durable/crypto/bridge-grant.ts lobbyIdFor), every lobby connection once the room is locked (bridge-host/PROTOCOL.md
+ *   contract/grants.ts lobbyIdFor), every lobby connection once the room is locked (bridge-host/PROTOCOL.md
  *   "Lobby"). They go to the bridge room the room has now, without waiting for other operations.
  * - Operations are serialised (one at a time): a `fetch` to a bridge opens the Durable Object's input gate, so joins and
  *   leaves can arrive meanwhile; each operation re-reads the occupant list when it starts.

@@ -4,7 +4,8 @@
  * Policy (docs/architecture.md): a room with three or more occupants goes through the bridge so that no browser encodes
  * its video once per peer; with two or fewer it goes (back) to peer-to-peer, end-to-end encrypted DTLS-SRTP.
  */
-export type MediaMode = "p2p" | "bridge";
+import type { MediaMode } from "../../contract/media";
+export type { MediaMode };
 
 export const BRIDGE_THRESHOLD = 3;
 

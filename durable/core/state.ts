@@ -20,7 +20,8 @@ export type Phase =
 /** XEP-0045 §5.1 roles and §5.2 affiliations (the subset this server assigns). */
 export type Role = "moderator" | "participant" | "none";
 export type Affiliation = "owner" | "none";
-export type MediaMode = "p2p" | "bridge";
+import type { MediaMode } from "../../contract/media";
+export type { MediaMode };
 
 export interface Occupancy {
   /** nickname as shown (RFC 8266 enforcement, features/precis-nickname.ts) */
@@ -148,8 +149,6 @@ export function waitingCount(room: RoomState): number {
   return n;
 }
 
-export const roomBare = (room: RoomState, domain: string) => `${room.name}@conference.${domain}`;
-export const mucDomain = (domain: string) => `conference.${domain}`;
 export const fullJid = (c: ConnState) => `${c.local}@${c.domain}/${c.resource}`;
 
 const escapedJids = new WeakMap<ConnState, string>();

@@ -7,6 +7,7 @@
  * negotiation (xmpp/stream.ts) or stanza routing by the addressed entity (`target`). Any stream error: the error,
  * `<close/>`, socket closed, occupant removed with an unavailable broadcast; other connections are unaffected.
  */
+import { mucDomain } from "../../contract/jid";
 import { StreamErrorException, streamErrorXml, unreachable, type StanzaError, type StreamError } from "../xmpp/errors";
 import { classify, openXml } from "../xmpp/framing";
 import { parseJid } from "../xmpp/jid";
@@ -215,7 +216,7 @@ export function target(room: RoomState, c: ConnState, to: string | undefined): T
     if (j.local === c.local && (j.resource === "" || j.resource === c.resource)) return { kind: "server" };
     return { kind: "elsewhere" };
   }
-  if (j.domain === `conference.${c.domain}`) {
+  if (j.domain === mucDomain(c.domain)) {
     if (j.local === "") return j.resource === "" ? { kind: "muc-service" } : { kind: "elsewhere" };
     // room localparts compare case-insensitively (RFC 7622 §3.3.1 UsernameCaseMapped); room names are lower case
     const local = j.local.toLowerCase();

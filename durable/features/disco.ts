@@ -6,6 +6,7 @@
  *   - the room: identity conference/text, XEP-0045 §6.4 room features (muc_passwordprotected/muc_unsecured, ...)
  *     and the muc#roominfo form (§15.5.4) with the occupant count.
  */
+import { mucDomain } from "../../contract/jid";
 import { occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { errorReply, iqResult } from "../core/reply";
@@ -21,7 +22,7 @@ export function serverInfo(): string {
 }
 
 export function serverItems(c: ConnState): string {
-  return `<query xmlns="${NS.DISCO_ITEMS}"><item jid="conference.${escapeAttr(c.domain)}" name="Rooms"/></query>`;
+  return `<query xmlns="${NS.DISCO_ITEMS}"><item jid="${escapeAttr(mucDomain(c.domain))}" name="Rooms"/></query>`;
 }
 
 export function mucServiceInfo(): string {

@@ -2,14 +2,14 @@
  * XEP-0215 External Service Discovery (v1.0): STUN and TURN (udp, tcp) on the configured TURN host/port
  * (default: the connection's XMPP domain), plus TURN over TLS (`turns`, RFC 7065 §3.1 / RFC 8656 §3.1: TLS over
  * TCP, so transport='tcp') on TURN_TLS_PORT when that is configured, all with coturn `use-auth-secret` credentials
- * (durable/crypto/turn-credentials.ts): username = "<expiry unix time>:<session part>" (one per connection, so
+ * (contract/turn-credentials.ts): username = "<expiry unix time>:<session part>" (one per connection, so
  * coturn's per-user quota applies per session), password = base64(HMAC-SHA1(secret, username)).
  *   §3.2 `<services [type]/>`: all services (optionally of one type); TURN entries carry username/password,
  *        `expires` (XEP-0082 DateTime) and `restricted='1'` (short-lived credentials);
  *   §3.3 `<credentials><service type host [port] [transport]/></credentials>`: the matching entries with credentials,
  *        `<item-not-found/>` when nothing matches.
  */
-import { mintTurnCredentials, turnSessionPart } from "../crypto/turn-credentials";
+import { mintTurnCredentials, turnSessionPart } from "../../contract/turn-credentials";
 import type { Deps } from "../core/deps";
 import type { ConnState } from "../core/state";
 import type { StanzaError } from "../xmpp/errors";

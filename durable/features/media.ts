@@ -8,11 +8,12 @@
  * Lobby: while the room has a bridge room (standby or bridge) and no password, each session that waits on its hair
  * check (bound, not joined) is sent `mode='lobby'` with the URL and a lobby grant (no nick: it may prepare its
  * connection there, unseen, and is admitted with its occupant grant once it joins; bridge-host/PROTOCOL.md "Lobby"),
- * and `mode='p2p'` when that room goes. The grant names the session by its lobby id (bridge-grant.ts lobbyIdFor), so
+ * and `mode='p2p'` when that room goes. The grant names the session by its lobby id (contract/grants.ts lobbyIdFor), so
  * that the room can have the bridge close that session's lobby connections when it goes or is kicked.
- * Grants are minted per occupant nick with durable/crypto/bridge-grant.ts (<= 60 s).
+ * Grants are minted per occupant nick with contract/grants.ts (<= 60 s).
  */
-import { lobbyIdFor, mintGrant, mintLobbyGrant } from "../crypto/bridge-grant";
+import { roomJid } from "../../contract/jid";
+import { lobbyIdFor, mintGrant, mintLobbyGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
@@ -50,7 +51,7 @@ export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElemen
 
 /** `payload` as a headline message from the room to one session (how every media-mode announcement travels). */
 export function mediaHeadline(room: RoomState, c: ConnState, payload: string): string {
-  return `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}">${payload}</message>`;
+  return `<message xmlns="${NS.CLIENT}" type="headline" to="${escapeAttr(fullJid(c))}" from="${escapeAttr(roomJid(room.name, c.domain))}">${payload}</message>`;
 }
 
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */

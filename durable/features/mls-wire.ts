@@ -5,7 +5,7 @@
  * holds a key: it reads group id, epoch, content type, cipher suite and the KeyPackage's credential identity only.
  */
 import { z } from "zod";
-import { toBase64 } from "../crypto/hmac";
+import { toBase64 } from "../../contract/hmac";
 import { stanzaErrorXml, type StanzaError } from "../xmpp/errors";
 import { childElements, escapeAttr, text, type XmlElement } from "../xmpp/xml";
 

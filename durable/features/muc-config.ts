@@ -6,6 +6,7 @@
  *   - §10.2.1: after a change, occupants get a groupchat message from the room with status code 104.
  * Only the owner may configure (§10.2: otherwise `<forbidden/>`).
  */
+import { roomJid } from "../../contract/jid";
 import type { Out } from "../core/effects";
 import { DOMAIN_MARK, TO_MARK } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
@@ -85,7 +86,7 @@ export async function handleOwner(room: RoomState, c: ConnState, el: XmlElement,
     // §10.2.1 status 104: "non-privacy-related room configuration change"
     out.fanout(
       [...room.nicks.values()],
-      `<message xmlns="${NS.CLIENT}" type="groupchat" to="${TO_MARK}" from="${room.name}@conference.${DOMAIN_MARK}"><x xmlns="${NS.MUC_USER}"><status code="104"/></x></message>`,
+      `<message xmlns="${NS.CLIENT}" type="groupchat" to="${TO_MARK}" from="${roomJid(room.name, DOMAIN_MARK)}"><x xmlns="${NS.MUC_USER}"><status code="104"/></x></message>`,
     );
   }
 }

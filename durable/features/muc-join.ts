@@ -10,7 +10,8 @@
  * (§7.2.15), which tells clients the join is complete. Rooms are never locked (the instant-room form is accepted
  * but not required, muc-config.ts).
  */
-import { mintGrant } from "../crypto/bridge-grant";
+import { roomJid } from "../../contract/jid";
+import { mintGrant } from "../../contract/grants";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply } from "../core/reply";
@@ -65,7 +66,7 @@ const PRE_JOIN: readonly PreJoinCheck[] = [
 
 /** A presence error from the room (XEP-0045 errors carry `by` = the room JID). */
 export function presenceError(room: RoomState, c: ConnState, el: XmlElement, err: StanzaError): string | undefined {
-  return errorReply(c, el, { ...err, by: `${room.name}@conference.${c.domain}` });
+  return errorReply(c, el, { ...err, by: roomJid(room.name, c.domain) });
 }
 
 /** Available presence to room/nick from a connection that is not yet an occupant. */
@@ -126,7 +127,7 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
   // §7.2.15: the (empty) subject ends the join
   out.send(
     c.id,
-    `<message xmlns="${NS.CLIENT}" type="groupchat" to="${escapeAttr(fullJid(c))}" from="${room.name}@conference.${escapeAttr(c.domain)}" id="${deps.randomId()}"><subject/></message>`,
+    `<message xmlns="${NS.CLIENT}" type="groupchat" to="${escapeAttr(fullJid(c))}" from="${escapeAttr(roomJid(room.name, c.domain))}" id="${deps.randomId()}"><subject/></message>`,
   );
   // Parley media mode (docs/architecture.md): a joiner of a room in bridge mode learns it right after the subject.
   if (room.meta.mediaMode === "bridge") {

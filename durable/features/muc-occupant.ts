@@ -5,6 +5,7 @@
  * left (muc-owner.ts, §10.6).
  * Semi-anonymous room (XEP-0045 §4.2, "muc_semianonymous"): only moderators see occupants' real JIDs in `<item jid=…>`.
  */
+import { roomJid } from "../../contract/jid";
 import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
 import { MAX_PRESENCE_PAYLOAD, fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
@@ -28,7 +29,7 @@ export interface PresenceOpts {
 export function presenceTpl(room: RoomState, c: ConnState, o: PresenceOpts): string {
   const occ = c.occ!;
   let s =
-    `<presence xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${room.name}@conference.${DOMAIN_MARK}/${escapeAttr(occ.nick)}"` +
+    `<presence xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${roomJid(room.name, DOMAIN_MARK)}/${escapeAttr(occ.nick)}"` +
     (o.type ? ` type="${o.type}"` : "") +
     (o.id !== undefined ? ` id="${escapeAttr(o.id)}"` : "") +
     ">" +

@@ -3,7 +3,7 @@
  * The room secret is stored only as PBKDF2-SHA256 (random 16-byte salt, PBKDF2_ITERATIONS) in SQLite.
  *
  * Guessing is limited per client network (keyed by a salted hash of the IPv4 address or IPv6 /64, never the address
- * itself; workers/middleware/client-address.ts), with exponential back-off:
+ * itself; contract/client-address.ts), with exponential back-off:
  *   - the first FREE_ATTEMPTS wrong passwords are answered with `not-authorized` only;
  *   - the n-th wrong password beyond them blocks that client for BASE_DELAY_MS * 2^(n-1) (2 s, 4 s, 8 s, ...),
  *     capped at MAX_DELAY_MS (5 min); attempts while blocked are refused *without checking the password* with
@@ -17,7 +17,7 @@
  * while a room is under attack (SECURITY.md "Abuse limits").
  */
 import type { StanzaError } from "../xmpp/errors";
-import { timingSafeEqualBytes, toBase64 } from "../crypto/hmac";
+import { timingSafeEqualBytes, toBase64 } from "../../contract/hmac";
 import type { PwFailure, RoomMeta, RoomState } from "../core/state";
 
 export const PBKDF2_ITERATIONS = 20_000;

@@ -11,6 +11,7 @@
  * Client-supplied muc#user elements are removed from relayed messages: status codes, items and invitations in that
  * namespace speak for the room (XEP-0045 §7.2.2, §15.6), so only the room may write them (as Prosody's mod_muc does).
  */
+import { roomJid } from "../../contract/jid";
 import type { Deps } from "../core/deps";
 import { DOMAIN_MARK, TO_MARK, type Out } from "../core/effects";
 import { errorReply, prefixDecls } from "../core/reply";
@@ -54,7 +55,7 @@ export function handleGroupchat(room: RoomState, c: ConnState, el: XmlElement, o
   const id = el.attrs["id"];
   const lang = el.attrs["xml:lang"];
   const tpl =
-    `<message xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${room.name}@conference.${DOMAIN_MARK}/${escapeAttr(occ.nick)}" type="groupchat"` +
+    `<message xmlns="${NS.CLIENT}" to="${TO_MARK}" from="${roomJid(room.name, DOMAIN_MARK)}/${escapeAttr(occ.nick)}" type="groupchat"` +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     (lang !== undefined ? ` xml:lang="${escapeAttr(lang)}"` : "") +
     prefixDecls(el) +
@@ -93,7 +94,7 @@ export function routeToOccupant(room: RoomState, iqs: IqRoutes, deps: Deps, c: C
   }
   const lang = el.attrs["xml:lang"];
   const xml =
-    `<${el.local} xmlns="${NS.CLIENT}" to="${fullJidAttr(target)}" from="${room.name}@conference.${escapeAttr(target.domain)}/${escapeAttr(occ.nick)}"` +
+    `<${el.local} xmlns="${NS.CLIENT}" to="${fullJidAttr(target)}" from="${escapeAttr(roomJid(room.name, target.domain))}/${escapeAttr(occ.nick)}"` +
     (type !== undefined ? ` type="${escapeAttr(type)}"` : "") +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     (lang !== undefined ? ` xml:lang="${escapeAttr(lang)}"` : "") +

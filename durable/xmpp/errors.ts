@@ -58,12 +58,6 @@ export interface StanzaError {
   by?: string;
 }
 
-export const stanzaError = (
-  type: StanzaErrorType,
-  condition: StanzaErrorCondition,
-  text?: string,
-): StanzaError => (text === undefined ? { type, condition } : { type, condition, text });
-
 /** `<stream:error>` framed for WebSocket (declares the prefix in the frame, RFC 7395 §3.3.3). */
 export function streamErrorXml(e: StreamError): string {
   return (

@@ -24,7 +24,3 @@ export function parseJid(s: string): Jid | undefined {
   if (local.length > 1023 || domain.length > 1023 || resource.length > 1023) return undefined;
   return { local, domain, resource };
 }
-
-export function formatJid(j: { local?: string; domain: string; resource?: string }): string {
-  return (j.local ? j.local + "@" : "") + j.domain + (j.resource ? "/" + j.resource : "");
-}

@@ -23,7 +23,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant } from "../../contract/grants";
 import { startBridge } from "../node/helpers/bridge-harness";
 import { RawXmppClient } from "../node/helpers/raw-xmpp";
 import { startEdge } from "../node/helpers/wrangler-dev";

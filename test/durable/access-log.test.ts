@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import { ACCESS_LOG_NAME, AccessLogDO } from "../../durable/access-log/access-log-do";
 import { DAY_MS, MAX_ROWS } from "../../durable/access-log/policy";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 
 const HOUR_MS = 3600 * 1000;
 const stub = () => env.ACCESS_LOG.get(env.ACCESS_LOG.idFromName(ACCESS_LOG_NAME));

@@ -1,9 +1,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { bridgeControlKey, signRequest } from "../../durable/crypto/signed-request";
+import { bridgeControlKey, signRequest } from "../../contract/signed-request";
 import worker from "../../workers/index";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 
 const URL_ = "http://localhost/bridge-events";
 const BRIDGE = "http://127.0.0.1:4444";

@@ -12,13 +12,13 @@ import { exports } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseFrame, XmlError } from "../../durable/xmpp/xml";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 import { connect, connected, join, login, type TestClient } from "./helpers";
 
 const ROOM = "fuzz-room";
 const DOMAIN = "localhost";
 const ROOM_JID = `${ROOM}@conference.${DOMAIN}`;
-const MAX_BYTES = 65_536; // MAX_STANZA_BYTES default (workers/config.ts)
+const MAX_BYTES = 65_536; // MAX_STANZA_BYTES default (durable/config.ts)
 
 let alice: TestClient;
 let bob: TestClient;

@@ -7,7 +7,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ConnState } from "../../durable/core/state";
 import { RoomDO } from "../../durable/room-do";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 import { connect, connected, lockRoom, login, wrongGuess, type TestClient } from "./helpers";
 
 const gc = (room: string, id: string, body: string) =>

@@ -8,9 +8,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
-import { bridgeControlKey, signRequest } from "../../durable/crypto/signed-request";
-import { DEV_SECRETS } from "../../workers/config";
+import { mintGrant } from "../../contract/grants";
+import { bridgeControlKey, signRequest } from "../../contract/signed-request";
+import { DEV_SECRETS } from "../../contract/secrets";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { floodAndWatch, startFlood, startTwoPartyCall } from "./helpers/bridge-flood";
 import { waitFor } from "./helpers/bridge-harness";

@@ -3,7 +3,7 @@
  * missing secrets outside development (the edge's rules, SECURITY.md "Secrets"), derived public URLs.
  */
 import { describe, expect, it } from "vitest";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 import { loadBridgeConfig } from "../../bridge-host/src/config";
 
 const SECRET = "k7Qm2xVw9pLc4RtZ8nHb3JdF6sYg1AeU0oPi5MvX";
@@ -25,7 +25,7 @@ describe("bridge config", () => {
       /must not be a development default/,
     );
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET })).toThrow(/ANNOUNCED_ADDRESS is required/);
-    // the edge's rules (workers/config.ts StrongSecretSchema): long but weak secrets are refused too
+    // the edge's rules (contract/secrets.ts StrongSecretSchema): long but weak secrets are refused too
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: "s".repeat(40), ANNOUNCED_ADDRESS: "x" })).toThrow(/too weak/);
     expect(() => loadBridgeConfig({ BRIDGE_SECRET: SECRET, ANNOUNCED_ADDRESS: "x", RTC_PORT: "70000", LISTEN_IP: "nope" })).toThrow(
       /RTC_PORT.*LISTEN_IP|LISTEN_IP.*RTC_PORT/,

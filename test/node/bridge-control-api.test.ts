@@ -3,7 +3,7 @@
  * bodies validated, the signature checked before anything runs (bridge-host/PROTOCOL.md).
  */
 import { describe, expect, it } from "vitest";
-import { bridgeControlKey, NonceCache, signRequest } from "../../durable/crypto/signed-request";
+import { bridgeControlKey, NonceCache, signRequest } from "../../contract/signed-request";
 import { handleControl, type ControlDeps } from "../../bridge-host/src/control/api";
 
 const SECRET = "k7Qm2xVw9pLc4RtZ8nHb3JdF6sYg1AeU0oPi5MvX";

@@ -13,8 +13,8 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { mintGrant, mintLobbyGrant as mintLobbyGrantFor } from "../../durable/crypto/bridge-grant";
-import { bridgeControlKey, NonceCache, signRequest, verifyRequest } from "../../durable/crypto/signed-request";
+import { mintGrant, mintLobbyGrant as mintLobbyGrantFor } from "../../contract/grants";
+import { bridgeControlKey, NonceCache, signRequest, verifyRequest } from "../../contract/signed-request";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 
 type Msg = Record<string, unknown>;
@@ -142,7 +142,7 @@ describe("bridge host: control API and signaling boundary", () => {
   it("rejects bad bodies and routes with 4xx and a reason", async () => {
     const badName = await bridge.call("POST", "/v1/rooms", { room: "Not Valid!" });
     expect(badName.status).toBe(400);
-    expect(((await badName.json()) as { error: string }).error).toMatch(/room must match/);
+    expect(((await badName.json()) as { error: string }).error).toMatch(/room names are 1 to 64 characters/);
     const notJson = await bridge.call("POST", "/v1/rooms", "{nope");
     expect(notJson.status).toBe(400);
     expect(await notJson.json()).toEqual({ error: "body must be JSON" });

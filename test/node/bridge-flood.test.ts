@@ -6,7 +6,7 @@
  * stays within +50 MB, and the call keeps flowing. The same check against `npm start`: black-box-bridge.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant } from "../../contract/grants";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { floodAndWatch, startFlood, startTwoPartyCall } from "./helpers/bridge-flood";
 import { startBridge, waitFor, type BridgeHandle } from "./helpers/bridge-harness";

@@ -11,7 +11,7 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant, mintLobbyGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant, mintLobbyGrant } from "../../contract/grants";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { startBridge, strongSecret, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 import { processTree, straceAvailable, traceFileWrites } from "./helpers/bridge-strace";

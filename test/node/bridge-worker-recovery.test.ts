@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant } from "../../contract/grants";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { startBridge, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 

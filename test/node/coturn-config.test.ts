@@ -10,7 +10,7 @@ import { afterAll } from "vitest";
 import { describe, expect, it } from "vitest";
 import { CoturnConfigError, loadCoturnConfig, renderTurnserverConf, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { TEMPLATE_PATH } from "../../bridge-host/coturn/launcher";
-import { DEV_SECRETS } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
 
 const SECRET = "s3cr3t-with+base64/chars=" + "x".repeat(20);
 /** Stand-in PEM files: the schema checks they are readable regular files (coturn parses their contents). */
@@ -41,7 +41,7 @@ describe("coturn env schema", () => {
     expect(errorOf({ TURN_SECRET: "short" })).toMatch(/TURN_SECRET.*at least 32/);
     expect(errorOf({ TURN_SECRET: DEV_SECRETS.TURN_SECRET })).toMatch(/development default/);
     expect(errorOf({ TURN_ENV: "production", TURN_SECRET: "" })).toMatch(/TURN_SECRET is required/);
-    // the edge's other rules (workers/config.ts)
+    // the edge's other rules (durable/config.ts)
     expect(errorOf({ TURN_SECRET: "ab".repeat(20) })).toMatch(/too weak/);
     expect(errorOf({ TURN_SECRET: "changeme-0123456789abcdefghijklmnopqrstuv" })).toMatch(/placeholder/);
   });

@@ -22,7 +22,7 @@ import { freeUdpTcpPort } from "../../bridge-host/coturn/ports";
 import { loadCoturnConfig, type CoturnConfig } from "../../bridge-host/coturn/config";
 import { startCoturn, type CoturnHandle } from "../../bridge-host/coturn/launcher";
 import { allocate, Class, createPermission, errorCode, receiveData, sendTo, StunStream } from "../../bridge-host/coturn/stun-client";
-import { mintTurnCredentials, turnSessionPart, type TurnCredentials } from "../../durable/crypto/turn-credentials";
+import { mintTurnCredentials, turnSessionPart, type TurnCredentials } from "../../contract/turn-credentials";
 import { traceFileWrites } from "./helpers/bridge-strace";
 import { connectStanza, disconnectStanza, startTarget, uniqueRoom, type XmppTarget } from "./helpers/xmpp-clients";
 

@@ -7,7 +7,7 @@
  */
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintGrant } from "../../durable/crypto/bridge-grant";
+import { mintGrant } from "../../contract/grants";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
 import { startBridge, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 import { buildE2eeWorker, bundleTestScript, type BuiltWorker } from "./helpers/e2ee-build";

@@ -13,7 +13,7 @@ import { setPriority } from "node:os";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenBucket } from "../../durable/features/rate-limit";
-import { loadConfig } from "../../workers/config";
+import { loadConfig } from "../../durable/config";
 import { NS_FRAMING, RawXmppClient } from "./helpers/raw-xmpp";
 import { startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
 

@@ -1,10 +1,10 @@
 /**
- * Bridge grants (durable/crypto/bridge-grant.ts): occupant and lobby grants minted by the room, verified as the
+ * Bridge grants (contract/grants.ts): occupant and lobby grants minted by the room, verified as the
  * bridge does (bridge-host/PROTOCOL.md).
  */
 import { describe, expect, it } from "vitest";
-import { lobbyIdFor, mintGrant, mintLobbyGrant, verifyGrant } from "../../durable/crypto/bridge-grant";
-import { hmac, toBase64Url } from "../../durable/crypto/hmac";
+import { lobbyIdFor, mintGrant, mintLobbyGrant, verifyGrant } from "../../contract/grants";
+import { hmac, toBase64Url } from "../../contract/hmac";
 
 describe("bridge grants", () => {
   const secret = "s".repeat(40);

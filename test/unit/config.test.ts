@@ -3,7 +3,8 @@
  * missing secrets outside development, and an access-log retention above 7 days.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, ConfigSchema, DEV_SECRETS, loadConfig } from "../../workers/config";
+import { DEV_SECRETS } from "../../contract/secrets";
+import { ConfigError, ConfigSchema, loadConfig } from "../../durable/config";
 
 const strong = {
   ADMIN_TOKEN: "q3V9tZk1Yb7Lm2Xw8Rc5Ns4Hd6Pf0Jg1Aa2Bb3",

@@ -1,12 +1,12 @@
 /**
  * SECURITY.md "Abuse limits" and "Browser hardening": which browser origins may use the signaling endpoint and the
- * API (workers/middleware/origin-check.ts), how ALLOWED_ORIGINS is validated (workers/config.ts), and the client
- * network key the limits count by (workers/middleware/client-address.ts).
+ * API (workers/middleware/origin-check.ts), how ALLOWED_ORIGINS is validated (durable/config.ts), and the client
+ * network key the limits count by (contract/client-address.ts).
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ConfigSchema } from "../../workers/config";
-import { ipv6Groups, networkKey } from "../../workers/middleware/client-address";
+import { ConfigSchema } from "../../durable/config";
+import { ipv6Groups, networkKey } from "../../contract/client-address";
 import { checkOrigin } from "../../workers/middleware/origin-check";
 
 describe("checkOrigin", () => {

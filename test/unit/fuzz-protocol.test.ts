@@ -323,7 +323,7 @@ describe("per-connection stanza flood (token bucket)", () => {
     const rt = newRuntime(
       newRoom(ROOM),
       testDeps(clock, { turnTtlSeconds: 3600, turnSecret: "t".repeat(32), bridgeSecret: "b".repeat(32) }, "r"),
-      // the production defaults (workers/config.ts): 50/s sustained, burst 200
+      // the production defaults (durable/config.ts): 50/s sustained, burst 200
       { maxStanzaBytes: 65536, ratePerSecond: 50, burst: 200 },
     );
     const w: World = { rt, clock, inbox: new Map(), closed: new Map(), mallory: "", n: 0 };

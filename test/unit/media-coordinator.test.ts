@@ -1,11 +1,11 @@
 /**
  * MediaCoordinator decisions, with bridge hosts played by in-process HTTP handlers that verify every signed call for
- * real (durable/crypto/signed-request.ts). The end-to-end version with real bridge hosts is
+ * real (contract/signed-request.ts). The end-to-end version with real bridge hosts is
  * test/node/bridge-switch.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { lobbyIdFor } from "../../durable/crypto/bridge-grant";
-import { bridgeControlKey, NonceCache, verifyRequest } from "../../durable/crypto/signed-request";
+import { lobbyIdFor } from "../../contract/grants";
+import { bridgeControlKey, NonceCache, verifyRequest } from "../../contract/signed-request";
 import { BridgeControl } from "../../durable/bridge/control-client";
 import { MediaCoordinator, type MediaRecord } from "../../durable/bridge/media-coordinator";
 

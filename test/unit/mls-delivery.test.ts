@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseFrame, childElements, type XmlElement } from "../../durable/xmpp/xml";
-import { toBase64 } from "../../durable/crypto/hmac";
+import { toBase64 } from "../../contract/hmac";
 import {
   COMMIT_TIMEOUT_MS,
   handleRequest,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { verifyGrant } from "../../durable/crypto/bridge-grant";
+import { verifyGrant } from "../../contract/grants";
 import { Out } from "../../durable/core/effects";
 import { setMediaMode } from "../../durable/features/media";
 import { aliceAndBob, el, harness, SECRETS } from "./helpers/core-harness";

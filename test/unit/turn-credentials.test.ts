@@ -1,9 +1,9 @@
 /**
- * TURN REST credentials (durable/crypto/turn-credentials.ts): coturn's use-auth-secret formula, with a per-session
+ * TURN REST credentials (contract/turn-credentials.ts): coturn's use-auth-secret formula, with a per-session
  * part in the username so that coturn's per-user quota applies per session.
  */
 import { describe, expect, it } from "vitest";
-import { mintTurnCredentials, turnSessionPart } from "../../durable/crypto/turn-credentials";
+import { mintTurnCredentials, turnSessionPart } from "../../contract/turn-credentials";
 
 describe("TURN REST credentials", () => {
   it("match coturn's use-auth-secret formula (RFC 2104 test vector style)", async () => {

@@ -1,9 +1,9 @@
 /**
- * Parley's XMPP extensions as the web app reads and writes them (workers/web/src/call/parley-wire.ts):
+ * Parley's XMPP extensions as the web app reads and writes them (contract/media.ts):
  * urn:parley:media:0 announcements and urn:parley:av:0 presence state.
  */
 import { describe, expect, it } from "vitest";
-import { avFromWire, avToWire, parseMediaAnnouncement } from "../../workers/web/src/call/parley-wire";
+import { avFromWire, avToWire, parseMediaAnnouncement } from "../../contract/media";
 
 describe("urn:parley:media:0 announcements", () => {
   it("accepts p2p and complete bridge announcements", () => {

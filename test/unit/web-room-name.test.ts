@@ -3,7 +3,8 @@
  * contract the edge enforces.
  */
 import { describe, expect, it } from "vitest";
-import { normaliseRoomName, randomRoomName, ROOM_NAME } from "../../workers/web/src/room-name";
+import { ROOM_NAME } from "../../contract/room-name";
+import { normaliseRoomName, randomRoomName } from "../../workers/web/src/room-name";
 
 describe("room names", () => {
   it("generates readable names that satisfy the shared contract", () => {

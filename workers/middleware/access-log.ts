@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ACCESS_LOG_NAME } from "../../durable/access-log/access-log-do";
 import { classifyRequest, entryFor } from "../../durable/access-log/policy";
-import { loadConfig } from "../config";
+import { loadConfig } from "../../durable/config";
 
 export function accessLog(): MiddlewareHandler<{ Bindings: Env }> {
   return async function accessLog(c, next) {

@@ -2,8 +2,8 @@
  * Bearer-token auth for admin routes (RFC 6750), token compared in constant time (over SHA-256 hashes).
  */
 import type { MiddlewareHandler } from "hono";
-import { timingSafeEqualString } from "../../durable/crypto/hmac";
-import { loadConfig } from "../config";
+import { timingSafeEqualString } from "../../contract/hmac";
+import { loadConfig } from "../../durable/config";
 
 export function adminAuth(): MiddlewareHandler<{ Bindings: Env }> {
   return async function adminAuth(c, next) {

@@ -1,10 +1,10 @@
 /**
  * Refuse to serve anything with an invalid configuration (SECURITY.md "Secrets"): every request gets
  * 500 "misconfigured: <which settings and why>". The message names settings and rules, never their values
- * (zod issues built in workers/config.ts carry no input values).
+ * (zod issues built in durable/config.ts carry no input values).
  */
 import type { MiddlewareHandler } from "hono";
-import { ConfigError, loadConfig } from "../config";
+import { ConfigError, loadConfig } from "../../durable/config";
 
 export function configGuard(): MiddlewareHandler<{ Bindings: Env }> {
   return async function configGuard(c, next) {

@@ -2,7 +2,7 @@
  * Per-network limit on NEW signaling connections (SECURITY.md "Abuse limits"), enforced with the Workers Rate
  * Limiting binding `SIGNALING_RATE_LIMITER` (wrangler.toml: SIGNALING_LIMIT_PER_MINUTE per 60 s per key).
  *
- * Key = the client's network (middleware/client-address.ts): an IPv4 address, or an IPv6 /64, so rotating
+ * Key = the client's network (contract/client-address.ts): an IPv4 address, or an IPv6 /64, so rotating
  * through the addresses of one /64 buys nothing. The bucket is sized for a whole office behind one NAT address:
  * every page opens a session on its hair check and another for the call, and reconnects open more, so 30 per
  * minute refused the 16th colleague arriving at the top of the hour. A flood from one network is still cut
@@ -11,7 +11,7 @@
  * before the request reaches a room Durable Object. In-room stanza floods are limited per connection.
  */
 import type { MiddlewareHandler } from "hono";
-import { clientNetworkKey } from "./client-address";
+import { clientNetworkKey } from "../../contract/client-address";
 import { SIGNALING_LIMIT_PERIOD_SECONDS } from "./signaling-limits";
 
 export function connectionRateLimit(): MiddlewareHandler<{ Bindings: Env }> {

@@ -8,11 +8,11 @@
  * visitors' addresses. Accepted:
  *  - no `Origin` header at all: a native XMPP client (not a browser; it holds no visitor's ambient authority);
  *  - the edge's own origin (scheme://host[:port] of the request URL, RFC 6454 §6.2);
- *  - the origins listed in ALLOWED_ORIGINS (workers/config.ts).
+ *  - the origins listed in ALLOWED_ORIGINS (durable/config.ts).
  * Everything else, including the opaque origin `null` (sandboxed frames, file: pages), is 403 with a reason.
  */
 import type { MiddlewareHandler } from "hono";
-import { loadConfig } from "../config";
+import { loadConfig } from "../../durable/config";
 
 export type OriginVerdict = { ok: true } | { ok: false; reason: string };
 

@@ -12,7 +12,7 @@
  * `fetch()` (ASSETS, Durable Object stubs) have immutable headers. A 101 is rebuilt with its `webSocket`.
  */
 import type { MiddlewareHandler } from "hono";
-import { loadConfig } from "../config";
+import { loadConfig } from "../../durable/config";
 
 const STATIC_HEADERS: Readonly<Record<string, string>> = {
   "Strict-Transport-Security": "max-age=63072000; includeSubDomains",

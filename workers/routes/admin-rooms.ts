@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { adminAuth } from "../middleware/admin-auth";
-import { RoomNameSchema } from "./xmpp";
+import { RoomNameSchema } from "../../contract/room-name";
 
 export const adminRoomsRoutes = new Hono<{ Bindings: Env }>();
 

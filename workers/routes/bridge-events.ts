@@ -1,14 +1,14 @@
 /**
- * POST /bridge-events: signed notices from bridge hosts (bridge-host/PROTOCOL.md, durable/crypto/signed-request.ts).
+ * POST /bridge-events: signed notices from bridge hosts (bridge-host/PROTOCOL.md, contract/signed-request.ts).
  * `{ type: "draining", bridge, rooms }`: the bridge at control URL `bridge` is shutting down; each listed room's
  * Durable Object moves to another bridge (or back to P2P). Only configured bridges (BRIDGES) are listened to, each
  * with its own key (bridgeControlKey of the control URL it names): one bridge cannot speak for another.
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { bridgeControlKey, NonceCache, verifyRequest } from "../../durable/crypto/signed-request";
-import { loadConfig } from "../config";
-import { RoomNameSchema } from "./xmpp";
+import { bridgeControlKey, NonceCache, verifyRequest } from "../../contract/signed-request";
+import { loadConfig } from "../../durable/config";
+import { RoomNameSchema } from "../../contract/room-name";
 
 const BridgeEventSchema = z.discriminatedUnion("type", [
   z.object({

@@ -8,7 +8,7 @@
  * answers an empty list. Not logged (not a page load, see durable/access-log/policy.ts).
  */
 import { Hono } from "hono";
-import { loadConfig, type Config } from "../config";
+import { loadConfig, type Config } from "../../durable/config";
 
 /** `wss://h:p/x?y` -> `https://h:p`; `ws://h:p` -> `http://h:p`; http(s) URLs -> their origin. */
 export function httpOrigin(url: string): string {

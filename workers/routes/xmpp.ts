@@ -5,19 +5,9 @@
  * headers it sets itself (any client-sent copies are overwritten).
  */
 import { Hono } from "hono";
-import { z } from "zod";
-import { loadConfig } from "../config";
-
-export const RoomNameSchema = z
-  .string()
-  .regex(/^[a-z0-9-]{1,64}$/, "room names are 1 to 64 characters from a-z, 0-9 and '-'");
-
-/** Headers the Worker sets for the room object (durable/room-do.ts). */
-export const ROOM_HEADERS = {
-  room: "x-parley-room",
-  domain: "x-parley-domain",
-  ip: "x-parley-client-ip",
-} as const;
+import { ROOM_HEADERS } from "../../contract/headers";
+import { RoomNameSchema } from "../../contract/room-name";
+import { loadConfig } from "../../durable/config";
 
 export const xmppRoutes = new Hono<{ Bindings: Env }>();
 

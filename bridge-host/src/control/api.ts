@@ -1,6 +1,6 @@
 /**
  * Control API for the edge (the rooms' Durable Objects), on the bridge's control listener (server.ts). Every request
- * must be signed with this bridge's control key, for this bridge's authority (durable/crypto/signed-request.ts; the
+ * must be signed with this bridge's control key, for this bridge's authority (contract/signed-request.ts; the
  * signed path includes the query string); unsigned, stale, forged, other-host or replayed requests get 401 with the
  * reason. Bodies are JSON validated with zod.
  *   POST   /v1/rooms             {room}  -> 200 {room, wsUrl}   (idempotent)
@@ -10,13 +10,12 @@
  *   GET    /health                        -> 200 {ok, workers, rooms, transports, consumers, cpu, load}
  */
 import { z } from "zod";
-import { NonceCache, verifyRequest } from "../../../durable/crypto/signed-request";
+import { ROOM_NAME, RoomNameSchema } from "../../../contract/room-name";
+import { NonceCache, verifyRequest } from "../../../contract/signed-request";
 
-export const ROOM_NAME = /^[a-z0-9-]{1,64}$/;
-const RoomName = z.string().regex(ROOM_NAME, "room must match ^[a-z0-9-]{1,64}$");
-const CreateRoomBody = z.object({ room: RoomName });
+const CreateRoomBody = z.object({ room: RoomNameSchema });
 const KickBody = z.object({ nick: z.string().min(1).max(1023) });
-/** Lobby ids (durable/crypto/bridge-grant.ts lobbyIdFor) of sessions that went, or the whole lobby (room locked). */
+/** Lobby ids (contract/grants.ts lobbyIdFor) of sessions that went, or the whole lobby (room locked). */
 const EvictBody = z.union([
   z.object({ lids: z.array(z.string().regex(/^[A-Za-z0-9_-]{8,64}$/)).min(1).max(1000) }).strict(),
   z.object({ all: z.literal(true) }).strict(),

@@ -38,7 +38,7 @@ const CLOSE_FOR: Record<RoomCloseReason, { code: CloseCode; reason: string }> = 
   "worker-died": { code: CloseCode.MediaRestarted, reason: "media restarted" },
 };
 
-/** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, bridge-grant.ts). */
+/** A grant minted before a kick must not let the kicked nick back in (grants live <= 60 s, contract/grants.ts). */
 const KICK_MEMORY_SECONDS = 60;
 
 const LOBBY_CLOSED = { code: CloseCode.Kicked, reason: "lobby closed" } as const;

@@ -1,6 +1,6 @@
 /**
  * One client signaling WebSocket: grant check, then JSON requests handled one at a time (in order), responses and
- * notifications out. Grants come from the room's Durable Object (durable/crypto/bridge-grant.ts) and are verified
+ * notifications out. Grants come from the room's Durable Object (contract/grants.ts) and are verified
  * *before* the handshake completes (server.ts), so that nothing a client sends is read, let alone kept, before it is
  * known to hold a grant: forged / expired / other-room / malformed / reused grants get the handshake and then at once
  * a close with 4401 and a reason naming the problem (browsers see only close codes), written without ever making a
@@ -12,7 +12,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { z } from "zod";
-import { verifyGrant, type GrantCheck, type GrantPayload } from "../../../durable/crypto/bridge-grant";
+import { verifyGrant, type GrantCheck, type GrantPayload } from "../../../contract/grants";
 import { BridgeError, ErrorCode } from "../errors";
 import type { Logger } from "../log";
 import type { BridgeRoom } from "../room/bridge-room";

@@ -4,7 +4,7 @@
  * here and in PROTOCOL.md; `satisfies` makes the compiler check every method in `Schemas` has a handler.
  */
 import type { z } from "zod";
-import type { GrantCheck } from "../../../durable/crypto/bridge-grant";
+import type { GrantCheck } from "../../../contract/grants";
 import { BridgeError, ErrorCode } from "../errors";
 import type { BridgeRoom } from "../room/bridge-room";
 import type { Peer } from "../room/peer";
@@ -13,7 +13,7 @@ import { Schemas, type MethodName } from "./messages";
 export interface MethodContext {
   room: BridgeRoom;
   peer: Peer;
-  /** verify a grant for this room (durable/crypto/bridge-grant.ts) */
+  /** verify a grant for this room (contract/grants.ts) */
   checkGrant(grant: string): Promise<GrantCheck>;
   /** take a verified grant (single use, used-grants.ts): false if it was taken before */
   takeGrant(jti: string, exp: number): boolean;

@@ -1,6 +1,6 @@
 /**
  * Single use of grants (PROTOCOL.md "Connecting"): a grant opens one connection, or admits one lobby connection,
- * once. The bridge remembers each grant it took (by its `jti`, random per grant: durable/crypto/bridge-grant.ts)
+ * once. The bridge remembers each grant it took (by its `jti`, random per grant: contract/grants.ts)
  * until the grant expires; a grant shown again is refused. Without this, one grant (a lobby grant in particular, which
  * names no one) opened any number of sockets for its 60 s.
  */

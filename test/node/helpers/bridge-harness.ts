@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
-import { bridgeControlKey, signRequest } from "../../../durable/crypto/signed-request";
+import { bridgeControlKey, signRequest } from "../../../contract/signed-request";
 import { freePort } from "./wrangler-dev";
 
 export interface BridgeHandle {

@@ -4,7 +4,7 @@
  */
 import { step } from "../../../workers/web/src/call/machine/step";
 import { initialState, type CallEffect, type CallEvent, type CallState, type TimerId } from "../../../workers/web/src/call/machine/types";
-import type { AvState } from "../../../workers/web/src/call/parley-wire";
+import type { AvState } from "../../../contract/media";
 
 const ROOM = "room@conference.example";
 export const jid = (nick: string): string => `${ROOM}/${nick}`;

@@ -6,7 +6,7 @@
 import { appRoot } from "./dom";
 import { renderHairCheck } from "./hair-check";
 import { renderLanding } from "./landing";
-import { ROOM_NAME } from "./room-name";
+import { ROOM_NAME } from "../../../contract/room-name";
 
 function route(): void {
   const root = appRoot();

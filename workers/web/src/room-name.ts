@@ -1,8 +1,8 @@
 /**
- * Room names: the shared contract is `^[a-z0-9-]{1,64}$` (the edge routes `/xmpp-websocket/<room>` and the room JID
- * is `<room>@conference.<domain>`). New rooms get a readable random name like `brave-otter-42`.
+ * Room names as people meet them: the rule is contract/room-name.ts; new rooms get a readable random name like
+ * `brave-otter-42`, and what someone types is normalised into a valid name.
  */
-export const ROOM_NAME = /^[a-z0-9-]{1,64}$/;
+import { ROOM_NAME } from "../../../contract/room-name";
 
 const ADJECTIVES = [
   "brave", "calm", "clever", "cosy", "eager", "gentle", "happy", "jolly", "kind", "lively",

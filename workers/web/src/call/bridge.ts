@@ -8,7 +8,7 @@
  * We connect to `url?grant=…`, load the router's RTP capabilities, create one send and one receive WebRTC
  * transport, produce our microphone and camera (or screen), and consume every producer announced.
  *
- * Standby (parley-wire.ts): a room of two with someone on its hair check names its bridge room ahead. We then do all
+ * Standby (contract/media.ts): a room of two with someone on its hair check names its bridge room ahead. We then do all
  * of the above with our senders inactive (`active: false` encodings: the encoders do not run, no RTP leaves) and
  * hand no stream to the page; the media stays direct. When the room moves to the bridge, `activate()` turns the
  * senders on and the move is a key frame away instead of a whole set-up.
@@ -84,7 +84,6 @@ export interface BridgeLink {
   /** A lobby link becomes ours as the occupant `nick` (its grant from the room); `events` replace the lobby's. */
   admit(grant: string, nick: string, events: BridgeEvents): Promise<void>;
   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void>;
-  peerConnections(): RTCPeerConnection[];
   close(): void;
 }
 
@@ -366,9 +365,6 @@ export async function connectBridge(
     () => undefined, // reported by whoever awaits `ready`
   );
 
-  const pcOf = (t: types.Transport): RTCPeerConnection | undefined =>
-    (t as unknown as { handler?: { _pc?: RTCPeerConnection; pc?: RTCPeerConnection } }).handler?._pc;
-
   return {
     ready,
     async activate() {
@@ -406,7 +402,6 @@ export async function connectBridge(
         await inflight; // then replace on the producer it made
       }
     },
-    peerConnections: () => [pcOf(send), pcOf(recv)].filter((x): x is RTCPeerConnection => !!x),
     close() {
       if (closed) return;
       closed = true;

@@ -185,10 +185,6 @@ export class P2PMesh {
     return [...this.#sessions].filter(([, s]) => s.pc.connectionState === "connected").map(([p]) => p);
   }
 
-  peerConnections(): RTCPeerConnection[] {
-    return [...this.#sessions.values()].map((s) => s.pc);
-  }
-
   /** Screen share / camera switch: swap the outgoing video (or audio) track in every session without renegotiation. */
   async replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void> {
     await Promise.all(

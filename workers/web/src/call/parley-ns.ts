@@ -11,9 +11,9 @@
  */
 import type { Agent } from "stanza";
 import { attribute, type DefinitionOptions } from "stanza/jxt";
-import { NS_AV, NS_MEDIA, type ParleyAv, type ParleyMedia } from "./parley-wire";
+import { NS_AV, NS_MEDIA, type ParleyAv, type ParleyMedia } from "../../../../contract/media";
 
-export * from "./parley-wire";
+export * from "../../../../contract/media";
 
 declare module "stanza/protocol" {
   export interface Message {

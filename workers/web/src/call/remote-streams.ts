@@ -5,7 +5,7 @@
  */
 import * as JID from "stanza/JID";
 import type { CallEvent, CallState } from "./machine/types";
-import type { MediaMode } from "./parley-wire";
+import type { MediaMode } from "../../../../contract/media";
 import type { ActiveSpeaker } from "./speaker";
 import type { CallView } from "./view";
 

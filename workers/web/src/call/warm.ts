@@ -5,12 +5,12 @@
  * meantime, the call simply connects afresh.
  *
  * Lobby: when the room has a bridge room (a call of two on standby, or of three or more) it tells this waiting
- * session so (`mode='lobby'`, parley-wire.ts), and we connect there with our hair-check tracks and senders
+ * session so (`mode='lobby'`, contract/media.ts), and we connect there with our hair-check tracks and senders
  * inactive, unseen (bridge.ts); the call takes that connection over on joining, if the room is then on that bridge.
  */
 import type { Agent, Stanzas } from "stanza";
 import type { BridgeLink } from "./bridge";
-import { parseMediaAnnouncement } from "./parley-wire";
+import { parseMediaAnnouncement } from "../../../../contract/media";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import { createSpareAnswerer, prepareOffer, sessionConfig, warmJingleCode, type PreparedOffer } from "./prepared";
 

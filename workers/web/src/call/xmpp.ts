@@ -4,6 +4,7 @@
  */
 import { createClient, type Agent } from "stanza";
 import * as JID from "stanza/JID";
+import { roomJid as roomJidOf } from "../../../../contract/jid";
 import { registerParleyExtensions } from "./parley-ns";
 
 export interface RoomEndpoints {
@@ -21,7 +22,7 @@ export function roomEndpoints(room: string, loc: Location = location): RoomEndpo
 /** The room's JID: `<room>@conference.<domain>`, with the domain the server bound us to. */
 export function roomJid(room: string, client: Agent): string {
   const domain = client.jid ? JID.getDomain(client.jid) : client.config.server;
-  return `${room}@conference.${domain}`;
+  return roomJidOf(room, domain ?? "");
 }
 
 export function createRoomClient(room: string, opts: { autoReconnect: boolean }): Agent {

@@ -1,9 +1,9 @@
 /**
  * The media path (part of the call machine, types.ts): direct sessions, the standby and lobby links, and the
  * make-before-break moves between direct and bridge as the room announces them (`urn:parley:media:0`,
- * parley-wire.ts). Pure: it changes the state it is given and returns effects.
+ * contract/media.ts). Pure: it changes the state it is given and returns effects.
  */
-import type { MediaAnnouncement } from "../parley-wire";
+import type { MediaAnnouncement } from "../../../../../contract/media";
 import type { CallEffect, CallState, LinkId } from "./types";
 
 /** How long a room of three or more waits for the bridge announcement before connecting everyone directly. */

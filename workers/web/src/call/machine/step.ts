@@ -2,7 +2,7 @@
  * The call machine's step: one event in, effects out (types.ts). Joining and rejoining, the roster (XEP-0045
  * presence), local devices and toggles here; the media path in media-path.ts.
  */
-import type { AvState } from "../parley-wire";
+import type { AvState } from "../../../../../contract/media";
 import {
   BRIDGE_TRIM_MS,
   closeAll,

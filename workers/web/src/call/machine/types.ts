@@ -4,7 +4,7 @@
  * (CallEffect, data only). No DOM, WebRTC or StanzaJS here: the shell (call.ts) turns events into calls of step()
  * and runs the effects; unit tests drive step() directly with an injected clock (test/unit/call-machine.test.ts).
  */
-import type { AvState, MediaAnnouncement, MediaMode } from "../parley-wire";
+import type { AvState, MediaAnnouncement, MediaMode } from "../../../../../contract/media";
 
 interface Participant {
   nick: string;

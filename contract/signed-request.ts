@@ -8,12 +8,11 @@
  * request signed for one host is refused by any other (each receiver checks against its own authority).
  * The receiver rejects a skew over MAX_SKEW_MS and any nonce it has already seen within that window (replay).
  */
+import { SIGNATURE_HEADERS } from "./headers";
 import { fromBase64Url, hmac, timingSafeEqualBytes, toBase64Url } from "./hmac";
 
 export const MAX_SKEW_MS = 30_000;
-export const HEADER_TS = "x-parley-timestamp";
-export const HEADER_NONCE = "x-parley-nonce";
-export const HEADER_SIG = "x-parley-signature";
+const { timestamp: HEADER_TS, nonce: HEADER_NONCE, signature: HEADER_SIG } = SIGNATURE_HEADERS;
 
 const enc = new TextEncoder();
 
