@@ -1,6 +1,6 @@
 /**
  * The room's WebSockets decline permessage-deflate (RFC 7692) although browsers offer it: wrangler.toml sets the
- * `no_web_socket_compression` compatibility flag (why: docs/signaling-figures.md, "Compression"). The signaling
+ * `no_web_socket_compression` compatibility flag (why: docs/benchmarks.md, "Signaling", "Compression"). The signaling
  * still works for a client that offered it.
  */
 import { exports } from "cloudflare:workers";

@@ -1,5 +1,7 @@
 /**
- * Hostile occupants against the real edge (`wrangler dev`, raw RFC 7395 frames): a participant cannot change the
+ * Hostile visitors against the README's local stack (`npm start`: `workers/scripts/dev.mjs`, raw RFC 7395 frames): a
+ * page of another website cannot open a signaling session (Origin check, 403), while a native client that sends no
+ * Origin can; a participant cannot change the
  * room subject by writing `<subject/>` with a prefix (XEP-0045 §8.1: moderators only), and an IQ result sent to an
  * occupant that asked nothing reaches no one (IQs between occupants travel under ids the room gives).
  * "Reaches no one" is shown without sleeping: the room handles one connection's frames in order, so once a marker
@@ -7,13 +9,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { startLocalStack, type LocalStack } from "./helpers/local-stack";
 import { RawXmppClient } from "./helpers/raw-xmpp";
-import { startEdge, type EdgeHandle } from "./helpers/wrangler-dev";
 
 const DOMAIN = "127.0.0.1";
 
-describe("hostile occupants, black box (wrangler dev)", () => {
-  let edge: EdgeHandle;
+describe("hostile visitors, black box (npm start)", () => {
+  let stack: LocalStack;
+  const edge = { wsUrl: "" };
   const room = `bb-${randomUUID().slice(0, 8)}`;
   const roomJid = `${room}@conference.${DOMAIN}`;
   const people: Record<"alice" | "bob" | "carol", RawXmppClient> = {} as never;
@@ -36,14 +40,31 @@ describe("hostile occupants, black box (wrangler dev)", () => {
   }
 
   beforeAll(async () => {
-    edge = await startEdge();
+    stack = await startLocalStack({ bridge: false, turn: false });
+    edge.wsUrl = stack.httpUrl.replace(/^http/, "ws");
     await join("alice", "10.91.0.1"); // creates the room: owner and moderator
     await join("bob", "10.91.0.2");
     await join("carol", "10.91.0.3");
   }, 120_000);
   afterAll(async () => {
     for (const c of Object.values(people)) c.close();
-    await edge?.stop();
+    await stack?.stop();
+  });
+
+  /** The HTTP status of a WebSocket upgrade to the room's signaling URL with this Origin (none: no header). */
+  function upgradeStatus(origin: string | undefined): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${edge.wsUrl}/xmpp-websocket/${room}`, ["xmpp"], origin ? { origin } : {});
+      ws.once("open", () => (ws.close(), resolve(101)));
+      ws.once("unexpected-response", (_req, res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      ws.once("error", (e) => reject(e));
+    });
+  }
+
+  it("refuses a foreign browser Origin with 403 and accepts the edge's own and none", async () => {
+    expect(await upgradeStatus("https://evil.example")).toBe(403);
+    expect(await upgradeStatus(stack.httpUrl)).toBe(101);
+    expect(await upgradeStatus(undefined)).toBe(101);
   });
 
   it("a participant's prefixed <subject/> is refused and reaches no one", async () => {
