@@ -132,7 +132,7 @@ describe("turnserver.conf rendering", () => {
       "no-software-attribute",
       "no-tls",
       "no-dtls",
-      "user-quota=32",
+      "user-quota=64",
       "total-quota=4000",
       "userdb=:memory:",
       "no-dynamic-ip-list",
