@@ -26,7 +26,7 @@ describe("GET /api/bridges", () => {
     expect(await r.json()).toEqual({ bridges: [] });
   });
 
-  it("lists the configured bridges' browser-facing origins: no paths, no credentials, ws(s) as http(s), no duplicates", async () => {
+  it("lists the configured bridges' browser-facing origins (not their control URLs): no paths, no credentials, ws(s) as http(s), no duplicates", async () => {
     const r = await get({
       BRIDGES: "https://bridge1.example:4443/control/, http://127.0.0.1:4444, https://bridge1.example:4443",
       BRIDGE_PUBLIC_ORIGINS: "wss://media.example:8443/v1/rooms?x=1, ws://127.0.0.1:4444, wss://user:pw@bridge2.example",
@@ -35,8 +35,9 @@ describe("GET /api/bridges", () => {
     expect(r.headers.get("cache-control")).toBe("no-store");
     const body = (await r.json()) as { bridges: string[] };
     expect(body).toEqual({
-      bridges: ["https://bridge1.example:4443", "http://127.0.0.1:4444", "https://media.example:8443", "https://bridge2.example"],
+      bridges: ["https://media.example:8443", "http://127.0.0.1:4444", "https://bridge2.example"],
     });
+    expect(JSON.stringify(body)).not.toContain("bridge1.example");
     // The CSP of the same response allows every listed origin (the web app's fetch probes are not blocked).
     const csp = r.headers.get("content-security-policy") ?? "";
     const connect = /connect-src ([^;]+)/.exec(csp)?.[1]?.split(" ") ?? [];
@@ -57,11 +58,12 @@ describe("bridgeOrigins()", () => {
   it("maps and deduplicates in configuration order", () => {
     expect(httpOrigin("wss://b.example:443/x")).toBe("https://b.example");
     expect(httpOrigin("ws://127.0.0.1:80/")).toBe("http://127.0.0.1");
-    expect(bridgeOrigins({ BRIDGES: ["http://a:1/p", "http://b:2"], BRIDGE_PUBLIC_ORIGINS: ["ws://a:1", "wss://c:3/q"] })).toEqual([
+    expect(bridgeOrigins({ BRIDGES: ["http://a:1/p", "http://b:2"], BRIDGE_PUBLIC_ORIGINS: ["ws://a:1", "wss://c:3/q", "ws://a:1/x"] })).toEqual([
       "http://a:1",
-      "http://b:2",
       "https://c:3",
     ]);
+    // without public origins, the BRIDGES URLs are what browsers reach (one listener for both)
+    expect(bridgeOrigins({ BRIDGES: ["http://a:1/p", "http://b:2", "http://a:1"], BRIDGE_PUBLIC_ORIGINS: [] })).toEqual(["http://a:1", "http://b:2"]);
     expect(bridgeOrigins({ BRIDGES: [], BRIDGE_PUBLIC_ORIGINS: [] })).toEqual([]);
   });
 });

@@ -93,7 +93,7 @@ describe("hair check: the media bridge connectivity check", () => {
 
   it("the edge lists the bridge's origin; the hair check reaches it: ok", { timeout: 120_000 }, async () => {
     const r = await fetch(`${withBridge.httpUrl}/api/bridges`);
-    expect(await r.json()).toEqual({ bridges: [new URL(bridge!.controlUrl).origin] });
+    expect(await r.json()).toEqual({ bridges: [new URL(bridge!.wsBaseUrl.replace(/^ws/, "http")).origin] });
     const p = await openHairCheck(withBridge);
     const { verdict, text } = await bridgeVerdict(p);
     expect(verdict, text).toBe("ok");

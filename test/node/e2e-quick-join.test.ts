@@ -38,7 +38,7 @@ describe("web app: a quick Join, devices ready only after it", () => {
 
   beforeAll(async () => {
     bridge = await startBridge();
-    target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_SECRET: bridge.secret });
+    target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret });
   }, 180_000);
   afterAll(async () => {
     await target?.stop();

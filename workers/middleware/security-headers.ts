@@ -4,7 +4,8 @@
  *
  *  - HSTS (RFC 6797): two years, subdomains.
  *  - Content-Security-Policy (CSP Level 3): nothing third-party; scripts/styles only from the edge; network
- *    connections only to the edge (https + ws(s)) and the configured bridge hosts (BRIDGES, BRIDGE_PUBLIC_ORIGINS).
+ *    connections only to the edge (https + ws(s)) and the configured bridge hosts' browser-facing
+ *    origins (BRIDGE_PUBLIC_ORIGINS, else BRIDGES: routes/bridges.ts).
  *  - Referrer-Policy no-referrer, nosniff, COOP/CORP same-origin, X-Frame-Options DENY + frame-ancestors 'none'.
  *  - Permissions-Policy: camera, microphone, display-capture for this origin only; other powerful features off.
  *
@@ -13,6 +14,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { loadConfig } from "../../durable/config";
+import { browserFacingBridges } from "../routes/bridges";
 
 const STATIC_HEADERS: Readonly<Record<string, string>> = {
   "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
@@ -96,7 +98,7 @@ export function securityHeaders(): MiddlewareHandler<{ Bindings: Env }> {
     let bridges: string[] = [];
     try {
       const cfg = loadConfig(c.env);
-      bridges = [...cfg.BRIDGES, ...cfg.BRIDGE_PUBLIC_ORIGINS];
+      bridges = browserFacingBridges(cfg);
     } catch {
       // Invalid config: configGuard answers 500; still send the headers (with no bridge origins).
     }
