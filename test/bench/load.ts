@@ -27,6 +27,7 @@ import { mintGrant } from "../../contract/grants";
 import { startBridge } from "../node/helpers/bridge-harness";
 import { RawXmppClient } from "../node/helpers/raw-xmpp";
 import { startEdge } from "../node/helpers/wrangler-dev";
+import { intFlag } from "./flags";
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,11 +44,6 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-function intFlag(name: string, v: string | undefined, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
 const ROOMS = intFlag("rooms", flags.rooms, 1);
 const OCCUPANTS = intFlag("occupants", flags.occupants, 2);
 const MESSAGES = intFlag("messages", flags.messages, 1);

@@ -33,6 +33,7 @@ import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { BenchClient, BurstTally, MARK, typicalStanzas } from "./signaling-client";
 import { externalTarget, startProsodyTarget, startRoomTarget, type Target } from "./signaling-targets";
+import { intFlag } from "./flags";
 
 const { values: flags } = parseArgs({
   options: {
@@ -52,11 +53,6 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-function intFlag(name: string, v: string | undefined, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
 const ROUNDS = intFlag("rounds", flags.rounds, 1);
 const N = intFlag("clients", flags.clients, 2);
 const M = intFlag("messages", flags.messages, 1);
