@@ -12,8 +12,7 @@ import { mintGrant } from "../../contract/grants";
 import { bridgeControlKey, signRequest } from "../../contract/signed-request";
 import { DEV_SECRETS } from "../../contract/secrets";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
-import { floodAndWatch, startFlood, startTwoPartyCall } from "./helpers/bridge-flood";
-import { waitFor } from "./helpers/bridge-harness";
+import { floodDuringCall, startTwoPartyCall } from "./helpers/bridge-flood";
 import { startLocalStack, type LocalStack } from "./helpers/local-stack";
 
 const MB = 1024 * 1024;
@@ -49,19 +48,10 @@ describe("black box: the local stack's bridge under a grantless flood", () => {
     expect(wsUrl.startsWith(stack.bridgeWsUrl)).toBe(true);
 
     const call = await startTwoPartyCall(() => browser.newPage(), wsUrl, (nick) => mintGrant(SECRET, room, nick));
-    const before = await waitFor("the call to flow", async () => {
-      const r = await call.received();
-      return r.video > 50 && r.audio > 50 ? r : undefined;
-    }, 90_000, 500);
-    const r = await floodAndWatch(bridgePid!, () => startFlood({ wsUrl, sockets: 60, localAddress: "127.0.0.2" }), {
-      ms: 20_000,
-      abortAboveBytes: 100 * MB,
-    });
-    console.log(`flood: ${r.stats.connections} connections, ${Math.round(r.stats.bytesWritten / MB)} MB written; bridge RSS ${Math.round(r.baseline / MB)} -> peak ${Math.round(r.peak / MB)} MB`);
+    const { before, flood: r, after } = await floodDuringCall(bridgePid!, wsUrl, call);
     expect(r.aborted).toBe(false);
     expect(r.peak - r.baseline).toBeLessThan(50 * MB);
     expect(r.stats.bytesWritten).toBeGreaterThan(20 * MB);
-    const after = await call.received();
     expect(after.audio - before.audio).toBeGreaterThan(500);
     expect(after.video - before.video).toBeGreaterThan(500);
   });

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { waitFor } from "./bridge-harness";
 
 export interface FloodStats {
   /** connections opened (the first of each slot, then every reconnection) */
@@ -138,4 +139,24 @@ export async function startTwoPartyCall(
       return { video: most("video"), audio: most("audio") };
     },
   };
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * Once `call` carries audio and video, flood the bridge at `wsUrl` (60 grantless sockets from 127.0.0.2, 20 s) while
+ * watching the bridge process `pid`'s RSS; returns the flood's figures and what the call had received before and after.
+ */
+export async function floodDuringCall(pid: number, wsUrl: string, call: Awaited<ReturnType<typeof startTwoPartyCall>>) {
+  const before = await waitFor("the call to flow", async () => {
+    const r = await call.received();
+    return r.video > 50 && r.audio > 50 ? r : undefined;
+  }, 90_000, 500);
+  const flood = await floodAndWatch(pid, () => startFlood({ wsUrl, sockets: 60, localAddress: "127.0.0.2" }), {
+    ms: 20_000,
+    abortAboveBytes: 100 * MB,
+  });
+  const s = flood.stats;
+  console.log(`flood: ${s.connections} connections, ${Math.round(s.bytesWritten / MB)} MB written; bridge RSS ${Math.round(flood.baseline / MB)} -> peak ${Math.round(flood.peak / MB)} MB`);
+  return { before, flood, after: await call.received() };
 }
