@@ -29,6 +29,12 @@ function onlyCodec(transceiver, mime) {
  *   recv: { keyByte?: number } | null   (null: no transform on B)
  * } keyByte: epoch 1's base key is 16 bytes of that value; no keyByte: no key until setKey(id, side, byte).
  */
+function constantBitrateOpus(sdp) {
+  const pt = /a=rtpmap:(\d+) opus\/48000/i.exec(sdp)?.[1];
+  if (!pt) return sdp;
+  return sdp.replace(new RegExp(`^a=fmtp:${pt} (.*)$`, "m"), (_, params) => `a=fmtp:${pt} ${params};cbr=1`);
+}
+
 async function loopback(opts) {
   const stream = await media();
   const encA = opts.send ? new MediaEncryption({ workerUrl: WORKER_URL, path: opts.path }) : undefined;
@@ -52,7 +58,9 @@ async function loopback(opts) {
   await a.setLocalDescription();
   await b.setRemoteDescription(a.localDescription);
   await b.setLocalDescription();
-  await a.setRemoteDescription(b.localDescription);
+  // Constant-bitrate Opus (RFC 7587 §6.1 cbr=1): every packet has the same payload size, so the encryption's
+  // per-frame overhead shows exactly in the packet sizes, whatever the microphone is sending at the time.
+  await a.setRemoteDescription({ type: "answer", sdp: constantBitrateOpus(b.localDescription.sdp) });
 
   const epoch = (byte) => ({ epoch: 1n, baseKey: hexKey(byte), leafCount: 2 });
   if (encA && opts.send.keyByte !== undefined) encA.setEpoch({ ...epoch(opts.send.keyByte), ownIndex: 0 });
