@@ -26,7 +26,7 @@ export interface GrantPayload {
   lid?: string;
 }
 
-export const MAX_GRANT_TTL_SECONDS = 60;
+const MAX_GRANT_TTL_SECONDS = 60;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

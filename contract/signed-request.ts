@@ -11,7 +11,7 @@
 import { SIGNATURE_HEADERS } from "./headers";
 import { fromBase64Url, hmac, timingSafeEqualBytes, toBase64Url } from "./hmac";
 
-export const MAX_SKEW_MS = 30_000;
+const MAX_SKEW_MS = 30_000;
 const { timestamp: HEADER_TS, nonce: HEADER_NONCE, signature: HEADER_SIG } = SIGNATURE_HEADERS;
 
 const enc = new TextEncoder();

@@ -56,7 +56,7 @@ const flag = z
   .transform((v) => v === "1" || v === "true");
 
 /** RFC 8656 §3.1 / RFC 7065: the default port of `turns:`. */
-export const DEFAULT_TLS_PORT = 5349;
+const DEFAULT_TLS_PORT = 5349;
 
 /** Why coturn could not load this PEM file (it runs as the same user), or undefined when it is a readable file. */
 function unreadable(path: string): string | undefined {
@@ -73,10 +73,10 @@ function unreadable(path: string): string | undefined {
 /** The edge's rules for TURN_SECRET (contract/secrets.ts), so coturn refuses what the edge would refuse. */
 const strongSecret = StrongSecretSchema;
 
-export const LOG_MODES = ["stdout", "off"] as const;
-export type LogMode = (typeof LOG_MODES)[number];
+const LOG_MODES = ["stdout", "off"] as const;
+type LogMode = (typeof LOG_MODES)[number];
 
-export const CoturnEnvSchema = z
+const CoturnEnvSchema = z
   .object({
     /** production | development; falls back to BRIDGE_ENV (same host), then production. */
     TURN_ENV: z.enum(["production", "development"]).optional(),

@@ -16,7 +16,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 
-export const MAGIC_COOKIE = 0x2112a442;
+const MAGIC_COOKIE = 0x2112a442;
 const HEADER = 20;
 
 export const Method = { Binding: 0x001, Allocate: 0x003, Refresh: 0x004, Send: 0x006, Data: 0x007, CreatePermission: 0x008 } as const;
@@ -41,7 +41,7 @@ export const Attr = {
   FINGERPRINT: 0x8028,
 } as const;
 
-export interface StunAttribute {
+interface StunAttribute {
   type: number;
   value: Buffer;
   /** byte offset of the attribute header inside the message (decoded messages only) */
@@ -129,7 +129,7 @@ export function decode(buf: Buffer): StunMessage {
   return { ...splitType(t), transactionId: Buffer.from(buf.subarray(8, 20)), attributes, raw: buf };
 }
 
-export function attr(msg: StunMessage, type: number): Buffer | undefined {
+function attr(msg: StunMessage, type: number): Buffer | undefined {
   return msg.attributes.find((a) => a.type === type)?.value;
 }
 

@@ -18,10 +18,10 @@ const ip = z.string().refine((s) => isIP(s) !== 0, { message: "must be an IPv4 o
 /** MAX_INCOMING_BITRATE's default, bits/s: a 720p camera (≈ 2.5 Mbit/s), a screen share (≈ 3) and a microphone. */
 export const DEFAULT_MAX_INCOMING_BITRATE = 6_000_000;
 
-export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export const BridgeConfigSchema = z
+const BridgeConfigSchema = z
   .object({
     BRIDGE_ENV: z.enum(["production", "development"]).default("production"),
     BRIDGE_SECRET: z.string().optional(),
@@ -121,7 +121,7 @@ export const BridgeConfigSchema = z
 
 export type BridgeConfig = z.output<typeof BridgeConfigSchema>;
 
-export class BridgeConfigError extends Error {
+class BridgeConfigError extends Error {
   override name = "BridgeConfigError";
 }
 

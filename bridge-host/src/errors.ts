@@ -28,6 +28,6 @@ export const notFound = (what: string) => new BridgeError(ErrorCode.NotFound, `$
 export const invalidState = (msg: string) => new BridgeError(ErrorCode.InvalidState, msg);
 export const limitExceeded = (msg: string) => new BridgeError(ErrorCode.LimitExceeded, msg);
 
-export function unreachable(x: never): never {
+function unreachable(x: never): never {
   throw new Error(`unreachable: ${JSON.stringify(x)}`);
 }

@@ -7,7 +7,7 @@ import type { LogLevel } from "./config";
 
 const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-export type LogFields = Record<string, number | boolean | string>;
+type LogFields = Record<string, number | boolean | string>;
 
 export interface Logger {
   error(event: string, fields?: LogFields): void;

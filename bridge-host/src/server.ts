@@ -27,7 +27,7 @@ import { UsedGrants } from "./signaling/used-grants";
 import { WorkerPool } from "./worker-pool";
 
 /** Consumers one worker core forwards comfortably (mediasoup's guidance, see `npm run bench:bridge`). */
-export const CONSUMERS_PER_WORKER = 500;
+const CONSUMERS_PER_WORKER = 500;
 
 type CounterName =
   | "ws_accepted"

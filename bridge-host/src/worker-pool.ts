@@ -14,10 +14,10 @@ import type { types } from "mediasoup";
 import type { Logger } from "./log";
 
 /** Pauses between attempts to replace a dead worker (then the last one, for as long as it takes). */
-export const RESPAWN_RETRY_MS = [0, 100, 250, 500, 1000, 2000, 5000] as const;
+const RESPAWN_RETRY_MS = [0, 100, 250, 500, 1000, 2000, 5000] as const;
 
 /** How long `acquire()` waits for a live worker by default (a replacement normally takes well under a second). */
-export const ACQUIRE_TIMEOUT_MS = 10_000;
+const ACQUIRE_TIMEOUT_MS = 10_000;
 
 export interface PoolOptions {
   count: number;

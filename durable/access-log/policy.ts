@@ -7,14 +7,14 @@
  */
 import { z } from "zod";
 
-export const ACCESS_KINDS = ["page", "signaling"] as const;
+const ACCESS_KINDS = ["page", "signaling"] as const;
 export type AccessKind = (typeof ACCESS_KINDS)[number];
 
 export const DAY_MS = 24 * 3600 * 1000;
 /** The promise made in PRIVACY.md: never more than 7 days, whatever the configuration says. */
-export const MAX_RETENTION_DAYS = 7;
+const MAX_RETENTION_DAYS = 7;
 /** Longest stored User-Agent (longer ones are cut, they carry no extra meaning and bloat storage). */
-export const MAX_USER_AGENT = 512;
+const MAX_USER_AGENT = 512;
 
 /** Repeats of one (address, User-Agent, kind) within this window are one row with a count (floods of page loads). */
 export const COALESCE_MS = 60_000;

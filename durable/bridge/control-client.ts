@@ -12,7 +12,7 @@ const CreateRoomSchema = z.object({ room: z.string(), wsUrl: z.string().regex(/^
 
 export type CreatedRoom = z.output<typeof CreateRoomSchema>;
 
-export class BridgeError extends Error {
+class BridgeError extends Error {
   override name = "BridgeError";
 }
 

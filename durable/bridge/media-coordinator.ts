@@ -24,7 +24,7 @@
 import { type BridgeControl } from "./control-client";
 import { pickBridge, readinessFor, type MediaMode, type MediaReadiness } from "./selection";
 
-export const HEALTH_INTERVAL_MS = 5_000;
+const HEALTH_INTERVAL_MS = 5_000;
 
 export interface MediaRecord {
   mode: MediaMode;
@@ -36,7 +36,7 @@ export interface MediaRecord {
 }
 
 /** What a persisted record keeps ready. */
-export function readinessOf(r: MediaRecord): MediaReadiness {
+function readinessOf(r: MediaRecord): MediaReadiness {
   return r.mode === "bridge" ? "bridge" : r.bridge ? "standby" : "p2p";
 }
 

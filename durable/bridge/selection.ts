@@ -7,7 +7,7 @@
 import type { MediaMode } from "../../contract/media";
 export type { MediaMode };
 
-export const BRIDGE_THRESHOLD = 3;
+const BRIDGE_THRESHOLD = 3;
 
 export function mediaModeFor(occupantCount: number): MediaMode {
   return occupantCount >= BRIDGE_THRESHOLD ? "bridge" : "p2p";

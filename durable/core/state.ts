@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { escapeAttr } from "../xmpp/xml";
 
-export type Phase =
+type Phase =
   | "init" // waiting for the first <open/>
   | "sasl" // features sent, waiting for <auth/>
   | "restart" // SASL done, waiting for the restart <open/> (RFC 6120 §6.4.6)
@@ -18,12 +18,12 @@ export type Phase =
   | "ready"; // bound: stanzas flow
 
 /** XEP-0045 §5.1 roles and §5.2 affiliations (the subset this server assigns). */
-export type Role = "moderator" | "participant" | "none";
-export type Affiliation = "owner" | "none";
+type Role = "moderator" | "participant" | "none";
+type Affiliation = "owner" | "none";
 import type { MediaMode } from "../../contract/media";
 export type { MediaMode };
 
-export interface Occupancy {
+interface Occupancy {
   /** nickname as shown (RFC 8266 enforcement, features/precis-nickname.ts) */
   nick: string;
   /** comparison key (RFC 8266 §2.4, features/precis-nickname.ts) */

@@ -197,7 +197,7 @@ async function handleElement(rt: Runtime, c: ConnState, el: XmlElement, out: Out
 }
 
 /** Who a stanza is addressed to, from this connection's point of view. */
-export type Target =
+type Target =
   | { kind: "server" }
   | { kind: "muc-service" }
   | { kind: "room" }
@@ -206,7 +206,7 @@ export type Target =
   | { kind: "elsewhere" }
   | { kind: "malformed" };
 
-export function target(room: RoomState, c: ConnState, to: string | undefined): Target {
+function target(room: RoomState, c: ConnState, to: string | undefined): Target {
   if (to === undefined) return { kind: "server" };
   const j = parseJid(to);
   if (!j) return { kind: "malformed" };

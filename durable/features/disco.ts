@@ -17,23 +17,23 @@ const features = (fs: readonly string[]) => fs.map((f) => `<feature var="${f}"/>
 
 const SERVER_FEATURES = [NS.DISCO_INFO, NS.DISCO_ITEMS, NS.PING, NS.EXTDISCO] as const;
 
-export function serverInfo(): string {
+function serverInfo(): string {
   return `<query xmlns="${NS.DISCO_INFO}"><identity category="server" type="im" name="Parley"/>${features(SERVER_FEATURES)}</query>`;
 }
 
-export function serverItems(c: ConnState): string {
+function serverItems(c: ConnState): string {
   return `<query xmlns="${NS.DISCO_ITEMS}"><item jid="${escapeAttr(mucDomain(c.domain))}" name="Rooms"/></query>`;
 }
 
-export function mucServiceInfo(): string {
+function mucServiceInfo(): string {
   return `<query xmlns="${NS.DISCO_INFO}"><identity category="conference" type="text" name="Rooms"/>${features([NS.DISCO_INFO, NS.DISCO_ITEMS, NS.MUC, NS.PING])}</query>`;
 }
 
-export function emptyItems(): string {
+function emptyItems(): string {
   return `<query xmlns="${NS.DISCO_ITEMS}"/>`;
 }
 
-export function roomInfo(room: RoomState): string {
+function roomInfo(room: RoomState): string {
   const pw = isPasswordProtected(room.meta);
   const fs = [
     NS.DISCO_INFO,

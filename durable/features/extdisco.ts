@@ -16,7 +16,7 @@ import type { StanzaError } from "../xmpp/errors";
 import { NS } from "../xmpp/ns";
 import { childElements, escapeAttr, type XmlElement } from "../xmpp/xml";
 
-export interface ExtService {
+interface ExtService {
   type: "stun" | "turn" | "turns";
   host: string;
   port: number;
@@ -30,7 +30,7 @@ export interface ExtService {
 /** XEP-0082 DateTime without fractional seconds. */
 const dateTime = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
-export async function listServices(c: ConnState, deps: Deps): Promise<ExtService[]> {
+async function listServices(c: ConnState, deps: Deps): Promise<ExtService[]> {
   const host = deps.cfg.turnHost ?? c.domain;
   const port = deps.cfg.turnPort;
   const cred = await mintTurnCredentials(deps.cfg.turnSecret, deps.cfg.turnTtlSeconds, deps.now(), await turnSessionPart(c.id));
@@ -46,7 +46,7 @@ export async function listServices(c: ConnState, deps: Deps): Promise<ExtService
   ];
 }
 
-export function serviceXml(s: ExtService): string {
+function serviceXml(s: ExtService): string {
   return (
     `<service type="${s.type}" host="${escapeAttr(s.host)}" port="${s.port}" transport="${s.transport}"` +
     (s.username !== undefined ? ` username="${escapeAttr(s.username)}"` : "") +

@@ -30,7 +30,7 @@ export function touch(c: ConnState, now: number, out: Out): void {
 }
 
 /** When `c` times out, or undefined for an occupant. */
-export function deadlineOf(c: ConnState, now: number): number | undefined {
+function deadlineOf(c: ConnState, now: number): number | undefined {
   if (c.occ) return undefined;
   // a connection recorded without `seen` (an attachment from before this rule) counts from now
   const seen = c.seen ?? (c.seen = now);

@@ -55,7 +55,7 @@ export function mediaHeadline(room: RoomState, c: ConnState, payload: string): s
 }
 
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */
-export async function lobbyPayload(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
+async function lobbyPayload(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
   if (!room.meta.bridgeUrl || room.meta.pwHash) return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
   const lid = await lobbyIdFor(deps.cfg.bridgeSecret, room.name, c.id);
   const grant = await mintLobbyGrant(deps.cfg.bridgeSecret, room.name, lid, deps.now());

@@ -16,7 +16,7 @@ import { NS } from "../xmpp/ns";
 import { child, childElements, text, type XmlElement } from "../xmpp/xml";
 import { MAX_PASSWORD_CHARS, isPasswordProtected, setPassword } from "./muc-password";
 
-export function configForm(room: RoomState): string {
+function configForm(room: RoomState): string {
   const pw = isPasswordProtected(room.meta);
   return (
     `<query xmlns="${NS.MUC_OWNER}"><x xmlns="${NS.DATA}" type="form"><title>Room configuration</title>` +

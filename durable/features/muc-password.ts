@@ -20,7 +20,7 @@ import type { StanzaError } from "../xmpp/errors";
 import { timingSafeEqualBytes, toBase64 } from "../../contract/hmac";
 import type { PwFailure, RoomMeta, RoomState } from "../core/state";
 
-export const PBKDF2_ITERATIONS = 20_000;
+const PBKDF2_ITERATIONS = 20_000;
 export const FREE_ATTEMPTS = 3;
 export const BASE_DELAY_MS = 2_000;
 export const MAX_DELAY_MS = 5 * 60_000;
@@ -40,7 +40,7 @@ export async function hashPassword(password: string, saltB64: string): Promise<s
   return toBase64(new Uint8Array(bits));
 }
 
-export function newSalt(): string {
+function newSalt(): string {
   return toBase64(crypto.getRandomValues(new Uint8Array(16)));
 }
 
@@ -92,7 +92,7 @@ export function recordFailure(room: RoomState, ipKey: string, now: number): PwFa
 }
 
 /** When a record can be forgotten: FORGET_AFTER_MS after its last failure, and not before its block ends. */
-export const expiresAt = (r: PwFailure) => Math.max(r.lastAt + FORGET_AFTER_MS, r.blockedUntil);
+const expiresAt = (r: PwFailure) => Math.max(r.lastAt + FORGET_AFTER_MS, r.blockedUntil);
 
 /** Forget records that have expired; returns the keys removed. */
 export function expireFailures(room: RoomState, now: number): string[] {

@@ -10,7 +10,7 @@ import { enforceNickname, nicknameKey, type NicknameCheck } from "./precis-nickn
 
 export type NameCheck = { ok: true; value: string } | { ok: false; reason: string };
 
-export const MAX_NAME_CHARS = 64;
+const MAX_NAME_CHARS = 64;
 
 // Cc (C0, DEL, C1), Cf (format chars such as bidi overrides), line/paragraph separators.
 const CONTROL = /[\p{Cc}\p{Cf}\u2028\u2029]/u;

@@ -44,7 +44,7 @@ export function mapSpaces(s: string): string {
 const enforceRules = (s: string) => mapSpaces(s).normalize("NFKC");
 
 /** RFC 8266 §2.4 comparison rules, applied to an enforced nickname. */
-export const compareKey = (enforced: string) => mapSpaces(enforced).toLowerCase().normalize("NFKC");
+const compareKey = (enforced: string) => mapSpaces(enforced).toLowerCase().normalize("NFKC");
 
 /** RFC 8266 §2.3: the nickname as the room shows it, and its comparison key; or why it is refused. */
 export function enforceNickname(raw: string): NicknameCheck {

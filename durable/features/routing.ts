@@ -34,7 +34,7 @@ function deny(
 }
 
 /** A message's content for the relayed copy: the source text, less any top-level muc#user element (see above). */
-export function relayedContent(el: XmlElement): string {
+function relayedContent(el: XmlElement): string {
   let strip = false;
   for (const ch of el.children) if (typeof ch !== "string" && ch.ns === NS.MUC_USER) strip = true;
   if (!strip) return innerXml(el);

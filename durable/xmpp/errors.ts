@@ -6,7 +6,7 @@ import { NS } from "./ns";
 import { escapeAttr, escapeText } from "./xml";
 
 /** RFC 6120 §4.9.3 (the subset this server emits). */
-export type StreamErrorCondition =
+type StreamErrorCondition =
   | "bad-format"
   | "bad-namespace-prefix"
   | "conflict"
@@ -31,10 +31,10 @@ export interface StreamError {
 }
 
 /** RFC 6120 §8.3.2 error types. */
-export type StanzaErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
+type StanzaErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
 
 /** RFC 6120 §8.3.3 (the subset this server emits). */
-export type StanzaErrorCondition =
+type StanzaErrorCondition =
   | "bad-request"
   | "conflict"
   | "feature-not-implemented"

@@ -23,4 +23,4 @@ export const NS = {
   PARLEY_MEDIA: "urn:parley:media:0", // our media-mode announcements (docs/architecture.md)
 } as const;
 
-export type Namespace = (typeof NS)[keyof typeof NS];
+type Namespace = (typeof NS)[keyof typeof NS];

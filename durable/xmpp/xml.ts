@@ -97,7 +97,7 @@ function fail(condition: XmlErrorCondition, message: string): never {
 }
 
 /** Decode the predefined entities and numeric character references in `s` (XML 1.0 §4.1, §4.6). */
-export function decodeEntities(s: string): string {
+function decodeEntities(s: string): string {
   let amp = s.indexOf("&");
   if (amp < 0) return s;
   let out = "";

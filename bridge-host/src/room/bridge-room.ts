@@ -51,7 +51,7 @@ const LOBBY_CLOSED = { code: CloseCode.Kicked, reason: "lobby closed" } as const
  * within 300 ms of each other (everyone joins the bridge at once), the second PLI is ignored and those receivers
  * wait over a second for their first frame; merged and spaced just beyond 300 ms, the second request is answered.
  */
-export const KEY_FRAME_REQUEST_DELAY_MS = 350;
+const KEY_FRAME_REQUEST_DELAY_MS = 350;
 
 
 export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {

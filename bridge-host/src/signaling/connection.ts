@@ -21,7 +21,7 @@ import { CloseCode, RequestEnvelope, type Notification, type ResponseMessage } f
 import { dispatch, isMethodName } from "./methods";
 import type { UsedGrants } from "./used-grants";
 
-export const GRANT_CLOSE_REASONS = {
+const GRANT_CLOSE_REASONS = {
   malformed: "grant malformed",
   "bad-signature": "grant forged",
   expired: "grant expired",
@@ -29,11 +29,11 @@ export const GRANT_CLOSE_REASONS = {
 } as const;
 
 /** Requests received and not yet answered, at most (they are handled one at a time): more closes with 4429. */
-export const MAX_QUEUED_REQUESTS = 32;
+const MAX_QUEUED_REQUESTS = 32;
 /** Bytes queued for sending to a client that does not read them, at most: more and the socket is dropped. */
-export const MAX_BUFFERED_BYTES = 1024 * 1024;
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** How long a refused or misbehaving client has to finish the close handshake before the socket is destroyed. */
-export const CLOSE_GRACE_MS = 1000;
+const CLOSE_GRACE_MS = 1000;
 
 export interface ConnectionDeps {
   secret: string;
@@ -74,7 +74,7 @@ function closeSoon(ws: WebSocket, code: CloseCode, reason: string): void {
  * Close a client that is refused or misbehaves, and stop reading its socket: what it sends from now on stays in the
  * kernel's buffers and then in its own, costing the bridge nothing.
  */
-export function refuse(ws: WebSocket, code: CloseCode, reason: string): void {
+function refuse(ws: WebSocket, code: CloseCode, reason: string): void {
   ws.removeAllListeners("message");
   closeSoon(ws, code, reason);
   ws.pause();

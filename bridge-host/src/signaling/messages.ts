@@ -19,7 +19,7 @@ const id = z.string().min(1).max(64);
 const num = z.number().int().nonnegative();
 
 /** RFC 8122 fingerprints as mediasoup expects them. */
-export const DtlsParameters = z.object({
+const DtlsParameters = z.object({
   role: z.enum(["auto", "client", "server"]).optional(),
   fingerprints: z
     .array(
@@ -36,7 +36,7 @@ const CodecParams = z.record(z.string(), z.union([z.string(), z.number()]));
 const RtcpFeedback = z.object({ type: z.string().max(64), parameter: z.string().max(64).optional() });
 
 /** Structure checked here; mediasoup's ORTC layer then checks semantics (codec support, payload types...). */
-export const RtpParameters = z.object({
+const RtpParameters = z.object({
   mid: z.string().max(32).optional(),
   codecs: z
     .array(
@@ -87,7 +87,7 @@ export const RtpParameters = z.object({
     .optional(),
 });
 
-export const RtpCapabilities = z.object({
+const RtpCapabilities = z.object({
   codecs: z
     .array(
       z.object({

@@ -35,7 +35,7 @@ async function admit({ room, peer, checkGrant, takeGrant }: MethodContext, grant
 type Handler<M extends MethodName> = (ctx: MethodContext, data: z.output<(typeof Schemas)[M]>) => Promise<unknown> | unknown;
 type MethodTable = { [M in MethodName]: { schema: (typeof Schemas)[M]; handler: Handler<M> } };
 
-export const METHODS = {
+const METHODS = {
   getRouterRtpCapabilities: { schema: Schemas.getRouterRtpCapabilities, handler: ({ room }) => room.router.rtpCapabilities },
   createWebRtcTransport: {
     schema: Schemas.createWebRtcTransport,

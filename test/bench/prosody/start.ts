@@ -39,7 +39,7 @@ export interface ProsodyHandle {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const PROSODY_BIN = "/usr/bin/prosody";
+const PROSODY_BIN = "/usr/bin/prosody";
 
 export async function startProsody(opts: ProsodyOptions = {}): Promise<ProsodyHandle> {
   const port = await freePort();

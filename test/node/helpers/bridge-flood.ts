@@ -30,7 +30,7 @@ function textFrame(bytes: number): Buffer {
  * `sockets` connections to `wsUrl` (ws://host:port/path, no grant), each writing `frameBytes`-byte frames without
  * pause, from `localAddress` (any 127.x.y.z address on Linux: the bridge sees another visitor than the tests' own).
  */
-export function startFlood(opts: { wsUrl: string; sockets: number; frameBytes?: number; localAddress?: string }): Flood {
+function startFlood(opts: { wsUrl: string; sockets: number; frameBytes?: number; localAddress?: string }): Flood {
   const u = new URL(opts.wsUrl);
   const frame = textFrame(opts.frameBytes ?? 64_000);
   const request =
@@ -77,7 +77,7 @@ export function startFlood(opts: { wsUrl: string; sockets: number; frameBytes?: 
 }
 
 /** Resident set size of process `pid` in bytes (VmRSS in /proc/PID/status). */
-export function rssBytes(pid: number): number {
+function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return Number(m[1]) * 1024;
@@ -88,7 +88,7 @@ export function rssBytes(pid: number): number {
  * `abortAboveBytes` over the baseline taken first, so that a bridge without the defences does not eat the machine.
  * Returns the baseline, the highest sample (during the flood and for `settleMs` after) and the flood's figures.
  */
-export async function floodAndWatch(
+async function floodAndWatch(
   pid: number,
   flood: () => Flood,
   o: { ms: number; settleMs?: number; abortAboveBytes: number },

@@ -155,7 +155,7 @@ async function inboundSum(page: Page, kind: "audio" | "video", field: string): P
 }
 
 /** Frames decoded so far per remote participant video element (`data-participant`), from the element itself. */
-export async function framesPerParticipant(page: Page): Promise<Record<string, number>> {
+async function framesPerParticipant(page: Page): Promise<Record<string, number>> {
   return page.evaluate(`(() => {
     const out = {};
     for (const v of document.querySelectorAll("video[data-participant]")) {

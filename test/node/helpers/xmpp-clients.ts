@@ -114,7 +114,7 @@ export function uniqueRoom(prefix = "room"): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Small async utilities
 
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
@@ -123,7 +123,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 /** Resolve with the first event `name` emitted by `emitter` whose payload satisfies `pred`. */
-export function nextEvent<T>(
+function nextEvent<T>(
   emitter: { on(name: string, fn: (x: T) => void): unknown; off(name: string, fn: (x: T) => void): unknown },
   name: string,
   pred: (x: T) => boolean = () => true,
@@ -246,7 +246,7 @@ export async function connectXmppJs(target: XmppTarget, room: string, timeoutMs 
 // Strophe.js (Node entry: @xmldom/xmldom DOM shim + `ws`)
 
 /** The DOM-ish element Strophe hands to handlers (an @xmldom/xmldom Element). */
-export interface StropheElement {
+interface StropheElement {
   tagName: string;
   getAttribute(name: string): string | null;
   getElementsByTagName(name: string): ArrayLike<StropheElement>;
@@ -261,7 +261,7 @@ let stropheLib: Promise<StropheLib> | undefined;
  * Strophe's Node entry installs DOM globals (`document`, `DOMParser`, `WebSocket`, `$msg`, ...) when imported, so it
  * is loaded lazily: only suites that use Strophe get those globals.
  */
-export function loadStrophe(): Promise<StropheLib> {
+function loadStrophe(): Promise<StropheLib> {
   stropheLib ??= import("strophe.js").then((lib) => {
     // Strophe logs connection progress at INFO to the console by default; keep test output readable.
     lib.Strophe.setLogLevel(lib.Strophe.LogLevel.ERROR);
@@ -389,7 +389,7 @@ export interface RawClose {
 }
 
 /** Escape text for XML character data / attribute values. */
-export function esc(s: string): string {
+function esc(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;" })[c]!);
 }
 
@@ -587,7 +587,7 @@ export function hasStatus(el: XMLElement, code: string): boolean {
   return statusCodes(el).includes(code);
 }
 
-export function statusCodes(el: XMLElement): string[] {
+function statusCodes(el: XMLElement): string[] {
   return el
     .getChildren("x", NS.mucUser)
     .flatMap((x) => x.getChildren("status"))

@@ -22,7 +22,7 @@ function row(list: HTMLElement, label: string): (v: Verdict, text: string) => vo
 }
 
 /** Gather ICE candidates with the given config. */
-export async function gatherCandidates(config: RTCConfiguration, timeoutMs = 6000): Promise<Gathered> {
+async function gatherCandidates(config: RTCConfiguration, timeoutMs = 6000): Promise<Gathered> {
   const pc = new RTCPeerConnection(config);
   const out: Gathered = { types: new Set(), complete: false, errors: 0 };
   try {
@@ -67,7 +67,7 @@ async function answers(origin: string, timeoutMs: number): Promise<boolean> {
  * The media bridge row: the edge lists its bridges' browser-facing origins (GET /api/bridges, the same hosts the
  * page's CSP connect-src allows); each is probed once. Media ports (UDP/TCP RTC) are only tried when a call connects.
  */
-export async function checkBridges(report: (v: Verdict, text: string) => void, timeoutMs = 5000): Promise<void> {
+async function checkBridges(report: (v: Verdict, text: string) => void, timeoutMs = 5000): Promise<void> {
   let bridges: string[];
   try {
     const r = await fetch("/api/bridges", { cache: "no-store" });

@@ -9,7 +9,7 @@ interface Pending {
 }
 
 /** Minimal runtime checks on what the bridge sends (the boundary); malformed frames are dropped. */
-export function asObject(v: unknown): Json | undefined {
+function asObject(v: unknown): Json | undefined {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
 }
 export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);

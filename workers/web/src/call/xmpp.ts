@@ -7,14 +7,14 @@ import * as JID from "stanza/JID";
 import { roomJid as roomJidOf } from "../../../../contract/jid";
 import { registerParleyExtensions } from "./parley-ns";
 
-export interface RoomEndpoints {
+interface RoomEndpoints {
   /** ws(s)://host/xmpp-websocket/<room> */
   wsUrl: string;
   /** What we ask for in <open to=…>: the page's host name (the server may answer with its configured domain). */
   domain: string;
 }
 
-export function roomEndpoints(room: string, loc: Location = location): RoomEndpoints {
+function roomEndpoints(room: string, loc: Location = location): RoomEndpoints {
   const scheme = loc.protocol === "https:" ? "wss" : "ws";
   return { wsUrl: `${scheme}://${loc.host}/xmpp-websocket/${room}`, domain: loc.hostname };
 }

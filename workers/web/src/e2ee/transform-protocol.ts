@@ -5,7 +5,7 @@
 import type { EpochKeys } from "./frame-keys";
 
 export type MediaKind = "audio" | "video";
-export type Side = "send" | "receive";
+type Side = "send" | "receive";
 
 /** What the worker needs to know about one sender's or receiver's frame stream. */
 export interface StreamInfo {
