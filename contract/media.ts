@@ -1,6 +1,7 @@
 /**
- * Parley's own XMPP extensions: names, payload types and pure validation (no StanzaJS here, so it is unit-tested
- * on its own; the JXT definitions are in parley-ns.ts):
+ * Parley's own XMPP extensions: names, payload types, the one builder (the room) and the one validating parser (the
+ * web app; hand-written, so that zod stays out of the browser bundle). No StanzaJS here, so it is unit-tested on its
+ * own; the web app's JXT definitions are in workers/web/src/call/parley-ns.ts:
  *
  * 1. Media mode, namespace `urn:parley:media:0` (shared contract with the room server, durable/):
  *    `<message type='headline' from='ROOM@conference.DOMAIN'><media xmlns='urn:parley:media:0' mode='bridge'
@@ -13,6 +14,8 @@
  *    `<av xmlns='urn:parley:av:0' audio='on|off' video='on|off' screen='on|off'/>` (XEP-0045 §7.7: the room
  *    broadcasts an occupant's presence with its extensions to every occupant).
  */
+import { escapeAttr } from "./xml";
+
 export const NS_MEDIA = "urn:parley:media:0";
 export const NS_AV = "urn:parley:av:0";
 
@@ -42,6 +45,22 @@ export function parseMediaAnnouncement(m: ParleyMedia | undefined): MediaAnnounc
   if (m.mode === "p2p") return bridge ? { mode: "p2p", standby: { url: m.url!, grant: m.grant! } } : { mode: "p2p" };
   if ((m.mode === "bridge" || m.mode === "lobby") && bridge) return { mode: m.mode, url: m.url!, grant: m.grant! };
   return undefined;
+}
+
+/** The one builder of `<media xmlns='urn:parley:media:0'/>` (the room sends it; parseMediaAnnouncement reads it). */
+export function mediaXml(a: MediaAnnouncement): string {
+  const bridge = (url: string, grant: string) => ` url="${escapeAttr(url)}" grant="${escapeAttr(grant)}"`;
+  switch (a.mode) {
+    case "p2p":
+      return `<media xmlns="${NS_MEDIA}" mode="p2p"${a.standby ? bridge(a.standby.url, a.standby.grant) : ""}/>`;
+    case "bridge":
+    case "lobby":
+      return `<media xmlns="${NS_MEDIA}" mode="${a.mode}"${bridge(a.url, a.grant)}/>`;
+    default: {
+      const never: never = a;
+      throw new Error(`unknown media announcement ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 export interface AvState {

@@ -14,6 +14,7 @@
  */
 import { roomJid } from "../../contract/jid";
 import { lobbyIdFor, mintGrant, mintLobbyGrant } from "../../contract/grants";
+import { mediaXml } from "../../contract/media";
 import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
@@ -22,11 +23,9 @@ import { NS } from "../xmpp/ns";
 import { escapeAttr, type XmlElement } from "../xmpp/xml";
 
 export function mediaPayload(room: RoomState, grant: string | undefined): string {
-  const mode = room.meta.mediaMode;
-  if (room.meta.bridgeUrl && grant) {
-    return `<media xmlns="${NS.PARLEY_MEDIA}" mode="${mode}" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
-  }
-  return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
+  const url = room.meta.bridgeUrl;
+  if (!url || !grant) return mediaXml({ mode: "p2p" });
+  return mediaXml(room.meta.mediaMode === "bridge" ? { mode: "bridge", url, grant } : { mode: "p2p", standby: { url, grant } });
 }
 
 async function payloadFor(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
@@ -56,10 +55,10 @@ export function mediaHeadline(room: RoomState, c: ConnState, payload: string): s
 
 /** What a session waiting on the hair check is told: the bridge room to prepare on (lobby), or none. */
 async function lobbyPayload(room: RoomState, c: ConnState, deps: Deps): Promise<string> {
-  if (!room.meta.bridgeUrl || room.meta.pwHash) return `<media xmlns="${NS.PARLEY_MEDIA}" mode="p2p"/>`;
+  if (!room.meta.bridgeUrl || room.meta.pwHash) return mediaXml({ mode: "p2p" });
   const lid = await lobbyIdFor(deps.cfg.bridgeSecret, room.name, c.id);
   const grant = await mintLobbyGrant(deps.cfg.bridgeSecret, room.name, lid, deps.now());
-  return `<media xmlns="${NS.PARLEY_MEDIA}" mode="lobby" url="${escapeAttr(room.meta.bridgeUrl)}" grant="${escapeAttr(grant)}"/>`;
+  return mediaXml({ mode: "lobby", url: room.meta.bridgeUrl, grant });
 }
 
 /** Tell one session waiting on the hair check (bound, not an occupant) about the room's bridge room (lobby). */

@@ -13,6 +13,8 @@
  * faithfully. Each element records the source span of its content (`src`, `innerStart`, `innerEnd`) so the hot path
  * (groupchat reflection) can pass an already validated payload through without re-serializing it.
  */
+import { escapeAttr, escapeText } from "../../contract/xml";
+export { escapeAttr, escapeText };
 
 export interface XmlElement {
   /** qualified name as written, e.g. "message" or "stream:error" */
@@ -323,27 +325,6 @@ export function parseFrame(src: string, opts: ParseOptions = {}): XmlElement[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Serialization
 
-const TEXT_SPECIAL = /[&<>]/;
-const ATTR_SPECIAL = /[&<>"\t\n\r]/;
-
-/** Escape character data (XML 1.0 §2.4). */
-export function escapeText(s: string): string {
-  if (!TEXT_SPECIAL.test(s)) return s;
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/** Escape a value for a double-quoted attribute; literal whitespace is kept through character references. */
-export function escapeAttr(s: string): string {
-  if (!ATTR_SPECIAL.test(s)) return s;
-  return s
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/\t/g, "&#9;")
-    .replace(/\n/g, "&#10;")
-    .replace(/\r/g, "&#13;");
-}
 
 /** Serialize a node. Attributes come out double-quoted, in insertion order; empty elements self-close. */
 export function serialize(node: XmlNode): string {

@@ -3,7 +3,8 @@
  * urn:parley:media:0 announcements and urn:parley:av:0 presence state.
  */
 import { describe, expect, it } from "vitest";
-import { avFromWire, avToWire, parseMediaAnnouncement } from "../../contract/media";
+import { avFromWire, avToWire, mediaXml, parseMediaAnnouncement, type MediaAnnouncement } from "../../contract/media";
+import { parseFrame } from "../../durable/xmpp/xml";
 
 describe("urn:parley:media:0 announcements", () => {
   it("accepts p2p and complete bridge announcements", () => {
@@ -34,6 +35,23 @@ describe("urn:parley:media:0 announcements", () => {
     expect(parseMediaAnnouncement({ mode: "bridge", url: "https://b", grant: "g" })).toBeUndefined();
     expect(parseMediaAnnouncement({ mode: "bridge", url: "wss://b", grant: "" })).toBeUndefined();
   });
+});
+
+describe("urn:parley:media:0: the room's builder and the web app's parser agree", () => {
+  const cases: MediaAnnouncement[] = [
+    { mode: "p2p" },
+    { mode: "p2p", standby: { url: "wss://b.example/v1/rooms/r/ws", grant: "g.s" } },
+    { mode: "bridge", url: "wss://b.example/v1/rooms/r/ws?x=1&y=\"2\"", grant: "a<b>&c" },
+    { mode: "lobby", url: "ws://127.0.0.1:4443/v1/rooms/r/ws", grant: "l.s" },
+  ];
+  for (const a of cases) {
+    it(`round-trips ${JSON.stringify(a)}`, () => {
+      const [el] = parseFrame(mediaXml(a));
+      expect(el!.name).toBe("media");
+      expect(el!.attrs["xmlns"]).toBe("urn:parley:media:0");
+      expect(parseMediaAnnouncement(el!.attrs)).toEqual(a);
+    });
+  }
 });
 
 describe("urn:parley:av:0 presence state", () => {

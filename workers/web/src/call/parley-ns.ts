@@ -1,13 +1,6 @@
 /**
- * Parley's own XMPP extensions, as StanzaJS (JXT) definitions:
- *
- * 1. Media mode, namespace `urn:parley:media:0` (shared contract with the room server, durable/):
- *    `<message type='headline' from='ROOM@conference.DOMAIN'><media xmlns='urn:parley:media:0' mode='bridge'
- *    url='WS_URL' grant='GRANT'/></message>`, or `mode='p2p'`; and `<iq type='get' to='ROOM'><media/></iq>` for a
- *    fresh grant, answered with the same `<media/>`.
- * 2. Audio/video state in MUC presence, namespace `urn:parley:av:0`:
- *    `<av xmlns='urn:parley:av:0' audio='on|off' video='on|off' screen='on|off'/>` (XEP-0045 §7.7: the room
- *    broadcasts an occupant's presence with its extensions to every occupant).
+ * Parley's own XMPP extensions (urn:parley:media:0 and urn:parley:av:0, described in contract/media.ts and
+ * docs/architecture.md) as StanzaJS (JXT) definitions.
  */
 import type { Agent } from "stanza";
 import { attribute, type DefinitionOptions } from "stanza/jxt";
