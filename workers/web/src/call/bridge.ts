@@ -151,7 +151,7 @@ export async function connectBridge(
         sig
           .request<types.IceParameters>("restartIce", { transportId: t.id }, RESTART_ICE_ANSWER_MS)
           .then((iceParameters) => t.restartIce({ iceParameters }))
-          .catch(() => events.failed("media connection to the bridge failed"));
+          .catch(() => events.failed("media connection to the bridge failed", false));
       }
     });
     return t;
