@@ -154,7 +154,7 @@ export function onLinkFailed(s: CallState, link: LinkId, reason: string, restart
     if (s.mode !== "bridge") return;
     // The bridge recreated the room (bridge-host/PROTOCOL.md "Media worker restarts"): a fresh grant from the room
     // and we connect again, at once. Otherwise the bridge itself may be gone: the room checks and moves the call.
-    out.push(restarted ? { kind: "fetch-media" } : { kind: "report-bridge", url });
+    out.push(...(restarted ? [{ kind: "fetch-media" } as const] : report(url)));
   } else if (s.standby?.link === link) closeStandby(s, out);
   else if (s.previousBridge === link) s.previousBridge = undefined;
 }
@@ -164,7 +164,11 @@ export function onLinkStalled(s: CallState, link: LinkId, now: number, out: Out)
   if (s.bridge?.link !== link || s.mode !== "bridge") return;
   if (s.reported?.link === link && now - s.reported.at < REPORT_AGAIN_MS) return;
   s.reported = { link, at: now };
-  out.push({ kind: "report-bridge", url: s.bridge.url });
+  out.push(...report(s.bridge.url));
+}
+
+function report(url: string): CallEffect[] {
+  return [{ kind: "mark", name: "parley:bridge:reported" }, { kind: "report-bridge", url }];
 }
 
 /** The bridge we were on (or moving to) failed: connect directly meanwhile and ask the room again. */
