@@ -32,7 +32,7 @@ export const HEALTH_INTERVAL_MS = 5_000;
  * The check of a reported bridge waits this long for its health answer: a live bridge answers within milliseconds
  * (its control listener, next to the room's), a frozen host or one off the network never does.
  */
-export const PROBE_TIMEOUT_MS = 700;
+export const PROBE_TIMEOUT_MS = 500;
 /** A reported bridge found healthy is not checked again within this long (a page whose own network failed reports on). */
 export const PROBE_AGAIN_MS = 2_000;
 /** Each session may have the room check its bridge at most REPORTS_PER_WINDOW times per REPORT_WINDOW_MS. */

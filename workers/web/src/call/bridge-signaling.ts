@@ -18,10 +18,10 @@ export const str = (v: unknown): string | undefined => (typeof v === "string" ? 
  * Liveness (bridge-host/PROTOCOL.md `ping`): a bridge host that froze or dropped off the network keeps our socket
  * open and answers nothing, and the browser notices no close for minutes. A ping goes out every PING_EVERY_MS; one
  * not answered within PING_LATE_MS means the bridge stalls. An answer takes a few milliseconds on a live bridge, so
- * a second is far beyond a busy one's delay while keeping the detection (and the call's move) quick.
+ * 750 ms is far beyond a busy one's delay while keeping the detection (and the call's move) quick.
  */
-const PING_EVERY_MS = 250;
-const PING_LATE_MS = 1000;
+const PING_EVERY_MS = 200;
+const PING_LATE_MS = 750;
 
 export class Signaling {
   #nextId = 1;
