@@ -10,6 +10,9 @@
  *    direct, and we may connect to that bridge room now with our senders inactive (no media there before `bridge`).
  *    `mode='lobby'` (to a session on the hair check, not an occupant) with `url` and a lobby grant: the bridge room
  *    to prepare our connection on before joining (bridge-host/PROTOCOL.md "Lobby").
+ *    `<iq type='set' to='ROOM'><media xmlns='urn:parley:media:0' unreachable='WS_URL'/></iq>` (an occupant): the
+ *    room's bridge at that URL does not answer us (its socket closed, or it stalls); the room checks the bridge itself
+ *    and moves the call to another one if it is down (durable/bridge/media-coordinator.ts).
  * 2. Audio/video state in MUC presence, namespace `urn:parley:av:0`:
  *    `<av xmlns='urn:parley:av:0' audio='on|off' video='on|off' screen='on|off'/>` (XEP-0045 §7.7: the room
  *    broadcasts an occupant's presence with its extensions to every occupant).
@@ -25,6 +28,8 @@ export interface ParleyMedia {
   mode?: string;
   url?: string;
   grant?: string;
+  /** in an `<iq type='set'>` to the room: the room's bridge at this URL does not answer us */
+  unreachable?: string;
 }
 
 export interface ParleyAv {

@@ -446,6 +446,9 @@ export class RoomDO extends DurableObject<Env> {
           void this.#media?.reconcile();
           if (e.kicked !== undefined && e.kickedConn !== undefined) void this.#media?.removed(e.kickedConn, e.kicked);
           break;
+        case "bridge-unreachable":
+          void this.#media?.bridgeUnreachable(e.conn);
+          break;
         default: {
           const never: never = e;
           throw new Error(`unknown effect ${JSON.stringify(never)}`);

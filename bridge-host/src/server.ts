@@ -190,7 +190,8 @@ export class BridgeServer {
     const cpu = this.pool.cpu();
     const load = workers === 0 ? 1 : Math.min(1, Math.max(cpu, consumers / (workers * CONSUMERS_PER_WORKER)));
     return {
-      ok: workers > 0 && !this.#shuttingDown,
+      // a worker that died and is being replaced (worker-pool.ts `respawning`) leaves the bridge ok: its rooms come back here
+      ok: workers + this.pool.respawning > 0 && !this.#shuttingDown,
       workers,
       rooms: this.rooms.size,
       peers,

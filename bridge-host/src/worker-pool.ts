@@ -43,6 +43,8 @@ export interface PoolEntry {
 export class WorkerPool {
   readonly entries: PoolEntry[] = [];
   #closed = false;
+  /** dead workers being replaced by their first attempt (a spawn: about a second) */
+  readonly #firstRespawns = new Set<number>();
   #sampler: NodeJS.Timeout | undefined;
   /** Waiting `acquire()` calls, woken when a replacement worker is up. */
   #waiters = new Set<() => void>();
@@ -84,18 +86,29 @@ export class WorkerPool {
     return entry;
   }
 
+  /**
+   * Workers being replaced by their first attempt: the bridge is recovering, not down (its health stays ok, so that
+   * the edge does not move its rooms away meanwhile; they are recreated here within about a second).
+   */
+  get respawning(): number {
+    return this.#firstRespawns.size;
+  }
+
   #replace(index: number, attempt: number): void {
     const pause = RESPAWN_RETRY_MS[Math.min(attempt, RESPAWN_RETRY_MS.length - 1)]!;
+    if (attempt === 0) this.#firstRespawns.add(index);
     setTimeout(() => {
       if (this.#closed) return;
       this.#spawn(index).then(
         (e) => {
+          this.#firstRespawns.delete(index);
           if (this.#closed) return e.worker.close();
           this.entries[index] = e;
           this.opts.log.info("worker.replaced", { index, attempts: attempt + 1 });
           for (const wake of [...this.#waiters]) wake();
         },
         (e: Error) => {
+          this.#firstRespawns.delete(index);
           this.opts.log.error("worker.respawn_failed", { index, attempt: attempt + 1, error: e.message });
           this.#replace(index, attempt + 1);
         },

@@ -42,7 +42,7 @@ export class BridgeControl {
     return k;
   }
 
-  async #call(base: string, method: string, path: string, body?: unknown): Promise<Response> {
+  async #call(base: string, method: string, path: string, body?: unknown, timeoutMs = this.#timeoutMs): Promise<Response> {
     const text = body === undefined ? "" : JSON.stringify(body);
     const headers: Record<string, string> = await signRequest(await this.#key(base), method, new URL(base).host, path, text);
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -52,16 +52,17 @@ export class BridgeControl {
         method,
         headers,
         body: body === undefined ? undefined : text,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (e) {
       throw new BridgeError(`bridge ${base} unreachable: ${(e as Error).message}`);
     }
   }
 
-  async health(base: string): Promise<BridgeHealth> {
+  /** `timeoutMs`: shorter than the default for a quick check (a bridge someone reported, media-coordinator.ts). */
+  async health(base: string, timeoutMs?: number): Promise<BridgeHealth> {
     try {
-      const r = await this.#call(base, "GET", "/health");
+      const r = await this.#call(base, "GET", "/health", undefined, timeoutMs);
       if (!r.ok) return { base, healthy: false, load: 1 };
       const h = HealthSchema.safeParse(await r.json());
       return h.success ? { base, healthy: h.data.ok, load: h.data.load } : { base, healthy: false, load: 1 };

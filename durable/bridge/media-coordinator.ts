@@ -11,7 +11,10 @@
  *   (clients switch make-before-break), then close the bridge room (kept when going back to standby).
  * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while a bridge room is kept) replaces a bridge that
  *   stopped answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is
- *   shutting down.
+ *   shutting down, and `bridgeUnreachable()` when an occupant reports that the bridge does not answer it (its socket
+ *   closed, or stalls) and a quick health check of our own confirms it: a report alone moves nothing, since one
+ *   person's own network failing looks the same to their page. Reports are bounded per session, and reports that
+ *   come together (every page notices at once) share one check.
  * - `removed()` and `lobbyLocked()` have the bridge room close what a person no longer may have there: a kicked
  *   occupant's connection (by nick), the lobby connections of a session that went or was kicked (by lobby id,
  *   contract/grants.ts lobbyIdFor), every lobby connection once the room is locked (bridge-host/PROTOCOL.md
@@ -24,7 +27,17 @@
 import { type BridgeControl } from "./control-client";
 import { pickBridge, readinessFor, type MediaMode, type MediaReadiness } from "./selection";
 
-const HEALTH_INTERVAL_MS = 5_000;
+export const HEALTH_INTERVAL_MS = 5_000;
+/**
+ * The check of a reported bridge waits this long for its health answer: a live bridge answers within milliseconds
+ * (its control listener, next to the room's), a frozen host or one off the network never does.
+ */
+export const PROBE_TIMEOUT_MS = 500;
+/** A reported bridge found healthy is not checked again within this long (a page whose own network failed reports on). */
+export const PROBE_AGAIN_MS = 2_000;
+/** Each session may have the room check its bridge at most REPORTS_PER_WINDOW times per REPORT_WINDOW_MS. */
+export const REPORTS_PER_WINDOW = 3;
+export const REPORT_WINDOW_MS = 60_000;
 
 export interface MediaRecord {
   mode: MediaMode;
@@ -62,6 +75,8 @@ export interface MediaConfig {
   control: BridgeControl;
   /** the lobby id of a session (as in its lobby grants) */
   lobbyId(session: string): Promise<string>;
+  /** the clock (ms since epoch; injectable for tests) */
+  now?: () => number;
 }
 
 /** A promise's value, or its error as a value (so that one nobody awaits yet is not an unhandled rejection). */
@@ -73,6 +88,12 @@ export class MediaCoordinator {
   #chain: Promise<unknown> = Promise.resolve();
   /** The bridge the last move to the bridge picked: the next move asks it for the room early (#moveToBridge). */
   #lastPick: string | undefined;
+  /** The check of a reported bridge in progress (reports meanwhile share it). */
+  #probe: Promise<void> | undefined;
+  /** The last reported bridge found healthy, and when. */
+  #healthy: { base: string; at: number } | undefined;
+  /** per session: when its recent reports were taken (REPORTS_PER_WINDOW) */
+  readonly #reports = new Map<string, number[]>();
 
   constructor(
     private readonly host: MediaHost,
@@ -112,6 +133,46 @@ export class MediaCoordinator {
   }
 
   /**
+   * An occupant (session `session`) reports that the room's bridge does not answer it. Check the bridge with a
+   * short timeout; if it does not answer us either, move the room to another bridge now (instead of at the next
+   * alarm). Returns once handled (or dropped: over the session's bound, checked healthy just now, or a check is
+   * already under way).
+   */
+  bridgeUnreachable(session: string): Promise<void> {
+    const now = this.#now();
+    const base = this.host.load().bridge?.base;
+    if (!base || !this.#takeReport(session, now)) return Promise.resolve();
+    if (this.#probe) return this.#probe;
+    if (this.#healthy?.base === base && now - this.#healthy.at < PROBE_AGAIN_MS) return Promise.resolve();
+    const probe = (async () => {
+      const h = await this.cfg.control.health(base, PROBE_TIMEOUT_MS);
+      if (h.healthy) {
+        this.#healthy = { base, at: this.#now() };
+        return;
+      }
+      console.error(`media coordinator: bridge ${base} reported and not answering: moving the room`);
+      await this.#serial(async () => {
+        if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]));
+      });
+    })().finally(() => (this.#probe = undefined));
+    this.#probe = probe;
+    return probe;
+  }
+
+  #now(): number {
+    return this.cfg.now ? this.cfg.now() : Date.now();
+  }
+
+  /** Count a session's report, unless it has used up its REPORTS_PER_WINDOW. */
+  #takeReport(session: string, now: number): boolean {
+    const recent = (this.#reports.get(session) ?? []).filter((t) => now - t < REPORT_WINDOW_MS);
+    if (recent.length >= REPORTS_PER_WINDOW) return false;
+    recent.push(now);
+    this.#reports.set(session, recent);
+    return true;
+  }
+
+  /**
    * Make `bridge` the room's bridge room for `want` and say so: after creating it, or to go standby -> bridge (the
    * person waiting joined) or bridge -> standby (back to two, someone still waiting) with the room it has.
    */
@@ -127,6 +188,7 @@ export class MediaCoordinator {
    * a moderator kicked that occupant and its connection goes too.
    */
   async removed(session: string, kickedNick?: string): Promise<void> {
+    this.#reports.delete(session);
     const base = this.host.load().bridge?.base; // bridge mode or standby
     if (!base) return;
     const room = this.host.room;

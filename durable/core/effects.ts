@@ -33,7 +33,9 @@ export type Effect =
    * a session became bound (`bound`), or a bound one went (`gone`; its lobby connections on the media bridge go too):
    * who waits on the hair check may have changed
    */
-  | { kind: "sessions-changed"; bound?: string; gone?: string };
+  | { kind: "sessions-changed"; bound?: string; gone?: string }
+  /** an occupant reports that the room's bridge does not answer it (features/media.ts): the shell checks the bridge */
+  | { kind: "bridge-unreachable"; conn: string };
 
 export class Out {
   readonly effects: Effect[] = [];
@@ -63,6 +65,9 @@ export class Out {
   }
   occupantsChanged(): void {
     this.effects.push({ kind: "occupants-changed" });
+  }
+  bridgeUnreachable(conn: string): void {
+    this.effects.push({ kind: "bridge-unreachable", conn });
   }
   kicked(nick: string, conn: string): void {
     this.effects.push({ kind: "occupants-changed", kicked: nick, kickedConn: conn });

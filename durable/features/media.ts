@@ -10,6 +10,8 @@
  * connection there, unseen, and is admitted with its occupant grant once it joins; bridge-host/PROTOCOL.md "Lobby"),
  * and `mode='p2p'` when that room goes. The grant names the session by its lobby id (contract/grants.ts lobbyIdFor), so
  * that the room can have the bridge close that session's lobby connections when it goes or is kicked.
+ * Reports: an occupant whose bridge link closed or stalls says so with `<iq type='set'><media unreachable='WS_URL'/></iq>`;
+ * the room answers at once and has the media coordinator check that bridge (media-coordinator.ts `bridgeUnreachable`).
  * Grants are minted per occupant nick with contract/grants.ts (<= 60 s).
  */
 import { roomJid } from "../../contract/jid";
@@ -20,7 +22,7 @@ import type { Out } from "../core/effects";
 import { errorReply, iqResult } from "../core/reply";
 import { fullJid, occupants, type ConnState, type MediaMode, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
-import { escapeAttr, type XmlElement } from "../xmpp/xml";
+import { childElements, escapeAttr, type XmlElement } from "../xmpp/xml";
 
 export function mediaPayload(room: RoomState, grant: string | undefined): string {
   const url = room.meta.bridgeUrl;
@@ -33,11 +35,23 @@ async function payloadFor(room: RoomState, c: ConnState, deps: Deps): Promise<st
   return mediaPayload(room, grant);
 }
 
-/** `<iq type='get'><media/></iq>` to the room: only occupants get a grant (it names their nick). */
+/**
+ * `<iq type='get'><media/></iq>` to the room: only occupants get a grant (it names their nick).
+ * `<iq type='set'><media unreachable='WS_URL'/></iq>`: an occupant's report that the room's bridge does not answer it
+ * (the shell's media coordinator checks the bridge and moves the call if it is down).
+ */
 export async function handleMediaIq(room: RoomState, c: ConnState, el: XmlElement, out: Out, deps: Deps): Promise<void> {
   if (!c.occ) {
     const e = errorReply(c, el, { type: "cancel", condition: "not-acceptable", text: "join the room first" });
     if (e) out.send(c.id, e);
+    return;
+  }
+  const unreachable = el.attrs["type"] === "set" ? childElements(el)[0]?.attrs["unreachable"] : undefined;
+  if (unreachable !== undefined) {
+    // The occupant's bridge does not answer it. Only a report about the room's bridge now counts (a late one about a
+    // bridge the room already left is answered and dropped); the room checks the bridge before it acts on it.
+    if (unreachable === room.meta.bridgeUrl) out.bridgeUnreachable(c.id);
+    out.send(c.id, iqResult(c, el));
     return;
   }
   if (el.attrs["type"] !== "get") {

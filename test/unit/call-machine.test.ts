@@ -226,6 +226,56 @@ describe("call machine: the bridge lost", () => {
     expect(h.s.mode).toBe("bridge");
   });
 
+  it("a bridge link that closes is reported to the room at once (it checks the bridge and moves the call)", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    const out = h.send({ type: "link-failed", link, reason: "closed 1006" });
+    expect(ofKind(out, "report-bridge")).toEqual([{ kind: "report-bridge", url: B1 }]);
+    expect(ofKind(out, "fetch-media")).toEqual([]);
+    // The room's move comes as an announcement of the other bridge: a fresh move there.
+    expect(only(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "bridge-connect")).toMatchObject({ url: B2, via: "fresh" });
+  });
+
+  it("a media restart (4503) is not reported: a fresh grant is asked at once and the same bridge room connected again", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    const out = h.send({ type: "link-failed", link, reason: "closed 4503 media restarted", restarted: true });
+    expect(out).toContainEqual({ kind: "link-close", link });
+    expect(ofKind(out, "report-bridge")).toEqual([]);
+    expect(ofKind(out, "fetch-media")).toHaveLength(1);
+    const again = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "fresh" } }), "bridge-connect");
+    expect(again).toMatchObject({ url: B1, grant: "fresh", via: "fresh" });
+    expect(again.link).not.toBe(link);
+  });
+
+  it("a stalled bridge link is reported, once per link until REPORT_AGAIN_MS, and kept until the room moves the call", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    const out = h.send({ type: "link-stalled", link });
+    expect(ofKind(out, "report-bridge")).toEqual([{ kind: "report-bridge", url: B1 }]);
+    expect(ofKind(out, "link-close")).toEqual([]); // make-before-break: the move to the next bridge closes it
+    h.advance(4999);
+    expect(h.send({ type: "link-stalled", link })).toEqual([]);
+    h.advance(1);
+    expect(ofKind(h.send({ type: "link-stalled", link }), "report-bridge")).toHaveLength(1);
+    // The room moves the call: the stalled link stays until the new one carries.
+    const c = only(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "bridge-connect");
+    h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link });
+    expect(h.send({ type: "bridge-carrying", attempt: c.attempt, link: c.link })).toContainEqual({ kind: "link-close", link });
+  });
+
+  it("a stall of a link that is not the bridge we are on is not reported", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    const link = h.onBridge(B1);
+    expect(h.send({ type: "link-stalled", link: link + 1 })).toEqual([]);
+    h.send({ type: "media", ann: { mode: "p2p" } });
+    expect(h.send({ type: "link-stalled", link })).toEqual([]);
+  });
+
   it("a failure of a link that is no longer ours changes nothing", () => {
     const h = new CallHarness();
     h.join("alice", ["bob"]);

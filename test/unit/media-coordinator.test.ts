@@ -7,7 +7,14 @@ import { describe, expect, it } from "vitest";
 import { lobbyIdFor } from "../../contract/grants";
 import { bridgeControlKey, NonceCache, verifyRequest } from "../../contract/signed-request";
 import { BridgeControl } from "../../durable/bridge/control-client";
-import { MediaCoordinator, type MediaRecord } from "../../durable/bridge/media-coordinator";
+import {
+  MediaCoordinator,
+  PROBE_AGAIN_MS,
+  PROBE_TIMEOUT_MS,
+  REPORT_WINDOW_MS,
+  REPORTS_PER_WINDOW,
+  type MediaRecord,
+} from "../../durable/bridge/media-coordinator";
 
 const SECRET = "b".repeat(40);
 
@@ -65,13 +72,16 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
     const base = new URL(req.url).origin;
     const h = handlers[base];
     if (!h || !states[base]!.alive) throw new TypeError("connection refused");
-    return h(req);
+    // as a real fetch: the caller's timeout aborts a request the host never answers
+    const aborted = new Promise<never>((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason as Error)));
+    return Promise.race([h(req), aborted]);
   }) as typeof fetch;
   let occupants = 0;
   let waiting = 0;
   let record: MediaRecord = { mode: "p2p" };
   const sent: { mode: string; url: string | null }[] = [];
   let check: number | undefined;
+  const clock = { now: 1_000_000 };
   const coord = new MediaCoordinator(
     {
       room: "blue-fox",
@@ -88,10 +98,12 @@ function setup(bridges: Record<string, { alive: boolean; load: number }>) {
       bridges: Object.keys(bridges),
       control: new BridgeControl({ secret: SECRET, fetch: fetchFn }),
       lobbyId: (session) => lobbyIdFor(SECRET, "blue-fox", session),
+      now: () => clock.now,
     },
   );
   return {
     coord,
+    clock,
     states,
     sent,
     setOccupants: (n: number) => (occupants = n),
@@ -138,6 +150,77 @@ describe("MediaCoordinator", () => {
     await t.coord.checkBridge();
     expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
     expect(t.sent).toEqual([{ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+  });
+
+  describe("an occupant reports that the bridge does not answer it", () => {
+    async function onBridgeA() {
+      const t = setup({ "http://a.test": { alive: true, load: 0 }, "http://b.test": { alive: true, load: 0.5 } });
+      t.setOccupants(3);
+      await t.coord.reconcile();
+      expect(t.record().bridge?.base).toBe("http://a.test");
+      t.sent.length = 0;
+      t.states["http://a.test"]!.calls.length = 0;
+      return t;
+    }
+    const healthChecks = (t: Awaited<ReturnType<typeof onBridgeA>>) => t.states["http://a.test"]!.calls.filter((c) => c === "GET /health").length;
+
+    it("a bridge that is down (refuses) is confirmed and replaced at once", async () => {
+      const t = await onBridgeA();
+      t.states["http://a.test"]!.alive = false;
+      await t.coord.bridgeUnreachable("s1");
+      expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+      expect(t.sent).toEqual([{ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+    });
+
+    it("a frozen bridge (accepts, never answers) fails the quick check (PROBE_TIMEOUT_MS, not the usual timeout) and is replaced", async () => {
+      const t = await onBridgeA();
+      t.states["http://a.test"]!.healthGate = new Promise(() => undefined);
+      const start = Date.now();
+      await t.coord.bridgeUnreachable("s1");
+      expect(Date.now() - start).toBeGreaterThanOrEqual(PROBE_TIMEOUT_MS - 50);
+      expect(Date.now() - start).toBeLessThan(2500); // the control client's default is 3 s
+      expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+    });
+
+    it("a bridge that answers healthy stays (the reporter's own network failed); it is checked again only after PROBE_AGAIN_MS", async () => {
+      const t = await onBridgeA();
+      await t.coord.bridgeUnreachable("s1");
+      expect(t.record().bridge?.base).toBe("http://a.test");
+      expect(t.sent).toEqual([]);
+      expect(healthChecks(t)).toBe(1);
+      t.clock.now += PROBE_AGAIN_MS - 1;
+      await t.coord.bridgeUnreachable("s2");
+      expect(healthChecks(t)).toBe(1);
+      t.clock.now += 1;
+      await t.coord.bridgeUnreachable("s2");
+      expect(healthChecks(t)).toBe(2);
+    });
+
+    it("reports that come together share one check; each session has REPORTS_PER_WINDOW per REPORT_WINDOW_MS", async () => {
+      const t = await onBridgeA();
+      let release!: () => void;
+      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
+      const together = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s2"), t.coord.bridgeUnreachable("s3")];
+      release();
+      await Promise.all(together);
+      expect(healthChecks(t)).toBe(1);
+      // s1 may report REPORTS_PER_WINDOW times in all: two more checks, then none in this window
+      for (let i = 0; i < REPORTS_PER_WINDOW + 1; i++) {
+        t.clock.now += PROBE_AGAIN_MS;
+        await t.coord.bridgeUnreachable("s1");
+      }
+      expect(healthChecks(t)).toBe(REPORTS_PER_WINDOW);
+      t.clock.now += REPORT_WINDOW_MS;
+      await t.coord.bridgeUnreachable("s1");
+      expect(healthChecks(t)).toBe(REPORTS_PER_WINDOW + 1);
+    });
+
+    it("a report while the room has no bridge room asks nothing of any bridge", async () => {
+      const t = setup({ "http://a.test": { alive: true, load: 0 } });
+      t.setOccupants(2);
+      await t.coord.bridgeUnreachable("s1");
+      expect(t.states["http://a.test"]!.calls).toEqual([]);
+    });
   });
 
   it("moves off a draining bridge", async () => {

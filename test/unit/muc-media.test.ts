@@ -45,6 +45,24 @@ describe("Parley media-mode announcements (urn:parley:media:0)", () => {
     expect(back.effects.filter((e) => e.kind === "send").every((e) => e.kind === "send" && e.xml.includes(`mode="p2p"`))).toBe(true);
     expect(h.rt.room.meta.bridgeUrl).toBeNull();
   });
+  it("an occupant's report that the room's bridge does not answer it is answered and handed to the shell; others are not", async () => {
+    const h = await aliceAndBob();
+    const url = "wss://bridge.example/rooms/room";
+    await setMediaMode(h.rt.room, "bridge", url, new Out(), h.rt.deps);
+    const report = (u: string, id = "r") => `<iq type="set" id="${id}" to="${R}"><media xmlns="urn:parley:media:0" unreachable="${u}"/></iq>`;
+    h.effects.length = 0;
+    expect((await h.send("a", report(url)))[0]).toMatch(/<iq[^>]*type="result"[^>]*id="r"|<iq[^>]*id="r"[^>]*type="result"/);
+    expect(h.effects.filter((e) => e.kind === "bridge-unreachable")).toEqual([{ kind: "bridge-unreachable", conn: "a" }]);
+    // a late report about a bridge the room no longer uses: answered, dropped
+    h.effects.length = 0;
+    expect((await h.send("a", report("wss://old.example/rooms/room", "r2")))[0]).toContain(`type="result"`);
+    expect(h.effects.filter((e) => e.kind === "bridge-unreachable")).toEqual([]);
+    // someone not in the room may not report; a set without a report still may not choose the mode
+    h.ready("x");
+    expect((await h.send("x", report(url, "r3")))[0]).toContain("<not-acceptable");
+    expect((await h.send("a", `<iq type="set" id="r4" to="${R}"><media xmlns="urn:parley:media:0" mode="p2p"/></iq>`))[0]).toContain("<not-allowed");
+    expect(h.effects.filter((e) => e.kind === "bridge-unreachable")).toEqual([]);
+  });
   it("standby is p2p with the bridge's URL and a grant per occupant; nobody waiting or joining gets it", async () => {
     const h = harness();
     h.ready("a");

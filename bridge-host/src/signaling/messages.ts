@@ -118,6 +118,8 @@ const RtpCapabilities = z.object({
 
 export const Schemas = {
   getRouterRtpCapabilities: z.object({}).optional(),
+  /** liveness (PROTOCOL.md): answered at once with `{}`; a client takes a late answer as a stalled bridge */
+  ping: z.object({}).optional(),
   createWebRtcTransport: z.object({ direction: z.enum(["send", "recv"]) }),
   connectWebRtcTransport: z.object({ transportId: id, dtlsParameters: DtlsParameters }),
   produce: z.object({

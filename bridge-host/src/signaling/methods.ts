@@ -37,6 +37,7 @@ type MethodTable = { [M in MethodName]: { schema: (typeof Schemas)[M]; handler: 
 
 const METHODS = {
   getRouterRtpCapabilities: { schema: Schemas.getRouterRtpCapabilities, handler: ({ room }) => room.router.rtpCapabilities },
+  ping: { schema: Schemas.ping, handler: () => ({}) },
   createWebRtcTransport: {
     schema: Schemas.createWebRtcTransport,
     handler: ({ room, peer }, d) => room.createWebRtcTransport(peer, d.direction),

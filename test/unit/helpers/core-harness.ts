@@ -58,6 +58,7 @@ export function applyEffects(
       case "save-pw-failure":
       case "occupants-changed":
       case "sessions-changed":
+      case "bridge-unreachable":
         break;
       default:
         throw new Error(`unknown effect ${JSON.stringify(e satisfies never)}`);

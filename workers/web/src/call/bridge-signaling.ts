@@ -14,6 +14,15 @@ function asObject(v: unknown): Json | undefined {
 }
 export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
+/**
+ * Liveness (bridge-host/PROTOCOL.md `ping`): a bridge host that froze or dropped off the network keeps our socket
+ * open and answers nothing, and the browser notices no close for minutes. A ping goes out every PING_EVERY_MS; one
+ * not answered within PING_LATE_MS means the bridge stalls. An answer takes a few milliseconds on a live bridge, so
+ * 750 ms is far beyond a busy one's delay while keeping the detection (and the call's move) quick.
+ */
+const PING_EVERY_MS = 200;
+const PING_LATE_MS = 750;
+
 export class Signaling {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
@@ -56,6 +65,23 @@ export class Signaling {
       ws.addEventListener("open", () => (clearTimeout(t), resolve(s)), { once: true });
       ws.addEventListener("close", (ev) => (clearTimeout(t), reject(new Error(`the bridge refused the connection (${ev.code} ${ev.reason})`))), { once: true });
     });
+  }
+
+  /** Ping the bridge until the socket closes or `stop()`; `onStall` once a ping is late (again once one is answered). */
+  watch(onStall: () => void): { stop(): void } {
+    let stalled = false;
+    const timer = setInterval(() => {
+      if (this.ws.readyState !== WebSocket.OPEN) return clearInterval(timer);
+      this.request("ping", {}, PING_LATE_MS).then(
+        () => (stalled = false),
+        () => {
+          if (stalled || this.ws.readyState !== WebSocket.OPEN) return;
+          stalled = true;
+          onStall();
+        },
+      );
+    }, PING_EVERY_MS);
+    return { stop: () => clearInterval(timer) };
   }
 
   /** A request; with `timeoutMs`, one not answered in time fails (and its late answer is dropped). */

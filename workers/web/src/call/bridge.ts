@@ -33,6 +33,9 @@ const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
 /** How long an ICE restart request may wait for the bridge's answer before the link counts as lost. */
 const RESTART_ICE_ANSWER_MS = 5000;
 
+/** The bridge closes with this code when the room's media worker died and the room is being recreated (PROTOCOL.md). */
+const MEDIA_RESTARTED = 4503;
+
 /** How long our audio producer waits for the others' video at most (see `ready` in connectBridge). */
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
 
@@ -60,7 +63,10 @@ export interface BridgeEvents {
   expectedVideo(): string[];
   remoteStream(nick: string, stream: MediaStream): void;
   peerGone(nick: string): void;
-  failed(reason: string): void;
+  /** the link is lost; `restarted`: the bridge recreates the room at once (its media worker died), connect again */
+  failed(reason: string, restarted: boolean): void;
+  /** the bridge stopped answering on our open socket (bridge-signaling.ts `watch`) */
+  stalled(): void;
 }
 
 export interface BridgeOptions {
@@ -74,6 +80,7 @@ export const LOBBY_EVENTS: BridgeEvents = {
   remoteStream: () => undefined,
   peerGone: () => undefined,
   failed: () => undefined,
+  stalled: () => undefined,
 };
 
 export interface BridgeLink {
@@ -116,8 +123,9 @@ export async function connectBridge(
   const early: Array<[string, Json]> = [];
   sig.onNotification = (m, d) => early.push([m, d]);
   sig.onClose = (code, reason) => {
-    if (!closed) events.failed(`closed ${code}${reason ? ` ${reason}` : ""}`);
+    if (!closed) events.failed(`closed ${code}${reason ? ` ${reason}` : ""}`, code === MEDIA_RESTARTED);
   };
+  const liveness = sig.watch(() => !closed && events.stalled());
 
   // Ask for the router's capabilities and both transports at once (the bridge answers in order) while the device
   // loads: one round trip instead of three before media can start.
@@ -143,7 +151,7 @@ export async function connectBridge(
         sig
           .request<types.IceParameters>("restartIce", { transportId: t.id }, RESTART_ICE_ANSWER_MS)
           .then((iceParameters) => t.restartIce({ iceParameters }))
-          .catch(() => events.failed("media connection to the bridge failed"));
+          .catch(() => events.failed("media connection to the bridge failed", false));
       }
     });
     return t;
@@ -287,7 +295,7 @@ export async function connectBridge(
         return;
       }
       case "roomClosing":
-        if (!closed) events.failed(`the bridge is closing this room (${str(d.reason) ?? "unknown"})`);
+        if (!closed) events.failed(`the bridge is closing this room (${str(d.reason) ?? "unknown"})`, d.reason === "worker-died");
         return;
       default:
         return; // peerJoined, activeSpeaker: the room's presence already tells us
@@ -405,6 +413,7 @@ export async function connectBridge(
     close() {
       if (closed) return;
       closed = true;
+      liveness.stop();
       for (const e of consumers.values()) e.consumer.close();
       for (const p of producers.values()) p.close();
       send.close();

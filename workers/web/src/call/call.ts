@@ -222,6 +222,8 @@ class Call {
         return this.#client.transport?.disconnect(false);
       case "fetch-media":
         return void this.#fetchMedia();
+      case "report-bridge":
+        return void this.#client.sendIQ({ to: this.#roomJid, type: "set", parleyMedia: { unreachable: e.url } }).catch(() => undefined);
       case "refresh-lock":
         return void this.#admin.refreshLockState();
       case "leave":

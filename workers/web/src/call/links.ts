@@ -30,8 +30,8 @@ export interface LinkHost {
   dispatch(ev: CallEvent): void;
   nick(): string;
   sendStream(): MediaStream;
-  /** What a link reports about streams and peers (bridge.ts BridgeEvents, without `failed`). */
-  streams: Omit<BridgeEvents, "failed">;
+  /** What a link reports about streams and peers (bridge.ts BridgeEvents, without `failed` and `stalled`). */
+  streams: Omit<BridgeEvents, "failed" | "stalled">;
   /** Is this link the bridge the machine now moves to or is on? */
   isCurrent(link: LinkId): boolean;
   /** Is this link the standby link the machine wants? */
@@ -73,7 +73,12 @@ export class Links {
   }
 
   #events(link: LinkId): BridgeEvents {
-    return { ...this.host.streams, failed: (reason) => this.host.dispatch({ type: "link-failed", link, reason }) };
+    const { dispatch } = this.host;
+    return {
+      ...this.host.streams,
+      failed: (reason, restarted) => dispatch({ type: "link-failed", link, reason, restarted }),
+      stalled: () => dispatch({ type: "link-stalled", link }),
+    };
   }
 
   /** Make-before-break (direct -> bridge): get the move's link, send and receive there, report when it carries. */

@@ -26,7 +26,7 @@ const definitions: DefinitionOptions[] = [
     namespace: NS_MEDIA,
     path: "message.parleyMedia",
     aliases: ["iq.parleyMedia"],
-    fields: { mode: attribute("mode"), url: attribute("url"), grant: attribute("grant") },
+    fields: { mode: attribute("mode"), url: attribute("url"), grant: attribute("grant"), unreachable: attribute("unreachable") },
   },
   {
     element: "av",

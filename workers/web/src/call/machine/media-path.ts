@@ -18,6 +18,12 @@ const STANDBY_NOT_BEFORE_JOIN_MS = 2000;
 const P2P_FINISH_MS = 10_000;
 /** After a bridge failure, how long the call stays direct before asking the room again (grants are short-lived). */
 const BRIDGE_RETRY_MS = 3000;
+/**
+ * A stalled bridge link is reported to the room once, and again at most this often while it stays stalled: the room
+ * checks the bridge itself before it moves the call (it must not move a healthy bridge because our own network
+ * failed), and bounds the reports it takes from each session.
+ */
+const REPORT_AGAIN_MS = 5000;
 /** While moving to the bridge, how often the direct peers are trimmed to the sessions that exist. */
 export const BRIDGE_TRIM_MS = 200;
 
@@ -141,10 +147,28 @@ export function onBridgeFailed(s: CallState, attempt: number, reason: string, no
   bridgeLost(s, reason, now, out);
 }
 
-export function onLinkFailed(s: CallState, link: LinkId, reason: string, now: number, out: Out): void {
-  if (s.bridge?.link === link) bridgeLost(s, reason, now, out);
-  else if (s.standby?.link === link) closeStandby(s, out);
+export function onLinkFailed(s: CallState, link: LinkId, reason: string, restarted: boolean, now: number, out: Out): void {
+  if (s.bridge?.link === link) {
+    const url = s.bridge.url;
+    bridgeLost(s, reason, now, out);
+    if (s.mode !== "bridge") return;
+    // The bridge recreated the room (bridge-host/PROTOCOL.md "Media worker restarts"): a fresh grant from the room
+    // and we connect again, at once. Otherwise the bridge itself may be gone: the room checks and moves the call.
+    out.push(...(restarted ? [{ kind: "fetch-media" } as const] : report(url)));
+  } else if (s.standby?.link === link) closeStandby(s, out);
   else if (s.previousBridge === link) s.previousBridge = undefined;
+}
+
+/** The bridge we are on stopped answering on an open socket: tell the room (bounded), which checks and moves. */
+export function onLinkStalled(s: CallState, link: LinkId, now: number, out: Out): void {
+  if (s.bridge?.link !== link || s.mode !== "bridge") return;
+  if (s.reported?.link === link && now - s.reported.at < REPORT_AGAIN_MS) return;
+  s.reported = { link, at: now };
+  out.push(...report(s.bridge.url));
+}
+
+function report(url: string): CallEffect[] {
+  return [{ kind: "mark", name: "parley:bridge:reported" }, { kind: "report-bridge", url }];
 }
 
 /** The bridge we were on (or moving to) failed: connect directly meanwhile and ask the room again. */

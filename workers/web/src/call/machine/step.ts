@@ -13,6 +13,7 @@ import {
   onBridgeLinked,
   onBridgeRetry,
   onLinkFailed,
+  onLinkStalled,
   onMedia,
   onStandbyLinked,
   onStandbyTimer,
@@ -132,7 +133,10 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       onBridgeFailed(s, ev.attempt, ev.reason, now, out);
       break;
     case "link-failed":
-      onLinkFailed(s, ev.link, ev.reason, now, out);
+      onLinkFailed(s, ev.link, ev.reason, ev.restarted === true, now, out);
+      break;
+    case "link-stalled":
+      onLinkStalled(s, ev.link, now, out);
       break;
     case "standby-linked":
       onStandbyLinked(s, ev.link, out);

@@ -59,6 +59,8 @@ export interface CallState {
   lobbyUrl: string | undefined;
   /** The attempt a scheduled bridge retry belongs to. */
   retryAttempt: number | undefined;
+  /** The last bridge link we reported to the room as stalled, and when (one report per link per REPORT_AGAIN_MS). */
+  reported: { link: LinkId; at: number } | undefined;
   nextLink: LinkId;
 }
 
@@ -103,8 +105,13 @@ export type CallEvent =
   | { type: "bridge-carrying"; attempt: number; link: LinkId }
   /** the move failed before carrying */
   | { type: "bridge-failed"; attempt: number; reason: string }
-  /** a link failed later (its WebSocket closed, the bridge closes the room, ICE could not be restarted) */
-  | { type: "link-failed"; link: LinkId; reason: string }
+  /**
+   * a link failed later (its WebSocket closed, the bridge closes the room, ICE could not be restarted); `restarted`:
+   * the bridge recreates the room at once (its media worker died: 4503, bridge-host/PROTOCOL.md), connect again
+   */
+  | { type: "link-failed"; link: LinkId; reason: string; restarted?: boolean }
+  /** a link's bridge stopped answering (its socket stays open: a host frozen or off the network) */
+  | { type: "link-stalled"; link: LinkId }
   | { type: "standby-linked"; link: LinkId }
   /** every participant is connected and shown directly (make-before-break back to direct) */
   | { type: "direct-carrying" }
@@ -153,6 +160,8 @@ export type CallEffect =
   /** the stream is dead (a moved page's socket, never closed): drop it so that the client reconnects */
   | { kind: "xmpp-restart" }
   | { kind: "fetch-media" }
+  /** tell the room that its bridge at `url` does not answer us (it checks, and moves the call if so) */
+  | { kind: "report-bridge"; url: string }
   | { kind: "refresh-lock" }
   | { kind: "leave"; reason: string }
   // ---- timers (clock injected: the shell runs them)
@@ -194,6 +203,7 @@ export function initialState(init: { want: { audio: boolean; video: boolean }; d
     standby: undefined,
     lobbyUrl: init.lobbyUrl,
     retryAttempt: undefined,
+    reported: undefined,
     nextLink: 1,
   };
 }
