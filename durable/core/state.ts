@@ -34,6 +34,8 @@ interface Occupancy {
   pres: string;
   /** unix ms of the join: who has been in the room longest inherits ownership (features/muc-owner.ts) */
   joinedAt: number;
+  /** SHA-256 (hex) of the occupant's resume token, if it sent one (features/muc-resume.ts) */
+  resume?: string;
 }
 
 export interface ConnState {
@@ -121,6 +123,7 @@ export const ConnStateSchema = z.object({
       pres: z.string().max(MAX_PRESENCE_PAYLOAD),
       // attachments written before this field existed thaw as "joined at the epoch" (i.e. the longest present)
       joinedAt: z.number().int().nonnegative().default(0),
+      resume: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     })
     .optional(),
 });

@@ -3,7 +3,8 @@
  *
  * Pre-join checks run as an ordered veto list (Prosody's muc-occupant-pre-join hooks): the first check that returns
  * an error wins. Order: password back-off, password (§7.2.6, before the nick as in Prosody), nick conflict (§7.2.8),
- * maximum occupants (§7.2.9).
+ * maximum occupants (§7.2.9). A join with the resume token of the occupant holding the nick takes its place instead
+ * (muc-resume.ts).
  *
  * Join answer order (§7.2.2-§7.2.5, Prosody's order): presence of each existing occupant, then the self-presence with
  * status 110 (+201 when the join created the room; §10.1.1), then history (none kept), then the empty subject
@@ -16,15 +17,18 @@ import type { Deps } from "../core/deps";
 import type { Out } from "../core/effects";
 import { errorReply } from "../core/reply";
 import { MAX_PRESENCE_PAYLOAD, fullJid, occupants, type ConnState, type RoomState } from "../core/state";
-import type { StanzaError } from "../xmpp/errors";
+import { streamErrorXml, type StanzaError } from "../xmpp/errors";
 import { NS } from "../xmpp/ns";
 import { child, escapeAttr, text, type XmlElement } from "../xmpp/xml";
 import { mediaHeadline, mediaPayload } from "./media";
 import { broadcastOthers, presencePayload, presenceTpl, renderOne } from "./muc-occupant";
 import { backoffCheck, checkPassword, isPasswordProtected, recordFailure } from "./muc-password";
+import { hashToken, resumable, resumeToken } from "./muc-resume";
 import { validateNick } from "./nick";
 
 interface JoinCtx {
+  /** the occupant this join takes over (same nick, same resume token: muc-resume.ts) */
+  takeover: ConnState | undefined;
   room: RoomState;
   c: ConnState;
   el: XmlElement;
@@ -55,11 +59,12 @@ const PRE_JOIN: readonly PreJoinCheck[] = [
     return { type: "auth", condition: "not-authorized", text: given === "" ? "this room requires a password" : "wrong room password" };
   },
   // §7.2.8: "If the nickname is already in use by another occupant, the service MUST deny access ... <conflict/>"
-  ({ room, key }) =>
-    room.nicks.has(key) ? { type: "cancel", condition: "conflict", text: "that nickname is already in use in this room" } : undefined,
+  // (unless this is the occupant itself, back on a new connection: muc-resume.ts)
+  ({ room, key, takeover }) =>
+    room.nicks.has(key) && !takeover ? { type: "cancel", condition: "conflict", text: "that nickname is already in use in this room" } : undefined,
   // §7.2.9: maximum number of occupants reached -> <service-unavailable/>
-  ({ room, deps }) =>
-    room.nicks.size >= deps.cfg.maxOccupants
+  ({ room, deps, takeover }) =>
+    !takeover && room.nicks.size >= deps.cfg.maxOccupants
       ? { type: "wait", condition: "service-unavailable", text: `the room is full (${deps.cfg.maxOccupants} occupants)` }
       : undefined,
 ];
@@ -84,7 +89,9 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     if (e) out.send(c.id, e);
     return;
   }
-  const j: JoinCtx = { room, c, el, nick: v.value, key: v.key, deps, out };
+  const token = resumeToken(el);
+  const tokenHash = token === undefined ? undefined : await hashToken(token);
+  const j: JoinCtx = { room, c, el, nick: v.value, key: v.key, deps, out, takeover: resumable(room, v.key, tokenHash) };
   for (const check of PRE_JOIN) {
     const err = await check(j);
     if (err) {
@@ -94,6 +101,11 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     }
     // the room may have changed while a check awaited (it cannot here: the shell serializes steps, but stay safe)
     if (c.occ || !room.conns.has(c.id)) return;
+  }
+  if (j.takeover && j.takeover.occ && room.nicks.get(j.key) === j.takeover.id) {
+    takeOver(room, j.takeover, c, pres, out);
+    await joinAnswer(room, c, el, occupants(room).filter((o) => o.id !== c.id), false, out, deps);
+    return;
   }
   const existing = occupants(room);
   const created = existing.length === 0;
@@ -109,15 +121,36 @@ export async function handleJoin(room: RoomState, c: ConnState, el: XmlElement, 
     affiliation: created ? "owner" : "none",
     pres,
     joinedAt: deps.now(),
+    ...(tokenHash !== undefined ? { resume: tokenHash } : {}),
   };
   room.nicks.set(j.key, c.id);
   out.saveConn(c.id);
+  // §7.2.3: the new occupant's presence to everyone else
+  broadcastOthers(room, c, out, (withJid) => presenceTpl(room, c, { withJid }));
+  await joinAnswer(room, c, el, existing, created, out, deps);
+}
 
+/**
+ * The occupancy of `old` (the same person, on a connection lost to a network change) moves to `c`: the others see a
+ * presence update of the same occupant, the old stream ends with <conflict/> (muc-resume.ts).
+ */
+function takeOver(room: RoomState, old: ConnState, c: ConnState, pres: string, out: Out): void {
+  c.occ = { ...old.occ!, pres };
+  delete old.occ;
+  room.nicks.set(c.occ.key, c.id);
+  out.saveConn(old.id);
+  out.saveConn(c.id);
+  out.send(old.id, streamErrorXml({ condition: "conflict", text: "the occupant resumed on a new connection" }));
+  out.close(old.id, 1000, "conflict");
+  broadcastOthers(room, c, out, (withJid) => presenceTpl(room, c, { withJid }));
+}
+
+/** §7.2.2-§7.2.5 and the media mode: what a (re)joining occupant `c` receives, in order. */
+async function joinAnswer(room: RoomState, c: ConnState, el: XmlElement, existing: ConnState[], created: boolean, out: Out, deps: Deps): Promise<void> {
+  if (!c.occ) return;
   const seesJids = c.occ.role === "moderator";
   // §7.2.3: existing occupants' presence first
   for (const o of existing) out.send(c.id, renderOne(presenceTpl(room, o, { withJid: seesJids }), c));
-  // §7.2.3: the new occupant's presence to everyone else
-  broadcastOthers(room, c, out, (withJid) => presenceTpl(room, c, { withJid }));
   // §7.2.2 self-presence: 110, and 201 for a new room (§10.1.1); the join presence's id echoed
   const id = el.attrs["id"];
   out.send(

@@ -10,6 +10,7 @@ import { DOMAIN_MARK, Out, TO_MARK, renderFor } from "../core/effects";
 import { MAX_PRESENCE_PAYLOAD, fullJid, fullJidAttr, occupants, type ConnState, type RoomState } from "../core/state";
 import { NS } from "../xmpp/ns";
 import { escapeAttr, escapeText, serialize, type XmlElement } from "../xmpp/xml";
+import { NS_RESUME } from "../../contract/resume";
 import { ownerSuccessor, promoteToOwner } from "./muc-owner";
 
 export interface PresenceOpts {
@@ -72,7 +73,8 @@ export function presencePayload(el: XmlElement): string {
   let s = "";
   for (const ch of el.children) {
     if (typeof ch === "string") continue; // whitespace between children is not significant in presence
-    if (ch.ns === NS.MUC || ch.ns === NS.MUC_USER) continue;
+    // the resume token is a secret between the occupant and the room (muc-resume.ts)
+    if (ch.ns === NS.MUC || ch.ns === NS.MUC_USER || ch.ns === NS_RESUME) continue;
     if (decls) {
       const attrs = Object.create(null) as Record<string, string>;
       for (const k in decls) if (!(k in ch.attrs)) attrs[k] = decls[k]!;

@@ -286,20 +286,26 @@ describe("call machine: the bridge lost", () => {
 });
 
 describe("call machine: the XMPP connection", () => {
-  it("a dropped stream shows reconnecting; once back, everyone is forgotten and we rejoin as the same nick", () => {
+  it("a dropped stream shows reconnecting; once back we rejoin as the same nick, keeping those the room names again", () => {
     const h = new CallHarness();
-    h.join("alice", ["bob"]);
+    h.join("alice", ["bob", "carol"]);
     expect(h.send({ type: "xmpp-disconnected" })).toEqual([
       { kind: "view-connection", state: "reconnecting" },
       { kind: "clear-timer", timer: "keepalive" },
     ]);
     const back = h.send({ type: "xmpp-reconnected" });
-    expect(ofKind(back, "participant-gone").map((e) => e.nick)).toEqual(["bob"]);
+    expect(ofKind(back, "participant-gone")).toEqual([]);
     expect(only(back, "rejoin").nick).toBe("alice");
-    h.arrive("bob");
+    // the room names bob again (his tile stays, no "joined" line); carol left meanwhile
+    const bob = h.arrive("bob");
+    expect(ofKind(bob, "system")).toEqual([]);
     const joined = h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    expect(ofKind(joined, "participant-gone").map((e) => e.nick)).toEqual(["carol"]);
+    expect(ofKind(joined, "system").map((e) => e.text)).toEqual(["carol left."]);
     expect(joined).toContainEqual({ kind: "view-connection", state: "connected" });
     expect(ofKind(joined, "fetch-media")).toHaveLength(1);
+    // a stream the server closed is no network change: the direct sessions are kept
+    expect(ofKind(joined, "p2p-restart")).toEqual([]);
     expect(last(joined, "p2p-peers")?.peers).toEqual([jid("bob")]);
     // after rejoining, we are the later one: we initiate towards those already there
     expect(h.s.participants.get("bob")?.weInitiate).toBe(true);
@@ -324,14 +330,73 @@ describe("call machine: the XMPP connection", () => {
       { kind: "view-connection", state: "reconnecting" },
       { kind: "clear-timer", timer: "keepalive" },
       { kind: "xmpp-restart" },
+      { kind: "set-timer", timer: "reconnect", ms: 1000 },
     ]);
-    // The client reports the drop it caused, then the new session: nothing twice, and no pings meanwhile.
+    // The client reports the drop it caused, then the new session: nothing twice, no pings meanwhile, and a new
+    // connection attempt every second (not the client's back-off).
     expect(h.send({ type: "xmpp-disconnected" })).toEqual([]);
-    expect(h.advance(30_000)).toEqual([]);
-    expect(only(h.send({ type: "xmpp-reconnected" }), "rejoin").nick).toBe("alice");
+    expect(ofKind(h.advance(3000), "xmpp-connect")).toHaveLength(3);
+    expect(ofKind(h.advance(30_000), "xmpp-ping")).toEqual([]);
+    const re = h.send({ type: "xmpp-reconnected" });
+    expect(only(re, "rejoin").nick).toBe("alice");
+    expect(re).toContainEqual({ kind: "clear-timer", timer: "reconnect" });
+    h.arrive("bob");
     const back = h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
     expect(back).toContainEqual({ kind: "view-connection", state: "connected" });
     expect(back).toContainEqual({ kind: "set-timer", timer: "keepalive", ms: 15_000 });
+    // our direct sessions went with the old network: new ones replace them (before the peers are set again)
+    const restart = back.findIndex((e) => e.kind === "p2p-restart");
+    expect(restart).toBeGreaterThanOrEqual(0);
+    expect(back.findIndex((e, i) => i > restart && e.kind === "p2p-peers" && e.peers.includes(jid("bob")))).toBeGreaterThan(restart);
+    expect(h.advance(5000)).not.toContainEqual({ kind: "xmpp-connect" });
+  });
+
+  it("the browser reporting a network change drops the stream at once; another report while down connects at once", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    expect(h.send({ type: "network-change" })).toEqual([
+      { kind: "view-connection", state: "reconnecting" },
+      { kind: "clear-timer", timer: "keepalive" },
+      { kind: "xmpp-restart" },
+      { kind: "set-timer", timer: "reconnect", ms: 1000 },
+    ]);
+    h.send({ type: "xmpp-disconnected" });
+    expect(h.send({ type: "network-change" })).toEqual([{ kind: "xmpp-connect" }]);
+    // while the rejoin is on its way, no new connection attempts
+    h.send({ type: "xmpp-reconnected" });
+    expect(ofKind(h.advance(3000), "xmpp-connect")).toEqual([]);
+  });
+
+  it("media that stalls makes a quick ping; only no answer drops the stream", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    expect(h.send({ type: "media-stalled" })).toEqual([{ kind: "xmpp-ping", timeoutMs: 2000 }]);
+    expect(h.send({ type: "xmpp-ping", ok: true })).toEqual([]);
+    h.send({ type: "media-stalled" });
+    expect(h.send({ type: "xmpp-ping", ok: false })).toContainEqual({ kind: "xmpp-restart" });
+    // down already: stalls change nothing
+    expect(h.send({ type: "media-stalled" })).toEqual([]);
+  });
+
+  it("network change on the bridge: the rejoin's announcement of the same bridge room is a new move that replaces the dead link", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const old = h.onBridge(B1, "g1");
+    h.send({ type: "network-change" });
+    h.send({ type: "xmpp-disconnected" });
+    h.send({ type: "xmpp-reconnected" });
+    h.arrive("bob");
+    h.arrive("carol");
+    h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    const move = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g2" } }), "bridge-connect");
+    expect(move).toMatchObject({ url: B1, grant: "g2", via: "fresh" });
+    expect(move.link).not.toBe(old);
+    // our own query's answer is the same move, not another
+    expect(ofKind(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g3" } }), "bridge-connect")).toEqual([]);
+    h.send({ type: "bridge-linked", attempt: move.attempt, link: move.link });
+    // make-before-break: the dead link goes once the new one carries
+    expect(h.send({ type: "bridge-carrying", attempt: move.attempt, link: move.link })).toContainEqual({ kind: "link-close", link: old });
+    expect(h.s.bridge?.link).toBe(move.link);
   });
 
   it("a rejoin the room refuses is shown as failed", () => {

@@ -19,9 +19,10 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
  * `fakeCameras`: how many fake cameras (and microphones) the browser has (Chromium's fake device `device-count`).
  * `fakeFps`: their frame rate (Chromium's fake cameras default to 20 frames a second; webcams usually deliver 30).
  * `executablePath`: another Chromium executable, e.g. a wrapper that runs it in a network namespace (netns.ts).
+ * `args`: more command-line switches.
  */
 export async function launchBrowser(
-  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string } = {},
+  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string; args?: string[] } = {},
 ): Promise<Browser> {
   const fake = [
     ...(opts.fakeCameras && opts.fakeCameras > 1 ? [`device-count=${opts.fakeCameras}`] : []),
@@ -45,6 +46,7 @@ export async function launchBrowser(
       "--autoplay-policy=no-user-gesture-required",
       // Loopback-only tests: don't hide host candidates behind mDNS names.
       "--disable-features=WebRtcHideLocalIpsWithMdns",
+      ...(opts.args ?? []),
     ],
   });
 }

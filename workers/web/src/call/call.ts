@@ -41,6 +41,14 @@ export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: 
 
 void loadBridge().catch(() => undefined);
 
+/** How long a connection attempt may take before an xmpp-connect replaces it (a busy server takes a second or so). */
+const CONNECT_PATIENCE_MS = 3000;
+
+function randomToken(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
 export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<JoinOutcome> {
   const warm = await takeWarm(opts.room);
   const client = warm?.client ?? createRoomClient(opts.room, { autoReconnect: false });
@@ -87,6 +95,12 @@ class Call {
   #haveIceServers: boolean;
   /** The direct-call offer and spare answerer prepared during the hair check (warm.ts), if any. */
   #warm: Pick<WarmSession, "offer" | "spare"> | undefined;
+  /** Sent in our join presence: a rejoin with it gets our place in the room back (muc-resume.ts). Never shown. */
+  readonly #resumeToken = randomToken();
+  /** We dropped the stream to connect again at once (xmpp-restart): connect when the client reports it down. */
+  #connectWhenDown = false;
+  /** When the current connection attempt started (xmpp-connect leaves a recent one alone). */
+  #connectingSince = 0;
 
   constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm?: WarmSession) {
     this.#warm = warm;
@@ -146,7 +160,8 @@ class Call {
       acceptIncoming: (peer) => this.#state.mode === "p2p" && [...this.#state.participants.values()].some((p) => p.jid === peer),
       remoteStream: (peer, stream) => this.#remote.set(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#remote.set(peer, undefined, "p2p"),
-      stateChanged: (peer) => {
+      stateChanged: (peer, state) => {
+        if (state === "disconnected") this.#dispatch({ type: "media-stalled" });
         const nick = JID.getResource(peer);
         if (nick) this.#remote.show(nick);
         this.#remote.checkDirect();
@@ -219,7 +234,11 @@ class Call {
           (err: unknown) => this.#dispatch({ type: "xmpp-ping", ok: !(err instanceof Error && err.message === "timeout") }),
         );
       case "xmpp-restart":
-        return this.#client.transport?.disconnect(false);
+        return this.#connectNow(true);
+      case "xmpp-connect":
+        return this.#connectNow(false);
+      case "p2p-restart":
+        return this.#p2p.restart();
       case "fetch-media":
         return void this.#fetchMedia();
       case "report-bridge":
@@ -299,6 +318,7 @@ class Call {
     this.#client.on("disconnected", this.#onDisconnected);
     this.#client.on("session:started", this.#onReconnected);
     window.addEventListener("pagehide", this.#onPageHide);
+    this.#watchNetwork(true);
     // The bridge code is fetched when this module loads; if that failed, try again now that we are in the call.
     if (!bridgeLoaded()) setTimeout(() => void loadBridge().catch(() => undefined), 1500);
     return { kind: "joined" };
@@ -322,6 +342,7 @@ class Call {
         this.#client.joinRoom(this.#roomJid, nick, {
           muc: { type: "join", password: this.#password || undefined, history: { maxStanzas: 20 } },
           parleyAv: avToWire(this.#state.av),
+          parleyResume: { token: this.#resumeToken },
         }),
         15_000,
         "the room did not answer",
@@ -352,6 +373,7 @@ class Call {
   #leave(reason: string): Promise<void> {
     this.#leaving = (async () => {
       window.removeEventListener("pagehide", this.#onPageHide);
+      this.#watchNetwork(false);
       this.#client.config.autoReconnect = false;
       for (const t of this.#timers.values()) clearTimeout(t);
       this.#p2p.close();
@@ -384,6 +406,7 @@ class Call {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#p2p.close();
     this.#speaker.close();
+    this.#watchNetwork(false);
   }
 
   readonly #onPageHide = (): void => {
@@ -395,10 +418,51 @@ class Call {
     // We rejoin ourselves (with password and a/v state): stop StanzaJS' own rejoin.
     this.#client.joinedRooms.clear();
     this.#client.joiningRooms.clear();
+    if (this.#connectWhenDown) {
+      this.#connectWhenDown = false;
+      this.#connectNow(false);
+    }
     this.#dispatch({ type: "xmpp-disconnected" });
   };
 
-  readonly #onReconnected = (): void => this.#dispatch({ type: "xmpp-reconnected" });
+  /**
+   * Connect the stream again now, instead of after the client's back-off: dropping the current one first (`drop`),
+   * or only if there is none, or one still not in session after CONNECT_PATIENCE_MS (its first packets may have gone
+   * out on the network we left).
+   */
+  #connectNow(drop: boolean): void {
+    const client = this.#client;
+    if (this.#state.left) return;
+    if (client.transport) {
+      if (!drop && (client.sessionStarted || Date.now() - this.#connectingSince < CONNECT_PATIENCE_MS)) return;
+      this.#connectWhenDown = true;
+      client.transport.disconnect(false);
+      return;
+    }
+    clearTimeout((client as unknown as { reconnectTimer?: ReturnType<typeof setTimeout> }).reconnectTimer);
+    performance.mark("parley:xmpp-connect");
+    this.#connectingSince = Date.now();
+    client.connect();
+  }
+
+  /** The browser's network events (HTML "online"/"offline", Network Information API "change"). */
+  #watchNetwork(on: boolean): void {
+    const conn = (navigator as Navigator & { connection?: EventTarget }).connection;
+    for (const [target, ev] of [[window, "online"], [window, "offline"], [conn, "change"]] as const) {
+      if (on) target?.addEventListener(ev, this.#onNetworkChange);
+      else target?.removeEventListener(ev, this.#onNetworkChange);
+    }
+  }
+
+  readonly #onNetworkChange = (ev: Event): void => {
+    performance.mark(`parley:network-${ev.type}`);
+    this.#dispatch({ type: "network-change" });
+  };
+
+  readonly #onReconnected = (): void => {
+    performance.mark("parley:xmpp-reconnected");
+    this.#dispatch({ type: "xmpp-reconnected" });
+  };
 
   // ---------------------------------------------------------------- room events
 

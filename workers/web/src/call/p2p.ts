@@ -185,6 +185,27 @@ export class P2PMesh {
     return [...this.#sessions].filter(([, s]) => s.pc.connectionState === "connected").map(([p]) => p);
   }
 
+  /**
+   * After a network change every session is dead (its candidates and the peer's view of our address are the old
+   * network's), and so are the prepared offer and the spare answerer: drop them all without a session-terminate (the
+   * peer replaces its session when our new one arrives, #onIncoming), so that setPeers initiates new ones. The
+   * remote streams stay on screen until the new sessions' streams replace them.
+   */
+  restart(): void {
+    for (const [peer, s] of this.#sessions) {
+      this.#sessions.delete(peer);
+      if (s.state !== "ended") s.end("success", true);
+    }
+    this.#prepared?.pc.close();
+    this.#prepared = undefined;
+    this.#spare?.close();
+    this.#spare = undefined;
+    this.#later(() => {
+      this.#ensureSpare();
+      this.#ensureOffer();
+    });
+  }
+
   /** Screen share / camera switch: swap the outgoing video (or audio) track in every session without renegotiation. */
   async replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null): Promise<void> {
     await Promise.all(

@@ -53,8 +53,10 @@ export function onMedia(s: CallState, ann: MediaAnnouncement, now: number, out: 
   switch (ann.mode) {
     case "bridge":
       // The join's announcement and our own query can both answer: one move per bridge URL. A new URL (the room
-      // moved to another bridge, e.g. the old one is draining) is a new make-before-break move.
-      if (s.mode === "bridge" && (s.bridge || s.switching) && ann.url === s.bridgeUrl) return;
+      // moved to another bridge, e.g. the old one is draining) is a new make-before-break move; so is the same URL
+      // after a network change (our link is dead: a new one replaces it, with the grant the rejoin brought).
+      if (s.mode === "bridge" && (s.bridge || s.switching) && ann.url === s.bridgeUrl && !s.pathsStale) return;
+      s.pathsStale = false;
       s.bridgeUrl = ann.url;
       s.mode = "bridge";
       switchToBridge(s, ann.url, ann.grant, out);
@@ -62,6 +64,7 @@ export function onMedia(s: CallState, ann: MediaAnnouncement, now: number, out: 
     case "lobby":
       return; // for those on the hair check (warm.ts); we are in the room
     case "p2p":
+      s.pathsStale = false;
       dropLobby(s, out);
       setStandby(s, ann.standby, now, out);
       if (s.mode === "p2p") return;
@@ -256,7 +259,7 @@ export function dropLobby(s: CallState, out: Out): void {
 
 /** Every link and timer of the media path, closed (leaving). */
 export function closeAll(s: CallState, out: Out): void {
-  for (const timer of ["mesh-fallback", "bridge-trim", "p2p-finish", "bridge-retry", "after-join", "lobby-unused", "keepalive", "standby"] as const) {
+  for (const timer of ["mesh-fallback", "bridge-trim", "p2p-finish", "bridge-retry", "after-join", "lobby-unused", "keepalive", "standby", "reconnect"] as const) {
     out.push({ kind: "clear-timer", timer });
   }
   out.push({ kind: "p2p-peers", peers: [], keep: "all" });

@@ -33,6 +33,18 @@ const LOBBY_UNUSED_MS = 10_000;
  */
 const KEEPALIVE_MS = 15_000;
 const PING_TIMEOUT_MS = 15_000;
+/**
+ * A network change shows in the page as a media path that stops ("disconnected" ICE) or as the browser's own network
+ * events. Media stopping alone may be the other side's network: then a quick ping tells whether our stream still
+ * carries (an answer within PROBE_TIMEOUT_MS: it does). The browser saying the network changed drops the stream at
+ * once: the socket's address may be gone, and a rejoin costs less than waiting to find out.
+ */
+const PROBE_TIMEOUT_MS = 2000;
+/**
+ * While the stream is down after a network change, connect again this often (StanzaJS backs off 2-3 s, then 4-5 s,
+ * … between attempts; the network may be back any moment) and at once when the browser reports a change.
+ */
+const RECONNECT_EVERY_MS = 1000;
 
 /** What the machine needs from its host: the clock (injected so tests control it). */
 export interface MachineDeps {
@@ -64,8 +76,9 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       out.push({ kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
       if (rejoin) {
         s.reconnecting = false;
-        out.push({ kind: "view-connection", state: "connected" });
+        out.push({ kind: "view-connection", state: "connected" }, { kind: "clear-timer", timer: "reconnect" });
         selfView(s, out);
+        rejoined(s, out);
         reconcile(s, out);
         out.push({ kind: "fetch-media" });
       } else {
@@ -90,15 +103,24 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
     case "xmpp-ping":
       if (ev.ok || !s.joined || s.reconnecting) break;
       // No answer: the stream is dead though its socket is not closed. Drop it; the client reconnects, we rejoin.
-      s.reconnecting = true;
-      out.push({ kind: "view-connection", state: "reconnecting" }, { kind: "clear-timer", timer: "keepalive" }, { kind: "xmpp-restart" });
+      streamDead(s, out);
+      break;
+    case "network-change":
+      if (!s.joined) break;
+      if (s.reconnecting) out.push({ kind: "xmpp-connect" });
+      else streamDead(s, out);
+      break;
+    case "media-stalled":
+      if (!s.joined || s.reconnecting) break;
+      out.push({ kind: "xmpp-ping", timeoutMs: PROBE_TIMEOUT_MS });
       break;
     case "xmpp-reconnected":
       if (!s.joined) break;
-      // The room lost us with the stream: everyone is new to us again, and we rejoin as the same nick.
-      for (const nick of [...s.participants.keys()]) removeParticipant(s, nick, out);
+      // We rejoin as the same nick (with our resume token the room gives us our place back: call.ts). Those we knew
+      // stay on screen; whoever the room does not name again before our self-presence left meanwhile (rejoined).
+      s.unconfirmed = new Set(s.participants.keys());
       s.joining = true;
-      out.push({ kind: "rejoin", nick: s.nick });
+      out.push({ kind: "clear-timer", timer: "reconnect" }, { kind: "rejoin", nick: s.nick });
       break;
     case "self-presence":
       s.joining = false;
@@ -171,12 +193,44 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
   return out;
 }
 
+/** The stream is dead or may be (see PROBE_TIMEOUT_MS): drop it and connect again, and remake the media paths then. */
+function streamDead(s: CallState, out: CallEffect[]): void {
+  s.reconnecting = true;
+  s.pathsStale = true;
+  out.push(
+    { kind: "view-connection", state: "reconnecting" },
+    { kind: "clear-timer", timer: "keepalive" },
+    { kind: "xmpp-restart" },
+    { kind: "set-timer", timer: "reconnect", ms: RECONNECT_EVERY_MS },
+  );
+}
+
+/**
+ * Back in the room after the stream dropped: forget those the room no longer has; we are now the later one to have
+ * joined (XEP-0045 orders joins), so we start the direct sessions. After a network change ours are dead: new ones
+ * replace them (the others accept a new session from the same occupant in place of the old, p2p.ts); the bridge link
+ * is replaced by the move the room's announcement to the rejoin starts (media-path.ts onMedia).
+ */
+function rejoined(s: CallState, out: CallEffect[]): void {
+  for (const nick of s.unconfirmed ?? []) {
+    if (!s.participants.has(nick)) continue;
+    removeParticipant(s, nick, out);
+    out.push({ kind: "system", text: `${nick} left.` });
+  }
+  s.unconfirmed = undefined;
+  for (const p of s.participants.values()) p.weInitiate = true;
+  if (!s.pathsStale) return;
+  out.push({ kind: "p2p-restart" });
+  if (s.mode !== "bridge") s.pathsStale = false;
+}
+
 function selfView(s: CallState, out: CallEffect[]): void {
   out.push({ kind: "view-self", nick: s.nick, moderator: s.role === "moderator", owner: s.affiliation === "owner" });
 }
 
 function onAvailable(s: CallState, nick: string, jid: string, av: AvState, out: CallEffect[]): void {
   const existing = s.participants.get(nick);
+  s.unconfirmed?.delete(nick);
   if (existing) existing.av = av;
   else s.participants.set(nick, { nick, jid, av, weInitiate: s.joining });
   out.push({ kind: "view-participant", nick, av });
@@ -233,6 +287,10 @@ function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): 
     case "keepalive":
       if (!s.joined || s.reconnecting) return;
       out.push({ kind: "xmpp-ping", timeoutMs: PING_TIMEOUT_MS }, { kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      return;
+    case "reconnect":
+      if (!s.reconnecting || s.joining) return;
+      out.push({ kind: "xmpp-connect" }, { kind: "set-timer", timer: "reconnect", ms: RECONNECT_EVERY_MS });
       return;
     default:
       throw new Error(`unhandled timer ${(timer satisfies never) as string}`);

@@ -28,6 +28,13 @@ export interface CallState {
   joining: boolean;
   /** The XMPP stream dropped and we wait for it to come back (then rejoin with the same nick). */
   reconnecting: boolean;
+  /**
+   * The device's network changed (or the stream died unnoticed, which is how a change shows): the direct sessions and
+   * the bridge link made before it are dead too, and are made again once we are back in the room (step.ts).
+   */
+  pathsStale: boolean;
+  /** While rejoining: those we knew before whom the room has not named again yet (gone meanwhile if it never does). */
+  unconfirmed: Set<string> | undefined;
   left: boolean;
   joinedAt: number;
   /** Occupants the room had right before our join (its disco#info, asked together with the join), if known. */
@@ -80,7 +87,9 @@ export type TimerId =
   /** the lock-state and media-mode queries after joining */
   | "after-join"
   /** time to check that the XMPP stream still carries (XEP-0199 ping) */
-  | "keepalive";
+  | "keepalive"
+  /** the stream is down after a network change: try to connect again (instead of the client's slower back-off) */
+  | "reconnect";
 
 export type CallEvent =
   // ---- joining and the XMPP connection
@@ -92,6 +101,10 @@ export type CallEvent =
   | { type: "xmpp-reconnected" }
   /** the answer to our XEP-0199 ping, or none in time (`ok: false`) */
   | { type: "xmpp-ping"; ok: boolean }
+  /** the browser says the network changed (`online`/`offline`, a Network Information `change`) */
+  | { type: "network-change" }
+  /** a direct session's or bridge transport's ICE went "disconnected": media stopped arriving */
+  | { type: "media-stalled" }
   // ---- the room (XEP-0045 presence, urn:parley:media:0)
   | { type: "self-presence"; role: string | undefined; affiliation: string | undefined }
   | { type: "occupant-available"; nick: string; jid: string; av: AvState }
@@ -157,8 +170,12 @@ export type CallEffect =
   | { kind: "rejoin"; nick: string }
   /** XEP-0199: ping the server; report xmpp-ping, with ok false if no answer within `timeoutMs` */
   | { kind: "xmpp-ping"; timeoutMs: number }
-  /** the stream is dead (a moved page's socket, never closed): drop it so that the client reconnects */
+  /** the stream is dead (a moved page's socket, never closed) or may be: drop it and connect again at once */
   | { kind: "xmpp-restart" }
+  /** connect the stream now unless a connection is being made or up (skip the client's back-off) */
+  | { kind: "xmpp-connect" }
+  /** make new direct sessions to everyone we have one with (ours are dead after a network change) */
+  | { kind: "p2p-restart" }
   | { kind: "fetch-media" }
   /** tell the room that its bridge at `url` does not answer us (it checks, and moves the call if so) */
   | { kind: "report-bridge"; url: string }
@@ -186,6 +203,8 @@ export function initialState(init: { want: { audio: boolean; video: boolean }; d
     joined: false,
     joining: false,
     reconnecting: false,
+    pathsStale: false,
+    unconfirmed: undefined,
     left: false,
     joinedAt: 0,
     occupantsBeforeJoin: undefined,

@@ -1,0 +1,125 @@
+/**
+ * A call with one participant behind a link that fails and moves (netns.ts): the real edge (`wrangler dev`) and, if
+ * asked, the real bridge host listen on the namespace's service address; one Chromium runs on the host, one inside the
+ * namespace. The pages' origin is http://SERVICE_ADDRESS:PORT, which Chromium is told to treat as secure (camera and
+ * microphone need a secure context, and loopback is not reachable from the namespace).
+ *
+ * Each page runs a watcher (`watchCall`) that samples every 50 ms, on the page's clock (the same machine's clock as
+ * the test's), when each remote participant's tile last showed a new video frame, whether the tile was there, and the
+ * "… left." / "… joined." lines of the chat: what a person would see.
+ */
+import type { Browser, Page } from "playwright-core";
+import { startBridge, type BridgeHandle } from "./bridge-harness";
+import { launchBrowser } from "./browser";
+import { createNetns, type NetnsLink } from "./netns";
+import { ensureWebBuilt, REPO_ROOT } from "./web-app";
+import { startEdge, type EdgeHandle } from "./wrangler-dev";
+
+export interface NetchangeStack {
+  link: NetnsLink;
+  edge: EdgeHandle;
+  bridge: BridgeHandle | undefined;
+  /** Chromium on the host (the people who stay) */
+  host: Browser;
+  /** Chromium inside the namespace (the person whose network changes) */
+  moved: Browser;
+  stop(): Promise<void>;
+}
+
+export async function startNetchangeStack(opts: { bridge: boolean }): Promise<NetchangeStack> {
+  const link = await createNetns();
+  const ip = link.serviceAddress;
+  let bridge: BridgeHandle | undefined;
+  let edge: EdgeHandle | undefined;
+  const browsers: Browser[] = [];
+  const stop = async () => {
+    await Promise.all(browsers.map((b) => b.close().catch(() => undefined)));
+    await edge?.stop();
+    await bridge?.stop();
+    await link.close();
+  };
+  try {
+    ensureWebBuilt();
+    if (opts.bridge) bridge = await startBridge({ env: { HTTP_HOST: ip, LISTEN_IP: ip, ANNOUNCED_ADDRESS: ip } });
+    const vars: Record<string, string> = bridge
+      ? { BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }
+      : {};
+    edge = await startEdge({ ip, vars, cwd: REPO_ROOT, timeoutMs: 120_000 });
+    const args = [`--unsafely-treat-insecure-origin-as-secure=${edge.httpUrl}`];
+    const [host, moved] = await Promise.all([launchBrowser({ args }), launchBrowser({ args, executablePath: link.chromiumPath })]);
+    browsers.push(host, moved);
+    return { link, edge, bridge, host, moved, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Init script: the watcher (see the file comment), in `window.__watch`. */
+export const WATCH_SCRIPT = `(() => {
+  const w = (window.__watch = { last: {}, missing: {}, lines: [], events: [] });
+  const seen = new Map();
+  for (const ev of ["online", "offline"]) window.addEventListener(ev, () => w.events.push([ev, Date.now()]));
+  navigator.connection?.addEventListener("change", () => w.events.push(["connection", Date.now()]));
+  setInterval(() => {
+    const now = Date.now();
+    for (const nick of w.watching ?? []) {
+      const el = document.querySelector('video[data-participant="' + CSS.escape(nick) + '"]');
+      if (!el) { (w.missing[nick] ??= []).push(now); continue; }
+      const frames = el.getVideoPlaybackQuality ? el.getVideoPlaybackQuality().totalVideoFrames : 0;
+      const prev = seen.get(nick);
+      if (el.videoWidth > 0 && frames > 0 && (!prev || prev.el !== el || frames > prev.frames)) w.last[nick] = now;
+      seen.set(nick, { el, frames });
+    }
+    for (const p of document.querySelectorAll(".chat-line.system")) {
+      if (p.dataset.watched) continue;
+      p.dataset.watched = "1";
+      w.lines.push([p.textContent, now]);
+    }
+  }, 50);
+})();`;
+
+/** Start watching these participants' tiles on the page (the page was opened with WATCH_SCRIPT). */
+export async function watchTiles(page: Page, nicks: string[]): Promise<void> {
+  await page.evaluate(`window.__watch.watching = ${JSON.stringify(nicks)}`);
+}
+
+export interface Watched {
+  /** per nick: when its tile last showed a new frame (ms since the epoch) */
+  last: Record<string, number>;
+  /** per nick: the samples at which its tile was missing */
+  missing: Record<string, number[]>;
+  /** system lines of the chat with when they appeared */
+  lines: Array<[string, number]>;
+  /** online/offline/connection-change events */
+  events: Array<[string, number]>;
+}
+
+export async function watched(page: Page): Promise<Watched> {
+  return page.evaluate(`window.__watch`);
+}
+
+/** Wait until `nick`'s tile on `page` shows a frame newer than `after`; that frame's time (ms since the epoch). */
+export async function frameAfter(page: Page, nick: string, after: number, timeoutMs: number): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const t = (await watched(page)).last[nick] ?? 0;
+    if (t > after) return t;
+    if (Date.now() > until) throw new Error(`no new frame from ${nick} within ${timeoutMs} ms after the link came back`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Median of some numbers. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The page's `parley:` performance marks since `since` (ms since the epoch), as [name, ms after `since`]. */
+export async function marksSince(page: Page, since: number): Promise<Array<[string, number]>> {
+  return page.evaluate(`performance.getEntriesByType("mark")
+    .filter((m) => m.name.startsWith("parley:") && performance.timeOrigin + m.startTime >= ${since})
+    .map((m) => [m.name, Math.round(performance.timeOrigin + m.startTime - ${since})])`);
+}
