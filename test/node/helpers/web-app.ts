@@ -9,11 +9,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OFFLINE_ENV, startEdge, type EdgeHandle } from "./wrangler-dev";
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 const SCREENSHOT_DIR = join(REPO_ROOT, "workers/web/screenshots");
 
 /** `npm test` builds the web app first; a single test file run builds it only if it is missing. */
-function ensureWebBuilt(): void {
+export function ensureWebBuilt(): void {
   if (existsSync(join(REPO_ROOT, "dist/web/index.html")) && existsSync(join(REPO_ROOT, "dist/web-build-manifest.json"))) return;
   execFileSync(process.execPath, [join(REPO_ROOT, "workers/scripts/build-web.mjs")], { cwd: REPO_ROOT, stdio: "inherit" });
 }
