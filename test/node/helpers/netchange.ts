@@ -9,6 +9,7 @@
  * "… left." / "… joined." lines of the chat: what a person would see.
  */
 import type { Browser, Page } from "playwright-core";
+import { expect } from "vitest";
 import { startBridge, type BridgeHandle } from "./bridge-harness";
 import { launchBrowser } from "./browser";
 import { createNetns, type NetnsLink } from "./netns";
@@ -122,4 +123,49 @@ export async function marksSince(page: Page, since: number): Promise<Array<[stri
   return page.evaluate(`performance.getEntriesByType("mark")
     .filter((m) => m.name.startsWith("parley:") && performance.timeOrigin + m.startTime >= ${since})
     .map((m) => [m.name, Math.round(performance.timeOrigin + m.startTime - ${since})])`);
+}
+
+/** A page and the participants it should see. */
+export interface Viewer {
+  nick: string;
+  page: Page;
+  sees: string[];
+}
+
+/** Start every viewer's watcher and wait until each shows a fresh frame from everyone it should see. */
+export async function watchAll(viewers: Viewer[]): Promise<number> {
+  for (const v of viewers) await watchTiles(v.page, v.sees);
+  const start = Date.now();
+  await Promise.all(viewers.flatMap((v) => v.sees.map((n) => frameAfter(v.page, n, start, 15_000))));
+  return start;
+}
+
+/**
+ * Take the link down for `outageMs`, bring it back on a new subnet, and return how long after it was back every viewer
+ * showed a new frame from everyone it should see (the slowest pair), with the moved page's timeline for the log.
+ */
+export async function outageAndRecovery(link: NetnsLink, viewers: Viewer[], moved: Page, outageMs: number): Promise<{ ms: number; detail: string }> {
+  const down = Date.now();
+  await link.linkDown();
+  await new Promise((r) => setTimeout(r, outageMs));
+  await link.linkUp({ newSubnet: true });
+  const back = Date.now();
+  const pairs = viewers.flatMap((v) => v.sees.map((n) => ({ v, n })));
+  const at = await Promise.all(pairs.map(({ v, n }) => frameAfter(v.page, n, back, 30_000)));
+  const ms = Math.max(...at) - back;
+  const each = pairs.map(({ v, n }, i) => `${v.nick} sees ${n} at ${at[i]! - back} ms`).join(", ");
+  const marks = await marksSince(moved, down);
+  return { ms, detail: `${each}; link down at 0, back at ${back - down} ms; the moved page: ${JSON.stringify(marks)}` };
+}
+
+/** Since `since`, no viewer's tile of anyone it sees went missing, and no chat line said one of them left or joined. */
+export async function expectRosterKept(viewers: Viewer[], since: number): Promise<void> {
+  for (const v of viewers) {
+    const w = await watched(v.page);
+    for (const other of v.sees) {
+      expect(w.missing[other] ?? [], `${v.nick}: ${other}'s tile went missing`).toEqual([]);
+      const said = w.lines.filter(([l, at]) => at >= since && l.includes(other)).map(([l]) => l);
+      expect(said, `${v.nick}: the chat said ${other} left or joined`).toEqual([]);
+    }
+  }
 }
