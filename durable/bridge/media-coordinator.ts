@@ -152,7 +152,9 @@ export class MediaCoordinator {
       }
       console.error(`media coordinator: bridge ${base} reported and not answering: moving the room`);
       await this.#serial(async () => {
-        if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]));
+        // Only to another bridge that answers: with none, the room keeps this one and its regular check (with the
+        // usual, longer timeout) decides, so that a quick check missed on a busy host cannot drop the call to P2P.
+        if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]), { keepIfNone: true });
       });
     })().finally(() => (this.#probe = undefined));
     this.#probe = probe;
@@ -228,7 +230,7 @@ export class MediaCoordinator {
   }
 
   /** To a (new) bridge room, for the bridge or for standby (whichever the room wants once the room exists). */
-  async #moveToBridge(exclude: Set<string>): Promise<void> {
+  async #moveToBridge(exclude: Set<string>, opts: { keepIfNone?: boolean } = {}): Promise<void> {
     const { control, bridges } = this.cfg;
     const room = this.host.room;
     const old = this.host.load();
@@ -256,6 +258,7 @@ export class MediaCoordinator {
       const base = pickBridge(health, tried);
       if (!base) {
         dropEarly();
+        if (opts.keepIfNone && old.bridge) return;
         // No usable bridge: stay peer-to-peer and try again at the next check (docs/architecture.md).
         this.host.save({ mode: "p2p" });
         if (old.bridge) await this.host.announce("p2p", null);

@@ -8,12 +8,12 @@
  *  - the pages connect again (as on a first connect) and get their media back within 2 s of the death;
  *  - with two workers, only the dead worker's rooms are touched, and they come back on the live one at once.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintGrant } from "../../contract/grants";
 import { startBrowserHarness, type BrowserHarness } from "./helpers/bridge-browser";
+import { workerPids } from "./helpers/bridge-failover";
 import { startBridge, waitFor, type BridgeHandle } from "./helpers/bridge-harness";
 
 type Inbound = { kind: string; framesDecoded?: number };
@@ -26,20 +26,6 @@ type Parley = {
 };
 type G = { parley: Parley }; // the page's global (page.ts); evaluated callbacks run in the page
 const pageJoin = (page: Page, o: JoinOpts) => page.evaluate((o) => (globalThis as unknown as G).parley.join(o), o);
-
-/** PIDs of the mediasoup-worker processes the bridge process started. */
-function workerPids(bridgePid: number): number[] {
-  const children = readdirSync(`/proc/${bridgePid}/task`).flatMap((t) =>
-    readFileSync(`/proc/${bridgePid}/task/${t}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number),
-  );
-  return children.filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/comm`, "utf8").trim().startsWith("mediasoup-work");
-    } catch {
-      return false; // exited meanwhile
-    }
-  });
-}
 
 /** A signaling connection with a receive transport: the RTC port of its room's worker (from the candidates), its close. */
 async function connectRecv(bridge: BridgeHandle, room: string) {

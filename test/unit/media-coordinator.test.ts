@@ -215,6 +215,15 @@ describe("MediaCoordinator", () => {
       expect(healthChecks(t)).toBe(REPORTS_PER_WINDOW + 1);
     });
 
+    it("a bridge that misses the quick check stays when no other bridge answers (the regular check decides)", async () => {
+      const t = await onBridgeA();
+      t.states["http://b.test"]!.alive = false;
+      t.states["http://a.test"]!.healthGate = new Promise(() => undefined);
+      await t.coord.bridgeUnreachable("s1");
+      expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://a.test" } });
+      expect(t.sent).toEqual([]);
+    });
+
     it("a report while the room has no bridge room asks nothing of any bridge", async () => {
       const t = setup({ "http://a.test": { alive: true, load: 0 } });
       t.setOccupants(2);
