@@ -43,15 +43,22 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   const status = h("p", { class: "status", role: "status" });
   const joinBtn = h("button", { type: "submit", class: "primary big" }, "Join");
   // Fail closed: every call is end-to-end encrypted, so a browser that cannot encrypt media frames cannot join.
-  const e2ee = e2eeSupport();
+  const e2ee = ((): { ok: true } | { ok: false; reason: string } => {
+    const support = e2eeSupport();
+    if (!support.ok) return support;
+    try {
+      // The group keys must be there before the call prepares any connection (warm.ts, below).
+      const keys = testGroupKeySource();
+      if (keys && !callEncryption()) provideGroupKeys(keys);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+    }
+  })();
   const e2eeProblem = h("p", { class: "problems", role: "alert", "data-e2ee-unsupported": "", hidden: e2ee.ok });
   if (!e2ee.ok) {
     e2eeProblem.textContent = `This browser cannot encrypt calls end to end (${e2ee.reason}), and Parley only makes encrypted calls. Please use a current version of Chrome, Edge, Firefox or Safari.`;
     joinBtn.disabled = true;
-  } else {
-    // The group keys must be there before the call prepares any connection (warm.ts, below).
-    const keys = testGroupKeySource();
-    if (keys && !callEncryption()) provideGroupKeys(keys);
   }
   const checks = h("ul", { class: "checks", "aria-label": "Connection check results" });
 
