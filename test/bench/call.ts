@@ -256,9 +256,9 @@ function stats(xs: number[]): string {
   return `median ${med.toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s[s.length - 1]!.toFixed(0)} ms (n=${s.length})`;
 }
 
-async function oneToOne(browser: Browser, base: string, encrypt: boolean, rounds = oneRounds): Promise<number[]> {
+async function oneToOne(browser: Browser, base: string, encrypt: boolean, rounds = oneRounds, first = 0): Promise<number[]> {
   const results: number[] = [];
-  for (let r = 0; r < rounds; r++) {
+  for (let r = first; r < first + rounds; r++) {
     const room = freshRoom("bench-call");
     const scripts = scriptsFor(encrypt, 2);
     const a = await openParticipant(browser, `${base}/${room}`, { initScripts: scripts[0] });
@@ -330,9 +330,9 @@ async function longestGaps(page: Page): Promise<string> {
   return page.evaluate(`Object.entries(window.__gaps).map(([n, g]) => n + " " + Math.round(g.max) + " ms").join(", ")`);
 }
 
-async function threeWay(browser: Browser, base: string, encrypt: boolean, rounds = switchRounds): Promise<number[]> {
+async function threeWay(browser: Browser, base: string, encrypt: boolean, rounds = switchRounds, first = 0): Promise<number[]> {
   const results: number[] = [];
-  for (let r = 0; r < rounds; r++) {
+  for (let r = first; r < first + rounds; r++) {
     const room = freshRoom("bench-bridge");
     // One after another, each once it reached the server (bridge-participants.ts: concurrent opens could stall one).
     const scripts = scriptsFor(encrypt, 3);
@@ -402,12 +402,12 @@ async function main(): Promise<void> {
     // Rounds alternate between the modes (--e2ee both), so both see the same machine load.
     const label = (enc: boolean) => (E2EE_MODES.length > 1 ? (enc ? " encrypted" : " unencrypted") : enc ? " (e2ee)" : "");
     const one = new Map<boolean, number[]>(E2EE_MODES.map((m) => [m, []]));
-    for (let r = 0; r < oneRounds; r++) for (const m of E2EE_MODES) one.get(m)!.push(...(await oneToOne(browser, base, m, 1)));
+    for (let r = 0; r < oneRounds; r++) for (const m of E2EE_MODES) one.get(m)!.push(...(await oneToOne(browser, base, m, 1, r)));
     for (const [m, xs] of one) if (xs.length > 0) console.log(`1:1${label(m)}: ${stats(xs)} (target ≤ 300 ms)`);
     if (withBridge) {
       console.log("third participant joins -> all three see each other via the bridge:");
       const three = new Map<boolean, number[]>(E2EE_MODES.map((m) => [m, []]));
-      for (let r = 0; r < switchRounds; r++) for (const m of E2EE_MODES) three.get(m)!.push(...(await threeWay(browser, base, m, 1)));
+      for (let r = 0; r < switchRounds; r++) for (const m of E2EE_MODES) three.get(m)!.push(...(await threeWay(browser, base, m, 1, r)));
       for (const [m, xs] of three) console.log(`switch${label(m)}: ${stats(xs)} (target ≤ 1000 ms)`);
     } else {
       console.log("switch: not measured (run with --bridge to start a bridge host and measure the 3-way switch)");
