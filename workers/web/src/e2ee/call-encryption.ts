@@ -29,6 +29,8 @@ export class CallEncryption {
 
   constructor(source: GroupKeySource, media: MediaEncryption) {
     this.media = media;
+    // A stream whose transform failed stops (nothing goes out in the clear); say so for diagnosis.
+    media.onError = (e) => console.warn(`end-to-end encryption stopped a ${e.kind} stream: ${e.message}`);
     this.#source = source;
     source.onEpoch((k) => this.#install(k));
     const now = source.current();
