@@ -12,7 +12,7 @@
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
  * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
  * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below), --no-mic (see NO_MIC), --settle-ms N (see
- * SETTLE_MS).
+ * SETTLE_MS), --e2ee on|off|both (see E2EE).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -20,6 +20,7 @@ import { join as joinCall, launchBrowser, openParticipant, selectedPairs, waitFo
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { openReadyParticipants } from "../node/helpers/bridge-participants";
+import { groupKeysScript, groupSecret } from "../node/helpers/e2ee-keys";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -216,6 +217,22 @@ const NO_MIC = `(() => {
   md.getUserMedia = (c) => gum({ ...c, audio: false });
 })()`;
 const initScripts = [...(args.includes("--trace-more") ? [WS_TRACE] : []), ...(args.includes("--no-mic") ? [NO_MIC] : [])];
+/**
+ * `--e2ee on|off|both` (default off): the pages hold a group's frame keys (test/node/helpers/e2ee-keys.ts, through the
+ * app's test key hook), so every frame is SFrame-encrypted end to end on both paths. `both` alternates unencrypted and
+ * encrypted rounds in the same run and reports each.
+ */
+const E2EE_MODES: boolean[] = (() => {
+  const v = opt("e2ee") ?? "off";
+  if (v === "both") return [false, true];
+  if (v === "on" || v === "off") return [v === "on"];
+  throw new Error(`--e2ee must be on, off or both, not ${v}`);
+})();
+/** Init scripts of a room's `n` pages: each with its own sender index in the same group when encrypting. */
+function scriptsFor(encrypt: boolean, n: number): string[][] {
+  const secret = groupSecret();
+  return Array.from({ length: n }, (_, i) => [...initScripts, ...(encrypt ? [groupKeysScript(secret, i)] : [])]);
+}
 /** `--chrome-trace FILE`: a Chromium trace of the last round (1:1: FILE-1to1.json), for chrome://tracing or Perfetto. */
 const TRACE_CATEGORIES = ["toplevel", "blink.user_timing", "media", "webrtc", "disabled-by-default-video_and_image_capture", "video_and_image_capture", "gpu", "viz", "ipc", "mojom", "renderer.scheduler", "v8", "blink", "devtools.timeline"];
 
@@ -239,12 +256,13 @@ function stats(xs: number[]): string {
   return `median ${med.toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s[s.length - 1]!.toFixed(0)} ms (n=${s.length})`;
 }
 
-async function oneToOne(browser: Browser, base: string): Promise<number[]> {
+async function oneToOne(browser: Browser, base: string, encrypt: boolean, rounds = oneRounds, first = 0): Promise<number[]> {
   const results: number[] = [];
-  for (let r = 0; r < oneRounds; r++) {
+  for (let r = first; r < first + rounds; r++) {
     const room = freshRoom("bench-call");
-    const a = await openParticipant(browser, `${base}/${room}`, { initScripts });
-    const b = await openParticipant(browser, `${base}/${room}`, { initScripts });
+    const scripts = scriptsFor(encrypt, 2);
+    const a = await openParticipant(browser, `${base}/${room}`, { initScripts: scripts[0] });
+    const b = await openParticipant(browser, `${base}/${room}`, { initScripts: scripts[1] });
     try {
       await Promise.all([ready(a), ready(b)]);
       if (CAMERAS > 1) await Promise.all([a, b].map((p, i) => ownCamera(p, i)));
@@ -259,7 +277,7 @@ async function oneToOne(browser: Browser, base: string): Promise<number[]> {
       if (tracing) await browser.stopTracing();
       const click = await joinClickAt(b.page);
       const total = Math.max(fa, fb) - click;
-      console.log(`  round ${r + 1}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
+      console.log(`  round ${r + 1}${encrypt ? " (e2ee)" : ""}: alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
       results.push(total);
       await printMarks([["alice", a.page], ["bob", b.page]], click);
       if (args.includes("--marks")) {
@@ -312,12 +330,14 @@ async function longestGaps(page: Page): Promise<string> {
   return page.evaluate(`Object.entries(window.__gaps).map(([n, g]) => n + " " + Math.round(g.max) + " ms").join(", ")`);
 }
 
-async function threeWay(browser: Browser, base: string): Promise<number[]> {
+async function threeWay(browser: Browser, base: string, encrypt: boolean, rounds = switchRounds, first = 0): Promise<number[]> {
   const results: number[] = [];
-  for (let r = 0; r < switchRounds; r++) {
+  for (let r = first; r < first + rounds; r++) {
     const room = freshRoom("bench-bridge");
     // One after another, each once it reached the server (bridge-participants.ts: concurrent opens could stall one).
-    const ps = await openReadyParticipants(browser, `${base}/${room}`, 3, { initScripts });
+    const scripts = scriptsFor(encrypt, 3);
+    const ps: Participant[] = [];
+    for (const s of scripts) ps.push(...(await openReadyParticipants(browser, `${base}/${room}`, 1, { initScripts: s })));
     const [a, b, c] = ps as [Participant, Participant, Participant];
     try {
       await Promise.all(ps.map(ready));
@@ -349,7 +369,7 @@ async function threeWay(browser: Browser, base: string): Promise<number[]> {
       const total = Math.max(...ends) - click;
       await new Promise((r) => setTimeout(r, 2000)); // the direct sessions close after the bridge's first frames
       const [ga, gb] = await Promise.all([longestGaps(a.page), longestGaps(b.page)]);
-      console.log(`  round ${r + 1}: all three see each other ${total} ms after carol's Join; longest frame gap on alice's tiles: ${ga}; on bob's: ${gb}`);
+      console.log(`  round ${r + 1}${encrypt ? " (e2ee)" : ""}: all three see each other ${total} ms after carol's Join; longest frame gap on alice's tiles: ${ga}; on bob's: ${gb}`);
       await printMarks([["alice", a.page], ["bob", b.page], ["carol", c.page]], click);
       results.push(total);
     } catch (e) {
@@ -379,12 +399,16 @@ async function main(): Promise<void> {
     const base = url ?? target!.httpUrl;
     console.log(`bench:call against ${base}${bridge ? ` with bridge ${bridge.controlUrl}` : ""}; carol joins ${SETTLE_MS} ms after the 1:1 is up`);
     console.log("1:1 call, second Join click -> first remote frame on both sides:");
-    const one = await oneToOne(browser, base);
-    if (one.length > 0) console.log(`1:1: ${stats(one)} (target ≤ 300 ms)`);
+    // Rounds alternate between the modes (--e2ee both), so both see the same machine load.
+    const label = (enc: boolean) => (E2EE_MODES.length > 1 ? (enc ? " encrypted" : " unencrypted") : enc ? " (e2ee)" : "");
+    const one = new Map<boolean, number[]>(E2EE_MODES.map((m) => [m, []]));
+    for (let r = 0; r < oneRounds; r++) for (const m of E2EE_MODES) one.get(m)!.push(...(await oneToOne(browser, base, m, 1, r)));
+    for (const [m, xs] of one) if (xs.length > 0) console.log(`1:1${label(m)}: ${stats(xs)} (target ≤ 300 ms)`);
     if (withBridge) {
       console.log("third participant joins -> all three see each other via the bridge:");
-      const three = await threeWay(browser, base);
-      console.log(`switch: ${stats(three)} (target ≤ 1000 ms)`);
+      const three = new Map<boolean, number[]>(E2EE_MODES.map((m) => [m, []]));
+      for (let r = 0; r < switchRounds; r++) for (const m of E2EE_MODES) three.get(m)!.push(...(await threeWay(browser, base, m, 1, r)));
+      for (const [m, xs] of three) console.log(`switch${label(m)}: ${stats(xs)} (target ≤ 1000 ms)`);
     } else {
       console.log("switch: not measured (run with --bridge to start a bridge host and measure the 3-way switch)");
     }

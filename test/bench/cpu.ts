@@ -5,11 +5,14 @@
  *
  * Reads /proc/<pid>/stat (user+system time) of every process before and after each window; percentages are of one
  * core. Linux only. Options: --url http://127.0.0.1:PORT (an already running edge), --seconds N (window, default 5),
- * --bridge (start a bridge host too and also measure three pages in a call through it).
+ * --bridge (start a bridge host too and also measure three pages in a call through it), --e2ee (the pages hold a
+ * group's frame keys, test/node/helpers/e2ee-keys.ts: every frame is SFrame-encrypted end to end). Only processes
+ * this benchmark started count (descendants of this Node process): other Chromiums on the machine are left out.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join as joinCall, launchBrowser, openParticipant, waitForCall } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+import { groupKeysScript, groupSecret } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 
 const args = process.argv.slice(2);
@@ -23,8 +26,21 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 /** CPU ticks per process, labelled by Chromium process type (or executable name). */
 function snapshot(): Map<number, { kind: string; ticks: number }> {
   const out = new Map<number, { kind: string; ticks: number }>();
+  const parent = new Map<number, number>();
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
+    try {
+      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1]));
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  const ours = (pid: number): boolean => {
+    for (let p: number | undefined = pid, hops = 0; p && hops < 64; p = parent.get(p), hops++) if (p === process.pid) return true;
+    return false;
+  };
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || !ours(Number(d))) continue;
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
       const fields = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -72,9 +88,12 @@ const base = url ?? target!.httpUrl;
 const browser = await launchBrowser({ fakeCameras: 5 });
 try {
   const room = freshRoom("bench-cpu");
-  const a = await openParticipant(browser, `${base}/${room}`);
-  const b = await openParticipant(browser, `${base}/${room}`);
-  const c = withBridge ? await openParticipant(browser, `${base}/${room}`) : undefined;
+  const secret = groupSecret();
+  const keys = (i: number) => ({ initScripts: args.includes("--e2ee") ? [groupKeysScript(secret, i)] : [] });
+  console.log(`bench:cpu${args.includes("--e2ee") ? " with end-to-end encryption" : ""}`);
+  const a = await openParticipant(browser, `${base}/${room}`, keys(0));
+  const b = await openParticipant(browser, `${base}/${room}`, keys(1));
+  const c = withBridge ? await openParticipant(browser, `${base}/${room}`, keys(2)) : undefined;
   await new Promise((r) => setTimeout(r, 5000)); // connectivity checks done, previews running
   await measure("two pages on the hair check");
   await joinCall(a, "alice");

@@ -4,6 +4,9 @@
  * and a connectivity check (edge WebSocket, STUN, TURN over UDP and TCP, media bridge) loaded lazily after first paint.
  */
 import { clear, h, setPressed } from "./dom";
+import { callEncryption, provideGroupKeys } from "./e2ee/call-encryption";
+import { testGroupKeySource } from "./e2ee/test-key-hook";
+import { e2eeSupport } from "./e2ee/transform";
 import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
 import { cleanDisplayName, loadPrefs, savePrefs, type Prefs } from "./prefs";
 
@@ -39,6 +42,24 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   const problems = h("div", { class: "problems", role: "alert" });
   const status = h("p", { class: "status", role: "status" });
   const joinBtn = h("button", { type: "submit", class: "primary big" }, "Join");
+  // Fail closed: every call is end-to-end encrypted, so a browser that cannot encrypt media frames cannot join.
+  const e2ee = ((): { ok: true } | { ok: false; reason: string } => {
+    const support = e2eeSupport();
+    if (!support.ok) return support;
+    try {
+      // The group keys must be there before the call prepares any connection (warm.ts, below).
+      const keys = testGroupKeySource();
+      if (keys && !callEncryption()) provideGroupKeys(keys);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, reason: e instanceof Error ? e.message : String(e) };
+    }
+  })();
+  const e2eeProblem = h("p", { class: "problems", role: "alert", "data-e2ee-unsupported": "", hidden: e2ee.ok });
+  if (!e2ee.ok) {
+    e2eeProblem.textContent = `This browser cannot encrypt calls end to end (${e2ee.reason}), and Parley only makes encrypted calls. Please use a current version of Chrome, Edge, Firefox or Safari.`;
+    joinBtn.disabled = true;
+  }
   const checks = h("ul", { class: "checks", "aria-label": "Connection check results" });
 
   function showProblems(list: string[]): void {
@@ -138,6 +159,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     h("div", { class: "field" }, h("label", { for: "display-name" }, "Name"), nameInput),
     pwRow,
     problems,
+    e2eeProblem,
     status,
     joinBtn,
   );
@@ -145,7 +167,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
   let callModule: typeof import("./call/call") | undefined;
 
   async function join(): Promise<void> {
-    if (joining) return;
+    if (joining || !e2ee.ok) return;
     const name = cleanDisplayName(nameInput.value);
     if (!name) {
       status.textContent = "Please enter your name.";
@@ -198,7 +220,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     } finally {
       if (!handedOver) {
         joining = false;
-        joinBtn.disabled = false;
+        joinBtn.disabled = !e2ee.ok;
       }
     }
   }

@@ -18,6 +18,7 @@
  * consumers on admission, and names their producers then (`newProducer` for a producer we already consume).
  */
 import { Device, type types } from "mediasoup-client";
+import { callEncryption } from "../e2ee/call-encryption";
 import { handlerFactory, prepareBridge, skipProbator } from "./bridge-device";
 import { Signaling, str, type Json } from "./bridge-signaling";
 import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, RAMP_UP_MS, START_BITRATE_KBPS } from "./sdp-tuning";
@@ -137,7 +138,11 @@ export async function connectBridge(
   await device.load({ routerRtpCapabilities: await capsP });
   mark("device-loaded");
 
-  const makeTransport = (direction: "send" | "recv", p: TransportInfo): types.Transport => {
+  // End-to-end encryption (e2ee/call-encryption.ts): the same transforms and keys as on the direct path, attached
+  // through mediasoup-client's hooks before any media flows; the bridge forwards frames it cannot read.
+  const e2ee = callEncryption();
+  const makeTransport = (direction: "send" | "recv", info: TransportInfo): types.Transport => {
+    const p = { ...info, additionalSettings: e2ee?.rtcConfiguration() };
     const t = direction === "send" ? device.createSendTransport(p) : device.createRecvTransport(p);
     t.on("connect", ({ dtlsParameters }, ok, fail) => {
       sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => ok(), fail);
@@ -207,7 +212,13 @@ export async function connectBridge(
     const made = await Promise.allSettled(
       answers.map((a) =>
         a.status === "fulfilled"
-          ? recv.consume({ id: a.value.id, producerId: a.value.producerId, kind: a.value.kind, rtpParameters: a.value.rtpParameters })
+          ? recv.consume({
+              id: a.value.id,
+              producerId: a.value.producerId,
+              kind: a.value.kind,
+              rtpParameters: a.value.rtpParameters,
+              onRtpReceiver: e2ee && ((r) => e2ee.receiver(r, a.value.kind)),
+            })
           : Promise.reject(a.reason as Error),
       ),
     );
@@ -320,6 +331,7 @@ export async function connectBridge(
         codecOptions: VIDEO_START,
         encodings: encodingsFor(track, videoHeight, inactive),
         appData: { source: kind === "audio" ? "mic" : "camera" },
+        onRtpSender: e2ee && ((s) => e2ee.sender(s, kind)),
       });
       producers.set(kind, producer);
       if (inactive && !standby) await setActive(producer.rtpSender); // activated while it was being made

@@ -7,6 +7,7 @@
 import type { Agent } from "stanza";
 import * as JID from "stanza/JID";
 import type { ReceivedMessage, ReceivedMUCPresence, ReceivedPresence } from "stanza/protocol";
+import { callEncryption } from "../e2ee/call-encryption";
 import { stopStream } from "../local-media";
 import { bridgeLoaded, Links, loadBridge } from "./links";
 import { step } from "./machine/step";
@@ -101,6 +102,8 @@ class Call {
   #connectWhenDown = false;
   /** When the current connection attempt started (xmpp-connect leaves a recent one alone). */
   #connectingSince = 0;
+  /** Stops following the group keys (e2ee/call-encryption.ts) for the badge. */
+  #unfollowKeys: () => void = () => undefined;
 
   constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm?: WarmSession) {
     this.#warm = warm;
@@ -130,6 +133,12 @@ class Call {
       leave: () => void this.leave("You left the call."),
     });
     this.#admin = new RoomAdmin(client, this.#roomJid, this.#view, (pw) => (this.#password = pw));
+    const e2ee = callEncryption();
+    if (e2ee) {
+      const show = (): void => this.#view.setE2ee(e2ee.active());
+      show();
+      this.#unfollowKeys = e2ee.onChange(show);
+    }
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
     this.#remote = new RemoteStreams({
       state: this.#state,
@@ -407,6 +416,7 @@ class Call {
     this.#p2p.close();
     this.#speaker.close();
     this.#watchNetwork(false);
+    this.#unfollowKeys();
   }
 
   readonly #onPageHide = (): void => {

@@ -10,6 +10,7 @@
  * XEP-0166 §7.2.16 tie-breaking remains StanzaJS' job if both ever initiate. ICE restart on failure is StanzaJS' ICESession behaviour (transport-info with new ICE credentials, XEP-0176 §2.6 / RFC 8445 §9).
  */
 import type { Agent } from "stanza";
+import { callPeerConnection } from "../e2ee/call-encryption";
 import { MediaSession } from "stanza/jingle";
 import type { Session } from "stanza/jingle";
 import {
@@ -82,7 +83,7 @@ export class P2PMesh {
         this.#fromSpare.add(pc);
         this.#later(() => this.#ensureSpare());
       }
-      return pc ?? tunePeerConnection(new RTCPeerConnection(opts));
+      return pc ?? tunePeerConnection(callPeerConnection(opts));
     };
   }
 

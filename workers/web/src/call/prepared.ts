@@ -21,6 +21,7 @@ import { convertIntermediateToRequest, convertRequestToIntermediate } from "stan
 import { parse } from "stanza/jxt";
 import { NS_JINGLE_ICE_UDP_1 } from "stanza/Namespaces";
 import type { IQ, Jingle, JingleContent, JingleRtpDescription } from "stanza/protocol";
+import { callPeerConnection } from "../e2ee/call-encryption";
 import { preferredCodecs, START_HEIGHT, withStartBitrate } from "./sdp-tuning";
 import { limitSendHeight } from "./send-size";
 
@@ -88,7 +89,7 @@ export function preferCodecs(pc: RTCPeerConnection): void {
 
 /** Build an offer and give ICE gathering a moment; undefined if not even one candidate was found. */
 export async function prepareOffer(config: RTCConfiguration): Promise<PreparedOffer | undefined> {
-  const pc = new RTCPeerConnection(config);
+  const pc = callPeerConnection(config);
   try {
     const streams = [new MediaStream()];
     pc.addTransceiver("audio", { direction: "sendrecv", streams });
@@ -115,7 +116,7 @@ export function usablePrepared(p: PreparedOffer | undefined, now = Date.now()): 
 
 /** A peer connection ready to answer: our tracks added (the camera starts small, sdp-tuning.ts §3), candidates pre-gathered. */
 export function createSpareAnswerer(config: RTCConfiguration, stream: MediaStream): RTCPeerConnection {
-  const pc = new RTCPeerConnection({ ...config, iceCandidatePoolSize: 1 });
+  const pc = callPeerConnection({ ...config, iceCandidatePoolSize: 1 });
   for (const t of stream.getTracks()) void limitSendHeight(pc.addTrack(t, stream), START_HEIGHT);
   return pc;
 }

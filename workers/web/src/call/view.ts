@@ -3,7 +3,8 @@
  * drives it through these methods and reacts to the callbacks.
  *
  * Test contract (the end-to-end tests and `npm run bench:call` rely on it): each remote `<video>` has `data-participant="<nick>"`, the local one `data-local`;
- * an element with `data-media-mode` holds `p2p` or `bridge`; chat is a `role="log"` region with an input labelled
+ * an element with `data-media-mode` holds `p2p` or `bridge`, and its `data-e2ee` is `on` while media is end-to-end
+ * encrypted with the group's keys (either path), `off` otherwise; chat is a `role="log"` region with an input labelled
  * "Message".
  */
 import { clear, h, setPressed } from "../dom";
@@ -47,7 +48,10 @@ export class CallView {
   readonly #local: Tile;
   /** a scroll of the chat to its end is scheduled (#scrollLog) */
   #logScroll = false;
-  readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", role: "status" });
+  readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", "data-e2ee": "off", role: "status" });
+  #modeNow: { mode: MediaMode; alone: boolean } = { mode: "p2p", alone: false };
+  /** Media frames are encrypted end to end with the group's keys (e2ee/call-encryption.ts), on either path. */
+  #e2ee = false;
   readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
   readonly #lockState = h("span", { class: "lock-state" });
   readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
@@ -308,17 +312,30 @@ export class CallView {
   }
 
   setMediaMode(mode: MediaMode, alone: boolean): void {
+    this.#modeNow = { mode, alone };
     this.#mode.setAttribute("data-media-mode", mode);
-    this.#mode.textContent =
-      mode === "p2p"
+    this.#mode.setAttribute("data-e2ee", this.#e2ee ? "on" : "off");
+    const path = mode === "p2p" ? "Direct" : "Via the bridge";
+    this.#mode.textContent = this.#e2ee
+      ? `${path} · Encrypted end to end${mode === "p2p" && alone ? " (waiting for others)" : ""}`
+      : mode === "p2p"
         ? alone
           ? "Direct · encrypted (waiting for others)"
           : "Direct · encrypted end to end"
         : "Via the bridge · encrypted in transit";
-    this.#mode.title =
-      mode === "p2p"
+    this.#mode.title = this.#e2ee
+      ? mode === "p2p"
+        ? "Every audio and video frame is encrypted in the browser with keys only the people in this call hold, and sent directly between browsers (or through a TURN relay)."
+        : "Every audio and video frame is encrypted in the browser with keys only the people in this call hold: Parley's media bridge forwards frames it cannot read."
+      : mode === "p2p"
         ? "Audio and video go directly between browsers (or through a TURN relay that cannot decrypt them), encrypted with DTLS-SRTP."
         : "Audio and video go through Parley's media bridge, encrypted on each hop (DTLS-SRTP). The bridge forwards media and does not record it.";
+  }
+
+  /** Media is (or is no longer) end-to-end encrypted with the group's keys: `[data-e2ee]` and the badge follow. */
+  setE2ee(on: boolean): void {
+    this.#e2ee = on;
+    this.setMediaMode(this.#modeNow.mode, this.#modeNow.alone);
   }
 
   setConnection(state: "connected" | "reconnecting" | "failed", detail?: string): void {
