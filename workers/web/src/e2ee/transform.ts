@@ -24,8 +24,8 @@ export type { MediaKind, StreamStats } from "./transform-protocol";
 export type TransformPath = "script-transform" | "encoded-streams";
 
 /** RFC 9605 §5.2 contexts of one sender's streams: each has its own KID and counter */
-const CONTEXT_AUDIO = 0;
-const CONTEXT_CAMERA = 1;
+export const CONTEXT_AUDIO = 0;
+export const CONTEXT_CAMERA = 1;
 const CONTEXT_SCREEN = 2;
 
 /** The web build (build-web.mjs) replaces this with the hashed URL of the bundled e2ee-worker.ts. */
