@@ -5,11 +5,15 @@
  * refused (old epoch, non-member), what a session on the hair check or outside a locked room gets (no keys), and the
  * errors for malformed or oversized MLS stanzas.
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../contract/hmac";
 import { NS_MLS } from "../../durable/features/mls-wire";
 import { MlsGroup, newKeyPackage, type OwnKeyPackage, type PendingCommit } from "../../workers/web/src/e2ee/group";
+import type { ConnState } from "../../durable/core/state";
+import { RoomDO } from "../../durable/room-do";
 import { connect, join, lockRoom, login, type Frame, type TestClient } from "./helpers";
 
 const b64 = (u: Uint8Array) => toBase64(u);
@@ -213,6 +217,31 @@ describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
     expect(w.group!.safetyCode()).toBe(a.group!.safetyCode());
     a.c.close();
     w.c.close();
+  });
+
+  it("keeps the same group after an eviction (state saved in SQLite, rebuilt by a fresh object)", async () => {
+    const room = "mls-evict";
+    const a = await creator(room);
+    const b = await added(room, "bob", a);
+    // as in room-do.test.ts: a fresh RoomDO over the same storage and hibernated sockets is what a wake builds; the
+    // frames below are handled by it alone
+    await runInDurableObject(env.ROOM.get(env.ROOM.idFromName(room)), async (_old: RoomDO, state) => {
+      const fresh = new RoomDO(state, env);
+      expect((await fresh.getInfo(room)).occupantCount).toBe(2); // woken (the runtime delivers nothing before that)
+      const wsOf = (nick: string) => state.getWebSockets().find((w) => (w.deserializeAttachment() as ConnState | null)?.occ?.nick === nick)!;
+      await fresh.webSocketMessage(wsOf("alice"), `<iq xmlns="jabber:client" type="get" id="woke" to="${a.roomJid}"><group xmlns="${NS_MLS}"/></iq>`);
+      // a commit on the saved epoch is accepted by the woken object, and relayed to bob
+      const p = await b.group!.commit({});
+      await fresh.webSocketMessage(wsOf("bob"), `<iq xmlns="jabber:client" type="set" id="woke-commit" to="${a.roomJid}">${b.commitXml(p, [], [])}</iq>`);
+      b.group!.apply(p);
+    });
+    const g = await a.c.expect('id="woke"');
+    expect(g.raw).toContain(`<group xmlns="${NS_MLS}" epoch="1">`);
+    expect((await b.c.expect('id="woke-commit"')).raw).toContain('type="result"');
+    await a.processCommit();
+    expect(a.group!.safetyCode()).toBe(b.group!.safetyCode());
+    a.c.close();
+    b.c.close();
   });
 
   it("forgets the group when the room empties: the next occupant is asked to create a new one", async () => {
