@@ -24,6 +24,7 @@ import { defaultRandomId, type Deps } from "./core/deps";
 import { Out, renderFor, type Effect } from "./core/effects";
 import { expireIdle, failStream, handleDisconnect, handleFrame, newRuntime, type Runtime } from "./core/step";
 import { nextDeadline } from "./features/idle";
+import { mlsDeadline, mlsSnapshot, mlsThaw, newDs } from "./features/mls-room";
 import { ConnStateSchema, addConn, emptyMeta, fullJidAttr, newRoom, occupants, waitingCount, type ConnState, type MediaMode } from "./core/state";
 import { setMediaMode, tellWaiting } from "./features/media";
 import { ROOM_KEY, expireFailures, nextExpiry } from "./features/muc-password";
@@ -97,6 +98,7 @@ export class RoomDO extends DurableObject<Env> {
       if (this.#stored) room.pwFailures = this.#store.loadFailures();
       this.#rt = newRuntime(room, deps, limits);
       this.#locked = meta.pwHash !== null;
+      const savedMls = this.#stored ? this.#store.loadMls() : null;
       // Thaw: every hibernated socket's attachment is an occupant/connection (checked: external input).
       for (const ws of ctx.getWebSockets()) {
         const att = ConnStateSchema.safeParse(ws.deserializeAttachment());
@@ -113,6 +115,7 @@ export class RoomDO extends DurableObject<Env> {
         this.#sockets.set(c.id, ws);
         this.#ids.set(ws, c.id);
       }
+      this.#rt.mls = mlsThaw(room, savedMls);
     });
     this.#queue = this.#ready;
     if (cfg.BRIDGES.length > 0) {
@@ -239,7 +242,8 @@ export class RoomDO extends DurableObject<Env> {
   /**
    * Alarm: sessions that stayed silent without joining end (features/idle.ts); expired password-failure records are
    * forgotten (PRIVACY.md: an hour after the last failure, whether or not the room is visited again); the bridge
-   * health check while the room keeps a bridge room (media-coordinator.ts), when due. One alarm serves all (#arm).
+   * health check while the room keeps a bridge room (media-coordinator.ts), when due; the next MLS committer asked
+   * when the asked one let its turn pass (features/mls-room.ts). One alarm serves all (#arm).
    */
   override async alarm(): Promise<void> {
     await this.#ready;
@@ -261,6 +265,8 @@ export class RoomDO extends DurableObject<Env> {
     let at = nextDeadline(this.#rt.room, now) ?? null;
     const expiry = this.#stored ? nextExpiry(this.#rt.room) : undefined;
     if (expiry !== undefined && (at === null || expiry < at)) at = expiry;
+    const commitBy = mlsDeadline(this.#rt.mls);
+    if (commitBy !== undefined && (at === null || commitBy < at)) at = commitBy;
     // unknown: keep a pending alarm that is earlier (it may be the coordinator's), never one already past
     const pending = this.#checkAt === undefined ? await this.ctx.storage.getAlarm() : this.#checkAt;
     const check = pending !== null && (this.#checkAt !== undefined || pending > now) ? pending : null;
@@ -322,6 +328,7 @@ export class RoomDO extends DurableObject<Env> {
     r.name = "";
     Object.assign(r.meta, emptyMeta());
     r.pwFailures.clear();
+    this.#rt.mls = newDs();
     this.#ipSalt = "";
     this.#checkAt = null;
     this.#wiping = (async () => {
@@ -428,6 +435,10 @@ export class RoomDO extends DurableObject<Env> {
           this.#locked = locked;
           break;
         }
+        case "save-mls":
+          if (this.#stored) this.#store.saveMls(mlsSnapshot(this.#rt.mls));
+          void this.#arm(); // the commit request's deadline (features/mls-room.ts)
+          break;
         case "save-pw-failure":
           // the room-wide record changes with every failure (features/muc-password.ts)
           for (const k of [e.ipKey, ROOM_KEY]) this.#store.saveFailure(k, r.pwFailures.get(k));

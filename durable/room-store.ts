@@ -1,8 +1,8 @@
 /**
  * The room's SQLite storage (Durable Object SQLite API): own schema-version table, migrations run inside
  * `blockConcurrencyWhile` by room-do.ts. Holds what must outlive a hibernation while the room is in use: room meta
- * (created time, password hash, media mode), the password back-off records and a random salt for hashing client
- * networks. Nothing is created before the first session is accepted, and room-do.ts deletes it all (`deleteAll`)
+ * (created time, password hash, media mode), the password back-off records, a random salt for hashing client
+ * networks, and the MLS Delivery Service's public state (group id, epoch, GroupInfo, member identities, KeyPackages). Nothing is created before the first session is accepted, and room-do.ts deletes it all (`deleteAll`)
  * when the last session ends (PRIVACY.md "Rooms").
  */
 import { z } from "zod";
@@ -29,6 +29,8 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // v2: the bridge host serving the room (media-coordinator)
   `ALTER TABLE room ADD COLUMN bridge_base TEXT;`,
+  // v3: the MLS Delivery Service's public state (durable/features/mls-room.ts snapshot), null when it holds none
+  `ALTER TABLE room ADD COLUMN mls TEXT;`,
 ];
 
 const RoomRow = z.object({
@@ -75,6 +77,16 @@ export class RoomStore {
     meta.bridgeUrl = r.bridge_url;
     meta.bridgeBase = r.bridge_base;
     return { name: r.name, meta, ipSalt: r.ip_salt };
+  }
+
+  /** The MLS Delivery Service snapshot (features/mls-room.ts), checked by its reader. */
+  loadMls(): string | null {
+    const r = this.sql.exec<{ mls: string | null }>("SELECT mls FROM room WHERE id = 1").toArray()[0];
+    return typeof r?.mls === "string" ? r.mls : null;
+  }
+
+  saveMls(snapshot: string | null): void {
+    this.sql.exec("UPDATE room SET mls = ? WHERE id = 1", snapshot);
   }
 
   saveName(name: string): void {

@@ -22,6 +22,8 @@ export type Effect =
   | { kind: "save-conn"; conn: string }
   /** persist room meta (SQLite) */
   | { kind: "save-room" }
+  /** persist the MLS Delivery Service's public state (features/mls-room.ts) and re-arm the alarm for its deadline */
+  | { kind: "save-mls" }
   /** persist (or delete, when gone from the map) one password-failure record */
   | { kind: "save-pw-failure"; ipKey: string }
   /**
@@ -53,6 +55,9 @@ export class Out {
   }
   saveRoom(): void {
     this.effects.push({ kind: "save-room" });
+  }
+  saveMls(): void {
+    if (!this.effects.some((e) => e.kind === "save-mls")) this.effects.push({ kind: "save-mls" });
   }
   savePwFailure(ipKey: string): void {
     this.effects.push({ kind: "save-pw-failure", ipKey });

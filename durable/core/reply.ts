@@ -10,6 +10,11 @@ import { fullJid, type ConnState } from "./state";
 
 /** RFC 6120 §8.3.1. Returns undefined for stanzas that must not be answered (type='error'). */
 export function errorReply(c: ConnState, el: XmlElement, err: StanzaError): string | undefined {
+  return errorReplyXml(c, el, stanzaErrorXml(err));
+}
+
+/** errorReply with the `<error/>` element already serialized (one carrying an application-specific condition). */
+export function errorReplyXml(c: ConnState, el: XmlElement, errorXml: string): string | undefined {
   if (el.attrs["type"] === "error") return undefined;
   const id = el.attrs["id"];
   const from = el.attrs["to"];
@@ -18,7 +23,7 @@ export function errorReply(c: ConnState, el: XmlElement, err: StanzaError): stri
     (from ? ` from="${escapeAttr(from)}"` : "") +
     (id !== undefined ? ` id="${escapeAttr(id)}"` : "") +
     ">" +
-    stanzaErrorXml(err) +
+    errorXml +
     `</${el.local}>`
   );
 }

@@ -23,6 +23,7 @@ import { handleJoin, handlePresenceUpdate, presenceError } from "../features/muc
 import { presencePayload, removeOccupant } from "../features/muc-occupant";
 import { expired, maxUnjoined, touch, unjoinedOthers } from "../features/idle";
 import { IqRoutes } from "../features/iq-routes";
+import { NS_MLS, handleMlsIq, mlsTick, newDs, syncMls, type DsState } from "../features/mls-room";
 import { isPing } from "../features/ping";
 import { BYTE_BURST_STANZAS, BYTE_RATE_PER_SECOND, TokenBucket, utf8Length } from "../features/rate-limit";
 import { handleGroupchat, routeToOccupant } from "../features/routing";
@@ -50,10 +51,12 @@ export interface Runtime {
   byteBuckets: Map<string, TokenBucket>;
   /** IQs routed between occupants awaiting their answer (features/iq-routes.ts) */
   iqs: IqRoutes;
+  /** the room's MLS Delivery Service (features/mls-room.ts) */
+  mls: DsState;
 }
 
-export function newRuntime(room: RoomState, deps: Deps, limits: Limits): Runtime {
-  return { room, deps, limits, buckets: new Map(), byteBuckets: new Map(), iqs: new IqRoutes() };
+export function newRuntime(room: RoomState, deps: Deps, limits: Limits, mls: DsState = newDs()): Runtime {
+  return { room, deps, limits, buckets: new Map(), byteBuckets: new Map(), iqs: new IqRoutes(), mls };
 }
 
 const enc = new TextEncoder();
@@ -97,6 +100,7 @@ export async function handleFrame(rt: Runtime, connId: string, data: string): Pr
     if (!(e instanceof StreamErrorException)) throw e;
     failStream(rt, c, e.error, out);
   }
+  syncMls(rt.room, rt.mls, out, rt.deps.now());
   return out.effects;
 }
 
@@ -123,12 +127,17 @@ export function failStream(rt: Runtime, c: ConnState, err: StreamError, out: Out
   out.close(c.id, err.condition === "policy-violation" ? 1008 : 1000, err.condition);
 }
 
-/** Timer (the shell's alarm): end the streams of sessions that stayed silent without joining (features/idle.ts). */
+/**
+ * Timer (the shell's alarm): end the streams of sessions that stayed silent without joining (features/idle.ts);
+ * ask the next member for a commit when the asked one let its turn pass (features/mls-room.ts).
+ */
 export function expireIdle(rt: Runtime): Effect[] {
   const out = new Out();
   for (const c of expired(rt.room, rt.deps.now())) {
     failStream(rt, c, { condition: "connection-timeout", text: "no activity and not in the room" }, out);
   }
+  syncMls(rt.room, rt.mls, out, rt.deps.now());
+  mlsTick(rt.room, rt.mls, out, rt.deps.now());
   return out.effects;
 }
 
@@ -137,6 +146,7 @@ export function handleDisconnect(rt: Runtime, connId: string): Effect[] {
   const out = new Out();
   const c = rt.room.conns.get(connId);
   if (c) dropConn(rt, c, out);
+  syncMls(rt.room, rt.mls, out, rt.deps.now());
   return out.effects;
 }
 
@@ -341,6 +351,7 @@ async function handleRoom(rt: Runtime, c: ConnState, kind: "message" | "presence
     return;
   }
   if (q.local === "media" && q.ns === NS.PARLEY_MEDIA) return handleMediaIq(room, c, el, out, rt.deps);
+  if (q.ns === NS_MLS) return handleMlsIq(room, rt.mls, c, el, q, out, rt.deps.now());
   const d = handleDisco("room", room, c, el, q);
   if (d) return out.send(c.id, d);
   return reply(c, el, out, { type: "cancel", condition: "service-unavailable" });

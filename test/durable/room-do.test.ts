@@ -178,7 +178,7 @@ describe("hibernation state", { timeout: 60_000 }, () => {
       expect(atts[0]).toMatchObject({ v: 1, phase: "ready", occ: { nick: "alice", role: "moderator", affiliation: "owner" } });
       expect(JSON.stringify(atts[0]).length).toBeLessThan(1024);
       // SQLite: own schema-version table, migrated to the latest version; no IPs stored
-      expect(state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
+      expect(state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
       const row = state.storage.sql.exec("SELECT * FROM room").one();
       expect(row).toMatchObject({ name: "attach", media_mode: "p2p", pw_hash: null });
       expect(JSON.stringify(row)).not.toContain("10.0.");
@@ -217,12 +217,13 @@ describe("hibernation state", { timeout: 60_000 }, () => {
       sql.exec("UPDATE schema_version SET version = 1");
       const fresh = new RoomDO(state, env);
       await fresh.getInfo("migrate-v1");
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(2);
-      expect(sql.exec("SELECT name, created_at, ip_salt, bridge_base FROM room").one()).toEqual({
+      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(3);
+      expect(sql.exec("SELECT name, created_at, ip_salt, bridge_base, mls FROM room").one()).toEqual({
         name: "migrate-v1",
         created_at: 1234,
         ip_salt: "salt",
         bridge_base: null,
+        mls: null,
       });
     });
   });

@@ -56,6 +56,7 @@ export function applyEffects(
       case "save-conn":
       case "save-room":
       case "save-pw-failure":
+      case "save-mls":
       case "occupants-changed":
       case "sessions-changed":
       case "bridge-unreachable":

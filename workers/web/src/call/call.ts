@@ -20,6 +20,9 @@ import { ActiveSpeaker } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { takeWarm, type WarmSession } from "./warm";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
+import { startMls, type MlsSession } from "../e2ee/mls-xmpp";
+import type { GroupKeySource } from "../e2ee/keys";
+import { SafetyPanel } from "./safety";
 
 export interface JoinOptions {
   room: string;
@@ -60,7 +63,7 @@ export async function joinCall(root: HTMLElement, opts: JoinOptions): Promise<Jo
       return { kind: "failed", message: `Could not reach the server: ${e instanceof Error ? e.message : String(e)}` };
     }
   }
-  const call = new Call(client, root, opts, warm);
+  const call = new Call(client, root, opts, warm, warm?.mls ?? startMls(client, roomJid(opts.room, client)));
   const outcome = await call.join(opts.password);
   if (outcome.kind !== "joined") {
     call.dispose();
@@ -104,9 +107,20 @@ class Call {
   #connectingSince = 0;
   /** Stops following the group keys (e2ee/call-encryption.ts) for the badge. */
   #unfollowKeys: () => void = () => undefined;
+  /** Our MLS member (e2ee/mls-xmpp.ts), once ts-mls has loaded */
+  readonly #mls: Promise<MlsSession | undefined>;
+  #mlsNow: MlsSession | undefined;
+  /** the safety code and group members on the call screen (safety.ts), once the MLS member runs */
+  #safety: SafetyPanel | undefined;
+  /** occupants' MLS identities from their presence (for the safety panel) */
+  readonly #mlsIds = new Map<string, string | undefined>();
 
-  constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm?: WarmSession) {
+  constructor(client: Agent, root: HTMLElement, opts: JoinOptions, warm: WarmSession | undefined, mls: Promise<MlsSession>) {
     this.#warm = warm;
+    this.#mls = mls.then(
+      (m) => (this.#mlsNow = m),
+      (e: unknown) => void console.warn("MLS member not started", e),
+    );
     this.#iceServers = warm?.iceServers ?? [];
     this.#haveIceServers = warm?.iceServers !== undefined;
     this.#client = client;
@@ -176,6 +190,14 @@ class Call {
         this.#remote.checkDirect();
       },
     });
+    void this.#mls.then((m) => {
+      if (!m || this.#state.left) return;
+      const panel = new SafetyPanel(m.keys, () => m.identity());
+      this.#safety = panel;
+      for (const [nick, id] of this.#mlsIds) panel.setOccupant(nick, id);
+      this.#view.addToHeader(panel.root);
+      m.onChange(() => panel.update());
+    });
     client.on("muc:available", this.#onAvailable);
     client.on("muc:unavailable", this.#onUnavailable);
     client.on("groupchat", this.#onGroupchat);
@@ -232,7 +254,7 @@ class Call {
         this.#applyTrackEnabled();
         this.#view.setLocalAv(e.av);
         this.#speaker.set(this.#state.nick, e.av.audio ? this.#send : null);
-        if (e.presence) this.#client.sendPresence({ to: `${this.#roomJid}/${this.#state.nick}`, parleyAv: avToWire(e.av) });
+        if (e.presence) this.#client.sendPresence({ to: `${this.#roomJid}/${this.#state.nick}`, parleyAv: avToWire(e.av), ...this.#mlsPresence() });
         return;
       case "rejoin":
         return void this.#joinAs(e.nick).then((r) => r !== "ok" && this.#dispatch({ type: "rejoin-failed", condition: r }));
@@ -333,8 +355,25 @@ class Call {
     return { kind: "joined" };
   }
 
+  /**
+   * Our MLS identity for our presence (e2ee/mls-xmpp.ts), so that others match us with our group member; every
+   * presence carries it, since the room keeps only the last one.
+   */
+  #mlsPresence(): { parleyMls?: { identity: string } } {
+    const identity = this.#mlsNow?.identity();
+    return identity ? { parleyMls: { identity } } : {};
+  }
+
+  /** The call's MLS group keys (frame encryption and safety code), once the member runs. */
+  groupKeys(): Promise<GroupKeySource | undefined> {
+    return this.#mls.then((m) => m?.keys);
+  }
+
   /** Send the join presence (with password and our a/v state) and wait for the self-presence or an error. */
   async #joinAs(nick: string): Promise<"ok" | string> {
+    // our KeyPackage (made on the hair check, or after a reconnection) names the identity the presence announces
+    const mls = await this.#mls;
+    if (mls) await withTimeout(mls.ready(), 5000, "mls").catch(() => undefined);
     this.#dispatch({ type: "join-sent", nick });
     // Asked right before the join presence (same socket, answered in order, so known before any occupant's
     // presence arrives): with exactly one occupant, its presence is the whole roster and the call can start then.
@@ -352,6 +391,7 @@ class Call {
           muc: { type: "join", password: this.#password || undefined, history: { maxStanzas: 20 } },
           parleyAv: avToWire(this.#state.av),
           parleyResume: { token: this.#resumeToken },
+          ...this.#mlsPresence(),
         }),
         15_000,
         "the room did not answer",
@@ -387,6 +427,8 @@ class Call {
       for (const t of this.#timers.values()) clearTimeout(t);
       this.#p2p.close();
       this.#speaker.close();
+      this.#safety?.close();
+      this.#mlsNow?.close();
       if (this.#pageGone) {
         // Best effort: the unavailable presence and <close/> go out before the page is gone; the server also
         // removes occupants whose socket drops.
@@ -417,6 +459,8 @@ class Call {
     this.#speaker.close();
     this.#watchNetwork(false);
     this.#unfollowKeys();
+    this.#safety?.close();
+    this.#mlsNow?.close();
   }
 
   readonly #onPageHide = (): void => {
@@ -481,6 +525,8 @@ class Call {
     const nick = JID.getResource(pres.from);
     if (!nick) return;
     if (nick === this.#state.nick) return this.#dispatch({ type: "self-presence", role: pres.muc.role, affiliation: pres.muc.affiliation });
+    this.#mlsIds.set(nick, pres.parleyMls?.identity);
+    this.#safety?.setOccupant(nick, pres.parleyMls?.identity);
     const av = avFromWire(pres.parleyAv) ?? { audio: true, video: true, screen: false };
     this.#dispatch({ type: "occupant-available", nick, jid: pres.from, av });
   };
@@ -495,6 +541,8 @@ class Call {
       this.#dispatch({ type: "self-unavailable", kicked: codes.includes("307"), destroyed: !!pres.muc.destroy });
       return;
     }
+    this.#mlsIds.delete(nick);
+    this.#safety?.setOccupant(nick, null);
     this.#dispatch({ type: "occupant-unavailable", nick, kicked: codes.includes("307") });
   };
 

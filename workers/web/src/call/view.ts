@@ -65,10 +65,17 @@ export class CallView {
   readonly #lockForm: HTMLFormElement;
   readonly #lockInput = h("input", { id: "lock-password", type: "password", autocomplete: "new-password", minlength: 1 });
   readonly #notice = h("p", { class: "notice", role: "alert" });
+  /** self-contained parts of the header added by the call (the safety code, call/safety.ts) */
+  readonly #headExtra = h("span", { class: "head-extra" });
   #canKick = false;
   #selfNick = "";
   #locked = false;
   #speakerId: string | undefined;
+
+  /** Put a self-contained element (e.g. the safety code, call/safety.ts) in the call's header. */
+  addToHeader(el: HTMLElement): void {
+    this.#headExtra.append(el);
+  }
 
   constructor(room: string, cb: ViewCallbacks) {
     this.#cb = cb;
@@ -135,6 +142,7 @@ export class CallView {
         { class: "call-head" },
         h("h1", {}, room),
         this.#mode,
+        this.#headExtra,
         this.#lockState,
         this.#conn,
       ),

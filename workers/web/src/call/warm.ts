@@ -12,6 +12,7 @@ import type { Agent, Stanzas } from "stanza";
 import type { BridgeLink } from "./bridge";
 import { parseMediaAnnouncement } from "../../../../contract/media";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
+import { startMls, type MlsSession } from "../e2ee/mls-xmpp";
 import { createSpareAnswerer, prepareOffer, sessionConfig, warmJingleCode, type PreparedOffer } from "./prepared";
 
 /** Wait this long after a lobby announcement before connecting (the hair check's own set-up goes first). */
@@ -35,6 +36,8 @@ export interface WarmSession {
   spare?: RTCPeerConnection;
   /** Our connection to the room's bridge room, made while waiting (see Lobby above), in `lobby.current`. */
   lobby: { current?: Lobby };
+  /** Our MLS member (e2ee/mls-xmpp.ts): its KeyPackage is handed to the room while the person checks their camera. */
+  mls: Promise<MlsSession>;
 }
 
 let pending: { room: string; session: Promise<WarmSession>; alive: boolean; stop?: () => void } | undefined;
@@ -107,12 +110,14 @@ export function warmUp(room: string): Promise<WarmSession> {
       // The room ends sessions that stay silent without joining (durable/features/idle.ts): an XEP-0199 ping to the
       // server every 30 s keeps this one alive while the hair check is open (even with background-tab throttling).
       client.enableKeepAlive({ interval: 30 });
+      const mls = startMls(client, roomJid(room, client));
+      mls.catch(() => undefined);
       const iceServers = await fetchIceServers(client);
       const offer = prepareOffer(sessionConfig(client, iceServers)).then((o) => {
         if (o?.pc.localDescription) warmJingleCode(client, o.pc.localDescription.sdp);
         return o;
       });
-      return { client, iceServers, offer, lobby };
+      return { client, iceServers, offer, lobby, mls };
     })(),
   };
   client.on("disconnected", () => (entry.alive = false));
@@ -150,6 +155,7 @@ export async function takeWarm(room: string): Promise<WarmSession | undefined> {
     void s.offer.then((o) => o?.pc.close());
     s.spare?.close();
     s.lobby.current?.close();
+    void s.mls.then((m) => m.close(), () => undefined);
   } catch {
     /* connect afresh */
   }

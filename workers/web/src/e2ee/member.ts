@@ -1,0 +1,216 @@
+/**
+ * This page's member of the call's MLS group (RFC 9420), driven by the room as Delivery Service
+ * (docs/e2ee-protocol.md §4). Transport-free: requests go out through a `DsTransport`, the room's payloads come in
+ * through `receive`; the XMPP shell is mls-xmpp.ts. Everything runs one step at a time, in arrival order, so a commit
+ * relayed by the room is processed before the commit request that follows it.
+ *
+ *  - `publish()`: a fresh KeyPackage for a fresh identity, handed to the room (from the hair check: the room hands it
+ *    to the committer once this session joins, so joining costs one commit round trip). Called again for every new
+ *    XMPP session: a rejoin is a new member, added with a fresh Welcome.
+ *  - `<commit-request create='true'/>`: create the group (epoch 0) and give the room its GroupInfo.
+ *  - `<commit-request epoch='N'>`: commit the Adds and Removes asked, if we are on epoch N; apply it only once the
+ *    room accepted it. A refused commit (another won epoch N, `conflict`) is dropped: the room relays the winner
+ *    and asks again on the new epoch, so the retry needs nothing from us but to answer that request.
+ *  - `<commit epoch='N'>`: process the winner of epoch N. `<welcome>`: join.
+ * Every new epoch's frame keys, member list and safety code are published through GroupKeySource (keys.ts).
+ */
+import { MlsGroup, newKeyPackage, type OwnKeyPackage } from "./group";
+import type { EpochKeys, GroupKeySource, GroupMember } from "./keys";
+
+export type DsRequest =
+  | { kind: "key-package"; keyPackage: Uint8Array }
+  | { kind: "create"; groupInfo: Uint8Array }
+  | { kind: "commit"; epoch: bigint; message: Uint8Array; groupInfo: Uint8Array; welcome?: Uint8Array; adds: string[]; removes: string[] };
+
+/** The room's answer: accepted, or a stanza error (RFC 6120 §8.3). */
+export type DsAnswer = { ok: true } | { ok: false; condition: string; text?: string };
+
+export type RoomPayload =
+  | { kind: "commit-request"; create: true }
+  | { kind: "commit-request"; create: false; epoch: bigint; adds: { identity: string; keyPackage: Uint8Array }[]; removes: string[] }
+  | { kind: "commit"; epoch: bigint; message: Uint8Array }
+  | { kind: "welcome"; epoch: bigint; welcome: Uint8Array };
+
+export interface DsTransport {
+  request(r: DsRequest): Promise<DsAnswer>;
+}
+
+export interface MemberOptions {
+  /** a fresh credential identity per session (unique in the room) */
+  newIdentity?: () => string;
+  newGroupId?: () => Uint8Array;
+  log?: (msg: string) => void;
+}
+
+const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+
+interface Epoch {
+  keys: EpochKeys;
+  members: GroupMember[];
+  code: string;
+}
+
+export class MlsMember implements GroupKeySource {
+  readonly #ds: DsTransport;
+  readonly #newIdentity: () => string;
+  readonly #newGroupId: () => Uint8Array;
+  readonly #log: (msg: string) => void;
+  readonly #subs = new Set<(k: EpochKeys) => void>();
+  readonly #changeSubs = new Set<() => void>();
+  #queue: Promise<void> = Promise.resolve();
+  /** bumped by publish(): work of an earlier session is dropped */
+  #generation = 0;
+  #own: OwnKeyPackage | undefined;
+  #group: MlsGroup | undefined;
+  #epoch: Epoch | undefined;
+
+  constructor(ds: DsTransport, opts: MemberOptions = {}) {
+    this.#ds = ds;
+    this.#newIdentity = opts.newIdentity ?? (() => hex(crypto.getRandomValues(new Uint8Array(8))));
+    this.#newGroupId = opts.newGroupId ?? (() => crypto.getRandomValues(new Uint8Array(16)));
+    this.#log = opts.log ?? ((m) => console.warn(`mls: ${m}`));
+  }
+
+  /** Our identity in the current session (announced in our presence), once a KeyPackage was made. */
+  get identity(): string | undefined {
+    return this.#own?.identity;
+  }
+
+  /** Start over as a new member (a new XMPP session): forget the group, make and hand in a fresh KeyPackage. */
+  publish(): Promise<string> {
+    const gen = ++this.#generation;
+    this.#group = undefined;
+    this.#setEpoch(undefined);
+    const own = newKeyPackage(this.#newIdentity());
+    void this.#enqueue(gen, async () => {
+      this.#own = await own;
+      const a = await this.#ds.request({ kind: "key-package", keyPackage: this.#own.encoded });
+      if (!a.ok) this.#log(`key package refused: ${a.condition} ${a.text ?? ""}`);
+    });
+    return own.then((o) => o.identity);
+  }
+
+  /** A payload from the room (in arrival order). */
+  receive(p: RoomPayload): Promise<void> {
+    return this.#enqueue(this.#generation, () => this.#handle(p));
+  }
+
+  // --- GroupKeySource
+
+  onEpoch(cb: (k: EpochKeys) => void): () => void {
+    this.#subs.add(cb);
+    return () => this.#subs.delete(cb);
+  }
+  current(): EpochKeys | undefined {
+    return this.#epoch?.keys;
+  }
+  members(): GroupMember[] {
+    return this.#epoch?.members ?? [];
+  }
+  safetyCode(): string | undefined {
+    return this.#epoch?.code;
+  }
+
+  /** Called whenever the epoch changes, including leaving the group (the safety code's view). */
+  onChange(cb: () => void): () => void {
+    this.#changeSubs.add(cb);
+    return () => this.#changeSubs.delete(cb);
+  }
+
+  // ---
+
+  #enqueue(gen: number, fn: () => Promise<void>): Promise<void> {
+    const run = async () => {
+      if (gen !== this.#generation) return; // an earlier session's work
+      try {
+        await fn();
+      } catch (e) {
+        this.#log(e instanceof Error ? e.message : String(e));
+      }
+    };
+    this.#queue = this.#queue.then(run);
+    return this.#queue;
+  }
+
+  async #handle(p: RoomPayload): Promise<void> {
+    const own = this.#own;
+    if (!own) return;
+    switch (p.kind) {
+      case "commit-request":
+        if (p.create) return this.#create(own);
+        return this.#commit(p.epoch, p.adds, p.removes);
+      case "commit": {
+        const g = this.#group;
+        if (!g || g.epoch !== p.epoch) return; // not ours to process (not a member yet, or already past it)
+        await g.process(p.message);
+        if (g.removed) {
+          this.#group = undefined;
+          this.#setEpoch(undefined);
+          return;
+        }
+        return this.#announce(g);
+      }
+      case "welcome": {
+        if (this.#group) return;
+        const g = await MlsGroup.join(p.welcome, own);
+        this.#group = g;
+        return this.#announce(g);
+      }
+      default: {
+        const never: never = p;
+        throw new Error(`unknown payload ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  async #create(own: OwnKeyPackage): Promise<void> {
+    if (this.#group) return;
+    const g = await MlsGroup.create(this.#newGroupId(), own);
+    const a = await this.#ds.request({ kind: "create", groupInfo: await g.groupInfo() });
+    if (!a.ok) return this.#log(`create refused: ${a.condition} ${a.text ?? ""}`); // another was first: we will be added
+    this.#group = g;
+    await this.#announce(g);
+  }
+
+  async #commit(epoch: bigint, adds: { identity: string; keyPackage: Uint8Array }[], removes: string[]): Promise<void> {
+    const g = this.#group;
+    if (!g || g.epoch !== epoch) return; // a request we cannot answer (the room asks another member in time)
+    const present = new Set(g.members().map((m) => m.identity));
+    const add = adds.filter((a) => !present.has(a.identity));
+    const remove = removes.filter((id) => present.has(id) && id !== this.#own?.identity);
+    const p = await g.commit({ add: add.map((a) => a.keyPackage), remove });
+    const a = await this.#ds.request({
+      kind: "commit",
+      epoch,
+      message: p.commit,
+      groupInfo: p.groupInfo,
+      ...(p.welcome ? { welcome: p.welcome } : {}),
+      adds: add.map((x) => x.identity),
+      removes: remove,
+    });
+    // refused (another commit won this epoch): the room relays it and asks again on the next epoch
+    if (!a.ok) return this.#log(`commit on epoch ${epoch} refused: ${a.condition} ${a.text ?? ""}`);
+    g.apply(p);
+    await this.#announce(g);
+  }
+
+  async #announce(g: MlsGroup): Promise<void> {
+    const keys = await g.epochKeys();
+    this.#setEpoch({ keys, members: g.members().map((m) => ({ identity: m.identity, leaf: m.index })), code: g.safetyCode() });
+  }
+
+  #setEpoch(e: Epoch | undefined): void {
+    const had = this.#epoch;
+    this.#epoch = e;
+    if (had || e) for (const cb of [...this.#changeSubs]) cb();
+    if (!e) return;
+    if (typeof performance !== "undefined") performance.mark("parley:mls-epoch", { detail: { epoch: String(e.keys.epoch) } });
+    for (const cb of [...this.#subs]) {
+      try {
+        cb(e.keys);
+      } catch (err) {
+        this.#log(`epoch listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}
