@@ -5,6 +5,7 @@
  */
 import { clear, h, setPressed } from "./dom";
 import { callEncryption, provideGroupKeys } from "./e2ee/call-encryption";
+import { pageKeys } from "./e2ee/key-relay";
 import { testGroupKeySource } from "./e2ee/test-key-hook";
 import { e2eeSupport } from "./e2ee/transform";
 import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
@@ -48,8 +49,8 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     if (!support.ok) return support;
     try {
       // The group keys must be there before the call prepares any connection (warm.ts, below).
-      const keys = testGroupKeySource();
-      if (keys && !callEncryption()) provideGroupKeys(keys);
+      // The call's MLS member feeds pageKeys (call.ts); an end-to-end test may put its own source on the page.
+      if (!callEncryption()) provideGroupKeys(testGroupKeySource() ?? pageKeys);
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: e instanceof Error ? e.message : String(e) };

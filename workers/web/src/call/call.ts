@@ -22,6 +22,7 @@ import { takeWarm, type WarmSession } from "./warm";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
 import { startMls, type MlsSession } from "../e2ee/mls-xmpp";
 import type { GroupKeySource } from "../e2ee/keys";
+import { pageKeys } from "../e2ee/key-relay";
 import { SafetyPanel } from "./safety";
 
 export interface JoinOptions {
@@ -192,6 +193,7 @@ class Call {
     });
     void this.#mls.then((m) => {
       if (!m || this.#state.left) return;
+      pageKeys.use(m.keys); // call encryption's keys (hair-check.ts provided pageKeys)
       const panel = new SafetyPanel(m.keys, () => m.identity());
       this.#safety = panel;
       for (const [nick, id] of this.#mlsIds) panel.setOccupant(nick, id);

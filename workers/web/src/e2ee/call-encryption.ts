@@ -26,6 +26,7 @@ export class CallEncryption {
   readonly #covered = new WeakSet<RTCPeerConnection>();
   readonly #listeners = new Set<() => void>();
   #epoch: bigint | undefined;
+  #baseKey: Uint8Array | undefined;
 
   constructor(source: GroupKeySource, media: MediaEncryption) {
     this.media = media;
@@ -38,8 +39,14 @@ export class CallEncryption {
   }
 
   #install(k: EpochKeys): void {
-    if (this.#epoch !== undefined && k.epoch <= this.#epoch) return; // already installed (current() and onEpoch both)
+    if (this.#epoch !== undefined && k.epoch <= this.#epoch) {
+      // the same epoch again (current() and onEpoch both report it)
+      if (k.epoch === this.#epoch && sameBytes(k.baseKey, this.#baseKey)) return;
+      // an epoch not after the last: a new group (a rejoin is a new member, keys.ts); forget the old keys first
+      this.media.clear();
+    }
     this.#epoch = k.epoch;
+    this.#baseKey = k.baseKey;
     this.media.setEpoch(k);
     for (const l of this.#listeners) l();
   }
@@ -107,6 +114,10 @@ export class CallEncryption {
     }
     return pc;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 let page: { source: GroupKeySource; enc?: CallEncryption; error?: string } | undefined;
