@@ -55,7 +55,7 @@ describe.skipIf(!isRoot)("a direct call over a lossy, slow link (needs root)", (
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
-  it("5% loss and 150 ms round trip: the call goes on; frame rate and freezes reported", { timeout: 180_000 + SECONDS * 1000 }, async () => {
+  it("5% loss and 150 ms round trip: the call goes on; frame rate and freezes reported", { timeout: 360_000 + SECONDS * 1000 }, async () => {
     const url = `${stack.edge.httpUrl}/${freshRoom("lossy")}`;
     const alice = await openReadyParticipant(stack.host, url, 3);
     open.push(alice);

@@ -103,12 +103,16 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
     case "xmpp-ping":
       if (ev.ok || !s.joined || s.reconnecting) break;
       // No answer: the stream is dead though its socket is not closed. Drop it; the client reconnects, we rejoin.
-      streamDead(s, out);
+      // The media paths are kept (repaired by ICE restarts if they failed): a ping also goes unanswered on a
+      // server or machine too busy to answer in time, and remaking every session then would only add to it.
+      streamDead(s, false, out);
       break;
     case "network-change":
       if (!s.joined) break;
-      if (s.reconnecting) out.push({ kind: "xmpp-connect" });
-      else streamDead(s, out);
+      if (s.reconnecting) {
+        s.pathsStale = true;
+        out.push({ kind: "xmpp-connect" });
+      } else streamDead(s, true, out);
       break;
     case "media-stalled":
       if (!s.joined || s.reconnecting) break;
@@ -193,10 +197,13 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
   return out;
 }
 
-/** The stream is dead or may be (see PROBE_TIMEOUT_MS): drop it and connect again, and remake the media paths then. */
-function streamDead(s: CallState, out: CallEffect[]): void {
+/**
+ * The stream is dead or may be (see PROBE_TIMEOUT_MS): drop it and connect again; after a network change (`moved`)
+ * remake the media paths once back in the room.
+ */
+function streamDead(s: CallState, moved: boolean, out: CallEffect[]): void {
   s.reconnecting = true;
-  s.pathsStale = true;
+  s.pathsStale ||= moved;
   out.push(
     { kind: "view-connection", state: "reconnecting" },
     { kind: "clear-timer", timer: "keepalive" },
