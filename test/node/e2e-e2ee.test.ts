@@ -86,7 +86,12 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     await waitForCall(a);
     await join(b, "bob");
     await waitForCall(b);
-    await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"]), waitForRemoteAudio(a.page), waitForRemoteAudio(b.page)]);
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(b.page, ["alice"], SWITCH_TIMEOUT_MS),
+      waitForRemoteAudio(a.page, SWITCH_TIMEOUT_MS),
+      waitForRemoteAudio(b.page, SWITCH_TIMEOUT_MS),
+    ]);
     expect(await a.page.locator("[data-media-mode]").getAttribute("data-media-mode")).toBe("p2p");
     await expectEncrypted([a, b]);
 
