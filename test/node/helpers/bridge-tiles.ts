@@ -1,0 +1,73 @@
+/**
+ * In-page probes of what a page receives per participant through the bridge, and ways to force how large a
+ * participant's tile is rendered (for the simulcast and off-screen tests and the bench).
+ */
+import type { Page } from "playwright-core";
+
+export interface Received {
+  frameWidth: number;
+  frameHeight: number;
+  bytesReceived: number;
+  framesDecoded: number;
+  audioBytes: number;
+}
+
+/**
+ * What this page receives of each participant through the bridge: the inbound-rtp of the tracks on their tile's
+ * `<video>` (matched by track id), on the bridge's peer connections (ICE lite).
+ */
+export async function receivedFrom(page: Page): Promise<Record<string, Received>> {
+  return page.evaluate(`(async () => {
+    const byTrack = new Map();
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
+      (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.trackIdentifier) byTrack.set(s.trackIdentifier, s); });
+    }
+    const out = {};
+    for (const v of document.querySelectorAll("video[data-participant]")) {
+      const s = v.srcObject;
+      if (!s || !s.getVideoTracks) continue;
+      const vt = s.getVideoTracks()[0];
+      const at = s.getAudioTracks()[0];
+      const vs = vt && byTrack.get(vt.id);
+      const as = at && byTrack.get(at.id);
+      if (!vs) continue;
+      out[v.dataset.participant] = {
+        frameWidth: vs.frameWidth || 0,
+        frameHeight: vs.frameHeight || 0,
+        bytesReceived: vs.bytesReceived || 0,
+        framesDecoded: vs.framesDecoded || 0,
+        audioBytes: (as && as.bytesReceived) || 0,
+      };
+    }
+    return out;
+  })()`);
+}
+
+/**
+ * Force `nick`'s video on this page to `css` (e.g. "width:160px;height:90px" or "display:none"), whatever element
+ * shows it now or later; `null` removes what was forced.
+ */
+export async function forceTile(page: Page, nick: string, css: string | null): Promise<void> {
+  const rules = css === null ? null : css.split(";").filter(Boolean).map((r) => `${r} !important`).join(";");
+  // A constructed style sheet: the app's Content-Security-Policy (style-src 'self') refuses <style> elements.
+  await page.evaluate(`(() => {
+    const nick = ${JSON.stringify(nick)};
+    const rules = ${JSON.stringify(rules)};
+    window.__forcedTiles ??= new Map();
+    const old = window.__forcedTiles.get(nick);
+    if (old) document.adoptedStyleSheets = document.adoptedStyleSheets.filter((s) => s !== old);
+    window.__forcedTiles.delete(nick);
+    if (rules === null) return;
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync('video[data-participant="' + CSS.escape(nick) + '"] { ' + rules + ' }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    window.__forcedTiles.set(nick, sheet);
+  })()`);
+}
+
+/** When this page was told each active speaker by the bridge (its `parley:bridge:speaker:<nick>` marks, Date.now() scale). */
+export async function speakerMarks(page: Page): Promise<Array<{ nick: string; at: number }>> {
+  return page.evaluate(`performance.getEntriesByType("mark").filter((m) => m.name.startsWith("parley:bridge:speaker:"))
+    .map((m) => ({ nick: m.name.slice("parley:bridge:speaker:".length), at: performance.timeOrigin + m.startTime }))`);
+}
