@@ -71,3 +71,40 @@ export async function speakerMarks(page: Page): Promise<Array<{ nick: string; at
   return page.evaluate(`performance.getEntriesByType("mark").filter((m) => m.name.startsWith("parley:bridge:speaker:"))
     .map((m) => ({ nick: m.name.slice("parley:bridge:speaker:".length), at: performance.timeOrigin + m.startTime }))`);
 }
+
+/**
+ * Init script: microphones that sound all the time (a 440 Hz tone through WebAudio) instead of Chromium's fake one,
+ * which beeps briefly twice a second: a speech detector (the bridge's ActiveSpeakerObserver, after Volfin and Cohen's
+ * dominant speaker identification) scores such sparse sound as barely speaking, and a switch of speaker then takes
+ * many seconds where a person talking takes about one.
+ */
+export const STEADY_MICROPHONE = `(() => {
+  const md = navigator.mediaDevices;
+  const orig = md.getUserMedia.bind(md);
+  md.getUserMedia = async (c) => {
+    const s = await orig(c);
+    if (!c || !c.audio) return s;
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    gain.gain.value = 0.3;
+    const dest = ctx.createMediaStreamDestination();
+    osc.connect(gain).connect(dest);
+    osc.start();
+    void ctx.resume();
+    for (const t of s.getAudioTracks()) { s.removeTrack(t); t.stop(); }
+    s.addTrack(dest.stream.getAudioTracks()[0]);
+    return s;
+  };
+})();`;
+
+/** Click `name` on this page and return when it was clicked, on the page's clock (Date.now()). */
+export async function clickAt(page: Page, name: string): Promise<number> {
+  return page.evaluate(`(() => {
+    const b = [...document.querySelectorAll("button")].find((x) => x.textContent.trim() === ${JSON.stringify(name)} || x.getAttribute("aria-label") === ${JSON.stringify(name)});
+    if (!b) throw new Error("no button " + ${JSON.stringify(name)});
+    const at = Date.now();
+    b.click();
+    return at;
+  })()`);
+}
