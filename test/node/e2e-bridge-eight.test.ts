@@ -5,13 +5,11 @@
  * costs the receiver no video bytes; the one who speaks is announced within 2 s. Heavy (eight pages on one machine):
  * generous timeouts.
  */
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipant } from "./helpers/bridge-participants";
-import { forceTile, receivedFrom, speakerMarks } from "./helpers/bridge-tiles";
-import { eventually, join, launchBrowser, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
-import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
+import { clickAt, forceTile, receivedFrom, speakerMarks, startBridgeStack, STEADY_MICROPHONE, type BridgeStack } from "./helpers/bridge-tiles";
+import { eventually, join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { freshRoom } from "./helpers/web-app";
 
 const PEOPLE = 8;
 const LONG_MS = 300_000;
@@ -29,30 +27,22 @@ async function tileSizesOn(p: Participant): Promise<Record<string, { width: numb
 }
 
 describe("eight people through the bridge", () => {
-  let bridge: BridgeHandle;
-  let target: WebTarget;
-  let browser: Browser;
+  let stack: BridgeStack;
   const ps: Participant[] = [];
 
   beforeAll(async () => {
-    bridge = await startBridge();
-    [target, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
-      launchBrowser(),
-    ]);
-  }, 180_000);
+    stack = await startBridgeStack();
+  }, 300_000);
   afterAll(async () => {
     await Promise.all(ps.map((p) => p.close()));
-    await browser?.close();
-    await target?.stop();
-    await bridge?.stop();
+    await stack?.stop();
   });
 
   it("decodes everyone, fits every video to its tile, sends nothing for a tile off screen, announces the speaker", { timeout: 1_200_000 }, async () => {
-    const url = `${target.httpUrl}/${freshRoom("eight")}`;
+    const url = `${stack.target.httpUrl}/${freshRoom("eight")}`;
     const nicks = Array.from({ length: PEOPLE }, (_, i) => `p${i + 1}`);
     for (const nick of nicks) {
-      const p = await openReadyParticipant(browser, url);
+      const p = await openReadyParticipant(stack.browser, url, 3, { initScripts: [STEADY_MICROPHONE] });
       ps.push(p);
       await join(p, nick);
       await waitForCall(p, 120_000);
@@ -87,9 +77,8 @@ describe("eight people through the bridge", () => {
     for (const p of ps) if (p !== ps[2]) await mic(p).click();
     await eventually(async () => (await speakerMarks(p1.page)).at(-1)?.nick === "p3" || undefined, "p3 announced", 60_000);
     await mic(ps[2]!).click();
-    const t0 = Date.now();
-    await mic(ps[3]!).click();
-    const at = await eventually(async () => (await speakerMarks(p1.page)).find((m) => m.nick === "p4" && m.at >= t0 - 50)?.at, "p4 announced", 20_000);
+    const t0 = await clickAt(ps[3]!.page, "Microphone");
+    const at = await eventually(async () => (await speakerMarks(p1.page)).find((m) => m.nick === "p4" && m.at >= t0)?.at, "p4 announced", 20_000);
     expect(at - t0).toBeLessThan(2000);
   });
 });

@@ -5,44 +5,32 @@
  * layer (inbound-rtp frameWidth), someone in a large tile a higher one; a tile taken off screen costs no video bytes
  * (the voice still comes) and comes back when shown; the one who speaks is announced to the pages within 2 s.
  */
-import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipants } from "./helpers/bridge-participants";
-import { clickAt, forceTile, receivedFrom, speakerMarks, STEADY_MICROPHONE } from "./helpers/bridge-tiles";
-import { eventually, join, launchBrowser, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
-import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
+import { clickAt, forceTile, startBridgeStack, type BridgeStack, receivedFrom, speakerMarks, STEADY_MICROPHONE } from "./helpers/bridge-tiles";
+import { eventually, join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { freshRoom } from "./helpers/web-app";
 
 const SWITCH_TIMEOUT_MS = 150_000;
 
 describe("web app through the bridge: simulcast layers by tile size, off-screen videos paused, active speaker", () => {
-  let bridge: BridgeHandle;
-  let target: WebTarget;
-  let browser: Browser;
+  let stack: BridgeStack;
   const open: Participant[] = [];
 
   beforeAll(async () => {
-    bridge = await startBridge();
-    [target, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
-      launchBrowser(),
-    ]);
-  }, 180_000);
-  afterAll(async () => {
-    await browser?.close();
-    await target?.stop();
-    await bridge?.stop();
-  });
+    stack = await startBridgeStack();
+  }, 300_000);
+  afterAll(() => stack?.stop());
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === "fail") {
       for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
-      console.error(`bridge output (tail):\n${bridge.output().slice(-3000)}`);
+      console.error(`bridge output (tail):\n${stack.bridge.output().slice(-3000)}`);
     }
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
   async function threeOnTheBridge(): Promise<[Participant, Participant, Participant]> {
-    const ps = await openReadyParticipants(browser, `${target.httpUrl}/${freshRoom("simulcast")}`, 3, { initScripts: [STEADY_MICROPHONE] });
+    const ps = await openReadyParticipants(stack.browser, `${stack.target.httpUrl}/${freshRoom("simulcast")}`, 3, { initScripts: [STEADY_MICROPHONE] });
     open.push(...ps);
     const [a, b, c] = ps as [Participant, Participant, Participant];
     for (const [p, nick] of [[a, "alice"], [b, "bob"], [c, "carol"]] as const) {
@@ -69,9 +57,16 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
     }, "three active layers on Alice's camera sender", 30_000);
     expect(layers).toEqual([3]);
 
-    // Bob shows Carol as a thumbnail (160x90 CSS pixels, device pixel ratio 1) and Alice large (1200x675).
+    // Bob shows both large (1200x675 CSS pixels, device pixel ratio 1): both come in a higher layer than the first.
+    const large = "width:1200px;height:675px;object-fit:cover";
+    await forceTile(bob.page, "carol", large);
+    await forceTile(bob.page, "alice", large);
+    await eventually(async () => {
+      const r = await receivedFrom(bob.page);
+      return (r.alice?.frameWidth ?? 0) >= 640 && (r.carol?.frameWidth ?? 0) >= 640 ? r : undefined;
+    }, "Bob to receive Alice and Carol at 640 wide or more", 60_000);
+    // Then Carol as a thumbnail (160x90): she comes down to the lowest layer, Alice stays large.
     await forceTile(bob.page, "carol", "width:160px;height:90px;object-fit:cover");
-    await forceTile(bob.page, "alice", "width:1200px;height:675px;object-fit:cover");
     let seen = {};
     const sized = await eventually(async () => {
       const r = (seen = await receivedFrom(bob.page));

@@ -1,8 +1,12 @@
 /**
- * In-page probes of what a page receives per participant through the bridge, and ways to force how large a
- * participant's tile is rendered (for the simulcast and off-screen tests and the bench).
+ * For the web app's tests through the bridge (simulcast, off-screen videos, active speaker): the stack they run on,
+ * in-page probes of what a page receives per participant, and ways to force how large a participant's tile is
+ * rendered.
  */
-import type { Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { startBridge, type BridgeHandle } from "./bridge-harness";
+import { launchBrowser } from "./browser";
+import { startWebTarget, type WebTarget } from "./web-app";
 
 export interface Received {
   frameWidth: number;
@@ -81,19 +85,23 @@ export async function speakerMarks(page: Page): Promise<Array<{ nick: string; at
 export const STEADY_MICROPHONE = `(() => {
   const md = navigator.mediaDevices;
   const orig = md.getUserMedia.bind(md);
+  let tone; // one tone per page, a clone of its track per request
   md.getUserMedia = async (c) => {
     const s = await orig(c);
     if (!c || !c.audio) return s;
-    const ctx = new AudioContext();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    gain.gain.value = 0.3;
-    const dest = ctx.createMediaStreamDestination();
-    osc.connect(gain).connect(dest);
-    osc.start();
-    void ctx.resume();
+    if (!tone) {
+      const ctx = new AudioContext();
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      gain.gain.value = 0.3;
+      const dest = ctx.createMediaStreamDestination();
+      osc.connect(gain).connect(dest);
+      osc.start();
+      void ctx.resume();
+      tone = dest.stream.getAudioTracks()[0];
+    }
     for (const t of s.getAudioTracks()) { s.removeTrack(t); t.stop(); }
-    s.addTrack(dest.stream.getAudioTracks()[0]);
+    s.addTrack(tone.clone());
     return s;
   };
 })();`;
@@ -107,4 +115,30 @@ export async function clickAt(page: Page, name: string): Promise<number> {
     b.click();
     return at;
   })()`);
+}
+
+/** A bridge host, the edge (snapshot) pointed at it, and a Chromium: what the web app's bridge tests run on. */
+export interface BridgeStack {
+  bridge: BridgeHandle;
+  target: WebTarget;
+  browser: Browser;
+  stop(): Promise<void>;
+}
+
+export async function startBridgeStack(): Promise<BridgeStack> {
+  const bridge = await startBridge();
+  const [target, browser] = await Promise.all([
+    startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
+    launchBrowser(),
+  ]);
+  return {
+    bridge,
+    target,
+    browser,
+    async stop() {
+      await browser.close();
+      await target.stop();
+      await bridge.stop();
+    },
+  };
 }
