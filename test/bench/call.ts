@@ -12,7 +12,8 @@
  * `parley:*` performance marks per page, in ms after the Join click, plus the trace described at TRACE below),
  * --trace-more, --chrome-trace FILE, --one-rounds N (1:1 rounds, default --rounds), --switch-rounds N (default
  * --rounds, at most 3), --one-camera, --fake-fps N (see CAMERAS below), --no-mic (see NO_MIC), --settle-ms N (see
- * SETTLE_MS), --e2ee on|off|both (see E2EE).
+ * SETTLE_MS), --e2ee on|off|both (see E2EE), --people N (instead of the above: N pages in one call through the
+ * bridge, per-page CPU and downlink with simulcast and without it in the same run; call-people.ts).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import type { Browser, Page } from "playwright-core";
@@ -21,6 +22,7 @@ import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-a
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { openReadyParticipants } from "../node/helpers/bridge-participants";
 import { groupKeysScript, groupSecret } from "../node/helpers/e2ee-keys";
+import { benchPeople } from "./call-people";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -419,4 +421,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (args.includes("--people")) await benchPeople(args);
+else await main();

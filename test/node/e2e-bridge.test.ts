@@ -116,20 +116,20 @@ describe("web app: the bridge for three or more", () => {
       })()`);
       expect(pairs.length).toBeGreaterThan(0);
       expect((ports as number[]).every((port) => port === bridge.rtcPort)).toBe(true);
-      // Cameras go to the bridge at most 360 lines high (the fake camera is 720p; sdp-tuning.ts §3): 180 during the
-      // switch, then 360 (scale 720/360 = 2 on the sender).
-      const bridgeScales = `window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
+      // Cameras go to the bridge in simulcast layers (simulcast.ts; the fake camera is 720p): the lowest (180p) alone
+      // during the switch, then all three (scales 4, 2, 1: 180p, 360p, 720p).
+      const bridgeLayers = `window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
         .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === "video")
-        .map((s) => s.getParameters().encodings[0].scaleResolutionDownBy ?? 1)`;
+        .map((s) => s.getParameters().encodings.filter((e) => e.active !== false).map((e) => e.scaleResolutionDownBy ?? 1).join(","))`;
       await eventually(async () => {
-        const scales = (await p.page.evaluate(bridgeScales)) as number[];
-        return scales.length === 1 && scales[0] === 2 ? scales : undefined;
-      }, "camera sent to the bridge at 360p after the switch");
+        const layers = (await p.page.evaluate(bridgeLayers)) as string[];
+        return layers.length === 1 && layers[0] === "4,2,1" ? layers : undefined;
+      }, "camera sent to the bridge in three layers after the switch");
       const sent = await eventually(async () => {
         const hs = (await sentVideoHeights(p.page)).filter((x) => x.via === "bridge");
         return hs.length > 0 ? hs : undefined;
       }, "video sent to the bridge");
-      expect(sent.every((x) => x.height > 0 && x.height <= 360)).toBe(true);
+      expect(sent.every((x) => x.height > 0 && x.height <= 720)).toBe(true);
       // Everyone is heard through the bridge too (audio is produced after the video, bridge.ts): sound from both
       // others arrives on a bridge transport.
       await eventually(async () => {

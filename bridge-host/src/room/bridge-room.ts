@@ -20,6 +20,7 @@ import { MEDIA_CODECS } from "../media-codecs";
 import type { Notification, ProducerInfo, RequestData } from "../signaling/messages";
 import { CloseCode } from "../signaling/messages";
 import { FIRST_KEY_FRAME_HOLD_MS, FirstKeyFrameGate } from "./first-key-frame";
+import { chooseLayers, parseScalabilityMode, topLayerOf } from "./layers";
 import { PEER_LIMITS, Peer, type Direction, type PeerLink, type TransportAppData } from "./peer";
 
 export type RoomCloseReason = "deleted" | "shutdown" | "worker-died";
@@ -60,6 +61,12 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   readonly lobby = new Set<Peer>();
   /** Consumers asked to resume while their viewer or their producer's owner was in the lobby: resumed on `admit`. */
   readonly #heldForAdmit = new Set<types.Consumer>();
+  /**
+   * Video consumers whose viewer says they are not on screen (`setConsumerSize` 0): paused here whatever the viewer
+   * asked; `#wanted` are those the viewer asked to resume, started again when they are back on screen.
+   */
+  readonly #offScreen = new Set<types.Consumer>();
+  readonly #wanted = new Set<types.Consumer>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
   /** Lobby ids the room closed (lid -> time, unix s), and when it closed the whole lobby (evictLobby). */
   readonly #evicted = new Map<string, number>();
@@ -372,7 +379,9 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     }
     // Consumers start paused (mediasoup recommendation): the client resumes once its consumer exists, so the
     // first packets (and the keyframe request) are not lost.
-    const consumer = await t.consume({ producerId: d.producerId, rtpCapabilities, paused: true });
+    // A simulcast/SVC camera starts at its lowest spatial layer (full frame rate) until the viewer says how large it
+    // shows it (setConsumerSize): a small first key frame, like a camera's first seconds on the bridge (sdp-tuning.ts).
+    const consumer = await t.consume({ producerId: d.producerId, rtpCapabilities, paused: true, preferredLayers: { spatialLayer: 0 } });
     if (peer.closed) {
       consumer.close();
       throw invalidState("peer closed");
@@ -382,6 +391,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       peer.consumers.delete(consumer.id);
       this.#firstKeyFrame.forget(consumer);
       this.#heldForAdmit.delete(consumer);
+      this.#offScreen.delete(consumer);
+      this.#wanted.delete(consumer);
     });
     if (this.traceKeyFrames && consumer.kind === "video") this.#trace(consumer, `consumer ${peer.nick}<-${owner.nick}`);
     consumer.on("producerclose", () => {
@@ -402,12 +413,14 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     const c = peer.consumers.get(consumerId);
     if (!c) throw notFound("consumer");
     if (paused) {
+      this.#wanted.delete(c);
       this.#heldForAdmit.delete(c);
       this.#firstKeyFrame.forget(c);
       await c.pause();
       if (this.traceKeyFrames) this.log.debug("consumer.paused", { who: peer.nick, kind: c.kind });
       return {};
     }
+    this.#wanted.add(c);
     const owner = this.#ownerOf(c.producerId);
     if (!this.#inRoom(peer) || (owner && !this.#inRoom(owner))) {
       this.#heldForAdmit.add(c); // no media across the lobby: it starts on admission (see admit)
@@ -417,8 +430,39 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     return {};
   }
 
-  /** Resume a consumer its viewer asked for (video: through the first-key-frame gate). */
+  /**
+   * How large the viewer renders a video consumer, in device pixels (PROTOCOL.md `setConsumerSize`): 0 pauses it
+   * (off screen: no video bytes), a size resumes it if the viewer asked for it and, for a simulcast/SVC producer,
+   * prefers the layers that fit (layers.ts).
+   */
+  async setConsumerSize(peer: Peer, d: RequestData<"setConsumerSize">) {
+    const c = peer.consumers.get(d.consumerId);
+    if (!c) throw notFound("consumer");
+    if (c.kind !== "video") throw new BridgeError(ErrorCode.BadRequest, "only a video consumer has a size (audio always flows)");
+    if (d.width === 0 || d.height === 0) {
+      if (this.#offScreen.has(c)) return {};
+      this.#offScreen.add(c);
+      this.#firstKeyFrame.forget(c);
+      this.#firstKeyFrame.reconsider((pid) => this.#waitingViewer(pid)); // nobody waits for a viewer who won't look
+      if (!c.paused) await c.pause();
+      return {};
+    }
+    if (c.type === "simulcast" || c.type === "svc") {
+      const owner = this.#ownerOf(c.producerId);
+      const producer = owner?.producers.get(c.producerId);
+      const { spatialLayers, temporalLayers } = parseScalabilityMode(c.rtpParameters.encodings?.[0]?.scalabilityMode);
+      const top = topLayerOf((producer?.appData ?? {}) as Record<string, unknown>);
+      const want = chooseLayers({ width: d.width, height: d.height }, top, spatialLayers, temporalLayers);
+      const now = c.preferredLayers;
+      if (now?.spatialLayer !== want.spatialLayer || now?.temporalLayer !== want.temporalLayer) await c.setPreferredLayers(want);
+    }
+    if (this.#offScreen.delete(c) && this.#wanted.has(c) && !this.#heldForAdmit.has(c)) await this.#startConsumer(c);
+    return {};
+  }
+
+  /** Resume a consumer its viewer asked for (video: through the first-key-frame gate), unless it is off screen. */
   async #startConsumer(c: types.Consumer): Promise<void> {
+    if (this.#offScreen.has(c)) return;
     if (c.kind !== "video" || this.#firstKeyFrame.request(c.producerId, c, () => this.#waitingViewer(c.producerId, c)) === "now") {
       await this.#resume(c);
     }
@@ -438,7 +482,10 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   #waitingViewer(pid: string, except?: types.Consumer): boolean {
     for (const p of this.peers.values()) {
       if (p.closed || p.producers.has(pid) || (except && p.consumers.has(except.id))) continue;
-      const asked = [...p.consumers.values()].some((x) => x.producerId === pid && (!x.paused || this.#firstKeyFrame.isHeld(x)));
+      // A viewer with the video off screen is not waited for either.
+      const asked = [...p.consumers.values()].some(
+        (x) => x.producerId === pid && (!x.paused || this.#firstKeyFrame.isHeld(x) || this.#offScreen.has(x)),
+      );
       if (!asked) return true;
     }
     return false;

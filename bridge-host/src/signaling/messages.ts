@@ -132,6 +132,8 @@ export const Schemas = {
   consume: z.object({ transportId: id, producerId: id, rtpCapabilities: RtpCapabilities }),
   resumeConsumer: z.object({ consumerId: id }),
   pauseConsumer: z.object({ consumerId: id }),
+  /** how large the viewer renders a video consumer, device pixels; 0: not on screen (PROTOCOL.md) */
+  setConsumerSize: z.object({ consumerId: id, width: z.number().int().min(0).max(16384), height: z.number().int().min(0).max(16384) }),
   pauseProducer: z.object({ producerId: id }),
   resumeProducer: z.object({ producerId: id }),
   closeProducer: z.object({ producerId: id }),

@@ -57,6 +57,7 @@ const METHODS = {
     schema: Schemas.pauseConsumer,
     handler: ({ room, peer }, d) => room.setConsumerPaused(peer, d.consumerId, true),
   },
+  setConsumerSize: { schema: Schemas.setConsumerSize, handler: ({ room, peer }, d) => room.setConsumerSize(peer, d) },
   pauseProducer: {
     schema: Schemas.pauseProducer,
     handler: ({ room, peer }, d) => room.setProducerPaused(peer, d.producerId, true),

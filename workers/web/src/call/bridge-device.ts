@@ -60,8 +60,10 @@ export function prepareBridge(): void {
  * mediasoup-client follows the first video consumer with a second SDP renegotiation of the receive transport, for an
  * extra "probator" m-section (the bridge's bandwidth probing, RTP on SSRC 1234). Every other consumer created in the
  * meantime waits behind it: in a switch, that is the next person's video, after a renegotiation that takes a few
- * hundred milliseconds when three pages share the CPU. Probing serves simulcast layer selection; we send one encoding
- * per camera, so we do without it (the probing packets are dropped by the browser, as for any unknown m-section).
+ * hundred milliseconds when three pages share the CPU. Probing serves simulcast layer selection: the bridge moves a
+ * receiver up to a larger layer only once it has probed that the link carries it. So this is used only with simulcast
+ * off (simulcast.ts), when every camera is one encoding (the probing packets are then dropped by the browser, as for
+ * any unknown m-section).
  * No public option exists: this sets mediasoup-client's own "already created" flag (checked: 3.18.7), and does nothing
  * if a later version renamed it.
  */

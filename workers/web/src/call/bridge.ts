@@ -23,6 +23,9 @@ import { handlerFactory, prepareBridge, skipProbator } from "./bridge-device";
 import { Signaling, str, type Json } from "./bridge-signaling";
 import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, RAMP_UP_MS, START_BITRATE_KBPS } from "./sdp-tuning";
 import { limitSendHeight, scaleFor } from "./send-size";
+import { announceActiveSpeaker, clearActiveSpeaker } from "./bridge-speaker";
+import { setSimulcastHeight, simulcastEnabled, simulcastEncodings, topLayer } from "./simulcast";
+import { tileSizes, type TileSize } from "./tile-sizes";
 
 /**
  * Start the bridge video sender above Chromium's 300 kbit/s default, which makes it drop and downscale the first frames
@@ -30,6 +33,9 @@ import { limitSendHeight, scaleFor } from "./send-size";
  * x-google-start-bitrate into the send transport's remote answer.
  */
 const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
+
+/** With simulcast, every layer goes out after the switch (each receiver gets the one that fits, simulcast.ts). */
+const SIMULCAST_HEIGHT = null;
 
 /** How long an ICE restart request may wait for the bridge's answer before the link counts as lost. */
 const RESTART_ICE_ANSWER_MS = 5000;
@@ -41,22 +47,31 @@ const MEDIA_RESTARTED = 4503;
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
 
 /**
- * Cameras go to the bridge at most `maxHeight` lines high (sdp-tuning.ts §3); screen shares at full size. On standby
+ * Cameras go to the bridge in simulcast layers (simulcast.ts), those above `maxHeight` lines off for now; without
+ * simulcast, as one encoding at most `maxHeight` lines high (sdp-tuning.ts §3). Screen shares at full size. On standby
  * every sender starts inactive.
  */
-function encodingsFor(track: MediaStreamTrack, maxHeight: number, standby: boolean): RTCRtpEncodingParameters[] | undefined {
+function encodingsFor(track: MediaStreamTrack, maxHeight: number | null, standby: boolean, simulcast: boolean): RTCRtpEncodingParameters[] | undefined {
   const off = standby ? { active: false } : {};
   if (track.kind !== "video") return standby ? [off] : undefined;
+  if (simulcast) return simulcastEncodings(track.getSettings().height, maxHeight, standby);
   return [{ scaleResolutionDownBy: scaleFor(track, maxHeight), ...off }];
 }
 
-/** Turn every encoding of a sender on (leaving standby). */
-async function setActive(sender: RTCRtpSender | undefined): Promise<void> {
+/** Turn a sender's encodings on (leaving standby): all of them, or for simulcast those up to `maxHeight` lines. */
+async function setActive(sender: RTCRtpSender | undefined, maxHeight: number | null): Promise<void> {
   if (!sender) return;
   const params = sender.getParameters();
   if (!params.encodings?.length || params.encodings.every((e) => e.active !== false)) return;
+  if (params.encodings.length > 1) return void (await setSimulcastHeight(sender, maxHeight));
   for (const e of params.encodings) e.active = true;
   await sender.setParameters(params);
+}
+
+/** Send `sender`'s camera at most `maxHeight` lines high: its simulcast layers up to that, or its one encoding scaled. */
+async function limitHeight(sender: RTCRtpSender, maxHeight: number | null): Promise<void> {
+  if (sender.getParameters().encodings?.length > 1) await setSimulcastHeight(sender, maxHeight);
+  else await limitSendHeight(sender, maxHeight);
 }
 
 export interface BridgeEvents {
@@ -163,7 +178,9 @@ export async function connectBridge(
   };
 
   const recv = makeTransport("recv", await recvP);
-  skipProbator(recv);
+  // Simulcast needs the bridge's bandwidth probing to move a receiver up to a larger layer (bridge-device.ts).
+  const simulcast = simulcastEnabled();
+  if (!simulcast) skipProbator(recv);
   const send = makeTransport("send", await sendP);
   send.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
     sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
@@ -235,6 +252,10 @@ export async function connectBridge(
         const nick = req.nick; // named meanwhile, perhaps (see name)
         consumers.set(consumer.producerId, { consumer, nick });
         if (nick !== undefined) attach(consumer, nick);
+        // Its size first, if the page shows this person already (requests are handled in order): a video off screen
+        // is then never started, and a large one asks for its layer from the first key frame on.
+        const size = nick !== undefined && consumer.kind === "video" ? tileSizes.get(nick) : undefined;
+        if (size) sendSize(consumer, size);
         try {
           // Across the lobby, the bridge holds this until admission (and says so): nothing more to do then.
           await sig.request("resumeConsumer", { consumerId: consumer.id });
@@ -246,6 +267,23 @@ export async function connectBridge(
       }),
     );
   };
+  /** Tell the bridge how large we show a video consumer (PROTOCOL.md `setConsumerSize`). */
+  const sendSize = (consumer: types.Consumer, size: TileSize): void => {
+    if (closed || standby) return;
+    sig.request("setConsumerSize", { consumerId: consumer.id, width: size.width, height: size.height }).catch((e: unknown) => {
+      if (!closed && !consumer.closed) console.warn("bridge size", e);
+    });
+  };
+  /** Every video consumer of a named peer whose tile we know the size of (on leaving standby). */
+  const sendKnownSizes = (): void => {
+    for (const e of consumers.values()) {
+      const size = e.nick !== undefined && e.consumer.kind === "video" ? tileSizes.get(e.nick) : undefined;
+      if (size) sendSize(e.consumer, size);
+    }
+  };
+  const unsubscribeSizes = tileSizes.subscribe((nick, size) => {
+    for (const e of consumers.values()) if (e.nick === nick && e.consumer.kind === "video" && !e.consumer.closed) sendSize(e.consumer, size);
+  });
   // newProducer notifications that arrive together (everyone already producing, on connect) are consumed together.
   let batch: Array<{ producerId: string; nick: string | undefined; kind: string | undefined }> | undefined;
   const pendingConsumes: Promise<void>[] = [];
@@ -258,6 +296,8 @@ export async function connectBridge(
     if (!entry) return; // still being made: consumeAll attaches it
     entry.nick = nick;
     attach(entry.consumer, nick);
+    const size = entry.consumer.kind === "video" ? tileSizes.get(nick) : undefined;
+    if (size) sendSize(entry.consumer, size);
     mark(`named:${nick}:${entry.consumer.kind}`);
   };
   const consumeSoon = (producerId: string, nick: string | undefined, kind: string | undefined): void => {
@@ -305,11 +345,14 @@ export async function connectBridge(
         if (!standby) events.peerGone(nick);
         return;
       }
+      case "activeSpeaker":
+        if (!standby) announceActiveSpeaker(sig, str(d.nick));
+        return;
       case "roomClosing":
         if (!closed) events.failed(`the bridge is closing this room (${str(d.reason) ?? "unknown"})`, d.reason === "worker-died");
         return;
       default:
-        return; // peerJoined, activeSpeaker: the room's presence already tells us
+        return; // peerJoined: the room's presence already tells us
     }
   };
   sig.onNotification = onNotification;
@@ -319,22 +362,25 @@ export async function connectBridge(
   /** A producer being made (or made) per kind: one producer per kind, however the tracks come (see replaceTrack). */
   const producing = new Map<"audio" | "video", Promise<void>>();
   /** Camera height now: BRIDGE_START_HEIGHT during the switch, BRIDGE_HEIGHT from RAMP_UP_MS after `ready` on. */
-  let videoHeight = BRIDGE_START_HEIGHT;
+  let videoHeight: number | null = BRIDGE_START_HEIGHT;
   const produce = (track: MediaStreamTrack): Promise<void> => {
     const kind = track.kind === "audio" ? "audio" : "video";
     const inactive = standby;
     const made = (async () => {
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
+      const encodings = encodingsFor(track, videoHeight, inactive, simulcast);
+      const layered = (encodings?.length ?? 0) > 1;
       const producer = await send.produce({
         track,
         stopTracks: false,
         codecOptions: VIDEO_START,
-        encodings: encodingsFor(track, videoHeight, inactive),
-        appData: { source: kind === "audio" ? "mic" : "camera" },
+        encodings,
+        // The bridge picks each receiver's layer from the top layer's size (PROTOCOL.md `setConsumerSize`).
+        appData: { source: kind === "audio" ? "mic" : "camera", ...(layered ? topLayer(track) : {}) },
         onRtpSender: e2ee && ((s) => e2ee.sender(s, kind)),
       });
       producers.set(kind, producer);
-      if (inactive && !standby) await setActive(producer.rtpSender); // activated while it was being made
+      if (inactive && !standby) await setActive(producer.rtpSender, videoHeight); // activated while it was being made
     })();
     producing.set(
       kind,
@@ -376,9 +422,9 @@ export async function connectBridge(
   const rampUpLater = () =>
     setTimeout(() => {
       if (closed) return;
-      videoHeight = BRIDGE_HEIGHT;
+      videoHeight = simulcast ? SIMULCAST_HEIGHT : BRIDGE_HEIGHT;
       const sender = producers.get("video")?.rtpSender;
-      if (sender) void limitSendHeight(sender, videoHeight);
+      if (sender) void limitHeight(sender, videoHeight);
     }, RAMP_UP_MS);
   void ready.then(
     () => !standby && rampUpLater(),
@@ -391,8 +437,9 @@ export async function connectBridge(
       if (!standby || closed) return;
       standby = false;
       mark("activate");
-      await Promise.all([...producers.values()].map((p) => setActive(p.rtpSender)));
+      await Promise.all([...producers.values()].map((p) => setActive(p.rtpSender, videoHeight)));
       for (const nick of streams.keys()) offer(nick);
+      sendKnownSizes();
       // Made on standby, resumed then: `ready` already settled (if it failed, the caller's await of it reports that).
       void ready.then(rampUpLater, () => undefined);
     },
@@ -411,7 +458,7 @@ export async function connectBridge(
         if (p) {
           if (p.track === track) return;
           await p.replaceTrack({ track });
-          if (p.rtpSender) await limitSendHeight(p.rtpSender, videoHeight);
+          if (p.rtpSender) await limitHeight(p.rtpSender, videoHeight);
           return;
         }
         const inflight = producing.get(kind);
@@ -426,6 +473,8 @@ export async function connectBridge(
       if (closed) return;
       closed = true;
       liveness.stop();
+      unsubscribeSizes();
+      clearActiveSpeaker(sig);
       for (const e of consumers.values()) e.consumer.close();
       for (const p of producers.values()) p.close();
       send.close();

@@ -7,6 +7,7 @@ import * as JID from "stanza/JID";
 import type { CallEvent, CallState } from "./machine/types";
 import type { MediaMode } from "../../../../contract/media";
 import type { ActiveSpeaker } from "./speaker";
+import { tileSizes } from "./tile-sizes";
 import type { CallView } from "./view";
 
 /** A participant's streams, one per path. */
@@ -42,6 +43,7 @@ export class RemoteStreams {
 
   forget(nick: string): void {
     this.#streams.delete(nick);
+    tileSizes.forget(nick);
   }
 
   /** The bridge is gone: show everyone's direct stream. */
@@ -65,8 +67,13 @@ export class RemoteStreams {
     // a direct session's stream exists from its offer or answer on, before anything flows.
     const direct = p2p && (!bridge || this.host.connectedPeers().includes(p.jid)) ? p2p : undefined;
     const s = state.mode === "bridge" ? (bridge ?? p2p) : (direct ?? bridge ?? p2p);
-    // Once it is on screen, the other path may go (make-before-break: checkDirect, Links.connect).
-    void view.setRemoteStream(nick, s ?? null).then((shown) => shown && this.checkDirect());
+    // Once it is on screen, the other path may go (make-before-break: checkDirect, Links.connect). Its element's
+    // rendered size goes to the bridge (tile-sizes.ts): the element may be a new one now.
+    void view.setRemoteStream(nick, s ?? null).then((shown) => {
+      if (!shown) return;
+      tileSizes.watch(nick, view.remoteVideos().get(nick));
+      this.checkDirect();
+    });
     speaker.set(nick, s ?? null);
   }
 

@@ -18,14 +18,15 @@
  *    to full size RAMP_UP_MS after its connection is up: a 360p key frame is a quarter of the pixels of a 720p one
  *    to encode, pace out and decode, and Chromium drops and downscales its first 720p frames even at 1.5 Mbit/s (one
  *    page, two peer connections: docs/benchmarks.md, "Design choices"). Through the bridge
- *    (three or more people, each decoding everyone else), cameras are sent at most BRIDGE_HEIGHT lines high. Screen
- *    shares are always sent at full size.
+ *    (three or more people, each decoding everyone else), cameras are sent in simulcast layers (simulcast.ts), or,
+ *    with simulcast off, at most BRIDGE_HEIGHT lines high. Screen shares are always sent at full size.
  */
 export const START_HEIGHT = 360;
 export const RAMP_UP_MS = 1500;
 export const BRIDGE_HEIGHT = 360;
 /**
- * Through the bridge, a camera starts at this height and goes to BRIDGE_HEIGHT once the switch is done (RAMP_UP_MS
+ * Through the bridge, a camera starts at this height (its lowest simulcast layer alone) and goes to all its layers
+ * (or BRIDGE_HEIGHT, with simulcast off) once the switch is done (RAMP_UP_MS
  * after our media is sent and everyone's received). The switch is when every page encodes twice (the direct session
  * still runs) and every receiver waits for a key frame: a 180p one is a quarter of the work, and the switch of
  * `npm run bench:call -- --bridge` is faster starting at 180p (docs/benchmarks.md, "Design choices").

@@ -1,0 +1,156 @@
+/**
+ * `npm run bench:call -- --people N` (call.ts hands over here): N pages in one call through the bridge, grid view as
+ * the app lays it out, measured twice in the same run: with simulcast (each camera in layers, each receiver gets the
+ * layer that fits its tile, bridge-host/src/room/layers.ts) and without (`localStorage["parley:simulcast"] = "off"`:
+ * one 360p encoding per camera, as before simulcast). Per page: CPU of its renderer process (where Chromium decodes
+ * video in software here) and of all of Chromium divided by N, downlink from the bridge (inbound-rtp bytes), and
+ * decoded pixels per second (framesDecoded × frame size, the decoder's work). Options: --people N (≥ 3), --seconds N
+ * (window, default 10), --settle-ms N (after everyone decodes everyone, default 8000), --only on|off.
+ * Linux only (/proc). Prints figures; exits 0 whatever they are.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import type { Browser, Page } from "playwright-core";
+import { startBridge } from "../node/helpers/bridge-harness";
+import { openReadyParticipant } from "../node/helpers/bridge-participants";
+import { join as joinCall, launchBrowser, waitForCall, waitForRemoteVideo, type Participant } from "../node/helpers/browser";
+import { freshRoom, startWebTarget } from "../node/helpers/web-app";
+import { intFlag } from "./flags";
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU ticks (user+system) of every Chromium process, by pid, with whether it is a renderer. */
+function chromiumTicks(): Map<number, { renderer: boolean; ticks: number }> {
+  const out = new Map<number, { renderer: boolean; ticks: number }>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (!cmd.includes("chromium")) continue;
+      const fields = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
+      out.set(Number(d), { renderer: cmd.includes("--type=renderer"), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Bridge inbound video/audio bytes and decoded pixels so far on this page. */
+async function rx(page: Page): Promise<{ bytes: number; pixels: number }> {
+  return page.evaluate(`(async () => {
+    let bytes = 0, pixels = 0;
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type !== "inbound-rtp") return;
+        bytes += s.bytesReceived || 0;
+        if (s.kind === "video") pixels += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+      });
+    }
+    return { bytes, pixels };
+  })()`);
+}
+
+/** Mean received frame size per page (what layers arrived), e.g. "320x180". */
+async function frameSizes(page: Page): Promise<string[]> {
+  return page.evaluate(`(async () => {
+    const out = [];
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
+      (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video" && s.frameWidth) out.push(s.frameWidth + "x" + s.frameHeight); });
+    }
+    return out;
+  })()`);
+}
+
+interface Figures {
+  rendererPerPage: number;
+  chromiumPerPage: number;
+  downMbps: number;
+  mpixPerSec: number;
+  sizes: string[];
+}
+
+async function callOf(browser: Browser, base: string, people: number, simulcast: boolean, settleMs: number, windowMs: number): Promise<Figures> {
+  const url = `${base}/${freshRoom(simulcast ? "bench-simulcast" : "bench-single")}`;
+  const init = simulcast ? [] : [`localStorage.setItem("parley:simulcast", "off");`];
+  const ps: Participant[] = [];
+  try {
+    for (let i = 0; i < people; i++) {
+      const p = await openReadyParticipant(browser, url, 3, { initScripts: init });
+      ps.push(p);
+      await joinCall(p, `p${i + 1}`);
+      await waitForCall(p, 120_000);
+    }
+    const nicks = ps.map((_, i) => `p${i + 1}`);
+    for (const p of ps) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 180_000 });
+    for (const [i, p] of ps.entries()) await waitForRemoteVideo(p.page, nicks.filter((_, k) => k !== i), 180_000);
+    await new Promise((r) => setTimeout(r, settleMs));
+    const before = chromiumTicks();
+    const rx0 = await Promise.all(ps.map((p) => rx(p.page)));
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, windowMs));
+    const after = chromiumTicks();
+    const rx1 = await Promise.all(ps.map((p) => rx(p.page)));
+    const secs = (Date.now() - t0) / 1000;
+    let renderer = 0;
+    let all = 0;
+    for (const [pid, a] of after) {
+      const b = before.get(pid);
+      if (!b) continue;
+      const pct = ((a.ticks - b.ticks) / TICKS_PER_SECOND / (windowMs / 1000)) * 100;
+      all += pct;
+      if (a.renderer) renderer += pct;
+    }
+    const bytes = rx1.reduce((s, r, i) => s + r.bytes - rx0[i]!.bytes, 0);
+    const pixels = rx1.reduce((s, r, i) => s + r.pixels - rx0[i]!.pixels, 0);
+    return {
+      rendererPerPage: renderer / people,
+      chromiumPerPage: all / people,
+      downMbps: (bytes * 8) / secs / 1e6 / people,
+      mpixPerSec: pixels / secs / 1e6 / people,
+      sizes: await frameSizes(ps[0]!.page),
+    };
+  } finally {
+    await Promise.all(ps.map((p) => p.close()));
+  }
+}
+
+export async function benchPeople(args: string[]): Promise<void> {
+  const opt = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const people = intFlag("people", opt("people"), 3);
+  const windowMs = intFlag("seconds", opt("seconds") ?? "10", 1) * 1000;
+  const settleMs = intFlag("settle-ms", opt("settle-ms") ?? "8000", 0);
+  const only = opt("only");
+  const bridge = await startBridge();
+  const target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
+  const browser = await launchBrowser();
+  try {
+    console.log(`bench:call --people ${people}: grid view at 1280x800, window ${windowMs / 1000} s, load average ${loadavg()[0]!.toFixed(1)}`);
+    const runs: Array<[string, Figures]> = [];
+    for (const simulcast of [true, false]) {
+      if (only === (simulcast ? "off" : "on")) continue;
+      const f = await callOf(browser, target.httpUrl, people, simulcast, settleMs, windowMs);
+      const label = simulcast ? "simulcast" : "one 360p encoding";
+      runs.push([label, f]);
+      console.log(
+        `${label.padEnd(18)} renderer ${f.rendererPerPage.toFixed(0)}% of a core per page, all Chromium ${f.chromiumPerPage.toFixed(0)}% per page, ` +
+          `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
+      );
+    }
+    if (runs.length === 2) {
+      const [[, s], [, o]] = runs as [[string, Figures], [string, Figures]];
+      console.log(
+        `simulcast / without: renderer CPU ${((s.rendererPerPage / o.rendererPerPage) * 100).toFixed(0)}%, decoded pixels ${((s.mpixPerSec / o.mpixPerSec) * 100).toFixed(0)}%, downlink ${((s.downMbps / o.downMbps) * 100).toFixed(0)}%`,
+      );
+    }
+  } finally {
+    await browser.close();
+    await target.stop();
+    await bridge.stop();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Simulcast, off-screen pausing and the bridge's active speaker, end to end: real headless Chromium pages of the web
+ * app, the real edge (`wrangler dev`) and the real bridge host (mediasoup). Three people move the call to the
+ * bridge; each camera goes out in several layers; a page that shows someone in a small tile gets that person's low
+ * layer (inbound-rtp frameWidth), someone in a large tile a higher one; a tile taken off screen costs no video bytes
+ * (the voice still comes) and comes back when shown; the one who speaks is announced to the pages within 2 s.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openReadyParticipants } from "./helpers/bridge-participants";
+import { clickAt, forceTile, startBridgeStack, type BridgeStack, receivedFrom, speakerMarks, STEADY_MICROPHONE } from "./helpers/bridge-tiles";
+import { eventually, join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { freshRoom } from "./helpers/web-app";
+
+const SWITCH_TIMEOUT_MS = 150_000;
+
+describe("web app through the bridge: simulcast layers by tile size, off-screen videos paused, active speaker", () => {
+  let stack: BridgeStack;
+  const open: Participant[] = [];
+
+  beforeAll(async () => {
+    stack = await startBridgeStack();
+  }, 300_000);
+  afterAll(() => stack?.stop());
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
+      console.error(`bridge output (tail):\n${stack.bridge.output().slice(-3000)}`);
+    }
+    await Promise.all(open.splice(0).map((p) => p.close()));
+  });
+
+  async function threeOnTheBridge(): Promise<[Participant, Participant, Participant]> {
+    const ps = await openReadyParticipants(stack.browser, `${stack.target.httpUrl}/${freshRoom("simulcast")}`, 3, { initScripts: [STEADY_MICROPHONE] });
+    open.push(...ps);
+    const [a, b, c] = ps as [Participant, Participant, Participant];
+    for (const [p, nick] of [[a, "alice"], [b, "bob"], [c, "carol"]] as const) {
+      await join(p, nick);
+      await waitForCall(p);
+    }
+    for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await Promise.all([
+      waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(b.page, ["alice", "carol"], SWITCH_TIMEOUT_MS),
+      waitForRemoteVideo(c.page, ["alice", "bob"], SWITCH_TIMEOUT_MS),
+    ]);
+    return [a, b, c];
+  }
+
+  it("sends layers, gives a small tile the low one and a large tile a higher one, pauses a tile off screen, and announces the one who speaks within 2 s", { timeout: 480_000 }, async () => {
+    const [alice, bob, carol] = await threeOnTheBridge();
+    // Alice's camera (the fake one is 1280x720) goes to the bridge as three encodings once the switch is done.
+    const layers = await eventually(async () => {
+      const n = (await alice.page.evaluate(`window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
+        .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === "video")
+        .map((s) => s.getParameters().encodings.filter((e) => e.active !== false).length)`)) as number[];
+      return n.length === 1 && n[0] === 3 ? n : undefined;
+    }, "three active layers on Alice's camera sender", 30_000);
+    expect(layers).toEqual([3]);
+
+    // Bob shows both large (1200x675 CSS pixels, device pixel ratio 1): both come in a higher layer than the first.
+    const large = "width:1200px;height:675px;object-fit:cover";
+    await forceTile(bob.page, "carol", large);
+    await forceTile(bob.page, "alice", large);
+    await eventually(async () => {
+      const r = await receivedFrom(bob.page);
+      return (r.alice?.frameWidth ?? 0) >= 640 && (r.carol?.frameWidth ?? 0) >= 640 ? r : undefined;
+    }, "Bob to receive Alice and Carol at 640 wide or more", 60_000);
+    // Then Carol as a thumbnail (160x90): she comes down to the lowest layer, Alice stays large.
+    await forceTile(bob.page, "carol", "width:160px;height:90px;object-fit:cover");
+    let seen = {};
+    const sized = await eventually(async () => {
+      const r = (seen = await receivedFrom(bob.page));
+      const [a, c] = [r.alice, r.carol];
+      return a && c && c.frameWidth > 0 && c.frameWidth <= 320 && a.frameWidth >= 640 ? r : undefined;
+    }, "Bob to receive Carol's low layer (≤ 320 wide) and a higher layer of Alice (≥ 640 wide)", 60_000).catch((e: unknown) => {
+      throw new Error(`${String(e)}; Bob received ${JSON.stringify(seen)}`);
+    });
+    expect(sized.carol!.frameHeight).toBeLessThanOrEqual(180);
+    // ...and the thumbnail keeps getting frames.
+    const c0 = sized.carol!.framesDecoded;
+    await eventually(async () => ((await receivedFrom(bob.page)).carol?.framesDecoded ?? 0) > c0 + 10, "Carol's thumbnail to keep decoding");
+
+    // Bob takes Alice off screen: after the report settles, no more of her video arrives; her voice does.
+    await forceTile(bob.page, "alice", "display:none");
+    const settled = async () => {
+      const before = (await receivedFrom(bob.page)).alice!;
+      await new Promise((r) => setTimeout(r, 2000));
+      const after = (await receivedFrom(bob.page)).alice!;
+      return { video: after.bytesReceived - before.bytesReceived, audio: after.audioBytes - before.audioBytes };
+    };
+    const off = await eventually(async () => {
+      const d = await settled();
+      return d.video < 1000 ? d : undefined;
+    }, "no video bytes of Alice at Bob while her tile is hidden", 30_000);
+    expect(off.video).toBeLessThan(1000);
+    expect(off.audio).toBeGreaterThan(2000); // Opus keeps flowing (≈ 50 packets a second)
+
+    // Shown again: her video flows and decodes again.
+    await forceTile(bob.page, "alice", null);
+    const back = (await receivedFrom(bob.page)).alice!.framesDecoded;
+    await eventually(async () => ((await receivedFrom(bob.page)).alice?.framesDecoded ?? 0) > back + 10, "Alice's video back at Bob", 30_000);
+
+    // Active speaker (same call: one set-up of three pages is what this machine can afford twice over).
+    const mic = (p: Participant) => p.page.getByRole("button", { name: "Microphone" });
+    // Only Carol's microphone on: the bridge names her.
+    for (const p of [alice, bob]) await mic(p).click();
+    await eventually(async () => (await speakerMarks(alice.page)).at(-1)?.nick === "carol" || undefined, "Carol announced as the speaker at Alice", 30_000);
+    // Carol stops and Bob starts: Alice and Carol are told within 2 s of his click.
+    await mic(carol).click();
+    const t0 = await clickAt(bob.page, "Microphone");
+    for (const p of [alice, carol]) {
+      const at = await eventually(async () => (await speakerMarks(p.page)).find((m) => m.nick === "bob" && m.at >= t0)?.at, "Bob announced", 20_000);
+      expect(at - t0).toBeLessThan(2000);
+    }
+  });
+});
