@@ -3,7 +3,7 @@
  * phone sizes, and the choice between grid, speaker view and screen share.
  */
 import { describe, expect, it } from "vitest";
-import { bestGrid, chooseLayout, SELF, type LayoutInput } from "../../workers/web/src/call/layout";
+import { bestGrid, chooseLayout, fitFor, placeTiles, SELF, type LayoutInput, type Rect } from "../../workers/web/src/call/layout";
 
 /** Stage sizes the call page gives the grid: a 1280×720 laptop window (side panel open), a 390×844 phone, the phone turned. */
 const STAGES = [
@@ -79,5 +79,51 @@ describe("call layout: grid, speaker view, screen share", () => {
     expect(chooseLayout({ ...base, sharing: ["carol"], pinned: "bob" })).toEqual({ kind: "share", main: "carol", pip: false });
     expect(chooseLayout({ ...base, sharing: ["bob", "carol"], pinned: "carol" })).toMatchObject({ main: "carol" });
     expect(chooseLayout({ ...base, sharing: ["gone"] })).toEqual({ kind: "grid", pip: false });
+  });
+});
+
+describe("call layout: placing tiles on the stage", () => {
+  const inside = (r: Rect, W: number, H: number) => r.x >= 0 && r.y >= 0 && r.x + r.w <= W + 1 && r.y + r.h <= H + 1;
+  const overlap = (a: Rect, b: Rect) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+
+  it("grid: every tile inside the stage, none overlapping, the short last row centred", () => {
+    const keys = ["a", "b", "c", "d", "e"];
+    const rects = placeTiles({ kind: "grid", pip: false }, keys, 944, 620);
+    expect([...rects.keys()]).toEqual(keys);
+    const list = [...rects.values()];
+    for (const r of list) expect(inside(r, 944, 620)).toBe(true);
+    for (let i = 0; i < list.length; i++) for (let j = i + 1; j < list.length; j++) expect(overlap(list[i]!, list[j]!)).toBe(false);
+    const last = [rects.get("d")!, rects.get("e")!];
+    expect(Math.abs(last[0]!.x - (944 - (last[1]!.x + last[1]!.w)))).toBeLessThanOrEqual(1);
+  });
+
+  it("1:1: the other person fills the stage, our picture is a small one in the corner", () => {
+    for (const [W, H] of [[944, 620], [390, 690]] as const) {
+      const rects = placeTiles({ kind: "grid", pip: true }, [SELF, "bob"], W, H);
+      expect(rects.get("bob")).toEqual({ x: 0, y: 0, w: W, h: H });
+      const pip = rects.get(SELF)!;
+      expect(inside(pip, W, H)).toBe(true);
+      expect(pip.w * pip.h).toBeLessThan(0.12 * W * H);
+    }
+  });
+
+  it("speaker view and share: the main tile above, the others in a strip below it", () => {
+    const rects = placeTiles({ kind: "share", main: "carol", pip: false }, [SELF, "bob", "carol"], 944, 620);
+    const main = rects.get("carol")!;
+    expect(main).toMatchObject({ x: 0, y: 0, w: 944 });
+    for (const k of [SELF, "bob"]) {
+      const r = rects.get(k)!;
+      expect(inside(r, 944, 620)).toBe(true);
+      expect(r.y).toBeGreaterThanOrEqual(main.h);
+    }
+    expect(placeTiles({ kind: "speaker", main: "bob", pip: false }, ["bob"], 400, 300).get("bob")).toEqual({ x: 0, y: 0, w: 400, h: 300 });
+  });
+
+  it("one tile takes a very wide stage (a phone turned) whole, letterboxing the picture instead of cropping it", () => {
+    const r = placeTiles({ kind: "grid", pip: true }, [SELF, "bob"], 844, 290).get("bob")!;
+    expect(r).toEqual({ x: 0, y: 0, w: 844, h: 290 });
+    expect(fitFor(r)).toBe("contain");
+    expect(fitFor({ x: 0, y: 0, w: 390, h: 690 })).toBe("cover");
+    expect(fitFor({ x: 0, y: 0, w: 636, h: 356 })).toBe("cover");
   });
 });

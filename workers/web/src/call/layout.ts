@@ -46,7 +46,7 @@ export function bestGrid(n: number, width: number, height: number, gap = 8): Gri
     const h = w / aspect;
     const shown = Math.min(aspect, VIDEO_ASPECT) / Math.max(aspect, VIDEO_ASPECT);
     const score = w * h * shown ** 0.3;
-    if (score > best.score) best = { cols, rows, width: Math.floor(w), height: Math.floor(h), score };
+    if (score > best.score) best = { cols, rows, width: Math.floor(w + 1e-6), height: Math.floor(h + 1e-6), score };
   }
   return { cols: best.cols, rows: best.rows, width: Math.max(0, best.width), height: Math.max(0, best.height) };
 }
@@ -85,4 +85,58 @@ export function chooseLayout(i: LayoutInput): LayoutChoice {
     return { kind: "speaker", main, pip: false };
   }
   return { kind: "grid", pip: i.remotes.length === 1 };
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Where each tile goes on a `width`×`height` stage. `order`: every tile's key (SELF for ours), in display order. */
+export function placeTiles(choice: LayoutChoice, order: string[], width: number, height: number, gap = 8): Map<string, Rect> {
+  const out = new Map<string, Rect>();
+  if (choice.kind === "grid") {
+    const keys = choice.pip ? order.filter((k) => k !== SELF) : order;
+    placeGrid(keys, { x: 0, y: 0, w: width, h: height }, gap, out);
+    if (choice.pip && order.includes(SELF)) out.set(SELF, pipRect(width, height));
+    return out;
+  }
+  const main = choice.main !== undefined && order.includes(choice.main) ? choice.main : order[0];
+  const others = order.filter((k) => k !== main);
+  const strip = others.length === 0 ? 0 : Math.round(Math.min(180, Math.max(72, height * 0.22)));
+  if (main !== undefined) out.set(main, { x: 0, y: 0, w: width, h: Math.max(0, height - (strip ? strip + gap : 0)) });
+  placeGrid(others, { x: 0, y: height - strip, w: width, h: strip }, gap, out);
+  return out;
+}
+
+/** Does a picture fill a tile of this shape cropped (cover), or does the tile letterbox it (contain)? */
+export function fitFor(r: Rect): "cover" | "contain" {
+  const aspect = r.w / Math.max(1, r.h);
+  return aspect >= MIN_ASPECT - 0.01 && aspect <= MAX_ASPECT + 0.01 ? "cover" : "contain";
+}
+
+/** Tiles of bestGrid's size in `box`, rows centred vertically, each row (a short last one too) centred horizontally. */
+function placeGrid(keys: string[], box: Rect, gap: number, out: Map<string, Rect>): void {
+  if (keys.length === 0) return;
+  // One tile takes the whole box, whatever its shape (a picture wider or narrower than a tile may be is letterboxed).
+  if (keys.length === 1) return void out.set(keys[0]!, { ...box });
+  const g = bestGrid(keys.length, box.w, box.h, gap);
+  const y0 = box.y + (box.h - (g.rows * g.height + (g.rows - 1) * gap)) / 2;
+  keys.forEach((key, i) => {
+    const row = Math.floor(i / g.cols);
+    const inRow = Math.min(g.cols, keys.length - row * g.cols);
+    const x0 = box.x + (box.w - (inRow * g.width + (inRow - 1) * gap)) / 2;
+    out.set(key, { x: Math.round(x0 + (i % g.cols) * (g.width + gap)), y: Math.round(y0 + row * (g.height + gap)), w: g.width, h: g.height });
+  });
+}
+
+/** Our own picture in a 1:1 call: small, in the bottom right corner (portrait on a portrait stage, as phones film). */
+function pipRect(width: number, height: number): Rect {
+  const portrait = height > width;
+  const w = Math.round(Math.min(280, Math.max(96, width * (portrait ? 0.3 : 0.22))));
+  const h = Math.round(portrait ? w * (4 / 3) : w / VIDEO_ASPECT);
+  const margin = 12;
+  return { x: width - w - margin, y: height - h - margin, w, h };
 }

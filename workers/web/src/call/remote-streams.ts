@@ -6,7 +6,7 @@
 import * as JID from "stanza/JID";
 import type { CallEvent, CallState } from "./machine/types";
 import type { MediaMode } from "../../../../contract/media";
-import type { ActiveSpeaker } from "./speaker";
+import type { SpeakerSource } from "./speaker";
 import type { CallView } from "./view";
 
 /** A participant's streams, one per path. */
@@ -18,7 +18,7 @@ interface Streams {
 export interface StreamsHost {
   state: CallState;
   view: CallView;
-  speaker: ActiveSpeaker;
+  speaker: SpeakerSource;
   /** occupant JIDs whose direct session has connected media */
   connectedPeers(): string[];
   dispatch(ev: CallEvent): void;
