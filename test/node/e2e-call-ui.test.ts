@@ -12,7 +12,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipants } from "./helpers/bridge-participants";
-import { join as joinCall, launchBrowser, MAGENTA_SCREEN, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { eventually, join as joinCall, launchBrowser, MAGENTA_SCREEN, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { freshRoom, REPO_ROOT, startWebTarget, type WebTarget } from "./helpers/web-app";
 
 /** axe-core's source, evaluated in the page (the app's CSP, script-src 'self', refuses an injected script tag). */
@@ -80,8 +80,8 @@ async function timeToActiveSpeaker(listener: Page, nick: string, unmute: () => P
   })()`);
   const start = Date.now();
   await unmute();
-  await listener.waitForFunction("window.__speakerAt !== undefined", undefined, { timeout: 20_000, polling: 100 });
-  return ((await listener.evaluate("window.__speakerAt")) as number) - start;
+  const at = await eventually(() => listener.evaluate("window.__speakerAt") as Promise<number | undefined>, `${nick} marked as speaking`, 20_000);
+  return at - start;
 }
 
 describe("web app: the call screen (layouts, controls, accessibility)", () => {
@@ -97,7 +97,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
       startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
       launchBrowser(),
     ]);
-  }, 180_000);
+  }, 400_000);
   afterAll(async () => {
     await browser?.close();
     await target?.stop();

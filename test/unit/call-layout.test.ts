@@ -123,7 +123,7 @@ describe("call layout: placing tiles on the stage", () => {
     const r = placeTiles({ kind: "grid", pip: true }, [SELF, "bob"], 844, 290).get("bob")!;
     expect(r).toEqual({ x: 0, y: 0, w: 844, h: 290 });
     expect(fitFor(r)).toBe("contain");
-    expect(fitFor({ x: 0, y: 0, w: 390, h: 690 })).toBe("cover");
+    expect(fitFor({ x: 0, y: 0, w: 374, h: 700 })).toBe("cover"); // a phone upright: the sides are cropped
     expect(fitFor({ x: 0, y: 0, w: 636, h: 356 })).toBe("cover");
   });
 });

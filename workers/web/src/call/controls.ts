@@ -6,7 +6,7 @@ import { clear, h, setPressed } from "../dom";
 import { canChooseSpeaker, listDevices } from "../local-media";
 import { icon, setIcon, type IconName } from "./icons";
 
-export interface ControlActions {
+interface ControlActions {
   toggleMic(): void;
   toggleCamera(): void;
   toggleScreen(): void;
@@ -25,7 +25,7 @@ export interface ControlActions {
 }
 
 /** Keyboard shortcuts (single keys, ignored while typing in a field or with a modifier held). Listed in the help dialog. */
-export const SHORTCUTS: ReadonlyArray<{ key: string; what: string; run: keyof ControlActions | "help" }> = [
+const SHORTCUTS: ReadonlyArray<{ key: string; what: string; run: keyof ControlActions | "help" }> = [
   { key: "m", what: "Microphone on or off", run: "toggleMic" },
   { key: "v", what: "Camera on or off", run: "toggleCamera" },
   { key: "d", what: "Share your screen, or stop", run: "toggleScreen" },
@@ -104,8 +104,13 @@ export class Controls {
     this.el = h(
       "footer",
       { class: "controls" },
-      h("div", { class: "ctl-group" }, this.mic, this.cam, this.screen),
-      h("div", { class: "ctl-group" }, this.layout, this.side, devicesBtn, copy, this.lock, ...extra, keys),
+      // Leave stays outside the part that scrolls sideways on a phone: always in reach.
+      h(
+        "div",
+        { class: "ctl-main" },
+        h("div", { class: "ctl-group" }, this.mic, this.cam, this.screen),
+        h("div", { class: "ctl-group" }, this.layout, this.side, devicesBtn, copy, this.lock, ...extra, keys),
+      ),
       leave,
       this.#help,
       this.#devices,

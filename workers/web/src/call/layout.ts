@@ -7,9 +7,9 @@
  * - `share`: someone's shared screen takes the stage, cameras in a strip.
  */
 
-export type LayoutKind = "grid" | "speaker" | "share";
+type LayoutKind = "grid" | "speaker" | "share";
 
-export interface GridFit {
+interface GridFit {
   cols: number;
   rows: number;
   /** tile size in CSS pixels */
@@ -18,7 +18,7 @@ export interface GridFit {
 }
 
 /** Camera pictures are 16:9 (the fake camera and most webcams; phones send the same rotated). */
-export const VIDEO_ASPECT = 16 / 9;
+const VIDEO_ASPECT = 16 / 9;
 /**
  * The narrowest and widest tile shape. A tile may be narrower than the picture (portrait phone): the picture then
  * fills it cropped at the sides (object-fit: cover), as phone apps do, instead of a thin band across the screen.
@@ -111,10 +111,12 @@ export function placeTiles(choice: LayoutChoice, order: string[], width: number,
   return out;
 }
 
-/** Does a picture fill a tile of this shape cropped (cover), or does the tile letterbox it (contain)? */
+/**
+ * Does a picture fill a tile of this shape cropped (cover), or does the tile letterbox it (contain)? Narrow tiles
+ * crop the sides, as phone apps do upright; a tile much wider than the picture would crop heads and chins instead.
+ */
 export function fitFor(r: Rect): "cover" | "contain" {
-  const aspect = r.w / Math.max(1, r.h);
-  return aspect >= MIN_ASPECT - 0.01 && aspect <= MAX_ASPECT + 0.01 ? "cover" : "contain";
+  return r.w / Math.max(1, r.h) <= MAX_ASPECT + 0.01 ? "cover" : "contain";
 }
 
 /** Tiles of bestGrid's size in `box`, rows centred vertically, each row (a short last one too) centred horizontally. */

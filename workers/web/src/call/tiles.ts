@@ -13,7 +13,7 @@ import type { AvState } from "./parley-ns";
 /** An incoming stream whose first frame does not come (its sender's camera just went off, say) is shown anyway. */
 const INCOMING_MAX_MS = 3000;
 
-export interface TileActions {
+interface TileActions {
   pin(key: string): void;
 }
 
@@ -232,7 +232,7 @@ export class Tile {
   }
 }
 
-export function describeAv(av: AvState): string {
+function describeAv(av: AvState): string {
   const parts: string[] = [];
   if (!av.audio) parts.push("muted");
   if (av.screen) parts.push("sharing screen");

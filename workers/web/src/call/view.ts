@@ -170,7 +170,9 @@ export class CallView {
     document.addEventListener("keydown", (ev) => {
       if (this.root.isConnected) this.#controls.onKey(ev);
     });
-    this.#setSide(!matchMedia(COMPACT).matches);
+    const compact = matchMedia(COMPACT);
+    this.#setSide(!compact.matches);
+    compact.addEventListener("change", () => this.#setSide(!compact.matches));
     new ResizeObserver(() => this.#relayout()).observe(this.#stage);
     this.setMediaMode("p2p", false);
   }
