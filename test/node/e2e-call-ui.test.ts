@@ -19,6 +19,9 @@ import { freshRoom, REPO_ROOT, startWebTarget, type WebTarget } from "./helpers/
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core"), "utf8");
 const SHOTS = join(REPO_ROOT, "docs/screenshots");
 const SWITCH_TIMEOUT_MS = 150_000;
+/** Progress in the test's output (a step that hangs on a loaded machine is then easy to find). */
+const t0 = Date.now();
+const step = (what: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${what}`);
 const LAPTOP = { width: 1280, height: 720 };
 const PHONE = { width: 390, height: 844 };
 
@@ -116,6 +119,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
       await p!.page.setViewportSize(LAPTOP);
       await joinCall(p!, nick);
       await waitForCall(p!);
+      step(`${nick} in the call`);
       out.push(p!);
     }
     return out;
@@ -132,7 +136,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     expect(await axeViolations(p.page)).toEqual([]);
   });
 
-  it("1:1: the other person fills the stage, mine is a picture-in-picture; the speaker is marked within 2 s; works by keyboard", { timeout: 300_000 }, async () => {
+  it("1:1: the other person fills the stage, mine is a picture-in-picture; the speaker is marked within 2 s; works by keyboard", { timeout: 480_000 }, async () => {
     const room = "quiet-otter-42"; // readable in the screenshots; unique within this file's edge instance
     const [a] = await people(room, ["alice"]);
     expect(await axeViolations(a!.page)).toEqual([]); // alone in the call
@@ -162,6 +166,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     await settle(page);
     expect(await axeViolations(page)).toEqual([]);
 
+    step("layouts checked");
     // Active speaker, direct path: both microphones off, then bob's on: his tile is marked on alice's page.
     for (const p of [a!, b!]) await p.page.getByRole("button", { name: "Microphone" }).click();
     await page.locator("[data-active-speaker]").waitFor({ state: "detached", timeout: 20_000 });
@@ -172,6 +177,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     expect(await page.locator('[data-tile=""][data-audio="off"]').count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, "call-1to1.png") });
 
+    step("active speaker checked");
     // Keyboard: shortcuts, then Tab to the buttons (visible focus), Enter to press them.
     await page.locator("body").click({ position: { x: 5, y: 5 } });
     const mic = page.getByRole("button", { name: "Microphone" });
@@ -212,7 +218,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     await expect.poll(() => page.locator("[data-stage]").getAttribute("data-layout")).toBe("grid");
   });
 
-  it("three people through the bridge: grid, speaker marked within 2 s, a screen share takes the stage", { timeout: 480_000 }, async () => {
+  it("three people through the bridge: grid, speaker marked within 2 s, a screen share takes the stage", { timeout: 600_000 }, async () => {
     const room = "sunny-heron-31";
     const [a, b, c] = await people(room, ["alice", "bob", "carol"], { carol: [MAGENTA_SCREEN] });
     for (const p of [a!, b!, c!]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
@@ -233,6 +239,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     await settle(page);
     expect(await axeViolations(page)).toEqual([]);
 
+    step("grid checked");
     // Active speaker through the bridge: everyone muted, then carol speaks.
     for (const p of [a!, b!, c!]) await p.page.getByRole("button", { name: "Microphone" }).click();
     await page.locator("[data-active-speaker]").waitFor({ state: "detached", timeout: 20_000 });

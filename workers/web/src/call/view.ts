@@ -11,9 +11,9 @@
  */
 import { clear, h } from "../dom";
 import { Controls } from "./controls";
-import { icon } from "./icons";
 import { chooseLayout, placeTiles, SELF } from "./layout";
 import type { AvState, MediaMode } from "./parley-ns";
+import { SidePanel } from "./side";
 import { Tile } from "./tiles";
 
 export interface ViewCallbacks {
@@ -42,19 +42,12 @@ export class CallView {
   readonly #local: Tile;
   readonly #av = new Map<string, AvState>();
   readonly #controls: Controls;
-  /** a scroll of the chat to its end is scheduled (#scrollLog) */
-  #logScroll = false;
   #layoutQueued = false;
   readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", role: "status" });
   readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
   readonly #lockState = h("span", { class: "lock-state" });
-  readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
-  // Not live itself: the announcer below speaks for it, also while people and chat are closed (hidden).
-  readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "off", tabindex: "0" });
   readonly #announcer = h("div", { class: "toast", role: "status", "aria-live": "polite" });
-  readonly #side: HTMLElement;
-  readonly #chatInput = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
-  readonly #chatSend = h("button", { type: "submit" }, "Send");
+  readonly #side: SidePanel;
   readonly #lockForm: HTMLFormElement;
   readonly #lockInput = h("input", { id: "lock-password", type: "password", autocomplete: "new-password", minlength: 1 });
   readonly #notice = h("p", { class: "notice", role: "alert" });
@@ -101,7 +94,7 @@ export class CallView {
           this.#pinned = undefined;
           this.#relayout();
         },
-        toggleSide: () => this.#setSide(this.#side.hidden),
+        toggleSide: () => this.#setSide(this.#side.el.hidden),
         fullScreen: () => {
           const focused = [...this.#tiles.values(), this.#local].find((t) => t.el.contains(document.activeElement));
           const main = this.#stage.querySelector<HTMLElement>('[data-role="main"]')?.getAttribute("data-tile");
@@ -109,7 +102,7 @@ export class CallView {
         },
         focusChat: () => {
           this.#setSide(true);
-          this.#chatInput.focus();
+          this.#side.focusInput();
         },
         copyLink: () => this.#copyLink(room),
         lockClicked: () => {
@@ -133,37 +126,13 @@ export class CallView {
       },
       [this.#lockForm],
     );
-    const chatForm = h(
-      "form",
-      {
-        class: "chat-form",
-        onsubmit: (ev) => {
-          ev.preventDefault();
-          const text = this.#chatInput.value.trim();
-          if (!text || this.#chatSend.disabled) return;
-          cb.sendChat(text);
-          this.#chatInput.value = "";
-        },
-      },
-      h("label", { for: "chat-input" }, "Message"),
-      this.#chatInput,
-      this.#chatSend,
-    );
-    this.#side = h(
-      "aside",
-      { class: "side", id: "call-side", "aria-label": "People and chat" },
-      h("h2", {}, "People"),
-      this.#people,
-      h("h2", {}, "Chat"),
-      this.#log,
-      chatForm,
-    );
+    this.#side = new SidePanel(cb);
     this.root = h(
       "section",
       { class: "call" },
       h("header", { class: "call-head" }, h("h1", {}, room), this.#mode, this.#lockState, this.#conn),
       this.#notice,
-      h("div", { class: "call-body" }, this.#stage, this.#side, this.#announcer),
+      h("div", { class: "call-body" }, this.#stage, this.#side.el, this.#announcer),
       this.#controls.el,
     );
     // Shortcuts work wherever the focus is on the page (also on the body, after a click on the stage).
@@ -193,7 +162,7 @@ export class CallView {
   }
 
   #setSide(open: boolean): void {
-    this.#side.hidden = !open;
+    this.#side.el.hidden = !open;
     this.#controls.setSideOpen(open);
   }
 
@@ -324,7 +293,7 @@ export class CallView {
   setConnection(state: "connected" | "reconnecting" | "failed", detail?: string): void {
     this.#conn.hidden = state === "connected";
     // Messages typed while the connection is down would be lost: keep them in the input until it is back.
-    this.#chatSend.disabled = state !== "connected";
+    this.#side.setSendEnabled(state === "connected");
     this.#conn.setAttribute("data-state", state);
     this.#conn.textContent = state === "reconnecting" ? "Reconnecting…" : state === "failed" ? `Disconnected${detail ? `: ${detail}` : ""}` : "";
   }
@@ -337,18 +306,13 @@ export class CallView {
   }
 
   addChat(from: string, text: string, self: boolean): void {
-    const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    this.#log.append(
-      h("p", { class: "chat-line" + (self ? " self" : "") }, h("span", { class: "chat-from" }, from), " ", h("span", { class: "chat-text" }, text), " ", h("time", {}, time)),
-    );
+    this.#side.addChat(from, text, self);
     if (!self) this.#announce(`${from} says: ${text}`);
-    this.#scrollLog();
   }
 
   addSystem(text: string): void {
-    this.#log.append(h("p", { class: "chat-line system" }, text));
+    this.#side.addSystem(text);
     this.#announce(text);
-    this.#scrollLog();
   }
 
   /** Say it through the live region (screen readers) and show it briefly on screen (people and chat may be closed). */
@@ -356,20 +320,6 @@ export class CallView {
     this.#announcer.textContent = text;
     clearTimeout(this.#toastTimer);
     this.#toastTimer = setTimeout(() => (this.#announcer.textContent = ""), TOAST_MS);
-  }
-
-  /**
-   * Scroll the chat to its end at the next frame, not now: reading scrollHeight right after appending forces a
-   * layout in the middle of handling the stanza ("carol joined." arrives with the room's move to the bridge; on a
-   * busy machine that forced layout holds up the rest of the switch). At the frame, the layout is done anyway.
-   */
-  #scrollLog(): void {
-    if (this.#logScroll) return;
-    this.#logScroll = true;
-    requestAnimationFrame(() => {
-      this.#logScroll = false;
-      this.#log.scrollTop = this.#log.scrollHeight;
-    });
   }
 
   notify(text: string): void {
@@ -383,23 +333,8 @@ export class CallView {
     else this.notify(url);
   }
 
-  /** Everyone by name, us first, with their microphone and camera state as icons (the tiles say it in words). */
   #renderPeople(): void {
-    clear(this.#people);
-    const row = (name: string, av: AvState | undefined, extra?: Node) => {
-      const li = h("li", {}, h("span", { class: "person-name" }, name));
-      if (av && !av.audio) li.append(h("span", { class: "person-icon", role: "img", "aria-label": "microphone off" }, icon("mic", true)));
-      if (av && !av.video && !av.screen) li.append(h("span", { class: "person-icon", role: "img", "aria-label": "camera off" }, icon("camera", true)));
-      if (extra) li.append(extra);
-      this.#people.append(li);
-    };
-    row(this.#selfNick ? `${this.#selfNick} (you)` : "You", this.#av.get(SELF));
-    for (const nick of [...this.#tiles.keys()].sort()) {
-      const kick = this.#canKick
-        ? h("button", { type: "button", class: "small", "aria-label": `Remove ${nick}`, onclick: () => this.#cb.kick(nick) }, "Remove")
-        : undefined;
-      row(nick, this.#av.get(nick), kick);
-    }
+    this.#side.renderPeople(this.#selfNick, [...this.#tiles.keys()], this.#av, this.#canKick);
   }
 }
 
