@@ -225,7 +225,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     await a.page.getByRole("button", { name: "Lock room" }).click();
     await a.page.getByLabel("New room password").fill("correct horse");
     await a.page.getByRole("button", { name: "Set password" }).click();
-    await a.page.getByText("You locked the room").waitFor({ timeout: 20_000 });
+    await a.page.getByRole("log").getByText("You locked the room").waitFor({ timeout: 20_000 });
 
     await join(b, "guest");
     await b.page.getByLabel("Room password").waitFor({ timeout: 20_000 });

@@ -67,6 +67,13 @@ export async function acquireLocalMedia(choice: DeviceChoice): Promise<LocalMedi
   }
 }
 
+/** One device, chosen in the call (camera or microphone switching), with the same constraints as at the start. */
+export async function openDevice(kind: "audioinput" | "videoinput", deviceId: string): Promise<MediaStreamTrack | undefined> {
+  const exact = { deviceId: { exact: deviceId } };
+  const s = await navigator.mediaDevices.getUserMedia(kind === "audioinput" ? { audio: { ...AUDIO, ...exact } } : { video: { ...VIDEO, ...exact } });
+  return s.getTracks()[0];
+}
+
 export interface Devices {
   cameras: MediaDeviceInfo[];
   mics: MediaDeviceInfo[];

@@ -8,7 +8,8 @@ import type { Agent } from "stanza";
 import * as JID from "stanza/JID";
 import type { ReceivedMessage, ReceivedMUCPresence, ReceivedPresence } from "stanza/protocol";
 import { callEncryption } from "../e2ee/call-encryption";
-import { stopStream } from "../local-media";
+import { openDevice, stopStream } from "../local-media";
+import { loadPrefs, savePrefs } from "../prefs";
 import { bridgeLoaded, Links, loadBridge } from "./links";
 import { step } from "./machine/step";
 import { initialState, type CallEffect, type CallEvent, type CallState, type LinkId, type TimerId } from "./machine/types";
@@ -16,7 +17,7 @@ import { P2PMesh } from "./p2p";
 import { avFromWire, avToWire, parseMediaAnnouncement } from "./parley-ns";
 import { RemoteStreams } from "./remote-streams";
 import { joinErrorText, occupantCount, RoomAdmin, withTimeout } from "./room-admin";
-import { ActiveSpeaker } from "./speaker";
+import { ActiveSpeaker, type SpeakerSource } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { takeWarm, type WarmSession } from "./warm";
 import { connectSession, createRoomClient, fetchIceServers, roomJid } from "./xmpp";
@@ -83,7 +84,7 @@ class Call {
   readonly #admin: RoomAdmin;
   readonly #p2p: P2PMesh;
   readonly #links: Links;
-  readonly #speaker: ActiveSpeaker;
+  readonly #speaker: SpeakerSource;
   readonly #remote: RemoteStreams;
   readonly #timers = new Map<TimerId, ReturnType<typeof setTimeout>>();
   /** Events that came while effects of an earlier one were running: handled right after, in order. */
@@ -141,6 +142,8 @@ class Call {
       toggleMic: () => this.#dispatch({ type: "toggle", kind: "audio" }),
       toggleCamera: () => this.#dispatch({ type: "toggle", kind: "video" }),
       toggleScreen: () => void this.#toggleScreen(),
+      switchDevice: (kind, id) => void this.#switchDevice(kind, id),
+      switchSpeaker: (id) => savePrefs({ ...loadPrefs(), speakerId: id }),
       sendChat: (text) => this.#client.sendMessage({ to: this.#roomJid, type: "groupchat", body: text }),
       lock: (pw) => void this.#admin.configurePassword(pw),
       unlock: () => void this.#admin.configurePassword(""),
@@ -611,6 +614,22 @@ class Call {
     performance.mark("parley:devices-ready");
     this.#dispatch({ type: "devices", audio: stream.getAudioTracks().length > 0, video: stream.getVideoTracks().length > 0 });
     this.#view.refreshLocal(!this.#screen);
+  }
+
+  /** Another camera or microphone chosen during the call: it replaces the old one in what we send (#useDevices). */
+  async #switchDevice(kind: "audioinput" | "videoinput", deviceId: string): Promise<void> {
+    const audio = kind === "audioinput";
+    let track: MediaStreamTrack | undefined;
+    try {
+      track = await openDevice(kind, deviceId);
+    } catch {
+      /* reported below */
+    }
+    if (!track) return this.#view.notify(`That ${audio ? "microphone" : "camera"} could not be started.`);
+    const keep = audio ? this.#camera.getVideoTracks() : this.#camera.getAudioTracks();
+    for (const t of audio ? this.#camera.getAudioTracks() : this.#camera.getVideoTracks()) t.stop();
+    this.#useDevices(new MediaStream([track, ...keep]));
+    savePrefs({ ...loadPrefs(), [audio ? "micId" : "cameraId"]: deviceId });
   }
 
   async #toggleScreen(): Promise<void> {

@@ -6,7 +6,7 @@
 import * as JID from "stanza/JID";
 import type { CallEvent, CallState } from "./machine/types";
 import type { MediaMode } from "../../../../contract/media";
-import type { ActiveSpeaker } from "./speaker";
+import type { SpeakerSource } from "./speaker";
 import { tileSizes } from "./tile-sizes";
 import type { CallView } from "./view";
 
@@ -19,7 +19,7 @@ interface Streams {
 export interface StreamsHost {
   state: CallState;
   view: CallView;
-  speaker: ActiveSpeaker;
+  speaker: SpeakerSource;
   /** occupant JIDs whose direct session has connected media */
   connectedPeers(): string[];
   dispatch(ev: CallEvent): void;

@@ -7,7 +7,19 @@ import { LevelMeter } from "../local-media";
  */
 const METER_DELAY_MS = 1000;
 
-export class ActiveSpeaker {
+/**
+ * Where "who speaks now" comes from. The call feeds it each participant's received stream (and our own) and shows
+ * what it reports (view.ts setActiveSpeaker, `data-active-speaker`). ActiveSpeaker measures the audio on this page;
+ * a source that follows the bridge's announcements can take its place without the call changing.
+ */
+export interface SpeakerSource {
+  /** the audio to judge `nick` by (null: none now) */
+  set(nick: string, stream: MediaStream | null): void;
+  close(): void;
+}
+
+/** The loudest participant on this page's audio (an AnalyserNode per stream, local-media.ts LevelMeter). */
+export class ActiveSpeaker implements SpeakerSource {
   readonly #meters = new Map<string, { stream: MediaStream; since: number; meter?: LevelMeter; track?: MediaStreamTrack }>();
   readonly #onChange: (nick: string | undefined) => void;
   #current: string | undefined;

@@ -1,19 +1,28 @@
 /**
- * The call screen's DOM: participant tiles, controls, participants list, chat. No call logic here: call.ts
- * drives it through these methods and reacts to the callbacks.
+ * The call screen's DOM: the stage with participant tiles (tiles.ts) in a grid, speaker or screen-share layout
+ * (layout.ts), the control bar (controls.ts), the people list and chat. No call logic here: call.ts drives it through
+ * these methods and reacts to the callbacks.
  *
- * Test contract (the end-to-end tests and `npm run bench:call` rely on it): each remote `<video>` has `data-participant="<nick>"`, the local one `data-local`;
- * an element with `data-media-mode` holds `p2p` or `bridge`, and its `data-e2ee` is `on` while media is end-to-end
+ * Test contract (the end-to-end tests and `npm run bench:call` rely on it): the stage is `[data-stage]` with
+ * `data-layout` = `grid`, `speaker` or `share`; each tile is `[data-tile]` (tiles.ts); each remote `<video>` has
+ * `data-participant="<nick>"`, the local one `data-local`; the active speaker's tile has `data-active-speaker`; an
+ * element with `data-media-mode` holds `p2p` or `bridge`, and its `data-e2ee` is `on` while media is end-to-end
  * encrypted with the group's keys (either path), `off` otherwise; chat is a `role="log"` region with an input labelled
- * "Message".
+ * "Message"; joins, leaves and others' chat messages are announced in a `role="status"` region.
  */
-import { clear, h, setPressed } from "../dom";
+import { clear, h } from "../dom";
+import { Controls } from "./controls";
+import { chooseLayout, placeTiles, SELF } from "./layout";
 import type { AvState, MediaMode } from "./parley-ns";
+import { SidePanel } from "./side";
+import { Tile } from "./tiles";
 
 export interface ViewCallbacks {
   toggleMic(): void;
   toggleCamera(): void;
   toggleScreen(): void;
+  switchDevice(kind: "audioinput" | "videoinput", deviceId: string): void;
+  switchSpeaker(deviceId: string): void;
   sendChat(text: string): void;
   lock(password: string): void;
   unlock(): void;
@@ -21,47 +30,28 @@ export interface ViewCallbacks {
   leave(): void;
 }
 
-interface Tile {
-  el: HTMLElement;
-  video: HTMLVideoElement;
-  name: HTMLElement;
-  state: HTMLElement;
-  /** The next stream, playing muted behind `video` until its first frame is on screen (setRemoteStream). */
-  incoming?: { video: HTMLVideoElement; waiters: Array<(onScreen: boolean) => void>; done(onScreen: boolean): void };
-}
-
-/** An incoming stream whose first frame does not come (its sender's camera just went off, say) is shown anyway. */
-const INCOMING_MAX_MS = 3000;
-
-/** Is this element showing video now (a live track, a frame presented, the camera not marked off)? */
-function showsVideo(tile: Tile): boolean {
-  const s = tile.video.srcObject;
-  const track = s instanceof MediaStream ? s.getVideoTracks()[0] : undefined;
-  return !!track && track.readyState === "live" && tile.video.videoWidth > 0 && !tile.el.classList.contains("video-off");
-}
+/** Narrow or short windows (phones, upright or turned) start with people and chat closed: the stage needs the room. */
+const COMPACT = "(max-width: 50rem), (max-height: 30rem)";
+/** How long a join, leave or chat notice stays on screen (it stays in the chat log). */
+const TOAST_MS = 5000;
 
 export class CallView {
   readonly root: HTMLElement;
   readonly #cb: ViewCallbacks;
-  readonly #stage = h("div", { class: "stage", "aria-label": "Participants' video" });
+  readonly #stage = h("div", { class: "stage", "data-stage": "", "data-layout": "grid", role: "region", "aria-label": "Participants' video" });
   readonly #tiles = new Map<string, Tile>();
   readonly #local: Tile;
-  /** a scroll of the chat to its end is scheduled (#scrollLog) */
-  #logScroll = false;
   readonly #mode = h("span", { class: "media-mode", "data-media-mode": "p2p", "data-e2ee": "off", role: "status" });
   #modeNow: { mode: MediaMode; alone: boolean } = { mode: "p2p", alone: false };
   /** Media frames are encrypted end to end with the group's keys (e2ee/call-encryption.ts), on either path. */
   #e2ee = false;
+  readonly #av = new Map<string, AvState>();
+  readonly #controls: Controls;
+  #layoutQueued = false;
   readonly #conn = h("span", { class: "conn-state", role: "status", hidden: true });
   readonly #lockState = h("span", { class: "lock-state" });
-  readonly #people = h("ul", { class: "people", "aria-label": "Participants" });
-  readonly #log = h("div", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "polite" });
-  readonly #chatInput = h("input", { id: "chat-input", autocomplete: "off", maxlength: 2000 });
-  readonly #chatSend = h("button", { type: "submit" }, "Send");
-  readonly #micBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Microphone");
-  readonly #camBtn = h("button", { type: "button", class: "toggle", "aria-pressed": "true" }, "Camera");
-  readonly #screenBtn = h("button", { type: "button", class: "share", "aria-pressed": "false" }, "Share screen");
-  readonly #lockBtn = h("button", { type: "button", hidden: true }, "Lock room");
+  readonly #announcer = h("div", { class: "toast", role: "status", "aria-live": "polite" });
+  readonly #side: SidePanel;
   readonly #lockForm: HTMLFormElement;
   readonly #lockInput = h("input", { id: "lock-password", type: "password", autocomplete: "new-password", minlength: 1 });
   readonly #notice = h("p", { class: "notice", role: "alert" });
@@ -71,6 +61,12 @@ export class CallView {
   #selfNick = "";
   #locked = false;
   #speakerId: string | undefined;
+  #pinned: string | undefined;
+  #preferSpeaker = false;
+  #active: string | undefined;
+  #lastSpeaker: string | undefined;
+  #toastTimer: ReturnType<typeof setTimeout> | undefined;
+  #localStream: MediaStream | undefined;
 
   /** Put a self-contained element (e.g. the safety code, call/safety.ts) in the call's header. */
   addToHeader(el: HTMLElement): void {
@@ -79,12 +75,7 @@ export class CallView {
 
   constructor(room: string, cb: ViewCallbacks) {
     this.#cb = cb;
-    this.#local = this.#makeTile("You", true);
-    this.#stage.append(this.#local.el);
-    this.#micBtn.addEventListener("click", () => cb.toggleMic());
-    this.#camBtn.addEventListener("click", () => cb.toggleCamera());
-    this.#screenBtn.addEventListener("click", () => cb.toggleScreen());
-    if (!navigator.mediaDevices?.getDisplayMedia) this.#screenBtn.hidden = true;
+    this.#local = this.#makeTile(SELF, true);
     this.#lockForm = h(
       "form",
       {
@@ -104,36 +95,49 @@ export class CallView {
       h("button", { type: "submit" }, "Set password"),
       h("button", { type: "button", onclick: () => (this.#lockForm.hidden = true) }, "Cancel"),
     );
-    this.#lockBtn.addEventListener("click", () => {
-      if (this.#locked) cb.unlock();
-      else {
-        this.#lockForm.hidden = false;
-        this.#lockInput.focus();
-      }
-    });
-    const copyBtn = h("button", { type: "button" }, "Copy link");
-    copyBtn.addEventListener("click", () => {
-      const url = location.origin + "/" + room;
-      const ok = () => this.notify("Link copied. Anyone with it can join" + (this.#locked ? " with the password." : "."));
-      if (navigator.clipboard?.writeText) navigator.clipboard.writeText(url).then(ok, () => this.notify(url));
-      else this.notify(url);
-    });
-    const chatForm = h(
-      "form",
+    this.#controls = new Controls(
       {
-        class: "chat-form",
-        onsubmit: (ev) => {
-          ev.preventDefault();
-          const text = this.#chatInput.value.trim();
-          if (!text || this.#chatSend.disabled) return;
-          cb.sendChat(text);
-          this.#chatInput.value = "";
+        toggleMic: () => cb.toggleMic(),
+        toggleCamera: () => cb.toggleCamera(),
+        toggleScreen: () => cb.toggleScreen(),
+        toggleLayout: () => {
+          this.#preferSpeaker = !this.#preferSpeaker;
+          this.#pinned = undefined;
+          this.#relayout();
         },
+        toggleSide: () => this.#setSide(this.#side.el.hidden),
+        fullScreen: () => {
+          const focused = [...this.#tiles.values(), this.#local].find((t) => t.el.contains(document.activeElement));
+          const main = this.#stage.querySelector<HTMLElement>('[data-role="main"]')?.getAttribute("data-tile");
+          (focused ?? (main !== undefined && main !== null ? this.#tile(main) : undefined) ?? this.#tile(this.#active ?? SELF))?.toggleFullScreen();
+        },
+        focusChat: () => {
+          this.#setSide(true);
+          this.#side.focusInput();
+        },
+        copyLink: () => this.#copyLink(room),
+        lockClicked: () => {
+          if (this.#locked) cb.unlock();
+          else {
+            this.#lockForm.hidden = false;
+            this.#lockInput.focus();
+          }
+        },
+        leave: () => cb.leave(),
+        switchDevice: (kind, id) => cb.switchDevice(kind, id),
+        switchSpeaker: (id) => {
+          this.setSpeaker(id);
+          cb.switchSpeaker(id);
+        },
+        currentDevices: () => ({
+          audioinput: this.#localStream?.getAudioTracks()[0]?.getSettings().deviceId,
+          videoinput: this.#localStream?.getVideoTracks()[0]?.getSettings().deviceId,
+          audiooutput: this.#speakerId,
+        }),
       },
-      h("label", { for: "chat-input" }, "Message"),
-      this.#chatInput,
-      this.#chatSend,
+      [this.#lockForm],
     );
+    this.#side = new SidePanel(cb);
     this.root = h(
       "section",
       { class: "call" },
@@ -147,38 +151,73 @@ export class CallView {
         this.#conn,
       ),
       this.#notice,
-      h("div", { class: "call-body" }, this.#stage, h("aside", { class: "side" }, h("h2", {}, "People"), this.#people, h("h2", {}, "Chat"), this.#log, chatForm)),
-      h(
-        "footer",
-        { class: "controls" },
-        this.#micBtn,
-        this.#camBtn,
-        this.#screenBtn,
-        copyBtn,
-        this.#lockBtn,
-        this.#lockForm,
-        h("button", { type: "button", class: "danger", onclick: () => cb.leave() }, "Leave"),
-      ),
+      h("div", { class: "call-body" }, this.#stage, this.#side.el, this.#announcer),
+      this.#controls.el,
     );
+    // Shortcuts work wherever the focus is on the page (also on the body, after a click on the stage).
+    document.addEventListener("keydown", (ev) => {
+      if (this.root.isConnected) this.#controls.onKey(ev);
+    });
+    const compact = matchMedia(COMPACT);
+    this.#setSide(!compact.matches);
+    compact.addEventListener("change", () => this.#setSide(!compact.matches));
+    new ResizeObserver(() => this.#relayout()).observe(this.#stage);
     this.setMediaMode("p2p", false);
   }
 
-  #makeTile(label: string, local: boolean, nick?: string): Tile {
-    const video = this.#makeVideo(local ? { "data-local": "", muted: true } : { "data-participant": nick });
-    if (local) video.muted = true;
-    const name = h("span", { class: "tile-name" }, label);
-    const state = h("span", { class: "tile-state" });
-    const el = h("figure", { class: "tile" + (local ? " local" : "") }, video, h("figcaption", {}, name, state));
-    return { el, video, name, state };
+  #makeTile(key: string, local: boolean): Tile {
+    const tile = new Tile(key, local, { pin: (k) => this.#pin(k) }, () => this.#speakerId);
+    this.#stage.append(tile.el);
+    return tile;
   }
 
-  #makeVideo(attrs: Record<string, string | boolean | undefined>): HTMLVideoElement {
-    const video = h("video", { autoplay: true, playsinline: true, ...attrs });
-    if (this.#speakerId) void setSink(video, this.#speakerId);
-    return video;
+  #tile(key: string): Tile | undefined {
+    return key === SELF ? this.#local : this.#tiles.get(key);
+  }
+
+  #pin(key: string): void {
+    this.#pinned = this.#pinned === key ? undefined : key;
+    this.#relayout();
+  }
+
+  #setSide(open: boolean): void {
+    this.#side.el.hidden = !open;
+    this.#controls.setSideOpen(open);
+  }
+
+  /** Lay the tiles out at the next frame (several changes at once cost one layout). */
+  #relayout(): void {
+    if (this.#layoutQueued) return;
+    this.#layoutQueued = true;
+    requestAnimationFrame(() => {
+      this.#layoutQueued = false;
+      this.#layout();
+    });
+  }
+
+  #layout(): void {
+    const remotes = [...this.#tiles.keys()];
+    const sharing = remotes.filter((n) => this.#av.get(n)?.screen);
+    const choice = chooseLayout({
+      remotes,
+      sharing,
+      pinned: this.#pinned,
+      preferred: this.#preferSpeaker ? "speaker" : "grid",
+      activeSpeaker: this.#active,
+      lastSpeaker: this.#lastSpeaker,
+    });
+    this.#stage.setAttribute("data-layout", choice.kind);
+    this.#controls.setLayout(choice.kind === "speaker");
+    const rects = placeTiles(choice, [SELF, ...remotes], this.#stage.clientWidth, this.#stage.clientHeight);
+    for (const t of [this.#local, ...this.#tiles.values()]) {
+      const role = choice.kind === "grid" ? (choice.pip && t.local ? "pip" : "grid") : t.key === choice.main ? "main" : "strip";
+      t.place(rects.get(t.key), role);
+      t.setPinned(this.#pinned === t.key);
+    }
   }
 
   setLocalStream(stream: MediaStream, mirrored: boolean): void {
+    this.#localStream = stream;
     if (this.#local.video.srcObject !== stream) this.#local.video.srcObject = stream;
     this.#local.el.classList.toggle("mirrored", mirrored);
   }
@@ -195,115 +234,53 @@ export class CallView {
 
   setSelf(nick: string, canKick: boolean, isOwner: boolean): void {
     this.#selfNick = nick;
-    this.#local.name.textContent = `${nick} (you)`;
+    this.#local.setLabel(`${nick} (you)`);
     this.#canKick = canKick;
-    this.#lockBtn.hidden = !isOwner;
+    this.#controls.lock.hidden = !isOwner;
+    this.#renderPeople();
   }
 
   setLocalAv(av: AvState): void {
-    setPressed(this.#micBtn, av.audio);
-    setPressed(this.#camBtn, av.video);
-    setPressed(this.#screenBtn, av.screen);
-    this.#screenBtn.textContent = av.screen ? "Stop sharing" : "Share screen";
-    this.#local.state.textContent = describeAv(av);
-    this.#local.el.classList.toggle("video-off", !av.video && !av.screen);
+    this.#controls.setAv(av);
+    this.#local.setAv(av);
+    this.#av.set(SELF, av);
+    this.#renderPeople();
   }
 
   upsertParticipant(nick: string, av: AvState): void {
     let tile = this.#tiles.get(nick);
     if (!tile) {
-      tile = this.#makeTile(nick, false, nick);
+      tile = this.#makeTile(nick, false);
       this.#tiles.set(nick, tile);
-      this.#stage.append(tile.el);
     }
-    tile.state.textContent = describeAv(av);
-    tile.el.classList.toggle("video-off", !av.video && !av.screen);
-    tile.el.setAttribute("data-audio", av.audio ? "on" : "off");
+    tile.setAv(av);
+    this.#av.set(nick, av);
     this.#renderPeople();
+    this.#relayout();
   }
 
   removeParticipant(nick: string): void {
     const tile = this.#tiles.get(nick);
     if (!tile) return;
-    tile.incoming?.done(false);
-    tile.video.srcObject = null;
-    tile.el.remove();
+    tile.remove();
     this.#tiles.delete(nick);
+    this.#av.delete(nick);
+    if (this.#pinned === nick) this.#pinned = undefined;
     this.#renderPeople();
+    this.#relayout();
   }
 
-  /**
-   * Show `stream` on `nick`'s tile. Resolves true once it is on screen, false if another stream or the participant's
-   * departure came first.
-   *
-   * Make-before-break on screen: when the tile shows video and the new stream has video too (a switch between the
-   * direct path and the bridge), the new stream plays in a second, muted element behind the current one, and takes
-   * its place at its first presented frame. Setting it on the same element instead would tear down that element's
-   * player and show nothing (or a frozen frame) while a new one starts: a few hundred milliseconds on a busy machine.
-   */
+  /** Show `stream` on `nick`'s tile (tiles.ts: make-before-break). Resolves true once it is on screen. */
   setRemoteStream(nick: string, stream: MediaStream | null): Promise<boolean> {
-    const tile = this.#tiles.get(nick);
-    if (!tile) return Promise.resolve(false);
-    const pending = tile.incoming;
-    if (pending) {
-      if (pending.video.srcObject === stream) return new Promise((resolve) => pending.waiters.push(resolve));
-      pending.done(false);
-    }
-    if (tile.video.srcObject === stream) return Promise.resolve(true);
-    const video = stream?.getVideoTracks()[0];
-    if (!stream || !video || video.readyState !== "live" || !showsVideo(tile)) {
-      this.#show(nick, tile.video, stream);
-      return Promise.resolve(true);
-    }
-    const next = this.#makeVideo({ class: "incoming", muted: true });
-    next.muted = true; // its sound starts when it is shown (the current element still plays the same voice)
-    next.srcObject = stream;
-    tile.el.prepend(next);
-    void next.play().catch(() => undefined);
-    return new Promise<boolean>((resolve) => {
-      const incoming = {
-        video: next,
-        waiters: [resolve],
-        done: (onScreen: boolean): void => {
-          if (tile.incoming !== incoming) return;
-          tile.incoming = undefined;
-          clearTimeout(timer);
-          if (onScreen) {
-            const old = tile.video;
-            old.srcObject = null;
-            old.remove();
-            next.classList.remove("incoming");
-            next.setAttribute("data-participant", nick);
-            next.muted = false;
-            tile.video = next;
-            performance.mark(`parley:first-frame:${nick}`);
-          } else {
-            next.srcObject = null;
-            next.remove();
-          }
-          for (const w of incoming.waiters) w(onScreen);
-        },
-      };
-      tile.incoming = incoming;
-      const timer = setTimeout(() => incoming.done(true), INCOMING_MAX_MS);
-      next.requestVideoFrameCallback?.(() => incoming.done(true));
-    });
-  }
-
-  #show(nick: string, el: HTMLVideoElement, stream: MediaStream | null): void {
-    el.srcObject = stream;
-    if (!stream) return;
-    void el.play().catch(() => undefined);
-    // Diagnostics (performance timeline): when this participant's first frame is on screen.
-    el.requestVideoFrameCallback?.(() => performance.mark(`parley:first-frame:${nick}`));
+    return this.#tiles.get(nick)?.setStream(stream) ?? Promise.resolve(false);
   }
 
   /** The stream on `nick`'s tile now (not one still waiting behind it for its first frame). */
   onScreen(nick: string): MediaStream | null {
-    const s = this.#tiles.get(nick)?.video.srcObject;
-    return s instanceof MediaStream ? s : null;
+    return this.#tiles.get(nick)?.onScreen() ?? null;
   }
 
+  /** Each remote participant's video element (tile-sizes.ts reports their rendered sizes to the bridge). */
   remoteVideos(): Map<string, HTMLVideoElement> {
     return new Map([...this.#tiles].map(([n, t]) => [n, t.video]));
   }
@@ -311,12 +288,16 @@ export class CallView {
   setSpeaker(deviceId: string | undefined): void {
     this.#speakerId = deviceId;
     if (!deviceId) return;
-    for (const t of this.#tiles.values()) for (const v of [t.video, t.incoming?.video]) if (v) void setSink(v, deviceId);
+    for (const t of this.#tiles.values()) t.setSink(deviceId);
   }
 
+  /** Who speaks now (speaker.ts, or later the bridge's announcement); undefined: nobody. */
   setActiveSpeaker(nick: string | undefined): void {
-    for (const [n, t] of this.#tiles) t.el.classList.toggle("speaking", n === nick);
-    this.#local.el.classList.toggle("speaking", nick === this.#selfNick && nick !== undefined);
+    const key = nick !== undefined && nick === this.#selfNick ? SELF : nick;
+    this.#active = key;
+    if (key !== undefined && key !== SELF) this.#lastSpeaker = key;
+    for (const t of [this.#local, ...this.#tiles.values()]) t.setActive(key !== undefined && t.key === key);
+    if (this.#preferSpeaker) this.#relayout();
   }
 
   setMediaMode(mode: MediaMode, alone: boolean): void {
@@ -349,7 +330,7 @@ export class CallView {
   setConnection(state: "connected" | "reconnecting" | "failed", detail?: string): void {
     this.#conn.hidden = state === "connected";
     // Messages typed while the connection is down would be lost: keep them in the input until it is back.
-    this.#chatSend.disabled = state !== "connected";
+    this.#side.setSendEnabled(state === "connected");
     this.#conn.setAttribute("data-state", state);
     this.#conn.textContent = state === "reconnecting" ? "Reconnecting…" : state === "failed" ? `Disconnected${detail ? `: ${detail}` : ""}` : "";
   }
@@ -358,68 +339,40 @@ export class CallView {
     this.#locked = locked;
     this.#lockState.textContent = locked ? "Locked" : "";
     this.#lockState.hidden = !locked;
-    this.#lockBtn.textContent = locked ? "Unlock room" : "Lock room";
+    this.#controls.setLockLabel(locked ? "Unlock room" : "Lock room");
   }
 
   addChat(from: string, text: string, self: boolean): void {
-    const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    this.#log.append(
-      h("p", { class: "chat-line" + (self ? " self" : "") }, h("span", { class: "chat-from" }, from), " ", h("span", { class: "chat-text" }, text), " ", h("time", {}, time)),
-    );
-    this.#scrollLog();
+    this.#side.addChat(from, text, self);
+    if (!self) this.#announce(`${from} says: ${text}`);
   }
 
   addSystem(text: string): void {
-    this.#log.append(h("p", { class: "chat-line system" }, text));
-    this.#scrollLog();
+    this.#side.addSystem(text);
+    this.#announce(text);
   }
 
-  /**
-   * Scroll the chat to its end at the next frame, not now: reading scrollHeight right after appending forces a
-   * layout in the middle of handling the stanza ("carol joined." arrives with the room's move to the bridge; on a
-   * busy machine that forced layout holds up the rest of the switch). At the frame, the layout is done anyway.
-   */
-  #scrollLog(): void {
-    if (this.#logScroll) return;
-    this.#logScroll = true;
-    requestAnimationFrame(() => {
-      this.#logScroll = false;
-      this.#log.scrollTop = this.#log.scrollHeight;
-    });
+  /** Say it through the live region (screen readers) and show it briefly on screen (people and chat may be closed). */
+  #announce(text: string): void {
+    this.#announcer.textContent = text;
+    clearTimeout(this.#toastTimer);
+    this.#toastTimer = setTimeout(() => (this.#announcer.textContent = ""), TOAST_MS);
   }
 
   notify(text: string): void {
     this.#notice.textContent = text;
   }
 
+  #copyLink(room: string): void {
+    const url = location.origin + "/" + room;
+    const ok = () => this.notify("Link copied. Anyone with it can join" + (this.#locked ? " with the password." : "."));
+    if (navigator.clipboard?.writeText) navigator.clipboard.writeText(url).then(ok, () => this.notify(url));
+    else this.notify(url);
+  }
+
   #renderPeople(): void {
-    clear(this.#people);
-    this.#people.append(h("li", {}, `${this.#selfNick} (you)`));
-    for (const nick of [...this.#tiles.keys()].sort()) {
-      const li = h("li", {}, nick);
-      if (this.#canKick) {
-        li.append(" ", h("button", { type: "button", class: "small", "aria-label": `Remove ${nick}`, onclick: () => this.#cb.kick(nick) }, "Remove"));
-      }
-      this.#people.append(li);
-    }
+    this.#side.renderPeople(this.#selfNick, [...this.#tiles.keys()], this.#av, this.#canKick);
   }
-
-  refreshPeople(): void {
-    this.#renderPeople();
-  }
-}
-
-function describeAv(av: AvState): string {
-  const parts: string[] = [];
-  if (!av.audio) parts.push("muted");
-  if (av.screen) parts.push("sharing screen");
-  else if (!av.video) parts.push("camera off");
-  return parts.join(", ");
-}
-
-async function setSink(el: HTMLVideoElement, id: string): Promise<void> {
-  const m = el as HTMLVideoElement & { setSinkId?: (id: string) => Promise<void> };
-  await m.setSinkId?.(id).catch(() => undefined);
 }
 
 export function renderLeft(root: HTMLElement, room: string, reason: string): void {
