@@ -204,7 +204,9 @@ export class MlsMember implements GroupKeySource {
     this.#epoch = e;
     if (had || e) for (const cb of [...this.#changeSubs]) cb();
     if (!e) return;
-    if (typeof performance !== "undefined") performance.mark("parley:mls-epoch", { detail: { epoch: String(e.keys.epoch) } });
+    // diagnostics (performance timeline): when each epoch's keys were ready
+    const perf = (globalThis as { performance?: { mark?: (name: string, o: { detail: unknown }) => unknown } }).performance;
+    perf?.mark?.("parley:mls-epoch", { detail: { epoch: String(e.keys.epoch) } });
     for (const cb of [...this.#subs]) {
       try {
         cb(e.keys);

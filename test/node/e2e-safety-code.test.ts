@@ -1,0 +1,170 @@
+/**
+ * End-to-end: the MLS group behind the safety code, on the README's local stack (`workers/scripts/dev.mjs`: edge on
+ * wrangler dev, bridge host, coturn) with real Chromium pages. Two people, then three, then back to two: after every
+ * join and leave, `[data-safety-code]` shows the same code on every page in the call, and a different one from the
+ * epoch before; the panel flags nobody (no member outside the room, no occupant outside the group).
+ * Also measures the join cost: second Join clicked -> the new epoch's keys ready on both pages (the same new safety
+ * code shown on both), reported on stdout as `mls-join-ms`.
+ */
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { launchBrowser, join, openParticipant, waitForCall, type Participant } from "./helpers/browser";
+import { startLocalStack, type LocalStack } from "./helpers/local-stack";
+import { freshRoom } from "./helpers/web-app";
+
+const TIMEOUT_MS = 60_000;
+
+async function code(page: Page): Promise<string> {
+  return page.evaluate(`document.querySelector("[data-safety-code]")?.textContent?.trim() ?? ""`);
+}
+
+/** When (wall clock, ms) this page reached each MLS epoch and other call milestones (performance marks). */
+async function marks(page: Page): Promise<Record<string, number>> {
+  return page.evaluate(`(() => {
+    const out = {};
+    for (const m of performance.getEntriesByType("mark")) {
+      if (!m.name.startsWith("parley:")) continue;
+      const key = m.name === "parley:mls-epoch" ? "epoch-" + m.detail.epoch : m.name.slice(7);
+      out[key] ??= performance.timeOrigin + m.startTime;
+    }
+    return out;
+  })()`);
+}
+
+/** Milestones of `page` relative to `t0`, for the log. */
+async function breakdown(page: Page, t0: number): Promise<string> {
+  const m = await marks(page);
+  return Object.entries(m)
+    .filter(([, t]) => t >= t0)
+    .sort((a, b) => a[1] - b[1])
+    .map(([k, t]) => `${k}+${Math.round(t - t0)}`)
+    .join(" ");
+}
+
+/** Wait until every page shows the same non-empty code, different from `not`; returns it and when each page got it. */
+async function sameNewCode(pages: Page[], not: string[], timeoutMs = TIMEOUT_MS): Promise<{ code: string; at: number[] }> {
+  const at: number[] = [];
+  const seen: string[] = [];
+  await Promise.all(
+    pages.map(async (page, i) => {
+      // a function, not a string: the app's CSP (script-src 'self') forbids eval in the page
+      const handle = await page.waitForFunction(
+        (old: string[]) => {
+          const doc = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document;
+          const t = doc.querySelector("[data-safety-code]")?.textContent?.trim() ?? "";
+          return t !== "" && !old.includes(t) ? t : false;
+        },
+        not,
+        { polling: 10, timeout: timeoutMs },
+      );
+      at[i] = Date.now();
+      seen[i] = (await handle.jsonValue()) as string;
+    }),
+  );
+  // a page may have passed through an intermediate epoch: wait until all agree
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await Promise.all(pages.map(code));
+    if (now.every((c) => c !== "" && c === now[0] && !not.includes(c))) return { code: now[0]!, at };
+    if (Date.now() > deadline) throw new Error(`safety codes differ: ${JSON.stringify(now)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function flagged(page: Page): Promise<number> {
+  return page.locator("[data-ghost], [data-not-in-group]").count();
+}
+
+describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
+  let stack: LocalStack;
+  let browser: Browser;
+  const open: Participant[] = [];
+
+  beforeAll(async () => {
+    stack = await startLocalStack();
+    browser = await launchBrowser();
+  }, 300_000);
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
+      console.error(`stack output (tail):\n${stack.output().slice(-3000)}`);
+    }
+    await Promise.all(open.splice(0).map((p) => p.close()));
+  });
+
+  async function person(room: string): Promise<Participant> {
+    const p = await openParticipant(browser, `${stack.httpUrl}/${room}`);
+    open.push(p);
+    p.page.setDefaultTimeout(120_000); // a loaded shared machine: clicks can wait long for the page
+
+    // on the hair check: wait for the Join button (the warm session and its KeyPackage are under way)
+    await p.page.getByRole("button", { name: "Join", exact: true }).waitFor({ timeout: TIMEOUT_MS });
+    return p;
+  }
+
+  it("same code on every page, a new one after each join and leave, nobody flagged", { timeout: 300_000 }, async () => {
+    const room = freshRoom("safety");
+    const alice = await person(room);
+    await join(alice, "alice");
+    await waitForCall(alice);
+    const c0 = await sameNewCode([alice.page], []);
+
+    const bob = await person(room);
+    // the hair check has handed in bob's KeyPackage by now; time the Join
+    await bob.page.waitForTimeout(1500);
+    const t0 = Date.now();
+    await join(bob, "bob");
+    const c1 = await sameNewCode([alice.page, bob.page], [c0.code]);
+    console.log(`mls-join bob: ${await breakdown(bob.page, t0)}; alice: ${await breakdown(alice.page, t0)}`);
+
+    const carol = await person(room);
+    await carol.page.waitForTimeout(1500);
+    const t1 = Date.now();
+    await join(carol, "carol");
+    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0.code, c1.code]);
+    console.log(`mls-join carol: ${await breakdown(carol.page, t1)}; alice: ${await breakdown(alice.page, t1)}`);
+
+    // everyone's panel lists the three members by name and flags nobody (after the grace period too)
+    for (const p of [alice, bob, carol]) {
+      expect(await p.page.locator("[data-member]").count()).toBe(3);
+      expect(await flagged(p.page)).toBe(0);
+    }
+
+    await carol.page.getByRole("button", { name: "Leave", exact: true }).click();
+    const c3 = await sameNewCode([alice.page, bob.page], [c0.code, c1.code, c2.code]);
+    expect(c3.code).not.toBe(c2.code);
+    for (const p of [alice, bob]) {
+      await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(2);
+      expect(await flagged(p.page)).toBe(0);
+    }
+  });
+
+  it("join cost: second Join -> epoch keys ready on both pages", { timeout: 300_000 }, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const room = freshRoom("mls-cost");
+      const a = await person(room);
+      await join(a, "alice");
+      await waitForCall(a);
+      const first = await sameNewCode([a.page], []);
+      const b = await person(room);
+      await b.page.waitForTimeout(1500);
+      const t0 = Date.now();
+      await join(b, "bob");
+      await sameNewCode([a.page, b.page], [first.code]);
+      // from bob's join presence leaving to epoch 1's keys installed on both pages (performance marks, one clock);
+      // the test's own click is left out: on a loaded machine the automation alone takes seconds
+      const [ma, mb] = await Promise.all([marks(a.page), marks(b.page)]);
+      samples.push(Math.round(Math.max(ma["epoch-1"]!, mb["epoch-1"]!) - mb["join-sent"]!));
+      console.log(`mls-join-ms sample bob: ${await breakdown(b.page, t0)}; alice: ${await breakdown(a.page, t0)}`);
+      await Promise.all(open.splice(0).map((p) => p.close()));
+    }
+    samples.sort((x, y) => x - y);
+    console.log(`mls-join-ms samples=${samples.join(",")} median=${samples[Math.floor(samples.length / 2)]}`);
+    expect(samples.length).toBe(3);
+  });
+});
