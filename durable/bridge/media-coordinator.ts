@@ -27,7 +27,7 @@
 import { type BridgeControl } from "./control-client";
 import { pickBridge, readinessFor, type MediaMode, type MediaReadiness } from "./selection";
 
-export const HEALTH_INTERVAL_MS = 5_000;
+const HEALTH_INTERVAL_MS = 5_000;
 /**
  * The check of a reported bridge waits this long for its health answer: a live bridge answers within milliseconds
  * (its control listener, next to the room's), a frozen host or one off the network never does.

@@ -19,7 +19,7 @@ import { NS_RESUME } from "../../contract/resume";
 import type { ConnState, RoomState } from "../core/state";
 import { child, type XmlElement } from "../xmpp/xml";
 
-export { NS_RESUME };
+;
 
 /** 128 bits or more of randomness in base64url (the web app sends 22 characters); bounded. */
 const TOKEN_RE = /^[A-Za-z0-9_-]{22,64}$/;

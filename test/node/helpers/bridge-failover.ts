@@ -168,7 +168,7 @@ type FrameLog = Array<[number, Record<string, number>]>;
  * STALL_MS) that is followed by more (at least 3 of the next 5 samples have new frames). `t0` itself if it never
  * stalled; undefined if not back yet.
  */
-export function recoveredAt(log: FrameLog, nick: string, t0: number): number | undefined {
+function recoveredAt(log: FrameLog, nick: string, t0: number): number | undefined {
   const s = log.filter(([t]) => t >= t0 - SAMPLE_MS).map(([t, f]) => [t, f[nick] ?? 0] as const);
   const advances = s.map(([, n], i) => i > 0 && n > s[i - 1]![1]);
   let lastAdvance = s[0]?.[0] ?? t0;

@@ -32,7 +32,7 @@ export const NO_ENCODED_TRANSFORMS = `(() => {
 })();`;
 
 /** The known picture and sound of KNOWN_MEDIA: a magenta camera and a 440 Hz microphone. */
-export const KNOWN_TONE_HZ = 440;
+const KNOWN_TONE_HZ = 440;
 export const isMagenta = ([r, g, b]: [number, number, number]): boolean => r > 200 && g < 60 && b > 200;
 
 /**

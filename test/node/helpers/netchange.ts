@@ -81,7 +81,7 @@ export const WATCH_SCRIPT = `(() => {
 })();`;
 
 /** Start watching these participants' tiles on the page (the page was opened with WATCH_SCRIPT). */
-export async function watchTiles(page: Page, nicks: string[]): Promise<void> {
+async function watchTiles(page: Page, nicks: string[]): Promise<void> {
   await page.evaluate(`window.__watch.watching = ${JSON.stringify(nicks)}`);
 }
 
@@ -101,7 +101,7 @@ export async function watched(page: Page): Promise<Watched> {
 }
 
 /** Wait until `nick`'s tile on `page` shows a frame newer than `after`; that frame's time (ms since the epoch). */
-export async function frameAfter(page: Page, nick: string, after: number, timeoutMs: number): Promise<number> {
+async function frameAfter(page: Page, nick: string, after: number, timeoutMs: number): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const t = (await watched(page)).last[nick] ?? 0;
@@ -119,7 +119,7 @@ export function median(xs: number[]): number {
 }
 
 /** The page's `parley:` performance marks since `since` (ms since the epoch), as [name, ms after `since`]. */
-export async function marksSince(page: Page, since: number): Promise<Array<[string, number]>> {
+async function marksSince(page: Page, since: number): Promise<Array<[string, number]>> {
   return page.evaluate(`performance.getEntriesByType("mark")
     .filter((m) => m.name.startsWith("parley:") && performance.timeOrigin + m.startTime >= ${since})
     .map((m) => [m.name, Math.round(performance.timeOrigin + m.startTime - ${since})])`);

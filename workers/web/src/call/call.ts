@@ -17,6 +17,7 @@ import { P2PMesh } from "./p2p";
 import { avFromWire, avToWire, parseMediaAnnouncement } from "./parley-ns";
 import { RemoteStreams } from "./remote-streams";
 import { joinErrorText, occupantCount, RoomAdmin, withTimeout } from "./room-admin";
+import { onActiveSpeaker } from "./bridge-speaker";
 import { ActiveSpeaker, type SpeakerSource } from "./speaker";
 import { CallView, renderLeft } from "./view";
 import { takeWarm, type WarmSession } from "./warm";
@@ -85,6 +86,7 @@ class Call {
   readonly #p2p: P2PMesh;
   readonly #links: Links;
   readonly #speaker: SpeakerSource;
+  readonly #unfollowBridgeSpeaker: () => void;
   readonly #remote: RemoteStreams;
   readonly #timers = new Map<TimerId, ReturnType<typeof setTimeout>>();
   /** Events that came while effects of an earlier one were running: handled right after, in order. */
@@ -157,7 +159,12 @@ class Call {
       show();
       this.#unfollowKeys = e2ee.onChange(show);
     }
+    // Who speaks: this page's own audio meters on either path; on the bridge path the bridge's announcement
+    // (its ActiveSpeakerObserver hears everyone's audio) names a speaker too, and the latest word wins.
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
+    this.#unfollowBridgeSpeaker = onActiveSpeaker((nick) => {
+      if (nick !== undefined && this.#state.mode === "bridge") this.#view.setActiveSpeaker(nick);
+    });
     this.#remote = new RemoteStreams({
       state: this.#state,
       view: this.#view,
@@ -432,6 +439,7 @@ class Call {
       for (const t of this.#timers.values()) clearTimeout(t);
       this.#p2p.close();
       this.#speaker.close();
+      this.#unfollowBridgeSpeaker();
       this.#safety?.close();
       this.#mlsNow?.close();
       if (this.#pageGone) {
@@ -462,6 +470,7 @@ class Call {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#p2p.close();
     this.#speaker.close();
+    this.#unfollowBridgeSpeaker();
     this.#watchNetwork(false);
     this.#unfollowKeys();
     this.#safety?.close();

@@ -16,7 +16,7 @@ import { h } from "../dom";
 import type { GroupKeySource } from "../e2ee/keys";
 
 /** How long an occupant may be outside the group before it is flagged: one commit round trip, plus the room asking another committer (3 s) twice. */
-export const GRACE_MS = 10_000;
+const GRACE_MS = 10_000;
 
 export class SafetyPanel {
   readonly root: HTMLElement;

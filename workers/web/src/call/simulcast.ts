@@ -28,7 +28,7 @@ export function simulcastEnabled(): boolean {
 }
 
 /** How many spatial layers a camera `height` lines high goes out in (1 to 3, each half the next). */
-export function layerCount(height: number | undefined): number {
+function layerCount(height: number | undefined): number {
   if (!height || !Number.isFinite(height)) return 1;
   let n = 1;
   while (n < MAX_LAYERS && height / 2 ** n >= MIN_LAYER_HEIGHT) n++;

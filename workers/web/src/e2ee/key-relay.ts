@@ -7,7 +7,7 @@
 import type { EpochKeys } from "./frame-keys";
 import type { GroupKeySource, GroupMember } from "./keys";
 
-export class KeyRelay implements GroupKeySource {
+class KeyRelay implements GroupKeySource {
   #source: GroupKeySource | undefined;
   #unfollow: () => void = () => undefined;
   readonly #listeners = new Set<(k: EpochKeys) => void>();

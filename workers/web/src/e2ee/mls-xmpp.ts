@@ -15,7 +15,7 @@ import type { ReceivedMessage } from "stanza/protocol";
 import type { GroupKeySource } from "./keys";
 import type { DsAnswer, DsRequest, MlsMember, RoomPayload } from "./member";
 
-export const NS_MLS = "urn:parley:mls:0";
+const NS_MLS = "urn:parley:mls:0";
 
 interface WireCommit {
   epoch?: string;
@@ -86,7 +86,7 @@ const definitions: DefinitionOptions[] = [
 
 const registered = new WeakSet<Agent>();
 /** Teach this client the MLS stanzas (once). */
-export function registerMls(client: Agent): void {
+function registerMls(client: Agent): void {
   if (registered.has(client)) return;
   registered.add(client);
   client.stanzas.define(definitions);
