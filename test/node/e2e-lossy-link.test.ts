@@ -6,10 +6,10 @@
  * over LOSSY_SECONDS (default 20).
  */
 import type { Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { describe, expect, it } from "vitest";
+import { join, waitForCall, waitForRemoteVideo } from "./helpers/browser";
 import { openReadyParticipant } from "./helpers/bridge-participants";
-import { startNetchangeStack, type NetchangeStack } from "./helpers/netchange";
+import { netchangeSuite } from "./helpers/netchange";
 import { isRoot } from "./helpers/netns";
 import { freshRoom } from "./helpers/web-app";
 
@@ -41,27 +41,15 @@ async function videoIn(page: Page): Promise<VideoIn> {
 }
 
 describe.skipIf(!isRoot)("a direct call over a lossy, slow link (needs root)", () => {
-  let stack: NetchangeStack;
-  const open: Participant[] = [];
-
-  beforeAll(async () => {
-    stack = await startNetchangeStack({ bridge: false });
-  }, 240_000);
-  afterAll(async () => {
-    await stack?.stop();
-  });
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === "fail") for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
-    await Promise.all(open.splice(0).map((p) => p.close()));
-  });
+  const suite = netchangeSuite({ bridge: false });
 
   it("5% loss and 150 ms round trip: the call goes on; frame rate and freezes reported", { timeout: 360_000 + SECONDS * 1000 }, async () => {
-    const url = `${stack.edge.httpUrl}/${freshRoom("lossy")}`;
-    const alice = await openReadyParticipant(stack.host, url, 3);
-    open.push(alice);
-    const bob = await openReadyParticipant(stack.moved, url, 3);
-    open.push(bob);
-    await stack.link.impair({ lossPercent: 5, delayMs: 75 });
+    const url = `${suite.stack.edge.httpUrl}/${freshRoom("lossy")}`;
+    const alice = await openReadyParticipant(suite.stack.host, url, 3);
+    suite.open.push(alice);
+    const bob = await openReadyParticipant(suite.stack.moved, url, 3);
+    suite.open.push(bob);
+    await suite.stack.link.impair({ lossPercent: 5, delayMs: 75 });
     await join(alice, "alice");
     await waitForCall(alice);
     await join(bob, "bob");
@@ -82,7 +70,7 @@ describe.skipIf(!isRoot)("a direct call over a lossy, slow link (needs root)", (
       last = now;
     }
     const seconds = (Date.now() - t0) / 1000;
-    const counters = await stack.link.counters();
+    const counters = await suite.stack.link.counters();
     for (const [i, who] of [[0, "alice receives bob"], [1, "bob receives alice"]] as const) {
       const fps = (last[i].frames - before[i].frames) / seconds;
       const freezes = last[i].freezes - before[i].freezes;

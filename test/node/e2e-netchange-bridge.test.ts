@@ -5,10 +5,10 @@
  * coming back, and no page may show bob (or anyone) as gone meanwhile. Real edge (`wrangler dev`), real Chromium.
  * NETCHANGE_RUNS=N repeats the outage N times in the same call (docs/benchmarks.md "Recovery").
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { describe, expect, it } from "vitest";
+import { join, waitForCall, waitForRemoteVideo } from "./helpers/browser";
 import { openReadyParticipant } from "./helpers/bridge-participants";
-import { expectRosterKept, median, outageAndRecovery, startNetchangeStack, WATCH_SCRIPT, watchAll, watched, type NetchangeStack, type Viewer } from "./helpers/netchange";
+import { expectRosterKept, median, outageAndRecovery, netchangeSuite, WATCH_SCRIPT, watchAll, type Viewer } from "./helpers/netchange";
 import { isRoot } from "./helpers/netns";
 import { freshRoom } from "./helpers/web-app";
 
@@ -19,34 +19,16 @@ const BUDGET_MS = 3000;
 const SWITCH_TIMEOUT_MS = 150_000;
 
 describe.skipIf(!isRoot)("network change on a bridge call (needs root)", () => {
-  let stack: NetchangeStack;
-  const open: Participant[] = [];
-
-  beforeAll(async () => {
-    stack = await startNetchangeStack({ bridge: true });
-  }, 240_000);
-  afterAll(async () => {
-    await stack?.stop();
-  });
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === "fail") {
-      for (const p of open) {
-        const w = await watched(p.page).catch(() => undefined);
-        console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}\nwatched: ${JSON.stringify(w)}`);
-      }
-      console.error(`bridge output (tail):\n${stack.bridge?.output().slice(-3000)}`);
-    }
-    await Promise.all(open.splice(0).map((p) => p.close()));
-  });
+  const suite = netchangeSuite({ bridge: true });
 
   it("everyone's media flows again within 3 s of the link coming back on a new subnet; tiles and roster stay", { timeout: 300_000 + RUNS * 60_000 }, async () => {
-    const url = `${stack.edge.httpUrl}/${freshRoom("netchange-bridge")}`;
-    const alice = await openReadyParticipant(stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
-    open.push(alice);
-    const bob = await openReadyParticipant(stack.moved, url, 3, { initScripts: [WATCH_SCRIPT] });
-    open.push(bob);
-    const carol = await openReadyParticipant(stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
-    open.push(carol);
+    const url = `${suite.stack.edge.httpUrl}/${freshRoom("netchange-bridge")}`;
+    const alice = await openReadyParticipant(suite.stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
+    suite.open.push(alice);
+    const bob = await openReadyParticipant(suite.stack.moved, url, 3, { initScripts: [WATCH_SCRIPT] });
+    suite.open.push(bob);
+    const carol = await openReadyParticipant(suite.stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
+    suite.open.push(carol);
     for (const [p, nick] of [[alice, "alice"], [bob, "bob"], [carol, "carol"]] as const) {
       await join(p, nick);
       await waitForCall(p);
@@ -66,7 +48,7 @@ describe.skipIf(!isRoot)("network change on a bridge call (needs root)", () => {
 
     const times: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const r = await outageAndRecovery(stack.link, viewers, bob.page, OUTAGE_MS);
+      const r = await outageAndRecovery(suite.stack.link, viewers, bob.page, OUTAGE_MS);
       times.push(r.ms);
       console.log(`network change (bridge), run ${run + 1}: everyone's media ${r.ms} ms after the link came back (${r.detail})`);
       await watchAll(viewers);

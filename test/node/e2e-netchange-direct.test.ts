@@ -5,10 +5,10 @@
  * other as gone meanwhile (tile always there, no "left"/"joined" line). Real edge (`wrangler dev`), real Chromium.
  * NETCHANGE_RUNS=N repeats the outage N times in the same call (docs/benchmarks.md "Recovery").
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { describe, expect, it } from "vitest";
+import { join, waitForCall, waitForRemoteVideo } from "./helpers/browser";
 import { openReadyParticipant } from "./helpers/bridge-participants";
-import { expectRosterKept, median, outageAndRecovery, startNetchangeStack, WATCH_SCRIPT, watchAll, watched, type NetchangeStack, type Viewer } from "./helpers/netchange";
+import { expectRosterKept, median, outageAndRecovery, netchangeSuite, WATCH_SCRIPT, watchAll, type Viewer } from "./helpers/netchange";
 import { isRoot } from "./helpers/netns";
 import { freshRoom } from "./helpers/web-app";
 
@@ -17,31 +17,14 @@ const OUTAGE_MS = 5000;
 const BUDGET_MS = 3000;
 
 describe.skipIf(!isRoot)("network change on a direct call (needs root)", () => {
-  let stack: NetchangeStack;
-  const open: Participant[] = [];
-
-  beforeAll(async () => {
-    stack = await startNetchangeStack({ bridge: false });
-  }, 240_000);
-  afterAll(async () => {
-    await stack?.stop();
-  });
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === "fail") {
-      for (const p of open) {
-        const w = await watched(p.page).catch(() => undefined);
-        console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}\nwatched: ${JSON.stringify(w)}`);
-      }
-    }
-    await Promise.all(open.splice(0).map((p) => p.close()));
-  });
+  const suite = netchangeSuite({ bridge: false });
 
   it("media flows again within 3 s of the link coming back on a new subnet; tiles and roster stay", { timeout: 120_000 + RUNS * 60_000 }, async () => {
-    const url = `${stack.edge.httpUrl}/${freshRoom("netchange")}`;
-    const alice = await openReadyParticipant(stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
-    open.push(alice);
-    const bob = await openReadyParticipant(stack.moved, url, 3, { initScripts: [WATCH_SCRIPT] });
-    open.push(bob);
+    const url = `${suite.stack.edge.httpUrl}/${freshRoom("netchange")}`;
+    const alice = await openReadyParticipant(suite.stack.host, url, 3, { initScripts: [WATCH_SCRIPT] });
+    suite.open.push(alice);
+    const bob = await openReadyParticipant(suite.stack.moved, url, 3, { initScripts: [WATCH_SCRIPT] });
+    suite.open.push(bob);
     await join(alice, "alice");
     await waitForCall(alice);
     await join(bob, "bob");
@@ -55,7 +38,7 @@ describe.skipIf(!isRoot)("network change on a direct call (needs root)", () => {
 
     const times: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const r = await outageAndRecovery(stack.link, viewers, bob.page, OUTAGE_MS);
+      const r = await outageAndRecovery(suite.stack.link, viewers, bob.page, OUTAGE_MS);
       times.push(r.ms);
       console.log(`network change (direct), run ${run + 1}: media both ways ${r.ms} ms after the link came back (${r.detail})`);
       await watchAll(viewers); // steady again before the next run

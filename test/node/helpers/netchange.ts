@@ -9,9 +9,9 @@
  * "… left." / "… joined." lines of the chat: what a person would see.
  */
 import type { Browser, Page } from "playwright-core";
-import { expect } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { startBridge, type BridgeHandle } from "./bridge-harness";
-import { launchBrowser } from "./browser";
+import { launchBrowser, type Participant } from "./browser";
 import { createNetns, type NetnsLink } from "./netns";
 import { ensureWebBuilt, REPO_ROOT } from "./web-app";
 import { startEdge, type EdgeHandle } from "./wrangler-dev";
@@ -27,7 +27,7 @@ export interface NetchangeStack {
   stop(): Promise<void>;
 }
 
-export async function startNetchangeStack(opts: { bridge: boolean }): Promise<NetchangeStack> {
+async function startNetchangeStack(opts: { bridge: boolean }): Promise<NetchangeStack> {
   const link = await createNetns();
   const ip = link.serviceAddress;
   let bridge: BridgeHandle | undefined;
@@ -85,7 +85,7 @@ async function watchTiles(page: Page, nicks: string[]): Promise<void> {
   await page.evaluate(`window.__watch.watching = ${JSON.stringify(nicks)}`);
 }
 
-export interface Watched {
+interface Watched {
   /** per nick: when its tile last showed a new frame (ms since the epoch) */
   last: Record<string, number>;
   /** per nick: the samples at which its tile was missing */
@@ -96,7 +96,7 @@ export interface Watched {
   events: Array<[string, number]>;
 }
 
-export async function watched(page: Page): Promise<Watched> {
+async function watched(page: Page): Promise<Watched> {
   return page.evaluate(`window.__watch`);
 }
 
@@ -168,4 +168,36 @@ export async function expectRosterKept(viewers: Viewer[], since: number): Promis
       expect(said, `${v.nick}: the chat said ${other} left or joined`).toEqual([]);
     }
   }
+}
+
+/**
+ * One test file's stack (started before its tests, stopped after) and the pages its tests open (closed after each
+ * test; on a failure their logs, what the watcher saw, and the bridge's output are printed first).
+ */
+export function netchangeSuite(opts: { bridge: boolean }): { readonly stack: NetchangeStack; open: Participant[] } {
+  let stack: NetchangeStack | undefined;
+  const open: Participant[] = [];
+  beforeAll(async () => {
+    stack = await startNetchangeStack(opts);
+  }, 240_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      for (const p of open) {
+        const w = await watched(p.page).catch(() => undefined);
+        console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}\nwatched: ${JSON.stringify(w)}`);
+      }
+      if (stack?.bridge) console.error(`bridge output (tail):\n${stack.bridge.output().slice(-3000)}`);
+    }
+    await Promise.all(open.splice(0).map((p) => p.close()));
+  });
+  return {
+    get stack(): NetchangeStack {
+      if (!stack) throw new Error("the stack is not started");
+      return stack;
+    },
+    open,
+  };
 }
