@@ -22,6 +22,9 @@ export class BurstTally {
   done: (() => void) | undefined;
 }
 
+export const JOIN_PHASES = ["upgrade", "features", "sasl", "restart", "bind", "join"] as const;
+export type JoinPhase = (typeof JOIN_PHASES)[number];
+
 export class BenchClient {
   ws!: WebSocket;
   /** text frames waiting for `waitFor` during setup */
@@ -35,6 +38,14 @@ export class BenchClient {
   fixedLatencies: number[] = [];
   fixedReceived = 0;
   sizeReceived = 0;
+  /** join phases: ms each step of connect/login/join took (upgrade, features, sasl, restart, bind, join) */
+  readonly phases: Record<JoinPhase, number> = { upgrade: NaN, features: NaN, sasl: NaN, restart: NaN, bind: NaN, join: NaN };
+  #last = 0;
+  #phase(name: JoinPhase): void {
+    const now = performance.now();
+    this.phases[name] = now - this.#last;
+    this.#last = now;
+  }
 
   constructor(
     readonly index: number,
@@ -45,6 +56,7 @@ export class BenchClient {
   ) {}
 
   async connect(): Promise<void> {
+    this.#last = performance.now();
     this.ws = new WebSocket(this.url, ["xmpp"], { perMessageDeflate: this.deflate ? { threshold: 0 } : false });
     this.ws.on("message", (data: Buffer) => this.onFrame(data));
     this.ws.on("close", () => {
@@ -57,6 +69,7 @@ export class BenchClient {
       this.ws.once("unexpected-response", (_q, res) => reject(new Error(`HTTP ${res.statusCode} instead of 101`)));
     });
     if (this.ws.protocol !== "xmpp") throw new Error("server did not accept subprotocol xmpp");
+    this.#phase("upgrade");
   }
 
   /** The negotiated extensions ("permessage-deflate" or ""). */
@@ -137,12 +150,16 @@ export class BenchClient {
     const open = `<open xmlns='${FRAMING}' to='${this.domain}' version='1.0'/>`;
     this.send(open);
     await this.waitFor("mechanisms");
+    this.#phase("features");
     this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>`);
     await this.waitFor("success");
+    this.#phase("sasl");
     this.send(open);
     await this.waitFor("urn:ietf:params:xml:ns:xmpp-bind");
+    this.#phase("restart");
     this.send(`<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
     await this.waitFor("<jid>");
+    this.#phase("bind");
   }
 
   async join(roomJid: string, nick: string): Promise<void> {
@@ -151,6 +168,7 @@ export class BenchClient {
     );
     // The join ends with the room's subject message (XEP-0045 §7.2.15).
     await this.waitFor("subject");
+    this.#phase("join");
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,23 @@
 /**
- * The signaling bench's servers: Parley's room under `wrangler dev` (reached straight at the runtime's port, as a
- * deployment has no dev proxy, or through wrangler's proxy worker) and Debian's Prosody; plus the CPU time their
+ * The signaling bench's servers: Parley's room in the Workers runtime, and Debian's Prosody; plus the CPU time their
  * processes used (Linux /proc), so a round can report server CPU per delivery.
+ *
+ * The room runs the bundle `wrangler deploy` would upload, with the bindings and flags of wrangler.toml (wrangler's
+ * own translation, `unstable_getMiniflareWorkerOptions`), in workerd through Miniflare, and is reached in one of three
+ * ways (`via`):
+ *  - `worker`: a socket straight to the Worker (Miniflare's `unsafeDirectSockets`), as a deployment's visitors reach
+ *    it: the Worker answers the upgrade itself, so its compatibility flags (no WebSocket compression) decide;
+ *  - `entry`: Miniflare's entry worker first, as `wrangler dev`'s runtime port does (it adds a hop to every request
+ *    and negotiates permessage-deflate itself, whatever the Worker's flags);
+ *  - `proxy`: `wrangler dev`'s public port, which adds wrangler's proxy worker in a second workerd process.
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { startEdge, type EdgeHandle } from "../node/helpers/wrangler-dev";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { startEdge } from "../node/helpers/wrangler-dev";
 import { startProsody, type ProsodyHandle } from "./prosody/start";
 
 export interface Target {
@@ -13,8 +26,6 @@ export interface Target {
   domain: string;
   /** WebSocket URL for a room (Prosody: one endpoint for all rooms) */
   url(room: string): string;
-  /** before each round: find the server again if it moved (wrangler dev restarts its runtime on a new port) */
-  refresh(): Promise<void>;
   /** server CPU time so far, ms (user + system of every server process) */
   cpuMs(): number;
   stop(): Promise<void>;
@@ -63,72 +74,76 @@ function commOf(pid: number): string {
   }
 }
 
-/** Loopback TCP ports a process listens on (/proc/net/tcp, matched through its socket fds). */
-function listeningPorts(pid: number): number[] {
-  const inodes = new Set<string>();
+/** The room's vars for the bench: it measures the room server, not the per-connection limiter (50/s, burst 200). */
+const benchVars = (clients: number) => ({
+  STANZA_RATE_PER_SECOND: "10000",
+  STANZA_BURST: "100000",
+  MAX_OCCUPANTS: String(Math.max(20, clients)),
+});
+
+export type RoomVia = "worker" | "entry" | "proxy";
+
+export async function startRoomTarget(opts: { clients: number; via: RoomVia }): Promise<Target> {
+  return opts.via === "proxy" ? startRoomWranglerDev(opts) : startRoomMiniflare({ clients: opts.clients, via: opts.via });
+}
+
+const WRANGLER_ENV = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  WRANGLER_SEND_ERROR_REPORTS: "false",
+};
+
+async function startRoomMiniflare(opts: { clients: number; via: "worker" | "entry" }): Promise<Target> {
+  const out = mkdtempSync(join(tmpdir(), "parley-bench-worker-"));
+  // the bundle `wrangler deploy` uploads (no web assets: signaling does not serve them)
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--outdir", out], { env: WRANGLER_ENV, stdio: "ignore" });
+  const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml");
+  const { assets: _assets, ...options } = workerOptions;
+  const mf = new Miniflare({
+    ...options,
+    name: "parley",
+    modules: true,
+    scriptPath: join(out, "index.js"),
+    modulesRoot: out,
+    bindings: { ...options.bindings, ENVIRONMENT: "development", ...benchVars(opts.clients) },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    durableObjectsPersist: false,
+  });
   try {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
-      } catch {
-        /* fd closed meanwhile */
-      }
-    }
-  } catch {
-    return [];
+    const base = opts.via === "worker" ? await mf.unsafeGetDirectURL("parley") : await mf.ready;
+    const ws = base.href.replace(/^http/, "ws").replace(/\/$/, "");
+    const workerd = () => processTree(process.pid).filter((p) => commOf(p) === "workerd");
+    return {
+      name: "room",
+      label: `Parley RoomDO in workerd (Miniflare), ${opts.via === "worker" ? "reached straight at the Worker, as deployed" : "through Miniflare's entry worker"}`,
+      domain: "127.0.0.1",
+      url: (room) => `${ws}/xmpp-websocket/${room}`,
+      cpuMs: () => cpuMsOf(workerd().flatMap((p) => processTree(p))),
+      stop: async () => {
+        await mf.dispose();
+        rmSync(out, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await mf.dispose();
+    rmSync(out, { recursive: true, force: true });
+    throw e;
   }
-  const ports: number[] = [];
-  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    // f[1] local address hex ip:port, f[3] state (0A = LISTEN), f[9] inode
-    if (f.length > 9 && f[3] === "0A" && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(":")[1]!, 16));
-  }
-  return ports;
 }
 
-/**
- * The runtime's own port under `wrangler dev`: wrangler runs its proxy worker in one workerd process (listening on
- * the public port) and the user worker in another; the latter's entry port answers /healthz.
- */
-async function directPort(edge: EdgeHandle): Promise<number> {
-  const workerds = processTree(edge.process.pid!).filter((p) => commOf(p) === "workerd");
-  for (const pid of workerds) {
-    const ports = listeningPorts(pid);
-    if (ports.includes(edge.port)) continue; // the proxy
-    for (const port of ports) {
-      try {
-        const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
-        if (r.ok && (await r.text()).includes("ok")) return port;
-      } catch {
-        /* not an HTTP port */
-      }
-    }
-  }
-  throw new Error("could not find the user worker's port behind wrangler dev's proxy");
-}
-
-export async function startRoomTarget(opts: { clients: number; via: "direct" | "proxy" }): Promise<Target> {
+async function startRoomWranglerDev(opts: { clients: number }): Promise<Target> {
   const edge = await startEdge({
-    vars: {
-      // Measure the room server, not the per-connection limiter (defaults: 50/s, burst 200).
-      STANZA_RATE_PER_SECOND: "10000",
-      STANZA_BURST: "100000",
-      MAX_OCCUPANTS: String(Math.max(20, opts.clients)),
-    },
+    vars: benchVars(opts.clients),
     timeoutMs: 120_000,
   });
   try {
-    const find = async () => (opts.via === "proxy" ? edge.wsUrl : `ws://127.0.0.1:${await directPort(edge)}`);
-    let base = await find();
     return {
       name: "room",
-      label: `Parley RoomDO, wrangler dev (${opts.via === "proxy" ? "through wrangler's proxy worker" : "runtime's port, no dev proxy"})`,
+      label: "Parley RoomDO, wrangler dev (through wrangler's proxy worker)",
       domain: "127.0.0.1",
-      url: (room) => `${base}/xmpp-websocket/${room}`,
-      refresh: async () => {
-        base = await find();
-      },
+      url: (room) => `${edge.wsUrl}/xmpp-websocket/${room}`,
       cpuMs: () => cpuMsOf(processTree(edge.process.pid!)),
       stop: () => edge.stop(),
     };
@@ -145,7 +160,6 @@ export async function startProsodyTarget(): Promise<Target> {
     label: "Prosody 0.12 (Debian, mod_websocket + MUC, epoll, Nagle off)",
     domain: p.domain,
     url: () => p.wsUrl,
-    refresh: async () => {},
     cpuMs: () => cpuMsOf(processTree(p.process.pid!)),
     stop: () => p.stop(),
   };
@@ -158,7 +172,6 @@ export function externalTarget(url: string, domain: string): Target {
     label: url,
     domain,
     url: () => url,
-    refresh: async () => {},
     cpuMs: () => NaN,
     stop: async () => {},
   };

@@ -5,18 +5,19 @@
  *
  *   npm run bench:signaling                          # both targets, 3 interleaved rounds, permessage-deflate offered
  *   npm run bench:signaling -- --no-deflate          # clients offer no compression
- *   npm run bench:signaling -- --only room --via proxy   # room only, through wrangler dev's proxy worker
+ *   npm run bench:signaling -- --only room --via entry   # room only, through Miniflare's entry worker (as wrangler dev)
  *   npm run bench:signaling -- --url ws://host/xmpp-websocket/r1 --domain host   # a running server, room "r1"
  *
  * Flags: --rounds R (3), --clients N (10), --messages M per client in burst mode (500), --window W in-flight
  *        messages per client in burst mode (32), --rate R aggregate msg/s (500), --seconds T of fixed-rate mode (10),
- *        --no-deflate, --only room|prosody, --via direct|proxy (direct), --url, --domain, --json (one JSON line per
+ *        --no-deflate, --only room|prosody, --via worker|entry|proxy (worker), --url, --domain, --json (one JSON line per
  *        round and a summary line).
  *
  * Like a browser, the clients offer permessage-deflate (RFC 7692) unless --no-deflate; what was negotiated is printed.
- * The room is started with `wrangler dev` and reached at the runtime's own port (`--via direct`): wrangler's proxy
- * worker (the public port) is a second workerd process that re-frames every WebSocket message and that a deployment
- * does not have.
+ * The room runs in workerd with wrangler.toml's bindings and flags and is reached straight at the Worker, as a
+ * deployment's visitors reach it (signaling-targets.ts); `--via entry` adds Miniflare's entry worker (what
+ * `wrangler dev`'s runtime port does: one more hop, and compression negotiated whatever the Worker's flags), `--via
+ * proxy` runs `wrangler dev` and goes through its public port (its proxy worker re-frames every message).
  *
  * Phases of a round (fresh room each time):
  *  1. join: every client connects, logs in (SASL ANONYMOUS), binds and joins, one after the other;
@@ -31,8 +32,8 @@
 import { randomUUID } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { BenchClient, BurstTally, MARK, typicalStanzas } from "./signaling-client";
-import { externalTarget, startProsodyTarget, startRoomTarget, type Target } from "./signaling-targets";
+import { BenchClient, BurstTally, JOIN_PHASES, MARK, typicalStanzas, type JoinPhase } from "./signaling-client";
+import { externalTarget, startProsodyTarget, startRoomTarget, type RoomVia, type Target } from "./signaling-targets";
 import { intFlag } from "./flags";
 
 const { values: flags } = parseArgs({
@@ -47,7 +48,7 @@ const { values: flags } = parseArgs({
     seconds: { type: "string", default: "10" },
     "no-deflate": { type: "boolean", default: false },
     only: { type: "string" },
-    via: { type: "string", default: "direct" },
+    via: { type: "string", default: "worker" },
     json: { type: "boolean", default: false },
   },
   strict: true,
@@ -61,8 +62,10 @@ const RATE = intFlag("rate", flags.rate, 1);
 const SECONDS = intFlag("seconds", flags.seconds, 1);
 const DEFLATE = !flags["no-deflate"];
 if (flags.only !== undefined && flags.only !== "room" && flags.only !== "prosody") throw new Error("--only room|prosody");
-if (flags.via !== "direct" && flags.via !== "proxy") throw new Error("--via direct|proxy");
-const VIA = flags.via;
+const VIA = ((v: string | undefined): RoomVia => {
+  if (v === "worker" || v === "entry" || v === "proxy") return v;
+  throw new Error("--via worker|entry|proxy");
+})(flags.via);
 const SIZE_PROBES = 20;
 
 interface RoundResult {
@@ -71,6 +74,8 @@ interface RoundResult {
   extensions: string;
   joinP50Ms: number;
   joinMaxMs: number;
+  /** p50 of each join step over the round's joins */
+  joinPhasesP50Ms: Record<JoinPhase, number>;
   burstDeliveriesPerSec: number;
   burstReceived: number;
   burstExpected: number;
@@ -223,6 +228,9 @@ async function runRound(target: Target, round: number, roomName: string): Promis
       extensions: clients[0]!.extensions || "none",
       joinP50Ms: +f1(pct(js, 50)),
       joinMaxMs: +f1(js.at(-1)!),
+      joinPhasesP50Ms: Object.fromEntries(
+        JOIN_PHASES.map((ph) => [ph, +f2(pct(clients.map((c) => c.phases[ph]).sort((a, b) => a - b), 50))]),
+      ) as Record<JoinPhase, number>,
       burstDeliveriesPerSec: Math.round(received / (burstMs / 1000)),
       burstReceived: received,
       burstExpected: expected,
@@ -247,7 +255,8 @@ async function runRound(target: Target, round: number, roomName: string): Promis
 
 function printRound(r: RoundResult, label: string): void {
   console.log(
-    `[${r.round}] ${label} (${r.extensions}): join p50 ${r.joinP50Ms} ms, max ${r.joinMaxMs} ms | ` +
+    `[${r.round}] ${label} (${r.extensions}): join p50 ${r.joinP50Ms} ms, max ${r.joinMaxMs} ms ` +
+      `(${JOIN_PHASES.map((ph) => `${ph} ${r.joinPhasesP50Ms[ph]}`).join(", ")}) | ` +
       `burst ${r.burstDeliveriesPerSec} deliveries/s (${r.burstReceived}/${r.burstExpected}), server CPU ${r.burstServerCpuPct}% ` +
       `= ${r.burstServerCpuMsPer1000} ms/1000 deliveries, client CPU ${r.burstClientCpuPct}% | ` +
       `@${RATE} msg/s p50 ${r.latencyP50Ms} p95 ${r.latencyP95Ms} p99 ${r.latencyP99Ms} max ${r.latencyMaxMs} ms ` +
@@ -280,7 +289,6 @@ async function main(): Promise<void> {
       for (const t of order) {
         // --url: the room is the URL's last path segment
         const room = flags.url ? new URL(flags.url).pathname.split("/").pop()! : `bench-${randomUUID().slice(0, 8)}`;
-        await t.refresh();
         const r = await runRound(t, round, room);
         results.push(r);
         printRound(r, t.name);
