@@ -24,11 +24,12 @@ const assetsDir = join(outDir, "assets");
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(assetsDir, { recursive: true });
 
-// The media-encryption worker (workers/web/src/e2ee/e2ee-worker.ts) is its own classic-script bundle; the app gets
-// its hashed URL as the constant __PARLEY_E2EE_WORKER_URL__ (transform.ts).
+// The workers are classic-script bundles of their own: media encryption (workers/web/src/e2ee/e2ee-worker.ts) and the
+// MLS member (mls-worker.ts, with ts-mls); the app gets their hashed URLs as the constants
+// __PARLEY_E2EE_WORKER_URL__ (transform.ts) and __PARLEY_MLS_WORKER_URL__ (mls-xmpp.ts).
 const workerBuild = await build({
   absWorkingDir: root,
-  entryPoints: { "e2ee-worker": join(webDir, "src/e2ee/e2ee-worker.ts") },
+  entryPoints: { "e2ee-worker": join(webDir, "src/e2ee/e2ee-worker.ts"), "mls-worker": join(webDir, "src/e2ee/mls-worker.ts") },
   bundle: true,
   format: "iife",
   platform: "browser",
@@ -40,9 +41,11 @@ const workerBuild = await build({
   legalComments: "none",
   logLevel: "warning",
 });
-const workerJs = Object.keys(workerBuild.metafile.outputs).find((f) => f.endsWith(".js"));
-if (!workerJs) throw new Error("build-web: e2ee worker output not found");
-const workerUrl = "/" + relative(outDir, resolve(root, workerJs)).split("\\").join("/");
+const workerUrlOf = (name) => {
+  const js = Object.entries(workerBuild.metafile.outputs).find(([f, m]) => f.endsWith(".js") && m.entryPoint?.endsWith(`src/e2ee/${name}.ts`))?.[0];
+  if (!js) throw new Error(`build-web: ${name} output not found`);
+  return "/" + relative(outDir, resolve(root, js)).split("\\").join("/");
+};
 
 const result = await build({
   absWorkingDir: root,
@@ -61,7 +64,9 @@ const result = await build({
   metafile: true,
   legalComments: "none",
   logLevel: "warning",
-  define: { "process.env.NODE_ENV": '"production"', global: "globalThis", __PARLEY_E2EE_WORKER_URL__: JSON.stringify(workerUrl) },
+  define: { "process.env.NODE_ENV": '"production"', global: "globalThis", __PARLEY_E2EE_WORKER_URL__: JSON.stringify(workerUrlOf("e2ee-worker")),
+    __PARLEY_MLS_WORKER_URL__: JSON.stringify(workerUrlOf("mls-worker")),
+  },
 });
 
 const outputs = result.metafile.outputs;

@@ -3,8 +3,9 @@
  * of the Delivery Service stanzas, requests as `<iq/>` to the room, the room's headline payloads handed to the
  * member (member.ts), and a fresh member for every new XMPP session of the same client (a rejoin is a new member).
  *
- * ts-mls is large: this module loads member.ts (and with it ts-mls) with a dynamic import, so the hair check's first
- * paint does not wait for it; the KeyPackage still goes out while the person checks their camera.
+ * The member itself (member.ts, with ts-mls) runs in its own worker (mls-worker.ts, through RemoteMember in
+ * mls-remote.ts): the page never loads ts-mls, the hair check's first paint does not wait for it, the KeyPackage still
+ * goes out while the person checks their camera, and commits never hold up the page's main thread.
  * Our identity also travels in our MUC presence (`<mls xmlns='urn:parley:mls:0' identity='…'/>`), so that everyone
  * can match the group's members with the room's occupants (the safety panel flags a mismatch).
  */
@@ -13,7 +14,10 @@ import * as JID from "stanza/JID";
 import { attribute, childText, multipleChildAttribute, text, type DefinitionOptions } from "stanza/jxt";
 import type { ReceivedMessage } from "stanza/protocol";
 import type { GroupKeySource } from "./keys";
-import type { DsAnswer, DsRequest, MlsMember, RoomPayload } from "./member";
+import type { DsAnswer, DsRequest, RoomPayload } from "./member";
+import { RemoteMember } from "./mls-remote";
+
+declare const __PARLEY_MLS_WORKER_URL__: string | undefined;
 
 const NS_MLS = "urn:parley:mls:0";
 
@@ -169,8 +173,9 @@ export interface MlsSession {
  */
 export async function startMls(client: Agent, roomJid: string): Promise<MlsSession> {
   registerMls(client);
-  const { MlsMember } = await import("./member");
-  const member: MlsMember = new MlsMember({
+  if (typeof __PARLEY_MLS_WORKER_URL__ !== "string") throw new Error("MLS: no worker URL (built without build-web)");
+  const worker = new Worker(__PARLEY_MLS_WORKER_URL__, { name: "parley-mls" });
+  const member = new RemoteMember(worker, {
     async request(r: DsRequest): Promise<DsAnswer> {
       try {
         await client.sendIQ({ to: roomJid, type: "set", ...wireRequest(r) });
@@ -184,10 +189,19 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
   const onMessage = (msg: ReceivedMessage): void => {
     if (msg.type !== "headline" || !msg.from || !JID.equalBare(msg.from, roomJid) || JID.getResource(msg.from)) return;
     const p = payloadOf(msg);
-    if (p) void member.receive(p);
+    if (p) member.receive(p);
   };
-  let ready = member.publish();
-  const onSession = (): void => void (ready = member.publish());
+  worker.onerror = (e) => {
+    console.warn(`MLS worker failed: ${e.message}`);
+    member.fail("the MLS worker failed");
+  };
+  const publish = (): Promise<string> => {
+    const p = member.publish();
+    p.catch((e: unknown) => console.warn("MLS KeyPackage not made", e));
+    return p;
+  };
+  let ready = publish();
+  const onSession = (): void => void (ready = publish());
   client.on("message", onMessage);
   client.on("session:started", onSession);
   return {
@@ -198,6 +212,7 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
     close() {
       client.off("message", onMessage);
       client.off("session:started", onSession);
+      worker.terminate();
     },
   };
 }
