@@ -11,6 +11,8 @@ import { callEncryption } from "../e2ee/call-encryption";
 import { openDevice, stopStream } from "../local-media";
 import { loadPrefs, savePrefs } from "../prefs";
 import { bridgeLoaded, Links, loadBridge } from "./links";
+import { connectAction } from "./machine/connect";
+import { acceptsDirect, bridgeNamesSpeaker, initiatesDirect, isCurrentLink, isStandbyLink, sendingVideo } from "./machine/queries";
 import { step } from "./machine/step";
 import { initialState, type CallEffect, type CallEvent, type CallState, type LinkId, type TimerId } from "./machine/types";
 import { P2PMesh } from "./p2p";
@@ -47,9 +49,6 @@ export interface JoinOptions {
 export type JoinOutcome = { kind: "joined" } | { kind: "locked"; wrongPassword: boolean } | { kind: "failed"; message: string };
 
 void loadBridge().catch(() => undefined);
-
-/** How long a connection attempt may take before an xmpp-connect replaces it (a busy server takes a second or so). */
-const CONNECT_PATIENCE_MS = 3000;
 
 function randomToken(): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -163,7 +162,7 @@ class Call {
     // (its ActiveSpeakerObserver hears everyone's audio) names a speaker too, and the latest word wins.
     this.#speaker = new ActiveSpeaker((nick) => this.#view.setActiveSpeaker(nick));
     this.#unfollowBridgeSpeaker = onActiveSpeaker((nick) => {
-      if (nick !== undefined && this.#state.mode === "bridge") this.#view.setActiveSpeaker(nick);
+      if (nick !== undefined && bridgeNamesSpeaker(this.#state)) this.#view.setActiveSpeaker(nick);
     });
     this.#remote = new RemoteStreams({
       state: this.#state,
@@ -179,19 +178,19 @@ class Call {
         nick: () => this.#state.nick,
         sendStream: () => this.#send,
         streams: {
-          expectedVideo: () => [...this.#state.participants.values()].filter((p) => p.av.video || p.av.screen).map((p) => p.nick),
+          expectedVideo: () => sendingVideo(this.#state),
           remoteStream: (nick, stream) => this.#remote.set(jidOf(nick), stream, "bridge"),
           peerGone: (nick) => this.#remote.set(jidOf(nick), undefined, "bridge"),
         },
-        isCurrent: (link) => this.#state.bridge?.link === link && !this.#state.left,
-        isStandby: (link) => this.#state.standby?.link === link && !this.#state.left,
+        isCurrent: (link) => isCurrentLink(this.#state, link),
+        isStandby: (link) => isStandbyLink(this.#state, link),
         everyoneOnBridge: () => this.#remote.everyoneOnBridge(),
       },
       lobby,
     );
     this.#p2p = new P2PMesh(client, () => (this.#state.nick ? jidOf(this.#state.nick) : undefined), () => this.#send, {
-      initiates: (peer) => [...this.#state.participants.values()].some((p) => p.jid === peer && p.weInitiate),
-      acceptIncoming: (peer) => this.#state.mode === "p2p" && [...this.#state.participants.values()].some((p) => p.jid === peer),
+      initiates: (peer) => initiatesDirect(this.#state, peer),
+      acceptIncoming: (peer) => acceptsDirect(this.#state, peer),
       remoteStream: (peer, stream) => this.#remote.set(peer, stream, "p2p"),
       sessionEnded: (peer) => this.#remote.set(peer, undefined, "p2p"),
       stateChanged: (peer, state) => {
@@ -493,23 +492,21 @@ class Call {
     this.#dispatch({ type: "xmpp-disconnected" });
   };
 
-  /**
-   * Connect the stream again now, instead of after the client's back-off: dropping the current one first (`drop`),
-   * or only if there is none, or one still not in session after CONNECT_PATIENCE_MS (its first packets may have gone
-   * out on the network we left).
-   */
+  /** Connect the stream again now, instead of after the client's back-off (machine/connect.ts decides how). */
   #connectNow(drop: boolean): void {
     const client = this.#client;
     if (this.#state.left) return;
-    if (client.transport) {
-      if (!drop && (client.sessionStarted || Date.now() - this.#connectingSince < CONNECT_PATIENCE_MS)) return;
+    const now = Date.now();
+    const action = connectAction(drop, { open: !!client.transport, inSession: !!client.sessionStarted, connectingSince: this.#connectingSince }, now);
+    if (action === "none") return;
+    if (action === "drop") {
       this.#connectWhenDown = true;
-      client.transport.disconnect(false);
+      client.transport?.disconnect(false);
       return;
     }
     clearTimeout((client as unknown as { reconnectTimer?: ReturnType<typeof setTimeout> }).reconnectTimer);
     performance.mark("parley:xmpp-connect");
-    this.#connectingSince = Date.now();
+    this.#connectingSince = now;
     client.connect();
   }
 
