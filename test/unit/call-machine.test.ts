@@ -1,9 +1,12 @@
 /**
  * The web app's call machine (workers/web/src/call/machine/): every media path and its moves, joining and
- * rejoining, devices that come late or go, leaving. The browser end of the same paths is covered by
+ * rejoining, devices that come late or go, leaving, and the questions the call shell asks it (queries.ts,
+ * connect.ts). The browser end of the same paths is covered by
  * test/node/e2e-call.test.ts, e2e-bridge.test.ts, bridge-switch.test.ts and e2e-quick-join.test.ts.
  */
 import { describe, expect, it } from "vitest";
+import { connectAction } from "../../workers/web/src/call/machine/connect";
+import { acceptsDirect, bridgeNamesSpeaker, initiatesDirect, isCurrentLink, isStandbyLink, sendingVideo } from "../../workers/web/src/call/machine/queries";
 import { CallHarness, jid, last, ofKind, only } from "./helpers/call-harness";
 
 const B1 = "wss://b1.example/v1/rooms/r/ws";
@@ -29,6 +32,27 @@ describe("call machine: the direct path", () => {
     expect(h.s.participants.get("bob")?.weInitiate).toBe(false);
     expect(only(out, "system").text).toBe("bob joined.");
     expect(last(out, "p2p-peers")?.peers).toEqual([jid("bob")]);
+  });
+
+  it("direct sessions: we start those with whoever was there before us, and accept offers only from occupants on the direct path", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.arrive("carol");
+    expect(initiatesDirect(h.s, jid("bob"))).toBe(true);
+    expect(initiatesDirect(h.s, jid("carol"))).toBe(false);
+    expect(acceptsDirect(h.s, jid("carol"))).toBe(true);
+    expect(acceptsDirect(h.s, jid("mallory"))).toBe(false);
+    h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g" } });
+    // moving to the bridge: no new direct sessions, not even offered ones
+    expect(acceptsDirect(h.s, jid("carol"))).toBe(false);
+  });
+
+  it("a role change in our own presence updates the call's controls", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    expect(h.send({ type: "self-presence", role: "moderator", affiliation: "owner" })).toEqual([
+      { kind: "view-self", nick: "alice", moderator: true, owner: true },
+    ]);
   });
 
   it("one second after joining, the lock state and the media mode are asked", () => {
@@ -79,6 +103,26 @@ describe("call machine: moving to the bridge and back", () => {
     expect(h.timers.has("bridge-trim")).toBe(false);
   });
 
+  it("a link is the current one once linked for its move, until it is given up; the bridge names the speaker only on the bridge path", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    expect(bridgeNamesSpeaker(h.s)).toBe(false);
+    const first = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g" } }), "bridge-connect");
+    h.send({ type: "bridge-linked", attempt: first.attempt, link: first.link });
+    expect(isCurrentLink(h.s, first.link)).toBe(true);
+    expect(bridgeNamesSpeaker(h.s)).toBe(true);
+    h.send({ type: "bridge-failed", attempt: first.attempt, reason: "closed 1006" });
+    expect(isCurrentLink(h.s, first.link)).toBe(false);
+  });
+
+  it("a new bridge link waits for the video of those who send video (camera or screen), not of the others", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.arrive("carol", { audio: true, video: false, screen: false });
+    h.arrive("dave", { audio: true, video: false, screen: true });
+    expect(sendingVideo(h.s)).toEqual(["bob", "dave"]);
+  });
+
   it("the same bridge announced twice (announcement and our own query) is one move", () => {
     const h = new CallHarness();
     h.join("alice", ["bob"]);
@@ -97,6 +141,21 @@ describe("call machine: moving to the bridge and back", () => {
     h.send({ type: "standby-linked", link: sc.link });
     const move = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g" } }), "bridge-connect");
     expect(move).toMatchObject({ via: "standby", link: sc.link });
+  });
+
+  it("a standby link is the one wanted until the move takes it over, then the current one once linked", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.send({ type: "media", ann: { mode: "p2p", standby: { url: B1, grant: "s" } } });
+    const sc = only(h.advance(2000), "standby-connect");
+    expect(isStandbyLink(h.s, sc.link)).toBe(true);
+    h.send({ type: "standby-linked", link: sc.link });
+    const move = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "g" } }), "bridge-connect");
+    expect(isStandbyLink(h.s, sc.link)).toBe(false);
+    h.send({ type: "bridge-linked", attempt: move.attempt, link: sc.link });
+    expect(isCurrentLink(h.s, sc.link)).toBe(true);
+    h.send({ type: "leave", reason: "" });
+    expect(isCurrentLink(h.s, sc.link)).toBe(false);
   });
 
   it("standby for another bridge room than the one moved to is closed, and the move connects afresh", () => {
@@ -403,6 +462,24 @@ describe("call machine: the XMPP connection", () => {
     expect(h.s.bridge?.link).toBe(move.link);
   });
 
+  it("connecting again at once: xmpp-connect leaves a stream in session or a recent attempt alone, drops a stale one; xmpp-restart always drops", () => {
+    const at = 1_000_000;
+    expect(connectAction(false, { open: false, inSession: false, connectingSince: 0 }, at)).toBe("connect");
+    expect(connectAction(true, { open: false, inSession: false, connectingSince: 0 }, at)).toBe("connect");
+    expect(connectAction(false, { open: true, inSession: true, connectingSince: 0 }, at)).toBe("none");
+    expect(connectAction(false, { open: true, inSession: false, connectingSince: at - 2999 }, at)).toBe("none");
+    expect(connectAction(false, { open: true, inSession: false, connectingSince: at - 3000 }, at)).toBe("drop");
+    expect(connectAction(true, { open: true, inSession: true, connectingSince: at }, at)).toBe("drop");
+  });
+
+  it("the room closed while we were in it leaves with a reason", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    const out = h.send({ type: "self-unavailable", kicked: false, destroyed: true });
+    expect(last(out, "leave")?.reason).toBe("The room was closed.");
+    expect(h.timers.size).toBe(0);
+  });
+
   it("a rejoin the room refuses is shown as failed", () => {
     const h = new CallHarness();
     h.join("alice");
@@ -448,6 +525,20 @@ describe("call machine: local devices and toggles", () => {
     h.join("alice", ["bob"]);
     const link = h.onBridge(B1);
     expect(h.send({ type: "devices", audio: true, video: true })).toEqual([{ kind: "send-tracks", links: [link] }]);
+  });
+
+  it("a screen share goes on every path carrying the call and is announced; stopping it announces it off", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    expect(h.send({ type: "screen", on: true })).toEqual([
+      { kind: "send-tracks", links: [link] },
+      { kind: "av", av: { audio: true, video: true, screen: true }, presence: true },
+    ]);
+    expect(h.send({ type: "screen", on: false })).toEqual([
+      { kind: "send-tracks", links: [link] },
+      { kind: "av", av: { audio: true, video: true, screen: false }, presence: true },
+    ]);
   });
 
   it("toggling the microphone announces it", () => {

@@ -49,7 +49,7 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     if (!support.ok) return support;
     try {
       // The group keys must be there before the call prepares any connection (warm.ts, below).
-      // The call's MLS member feeds pageKeys (call.ts); an end-to-end test may put its own source on the page.
+      // The call's MLS member feeds pageKeys (call/call-e2ee.ts); an end-to-end test may put its own source on the page.
       if (!callEncryption()) provideGroupKeys(testGroupKeySource() ?? pageKeys);
       return { ok: true };
     } catch (e) {

@@ -77,6 +77,13 @@ export class RemoteStreams {
     speaker.set(nick, s ?? null);
   }
 
+  /** A direct session's connection state changed: its stream may now be the one to show, and the bridge may go. */
+  directChanged(peerJid: string): void {
+    const nick = JID.getResource(peerJid);
+    if (nick) this.show(nick);
+    this.checkDirect();
+  }
+
   /** Back on direct with the bridge still up: is everyone connected and shown directly? Then the bridge can go. */
   checkDirect(): void {
     const { state, view } = this.host;

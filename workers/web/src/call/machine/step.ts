@@ -120,8 +120,8 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       break;
     case "xmpp-reconnected":
       if (!s.joined) break;
-      // We rejoin as the same nick (with our resume token the room gives us our place back: call.ts). Those we knew
-      // stay on screen; whoever the room does not name again before our self-presence left meanwhile (rejoined).
+      // We rejoin as the same nick (with our resume token the room gives us our place back: room-stanzas.ts). Those we
+      // knew stay on screen; whoever the room does not name again before our self-presence left meanwhile (rejoined).
       s.unconfirmed = new Set(s.participants.keys());
       s.joining = true;
       out.push({ kind: "clear-timer", timer: "reconnect" }, { kind: "rejoin", nick: s.nick });
