@@ -26,6 +26,7 @@ import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { openReadyParticipants } from "../node/helpers/bridge-participants";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { benchPeople } from "./call-people";
+import { checkE2eeMode, e2eeModes, type E2eeMode } from "./flags";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -234,24 +235,10 @@ const initScripts = [...(args.includes("--trace-more") ? [WS_TRACE] : []), ...(a
  *    each and their difference are printed.
  * Each round checks that its pages were in the mode it claims (`[data-e2ee]` `on` or `off`).
  */
-type E2eeMode = "mls" | "plain";
-const E2EE_MODES: E2eeMode[] = (() => {
-  const v = opt("e2ee") ?? "both";
-  if (v === "both") return ["plain", "mls"];
-  if (v === "mls" || v === "plain") return [v];
-  throw new Error(`--e2ee must be mls, plain or both, not ${v}`);
-})();
+const E2EE_MODES = e2eeModes(opt("e2ee"));
 /** Init scripts of a room's `n` pages. */
 function scriptsFor(mode: E2eeMode, n: number): string[][] {
   return Array.from({ length: n }, () => [...initScripts, ...(mode === "plain" ? [PLAINTEXT] : [])]);
-}
-/** Every page shows the encryption state `mode` means (`[data-e2ee]`), or the round's figure is not what it says. */
-async function checkMode(mode: E2eeMode, ps: Participant[]): Promise<void> {
-  const want = mode === "mls" ? "on" : "off";
-  for (const p of ps) {
-    const got = await p.page.locator("[data-e2ee]").getAttribute("data-e2ee");
-    if (got !== want) throw new Error(`a ${mode} round's page shows data-e2ee="${got}", not "${want}"`);
-  }
 }
 /**
  * Before the measured Join: with encryption, wait until the pages in the call hold their group's keys, as they do in a
@@ -317,7 +304,7 @@ async function oneToOne(browser: Browser, base: string, mode: E2eeMode, rounds =
       if (tracing) await browser.stopTracing();
       const click = await joinClickAt(b.page);
       const total = Math.max(fa, fb) - click;
-      await checkMode(mode, [a, b]);
+      await checkE2eeMode(mode, [a, b]);
       console.log(`  round ${r + 1} (${mode}): alice sees bob after ${fa - click} ms, bob sees alice after ${fb - click} ms -> ${total} ms`);
       results.push(total);
       await printMarks([["alice", a.page], ["bob", b.page]], click);
@@ -411,7 +398,7 @@ async function threeWay(browser: Browser, base: string, mode: E2eeMode, rounds =
       const total = Math.max(...ends) - click;
       await new Promise((r) => setTimeout(r, 2000)); // the direct sessions close after the bridge's first frames
       const [ga, gb] = await Promise.all([longestGaps(a.page), longestGaps(b.page)]);
-      await checkMode(mode, ps);
+      await checkE2eeMode(mode, ps);
       console.log(`  round ${r + 1} (${mode}): all three see each other ${total} ms after carol's Join; longest frame gap on alice's tiles: ${ga}; on bob's: ${gb}`);
       await printMarks([["alice", a.page], ["bob", b.page], ["carol", c.page]], click);
       results.push(total);

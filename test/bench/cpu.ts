@@ -19,7 +19,7 @@ import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Par
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
-import { intFlag } from "./flags";
+import { checkE2eeMode, e2eeModes, intFlag, type E2eeMode } from "./flags";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -84,24 +84,10 @@ async function measure(label: string): Promise<number> {
   return total;
 }
 
-type E2eeMode = "mls" | "plain";
-const E2EE_MODES: E2eeMode[] = (() => {
-  const v = opt("e2ee") ?? "both";
-  if (v === "both") return ["plain", "mls"];
-  if (v === "mls" || v === "plain") return [v];
-  throw new Error(`--e2ee must be mls, plain or both, not ${v}`);
-})();
+const E2EE_MODES = e2eeModes(opt("e2ee"));
 const runs = intFlag("runs", opt("runs") ?? "1", 1);
 const withBridge = args.includes("--bridge");
 
-/** The pages show the encryption state `mode` means (`[data-e2ee]`), or the figures are not what they say. */
-async function checkMode(mode: E2eeMode, ps: Participant[]): Promise<void> {
-  const want = mode === "mls" ? "on" : "off";
-  for (const p of ps) {
-    const got = await p.page.locator("[data-e2ee]").getAttribute("data-e2ee");
-    if (got !== want) throw new Error(`a ${mode} page shows data-e2ee="${got}", not "${want}"`);
-  }
-}
 
 /** One sequence in a fresh room: hair check, one in a call, the 1:1, and with --bridge three through the bridge. */
 async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: number; label: string }> {
@@ -123,14 +109,14 @@ async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise
     await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
     const oneLabel = c ? "two pages in a direct call, one on the hair check" : "two pages in a direct call";
     const one = await measure(oneLabel);
-    await checkMode(mode, [a, b]);
+    await checkE2eeMode(mode, [a, b]);
     if (!c) return { call: one, label: oneLabel };
     await joinCall(c, "carol");
     await waitForCall(c);
     await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 30_000 });
     await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
     const three = await measure("three pages in a call via the bridge");
-    await checkMode(mode, [a, b, c]);
+    await checkE2eeMode(mode, [a, b, c]);
     return { call: three, label: "three pages in a call via the bridge" };
   } finally {
     await Promise.all([a, b, c].map((p) => p?.close()));
