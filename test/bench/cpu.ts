@@ -5,15 +5,21 @@
  *
  * Reads /proc/<pid>/stat (user+system time) of every process before and after each window; percentages are of one
  * core. Linux only. Options: --url http://127.0.0.1:PORT (an already running edge), --seconds N (window, default 5),
- * --bridge (start a bridge host too and also measure three pages in a call through it), --e2ee (the pages hold a
- * group's frame keys, test/node/helpers/e2ee-keys.ts: every frame is SFrame-encrypted end to end). Only processes
- * this benchmark started count (descendants of this Node process): other Chromiums on the machine are left out.
+ * --bridge (start a bridge host too and also measure three pages in a call through it), --e2ee mls|plain|both
+ * (default both): `mls` is the product, every frame SFrame-encrypted end to end with the room's MLS group's keys;
+ * `plain` the baseline without frame encryption (the app's test-only plaintext hook, test/node/helpers/e2ee-keys.ts
+ * PLAINTEXT); `both` runs the sequence once per mode, alternating, `--runs N` times (default 1), and prints what
+ * encryption adds to the calls' CPU (three pages through the bridge with --bridge, else the 1:1) in %.
+ * Only processes this benchmark started count (descendants of this Node process): other Chromiums on the machine
+ * are left out.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { join as joinCall, launchBrowser, openParticipant, waitForCall } from "../node/helpers/browser";
+import type { Browser } from "playwright-core";
+import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
-import { groupKeysScript, groupSecret } from "../node/helpers/e2ee-keys";
+import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
+import { checkE2eeMode, e2eeModes, intFlag, type E2eeMode } from "./flags";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -56,7 +62,8 @@ function snapshot(): Map<number, { kind: string; ticks: number }> {
   return out;
 }
 
-async function measure(label: string): Promise<void> {
+/** CPU of this benchmark's processes over one window, printed per process type; returns the total (% of a core). */
+async function measure(label: string): Promise<number> {
   const before = snapshot();
   await new Promise((r) => setTimeout(r, windowMs));
   const after = snapshot();
@@ -74,10 +81,49 @@ async function measure(label: string): Promise<void> {
   const total = rows.reduce((s, r) => s + r.v.reduce((t, x) => t + x, 0), 0);
   console.log(`${label}: ${total.toFixed(0)}% of a core in all`);
   for (const r of rows.slice(0, 8)) console.log(`  ${r.kind.padEnd(24)} ${r.v.map((x) => `${x.toFixed(0)}%`).join(" + ")}`);
+  return total;
+}
+
+const E2EE_MODES = e2eeModes(opt("e2ee"));
+const runs = intFlag("runs", opt("runs") ?? "1", 1);
+const withBridge = args.includes("--bridge");
+
+
+/** One sequence in a fresh room: hair check, one in a call, the 1:1, and with --bridge three through the bridge. */
+async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: number; label: string }> {
+  const room = freshRoom("bench-cpu");
+  const init = { initScripts: mode === "plain" ? [PLAINTEXT] : [] };
+  console.log(`bench:cpu, ${mode === "mls" ? "encrypted end to end (mls)" : "unencrypted (plain)"}`);
+  const a = await openParticipant(browser, `${base}/${room}`, init);
+  const b = await openParticipant(browser, `${base}/${room}`, init);
+  const c = withBridge ? await openParticipant(browser, `${base}/${room}`, init) : undefined;
+  try {
+    await new Promise((r) => setTimeout(r, 5000)); // connectivity checks done, previews running
+    await measure("two pages on the hair check");
+    await joinCall(a, "alice");
+    await waitForCall(a);
+    await new Promise((r) => setTimeout(r, 2000));
+    await measure("one page alone in a call, one on the hair check");
+    await joinCall(b, "bob");
+    await waitForCall(b);
+    await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
+    const oneLabel = c ? "two pages in a direct call, one on the hair check" : "two pages in a direct call";
+    const one = await measure(oneLabel);
+    await checkE2eeMode(mode, [a, b]);
+    if (!c) return { call: one, label: oneLabel };
+    await joinCall(c, "carol");
+    await waitForCall(c);
+    await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 30_000 });
+    await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
+    const three = await measure("three pages in a call via the bridge");
+    await checkE2eeMode(mode, [a, b, c]);
+    return { call: three, label: "three pages in a call via the bridge" };
+  } finally {
+    await Promise.all([a, b, c].map((p) => p?.close()));
+  }
 }
 
 const url = opt("url");
-const withBridge = args.includes("--bridge");
 let bridge: BridgeHandle | undefined;
 let target: WebTarget | undefined;
 if (!url && withBridge) {
@@ -87,33 +133,23 @@ if (!url && withBridge) {
 const base = url ?? target!.httpUrl;
 const browser = await launchBrowser({ fakeCameras: 5 });
 try {
-  const room = freshRoom("bench-cpu");
-  const secret = groupSecret();
-  const keys = (i: number) => ({ initScripts: args.includes("--e2ee") ? [groupKeysScript(secret, i)] : [] });
-  console.log(`bench:cpu${args.includes("--e2ee") ? " with end-to-end encryption" : ""}`);
-  const a = await openParticipant(browser, `${base}/${room}`, keys(0));
-  const b = await openParticipant(browser, `${base}/${room}`, keys(1));
-  const c = withBridge ? await openParticipant(browser, `${base}/${room}`, keys(2)) : undefined;
-  await new Promise((r) => setTimeout(r, 5000)); // connectivity checks done, previews running
-  await measure("two pages on the hair check");
-  await joinCall(a, "alice");
-  await waitForCall(a);
-  await new Promise((r) => setTimeout(r, 2000));
-  await measure("one page alone in a call, one on the hair check");
-  await joinCall(b, "bob");
-  await waitForCall(b);
-  await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
-  await measure(c ? "two pages in a direct call, one on the hair check" : "two pages in a direct call");
-  if (c) {
-    await joinCall(c, "carol");
-    await waitForCall(c);
-    await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 30_000 });
-    await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
-    await measure("three pages in a call via the bridge");
-    await c.close();
+  const calls = new Map<E2eeMode, number[]>(E2EE_MODES.map((m) => [m, []]));
+  let label = "";
+  for (let r = 0; r < runs; r++) {
+    for (const m of E2EE_MODES) {
+      const got = await sequence(browser, base, m);
+      calls.get(m)!.push(got.call);
+      label = got.label;
+    }
   }
-  await a.close();
-  await b.close();
+  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  for (const [m, xs] of calls) console.log(`${label}, ${m}: ${xs.map((x) => `${x.toFixed(0)}%`).join(", ")} of a core`);
+  const mls = calls.get("mls") ?? [];
+  const plain = calls.get("plain") ?? [];
+  if (mls.length > 0 && plain.length > 0) {
+    const added = mean(mls) - mean(plain);
+    console.log(`encryption adds ${added.toFixed(0)} points of a core to ${label}: ${((added / mean(plain)) * 100).toFixed(1)}% (target ≤ 10%)`);
+  }
 } finally {
   await browser.close();
   await target?.stop();

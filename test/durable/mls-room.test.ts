@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../contract/hmac";
 import { NS_MLS } from "../../durable/features/mls-wire";
+import { FrameKeys } from "../../workers/web/src/e2ee/frame-keys";
 import { MlsGroup, newKeyPackage, type OwnKeyPackage, type PendingCommit } from "../../workers/web/src/e2ee/group";
 import type { ConnState } from "../../durable/core/state";
 import { RoomDO } from "../../durable/room-do";
@@ -109,6 +110,28 @@ async function added(room: string, identity: string, committer: Peer, others: Pe
   return b;
 }
 
+/** Frame keys (SFrame, RFC 9605 §5.2) of the epoch `g` is at. */
+async function frameKeys(g: MlsGroup): Promise<FrameKeys> {
+  const k = new FrameKeys({ now: () => 0, retainMs: 0 });
+  k.setEpoch(await g.epochKeys());
+  return k;
+}
+
+/**
+ * A frame `sender` encrypts now, in the epoch that removed `gone`: the `readers` decrypt it; `gone` cannot, neither
+ * with the keys of its last epoch nor with what its old state exports used as the new epoch's base key.
+ */
+async function goneCannotDecrypt(sender: Peer, gone: Peer, readers: Peer[]): Promise<void> {
+  const g = sender.group!;
+  const frame = await (await frameKeys(g)).encrypt("opus", new Uint8Array([0xfc, 1, 2, 3, 4]));
+  for (const r of readers) expect((await (await frameKeys(r.group!)).decrypt("opus", frame)).epoch).toBe(g.epoch);
+  expect(gone.group!.epoch).toBeLessThan(g.epoch);
+  await expect((await frameKeys(gone.group!)).decrypt("opus", frame)).rejects.toMatchObject({ reason: "no-key" });
+  const forged = new FrameKeys({ now: () => 0 });
+  forged.setEpoch({ epoch: g.epoch, baseKey: await gone.group!.sframeBaseKey(), leafCount: g.leafCount, ownIndex: gone.group!.ownIndex });
+  await expect(forged.decrypt("opus", frame)).rejects.toMatchObject({ reason: "auth" });
+}
+
 const errorOf = (f: Frame) => /<error type="(\w+)"[^>]*><([a-z-]+) /.exec(f.raw)?.slice(1);
 
 describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
@@ -159,7 +182,7 @@ describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
     for (const p of [a, b, m]) p.c.close();
   });
 
-  it("a departed member (socket dropped), a leaver and a kicked member are removed by the next commit", async () => {
+  it("a departed member (socket dropped), a leaver and a kicked member are removed by the next commit and cannot decrypt frames sent after", async () => {
     const room = "mls-depart";
     const a = await creator(room);
     const b = await added(room, "bob", a);
@@ -175,12 +198,14 @@ describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
     expect(a.group!.members().map((m) => m.identity)).not.toContain("bob");
     expect(c.group!.safetyCode()).toBe(a.group!.safetyCode());
     expect(a.group!.safetyCode()).not.toBe(before);
+    await goneCannotDecrypt(a, b, [c, d]);
 
     // leaving with an unavailable presence, connection kept
     c.c.send(`<presence xmlns="jabber:client" type="unavailable" to="${room}@conference.localhost/carol"/>`);
     r = await a.answerRequest();
     expect(r.removes).toEqual(["carol"]);
     await d.processCommit();
+    await goneCannotDecrypt(a, c, [d]);
 
     // kicked by the owner (XEP-0045 §8.2)
     const e = await added(room, "erin", a, [d]);
@@ -192,6 +217,7 @@ describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
     await d.processCommit();
     expect(d.group!.members().map((m) => m.identity).sort()).toEqual(["alice", "dave"]);
     expect(d.group!.safetyCode()).toBe(a.group!.safetyCode());
+    await goneCannotDecrypt(d, e, [a]);
     for (const p of [a, c, d, e]) p.c.close();
   });
 

@@ -229,6 +229,32 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
     expect(await page.locator('[data-tile="bob"]').getAttribute("data-role")).toBe("main");
     await page.keyboard.press("Enter"); // unpin
     await expect.poll(() => page.locator("[data-stage]").getAttribute("data-layout")).toBe("grid");
+
+    step("keyboard checked");
+    // The safety code: Tab reaches its button (focus visible), Enter opens the panel with the code and the members,
+    // which has no accessibility problem either; Escape closes it and leaves the focus on the button.
+    const safety = page.locator(".safety-button");
+    await expect.poll(() => safety.textContent(), { timeout: 60_000 }).toMatch(/^Safety code \d/);
+    await page.locator("body").click({ position: { x: 5, y: 5 } });
+    let onSafety = false;
+    for (let i = 0; i < 40 && !onSafety; i++) {
+      await page.keyboard.press("Tab");
+      onSafety = (await page.evaluate(`(() => { const e = document.activeElement; const s = getComputedStyle(e);
+        return e.classList.contains("safety-button") && s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2; })()`)) as boolean;
+    }
+    expect(onSafety, "Tab reaches the safety code button, with a visible focus").toBe(true);
+    await page.keyboard.press("Enter");
+    const panel = page.getByRole("region", { name: "Safety code" });
+    await panel.waitFor();
+    expect(await safety.getAttribute("aria-expanded")).toBe("true");
+    expect((await panel.locator("[data-safety-code]").textContent())?.trim()).toMatch(/^\d{5}( \d{5}){5}$/);
+    expect(await panel.locator("[data-member]").count()).toBe(2);
+    expect(await axeViolations(page)).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "call-safety-code.png") });
+    await page.keyboard.press("Escape");
+    await panel.waitFor({ state: "hidden" });
+    expect(await safety.getAttribute("aria-expanded")).toBe("false");
+    expect(await page.evaluate(`document.activeElement.classList.contains("safety-button")`)).toBe(true);
   });
 
   it("three people through the bridge: grid, speaker marked within 2 s, a screen share takes the stage", { timeout: 900_000 }, async () => {

@@ -3,19 +3,23 @@
  * the real edge (`wrangler dev`) and the real bridge host (mediasoup):
  *   - two people (direct), three (bridge), back to two: `[data-e2ee]` is `on` on every page throughout and every page
  *     decodes the others;
- *   - a party in the room without the group's keys (it does not decrypt) receives the RTP of the three others through
- *     the bridge with its valid grant, and directly, yet never shows their picture (a known magenta camera) nor hears
- *     their sound (a known 440 Hz tone), while the three see and hear each other;
+ *   - a party in the room without the group's keys, with its decryption disabled (the test-only plaintext hook),
+ *     receives the RTP of the three others through the bridge with its valid grant, and directly, yet never shows
+ *     their picture (a known magenta camera) nor hears their sound (a known 440 Hz tone), while the three see and
+ *     hear each other;
+ *   - without any test hook a call is encrypted with the room's MLS group (`[data-e2ee]` on, and a page that does
+ *     not decrypt sees no picture), and with the plaintext hook (the benchmarks' baseline) it is not;
  *   - a browser without encoded transforms is told so on the hair check and cannot join.
- * `PARLEY_TEST_E2EE=off` runs the same tests with no page holding keys (media unencrypted): the assertions that the
- * key-less party gets neither picture nor sound then fail, which shows they test the encryption.
+ * The first two tests give their pages a fixed group key (test/node/helpers/e2ee-keys.ts). `PARLEY_TEST_E2EE=off` runs
+ * them with every page unencrypted (the plaintext hook): the assertions that the party without keys gets neither
+ * picture nor sound then fail, which shows they test the encryption.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipant } from "./helpers/bridge-participants";
 import { centrePixel, eventually, join, launchBrowser, openParticipant, waitForCall, waitForRemoteAudio, waitForRemoteVideo, type Participant } from "./helpers/browser";
-import { groupKeysScript, groupSecret, isMagenta, KNOWN_MEDIA, NO_ENCODED_TRANSFORMS, toneShareScript } from "./helpers/e2ee-keys";
+import { groupKeysScript, groupSecret, isMagenta, KNOWN_MEDIA, NO_ENCODED_TRANSFORMS, PLAINTEXT, toneShareScript } from "./helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
 
 const SWITCH_TIMEOUT_MS = 150_000;
@@ -63,9 +67,12 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
-  /** A page on the room's hair check: with the group's keys as sender `index`, or without keys (undefined). */
+  /**
+   * A page on the room's hair check: with the group's keys as sender `index`, or (undefined) without them and with its
+   * decryption disabled. With PARLEY_TEST_E2EE=off every page is unencrypted.
+   */
   async function person(url: string, secret: number[], index: number | undefined, scripts: string[] = []): Promise<Participant> {
-    const keys = ENCRYPT && index !== undefined ? [groupKeysScript(secret, index)] : [];
+    const keys = ENCRYPT && index !== undefined ? [groupKeysScript(secret, index)] : [PLAINTEXT];
     const p = await openReadyParticipant(browser, url, 3, { initScripts: [...keys, ...scripts] });
     open.push(p);
     return p;
@@ -120,7 +127,7 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     }
   }
 
-  it("a party without the keys receives everyone's media, directly or through the bridge with a valid grant, and gets neither picture nor sound", { timeout: 600_000 }, async () => {
+  it("a party without the keys, its decryption disabled, receives everyone's media, directly or through the bridge with a valid grant, and gets neither picture nor sound", { timeout: 600_000 }, async () => {
     const url = `${target.httpUrl}/${freshRoom("e2ee-eve")}`;
     const secret = groupSecret();
     const a = await person(url, secret, 0, [KNOWN_MEDIA]);
@@ -184,6 +191,49 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     for (const t of tone) expect(t, "share of the tone in what eve hears through the bridge").toBeLessThan(0.1);
     // The VP8 decoder takes an occasional ciphertext key frame for a (garbage) picture: framesDecoded is only logged.
     console.log(`eve through the bridge: ${JSON.stringify(got)}; tone share ${JSON.stringify(tone)}`);
+  });
+
+  /** Until the page has received over 100 packets of some inbound video stream. */
+  async function receivingVideo(p: Participant, what: string): Promise<void> {
+    let last: Inbound[] = [];
+    await eventually(async () => {
+      last = await inbound(p.page);
+      return last.some((x) => x.kind === "video" && x.packetsReceived > 100) || undefined;
+    }, what, 90_000).catch((e: unknown) => {
+      throw new Error(`${String(e)}; inbound streams: ${JSON.stringify(last)}`);
+    });
+  }
+
+  it("without test hooks a call is encrypted with the room's MLS group; with the plaintext hook (the benchmarks' baseline) it is not", { timeout: 600_000 }, async () => {
+    const page = (room: string, scripts: string[]) => openReadyParticipant(browser, `${target.httpUrl}/${room}`, 3, { initScripts: scripts }).then((p) => (open.push(p), p));
+    // The product: Alice (no hook) encrypts with the MLS group's keys; Bob, with his decryption disabled, receives
+    // her video but never her picture.
+    const product = freshRoom("e2ee-mls");
+    const alice = await page(product, [KNOWN_MEDIA]);
+    const bob = await page(product, [PLAINTEXT]);
+    await join(alice, "alice");
+    await waitForCall(alice);
+    await alice.page.locator('[data-e2ee="on"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
+    await expect(alice.page.locator("[data-e2ee]").textContent()).resolves.toContain("Encrypted end to end");
+    await join(bob, "bob");
+    await waitForCall(bob);
+    await receivingVideo(bob, "bob receiving alice's video directly");
+    await neverSeen(bob.page, "alice");
+    expect(await e2ee(alice), "[data-e2ee] without hooks").toBe("on");
+    expect(await e2ee(bob), "[data-e2ee] with the plaintext hook").toBe("off");
+    await expect(bob.page.locator("[data-e2ee]").textContent()).resolves.not.toContain("Encrypted end to end");
+    await Promise.all(open.splice(0).map((p) => p.close()));
+
+    // The baseline: both with the plaintext hook. The same Bob now sees Alice's picture: her frames went in the clear.
+    const plain = freshRoom("e2ee-plain");
+    const carol = await page(plain, [PLAINTEXT, KNOWN_MEDIA]);
+    const dave = await page(plain, [PLAINTEXT]);
+    await join(carol, "carol");
+    await waitForCall(carol);
+    await join(dave, "dave");
+    await waitForCall(dave);
+    await eventually(async () => isMagenta(await centrePixel(dave.page, "carol")) || undefined, "dave seeing carol's picture", SWITCH_TIMEOUT_MS);
+    for (const p of [carol, dave]) expect(await e2ee(p), "[data-e2ee] with the plaintext hook").toBe("off");
   });
 
   it("a browser without encoded transforms is told so on the hair check and cannot join", { timeout: 120_000 }, async () => {

@@ -1,14 +1,16 @@
 /**
  * End-to-end: the MLS group behind the safety code, on the README's local stack (`workers/scripts/dev.mjs`: edge on
- * wrangler dev, bridge host, coturn) with real Chromium pages. Two people, then three, then back to two: after every
- * join and leave, `[data-safety-code]` shows the same code on every page in the call, and a different one from the
- * epoch before; the panel flags nobody (no member outside the room, no occupant outside the group).
+ * wrangler dev, bridge host, coturn) with real Chromium pages, no test hooks: the product's keys. Two people (direct),
+ * then three (bridge), then back to two (direct): after every join and leave, `[data-safety-code]` shows the same code
+ * on every page in the call, and a different one from the epoch before; the panel flags nobody (no member outside the
+ * room, no occupant outside the group); every page decodes the others' video (their frames decrypt), and
+ * `[data-e2ee]` is `on` on every page from its first keys on, never `off` again.
  * Also measures the join cost: second Join clicked -> the new epoch's keys ready on both pages (the same new safety
  * code shown on both), reported on stdout as `mls-join-ms`.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser, join, openParticipant, waitForCall, type Participant } from "./helpers/browser";
+import { launchBrowser, join, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { startLocalStack, type LocalStack } from "./helpers/local-stack";
 import { freshRoom } from "./helpers/web-app";
 
@@ -71,6 +73,33 @@ async function sameNewCode(pages: Page[], not: string[], timeoutMs = TIMEOUT_MS)
   }
 }
 
+/**
+ * Init script: every value `[data-e2ee]` takes on this page, in order (`window.__e2eeSeen`), watched from before the
+ * call screen exists, so that "on throughout" is checked between the test's own looks too.
+ */
+const WATCH_E2EE = `(() => {
+  const seen = (window.__e2eeSeen = []);
+  const note = () => {
+    const v = document.querySelector("[data-e2ee]")?.getAttribute("data-e2ee");
+    if (v && seen[seen.length - 1] !== v) seen.push(v);
+  };
+  new MutationObserver(note).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-e2ee"] });
+})();`;
+
+/** `[data-e2ee]` is `on` now and was never `off` since it was first `on`. */
+async function encryptedThroughout(p: Participant): Promise<void> {
+  const seen = (await p.page.evaluate("window.__e2eeSeen")) as string[];
+  const since = seen.slice(seen.indexOf("on"));
+  expect(since, `[data-e2ee] values on ${p.page.url()}: ${seen.join(" -> ")}`).toEqual(["on"]);
+}
+
+/** Every page is on the `mode` path, decodes every other's video, and is end-to-end encrypted throughout. */
+async function callState(pages: Array<[Participant, string]>, mode: "p2p" | "bridge"): Promise<void> {
+  for (const [p] of pages) await p.page.locator(`[data-media-mode="${mode}"]`).waitFor({ timeout: 150_000 });
+  await Promise.all(pages.map(([p, me]) => waitForRemoteVideo(p.page, pages.map(([, n]) => n).filter((n) => n !== me), 150_000)));
+  for (const [p] of pages) await encryptedThroughout(p);
+}
+
 async function flagged(page: Page): Promise<number> {
   return page.locator("[data-ghost], [data-not-in-group]").count();
 }
@@ -97,7 +126,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
   });
 
   async function person(room: string): Promise<Participant> {
-    const p = await openParticipant(browser, `${stack.httpUrl}/${room}`);
+    const p = await openParticipant(browser, `${stack.httpUrl}/${room}`, { initScripts: [WATCH_E2EE] });
     open.push(p);
     p.page.setDefaultTimeout(120_000); // a loaded shared machine: clicks can wait long for the page
 
@@ -106,7 +135,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     return p;
   }
 
-  it("same code on every page, a new one after each join and leave, nobody flagged", { timeout: 300_000 }, async () => {
+  it("same code on every page, a new one after each join and leave, nobody flagged; direct, bridge, direct: encrypted throughout", { timeout: 600_000 }, async () => {
     const room = freshRoom("safety");
     const alice = await person(room);
     await join(alice, "alice");
@@ -120,6 +149,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     await join(bob, "bob");
     const c1 = await sameNewCode([alice.page, bob.page], [c0.code]);
     console.log(`mls-join bob: ${await breakdown(bob.page, t0)}; alice: ${await breakdown(alice.page, t0)}`);
+    await callState([[alice, "alice"], [bob, "bob"]], "p2p");
 
     const carol = await person(room);
     await carol.page.waitForTimeout(1500);
@@ -127,6 +157,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     await join(carol, "carol");
     const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0.code, c1.code]);
     console.log(`mls-join carol: ${await breakdown(carol.page, t1)}; alice: ${await breakdown(alice.page, t1)}`);
+    await callState([[alice, "alice"], [bob, "bob"], [carol, "carol"]], "bridge");
 
     // everyone's panel lists the three members by name and flags nobody (after the grace period too)
     for (const p of [alice, bob, carol]) {
@@ -137,6 +168,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     await carol.page.getByRole("button", { name: "Leave", exact: true }).click();
     const c3 = await sameNewCode([alice.page, bob.page], [c0.code, c1.code, c2.code]);
     expect(c3.code).not.toBe(c2.code);
+    await callState([[alice, "alice"], [bob, "bob"]], "p2p");
     for (const p of [alice, bob]) {
       await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(2);
       expect(await flagged(p.page)).toBe(0);

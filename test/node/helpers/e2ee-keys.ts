@@ -1,8 +1,11 @@
 /**
- * Group keys for end-to-end tests of the web app until the room's MLS group provides them: a key source installed on
- * the page through the test-only hook (workers/web/src/e2ee/test-key-hook.ts) before the app runs. Every page of a
- * call gets the same epoch base key (16 random bytes: the shared secret of the test) and its own sender index, so
- * each sender has its own SFrame key (RFC 9605 §5.2), exactly as an MLS epoch would give them.
+ * Init scripts for end-to-end tests and benchmarks of the web app's media encryption, through the test-only hooks
+ * (workers/web/src/e2ee/test-key-hook.ts), installed before the app runs. Without them a page encrypts with its
+ * room's MLS group, as the product does.
+ *  - groupKeysScript: a fixed group key source instead of the MLS group's. Every page of a call gets the same epoch
+ *    base key (16 random bytes: the shared secret of the test) and its own sender index, so each sender has its own
+ *    SFrame key (RFC 9605 §5.2), exactly as an MLS epoch would give them.
+ *  - PLAINTEXT: no frame encryption at all (the benchmarks' baseline; a page that does not decrypt).
  */
 import { randomBytes } from "node:crypto";
 
@@ -23,6 +26,9 @@ export function groupKeysScript(secret: number[], ownIndex: number, leafCount = 
     };
   })();`;
 }
+
+/** Init script: the page's call sends and receives frames unencrypted (`[data-e2ee]` stays `off`). */
+export const PLAINTEXT = "window.__parleyTestPlaintext = true;";
 
 /** Init script of a browser without encoded transforms (neither RTCRtpScriptTransform nor createEncodedStreams). */
 export const NO_ENCODED_TRANSFORMS = `(() => {

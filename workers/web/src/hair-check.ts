@@ -6,7 +6,7 @@
 import { clear, h, setPressed } from "./dom";
 import { callEncryption, provideGroupKeys } from "./e2ee/call-encryption";
 import { pageKeys } from "./e2ee/key-relay";
-import { testGroupKeySource } from "./e2ee/test-key-hook";
+import { testGroupKeySource, testPlaintext } from "./e2ee/test-key-hook";
 import { e2eeSupport } from "./e2ee/transform";
 import { acquireLocalMedia, canChooseSpeaker, LevelMeter, listDevices, stopStream, type LocalMedia } from "./local-media";
 import { cleanDisplayName, loadPrefs, savePrefs, type Prefs } from "./prefs";
@@ -49,8 +49,9 @@ export function renderHairCheck(root: HTMLElement, room: string): void {
     if (!support.ok) return support;
     try {
       // The group keys must be there before the call prepares any connection (warm.ts, below).
-      // The call's MLS member feeds pageKeys (call/call-e2ee.ts); an end-to-end test may put its own source on the page.
-      if (!callEncryption()) provideGroupKeys(testGroupKeySource() ?? pageKeys);
+      // The call's MLS member feeds pageKeys (call/call-e2ee.ts); an end-to-end test may put its own source on the
+      // page, or (the benchmarks' baseline only) ask for no frame encryption (test-key-hook.ts).
+      if (!callEncryption() && !testPlaintext()) provideGroupKeys(testGroupKeySource() ?? pageKeys);
       return { ok: true };
     } catch (e) {
       return { ok: false, reason: e instanceof Error ? e.message : String(e) };

@@ -8,6 +8,9 @@
  *   - an occupant whose identity is not in the group after GRACE_MS is flagged as not in the group (it cannot read
  *     our media, and may be shown something else).
  *
+ * Keyboard: the button opens and closes the panel (Enter or Space); Escape in the panel or on the button closes it
+ * and leaves the focus on the button.
+ *
  * Test contract: `[data-safety-code]` holds the code as text (empty while not in a group); each member row has
  * `data-member="<identity>"`, and `data-ghost` when it is flagged; an occupant flagged as not in the group has
  * `data-not-in-group`.
@@ -35,18 +38,28 @@ export class SafetyPanel {
     this.#now = now;
     this.#keys = keys;
     this.#selfIdentity = selfIdentity;
-    this.#button.addEventListener("click", () => {
-      const open = this.#panel.hidden;
-      this.#panel.hidden = !open;
-      this.#button.setAttribute("aria-expanded", String(open));
-    });
+    this.#button.addEventListener("click", () => this.#show(this.#panel.hidden));
+    const escape = (ev: KeyboardEvent): void => {
+      if (ev.key !== "Escape" || this.#panel.hidden) return;
+      ev.preventDefault();
+      this.#show(false);
+      this.#button.focus();
+    };
+    this.#button.addEventListener("keydown", escape);
+    this.#panel.addEventListener("keydown", escape);
     this.#panel.append(
       h("p", {}, "Compare this code with everyone in the call. If it is the same for all, nobody else can see or hear you."),
       this.#code,
+      h("p", { class: "safety-members-label", "aria-hidden": "true" }, "In the encryption group:"),
       this.#list,
     );
     this.root = h("div", { class: "safety" }, this.#button, this.#panel);
     this.update();
+  }
+
+  #show(open: boolean): void {
+    this.#panel.hidden = !open;
+    this.#button.setAttribute("aria-expanded", String(open));
   }
 
   /** An occupant's presence (with the identity it announces), or its departure (`identity` null). */
@@ -63,7 +76,6 @@ export class SafetyPanel {
   update(): void {
     const code = this.#keys.safetyCode() ?? "";
     this.#code.textContent = code;
-    this.#button.textContent = code ? `Safety code ${code.slice(0, 5)}…` : "Safety code";
     const members = this.#keys.members();
     const inGroup = new Set(members.map((m) => m.identity));
     const self = this.#selfIdentity();
@@ -97,6 +109,8 @@ export class SafetyPanel {
     this.#list.replaceChildren(...rows);
     const flagged = rows.some((r) => r.classList.contains("flagged"));
     this.#button.classList.toggle("flagged", flagged);
+    // the warning is in the button's name too, not only in its colour (WCAG 1.4.1)
+    this.#button.textContent = `Safety code${code ? ` ${code.slice(0, 5)}…` : ""}${flagged ? " (check who is in the group)" : ""}`;
     clearTimeout(this.#timer);
     if (nextCheck !== undefined) this.#timer = setTimeout(() => this.update(), nextCheck - now + 50);
   }

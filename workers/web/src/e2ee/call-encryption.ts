@@ -12,8 +12,9 @@
  *  - a browser without encoded transforms gets no CallEncryption: the hair check says so and refuses Join.
  *
  * Where the keys come from: `provideGroupKeys(source)`, called on the hair check before the call prepares any
- * connection (warm.ts). The group's MLS member implements GroupKeySource; a test can install a key source on the page
- * with the test-only hook in test-key-hook.ts.
+ * connection (warm.ts). The group's MLS member implements GroupKeySource; a test can install a key source on the page,
+ * or have the hair check provide none (the benchmarks' unencrypted baseline), with the test-only hooks in
+ * test-key-hook.ts.
  */
 import type { EpochKeys } from "./frame-keys";
 import type { GroupKeySource } from "./keys";

@@ -1,7 +1,14 @@
 /**
- * Test-only page hook: an end-to-end test puts a group key source on the page as `globalThis.__parleyTestGroupKeys`
- * (with playwright's addInitScript, before the app runs), and the hair check provides it to the call
- * (call-encryption.ts provideGroupKeys) where the product provides the MLS member. Nothing in the product sets it.
+ * Test-only page hooks, read by the hair check (hair-check.ts) where it provides the call's encryption. Tests set them
+ * with playwright's addInitScript, before the app runs; nothing in the product sets them.
+ *
+ *  - `globalThis.__parleyTestGroupKeys`: a group key source the hair check provides to the call
+ *    (call-encryption.ts provideGroupKeys) instead of the MLS member's (test/node/helpers/e2ee-keys.ts makes one).
+ *  - `globalThis.__parleyTestPlaintext = true`: the hair check provides no call encryption at all, and Join still
+ *    works: the call's frames go out unencrypted, `[data-e2ee]` stays `off` and the badge never says "Encrypted end to
+ *    end". The MLS member still joins the group (its messages ride along), but no frame waits for its keys. It exists
+ *    only as the baseline of the benchmarks' "with and without encryption" figures (test/bench/call.ts, cpu.ts) and for
+ *    tests of what a page that does not decrypt receives.
  */
 import type { GroupKeySource } from "./keys";
 
@@ -12,4 +19,9 @@ export function testGroupKeySource(): GroupKeySource | undefined {
     if (typeof s[f] !== "function") throw new TypeError(`__parleyTestGroupKeys.${f} is not a function`);
   }
   return s as GroupKeySource;
+}
+
+/** Whether a test asked for a call without frame encryption (see above); only exactly `true` counts. */
+export function testPlaintext(): boolean {
+  return (globalThis as { __parleyTestPlaintext?: unknown }).__parleyTestPlaintext === true;
 }
