@@ -229,8 +229,8 @@ const initScripts = [...(args.includes("--trace-more") ? [WS_TRACE] : []), ...(a
  *    a newcomer's Join includes the MLS commit round trip (the room asks a member for the Add, the newcomer gets the
  *    Welcome, everyone moves to the new epoch) before its frames, and everyone's to it, can be decrypted.
  *  - `plain`: the baseline without frame encryption: the pages carry the app's test-only plaintext hook
- *    (test/node/helpers/e2ee-keys.ts PLAINTEXT), so the hair check provides no call encryption (the MLS member still
- *    runs, but no frame waits for its keys).
+ *    (test/node/helpers/e2ee-keys.ts PLAINTEXT), so the hair check provides no call encryption and no MLS member
+ *    starts: nothing of end-to-end encryption runs.
  *  - `both`: rounds alternate between the two in one run, so that both see the same machine load; the medians of
  *    each and their difference are printed.
  * Each round checks that its pages were in the mode it claims (`[data-e2ee]` `on` or `off`).

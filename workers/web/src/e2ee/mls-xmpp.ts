@@ -16,6 +16,7 @@ import type { ReceivedMessage } from "stanza/protocol";
 import type { GroupKeySource } from "./keys";
 import type { DsAnswer, DsRequest, RoomPayload } from "./member";
 import { RemoteMember } from "./mls-remote";
+import { testPlaintext } from "./test-key-hook";
 
 declare const __PARLEY_MLS_WORKER_URL__: string | undefined;
 
@@ -173,6 +174,8 @@ export interface MlsSession {
  */
 export async function startMls(client: Agent, roomJid: string): Promise<MlsSession> {
   registerMls(client);
+  // the benchmarks' unencrypted baseline has no MLS either: nothing of end-to-end encryption runs (test-key-hook.ts)
+  if (testPlaintext()) throw new Error("no MLS member: the page runs without end-to-end encryption (test hook)");
   if (typeof __PARLEY_MLS_WORKER_URL__ !== "string") throw new Error("MLS: no worker URL (built without build-web)");
   const worker = new Worker(__PARLEY_MLS_WORKER_URL__, { name: "parley-mls" });
   const member = new RemoteMember(worker, {

@@ -6,7 +6,7 @@
  *    (call-encryption.ts provideGroupKeys) instead of the MLS member's (test/node/helpers/e2ee-keys.ts makes one).
  *  - `globalThis.__parleyTestPlaintext = true`: the hair check provides no call encryption at all, and Join still
  *    works: the call's frames go out unencrypted, `[data-e2ee]` stays `off` and the badge never says "Encrypted end to
- *    end". The MLS member still joins the group (its messages ride along), but no frame waits for its keys. It exists
+ *    end", and no MLS member starts (mls-xmpp.ts): the page is not in the room's group. It exists
  *    only as the baseline of the benchmarks' "with and without encryption" figures (test/bench/call.ts, cpu.ts) and for
  *    tests of what a page that does not decrypt receives.
  */
