@@ -113,7 +113,7 @@ async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise
     if (!c) return { call: one, label: oneLabel };
     await joinCall(c, "carol");
     await waitForCall(c);
-    await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 30_000 });
+    await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 90_000 });
     await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
     const three = await measure("three pages in a call via the bridge");
     await checkE2eeMode(mode, [a, b, c]);
