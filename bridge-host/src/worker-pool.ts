@@ -3,7 +3,9 @@
  * a host needs only a handful of open ports. New rooms go to the worker with the fewest rooms.
  *
  * A worker that dies is replaced at once, on the same index and port (the kernel freed the dead process's sockets
- * when it exited; if the port is still taken, the spawn is retried with a growing pause, RESPAWN_RETRY_MS). Its
+ * when it exited): by the spare, a worker process started ahead without a port (starting a process is most of a
+ * replacement's time), which only has to listen on that port; then a new spare is started. Without a spare, or if
+ * the port is still taken, a new worker is spawned, retried with a growing pause (RESPAWN_RETRY_MS). Its
  * rooms close themselves via the router's "workerclose" and the server recreates them on a live worker
  * (bridge-host/PROTOCOL.md "Media worker restarts"); `acquire()` waits for a worker when none is live, so a
  * room recreated while the only worker is being replaced lands on the replacement.
@@ -45,6 +47,9 @@ export class WorkerPool {
   #closed = false;
   /** dead workers being replaced by their first attempt (a spawn: about a second) */
   readonly #firstRespawns = new Set<number>();
+  /** A worker process started ahead, without a WebRtcServer: the next dead worker's replacement (#takeSpare). */
+  #spare: types.Worker | undefined;
+  #spareStarting = false;
   #sampler: NodeJS.Timeout | undefined;
   /** Waiting `acquire()` calls, woken when a replacement worker is up. */
   #waiters = new Set<() => void>();
@@ -54,14 +59,40 @@ export class WorkerPool {
   static async create(opts: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(opts);
     for (let i = 0; i < opts.count; i++) pool.entries.push(await pool.#spawn(i));
+    await pool.#startSpare();
     pool.#sampler = setInterval(() => void pool.sampleCpu(), 2000);
     pool.#sampler.unref();
     return pool;
   }
 
-  async #spawn(index: number): Promise<PoolEntry> {
+  #createWorker(): Promise<types.Worker> {
+    return mediasoup.createWorker({ logLevel: "error", disableLiburing: true });
+  }
+
+  /** Start a spare worker unless there is one (or one is starting); a spare that dies is started again. */
+  async #startSpare(): Promise<void> {
+    if (this.#spare || this.#spareStarting || this.#closed) return;
+    this.#spareStarting = true;
+    try {
+      const w = await this.#createWorker();
+      if (this.#closed) return void w.close();
+      this.#spare = w;
+      w.on("died", () => {
+        if (this.#spare !== w) return; // taken meanwhile: its entry's own handler speaks for it
+        this.#spare = undefined;
+        this.opts.log.error("worker.spare_died");
+        setTimeout(() => void this.#startSpare(), RESPAWN_RETRY_MS[2]);
+      });
+    } catch (e) {
+      this.opts.log.error("worker.spare_failed", { error: (e as Error).message });
+    } finally {
+      this.#spareStarting = false;
+    }
+  }
+
+  async #spawn(index: number, spare?: types.Worker): Promise<PoolEntry> {
     const { listenIp, announcedAddress, rtcPort, log } = this.opts;
-    const worker = await mediasoup.createWorker({ logLevel: "error", disableLiburing: true });
+    const worker = spare ?? (await this.#createWorker());
     const port = rtcPort + index;
     const announce = announcedAddress !== listenIp ? { announcedAddress } : {};
     let webRtcServer: types.WebRtcServer;
@@ -81,9 +112,36 @@ export class WorkerPool {
       log.error("worker.died", { index });
       if (this.#closed) return;
       this.opts.onWorkerDied?.(index);
-      this.#replace(index, 0);
+      if (!this.#takeSpare(index)) this.#replace(index, 0);
     });
     return entry;
+  }
+
+  /** Replace the dead worker `index` by the spare, if there is one (false: there is none); then start a new spare. */
+  #takeSpare(index: number): boolean {
+    const spare = this.#spare;
+    if (!spare || spare.closed) return false;
+    this.#spare = undefined;
+    this.#firstRespawns.add(index);
+    this.#spawn(index, spare).then(
+      (e) => this.#replaced(index, e, 0, true),
+      (e: Error) => {
+        // The port is not free yet: a fresh worker, retried as without a spare (this one is closed by #spawn).
+        this.#firstRespawns.delete(index);
+        this.opts.log.error("worker.respawn_failed", { index, attempt: 1, error: e.message });
+        this.#replace(index, 1);
+      },
+    );
+    void this.#startSpare();
+    return true;
+  }
+
+  #replaced(index: number, e: PoolEntry, attempt: number, spare: boolean): void {
+    this.#firstRespawns.delete(index);
+    if (this.#closed) return void e.worker.close();
+    this.entries[index] = e;
+    this.opts.log.info("worker.replaced", { index, attempts: attempt + 1, spare });
+    for (const wake of [...this.#waiters]) wake();
   }
 
   /**
@@ -100,13 +158,7 @@ export class WorkerPool {
     setTimeout(() => {
       if (this.#closed) return;
       this.#spawn(index).then(
-        (e) => {
-          this.#firstRespawns.delete(index);
-          if (this.#closed) return e.worker.close();
-          this.entries[index] = e;
-          this.opts.log.info("worker.replaced", { index, attempts: attempt + 1 });
-          for (const wake of [...this.#waiters]) wake();
-        },
+        (e) => this.#replaced(index, e, attempt, false),
         (e: Error) => {
           this.#firstRespawns.delete(index);
           this.opts.log.error("worker.respawn_failed", { index, attempt: attempt + 1, error: e.message });
@@ -169,5 +221,6 @@ export class WorkerPool {
     if (this.#sampler) clearInterval(this.#sampler);
     for (const wake of [...this.#waiters]) wake();
     for (const e of this.entries) e.worker.close();
+    this.#spare?.close();
   }
 }

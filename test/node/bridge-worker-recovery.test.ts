@@ -2,7 +2,8 @@
  * A mediasoup worker process that dies (SIGKILL, as the kernel's OOM killer or a crash would end it), with real
  * components: the real bridge process, its real worker, two headless Chromium pages running mediasoup-client
  * (bridge-host/test-client/page.ts). The contract (bridge-host/PROTOCOL.md "Media worker restarts"):
- *  - the pool replaces the worker at once (new process, same RTC port);
+ *  - the pool replaces the worker at once, by its spare worker process (started ahead), on the same RTC port, and
+ *    starts a new spare;
  *  - every room on it is told `roomClosing {reason: "worker-died"}`, its sockets close with 4503 "media restarted",
  *    and the room is recreated at once under the same name and URL;
  *  - the pages connect again (as on a first connect) and get their media back within 2 s of the death;
@@ -74,8 +75,10 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
     await join(bob, "bob", false);
     await waitFor("Bob to decode Alice's video", async () => (await framesDecoded(bob)) > 10, 90_000, 250);
 
-    const [before] = workerPids(bridge.process.pid!);
+    const [before, spare, ...more] = workerPids(bridge.process.pid!);
     expect(before).toBeGreaterThan(0);
+    expect(spare).toBeGreaterThan(0);
+    expect(more).toEqual([]);
     // Grants are fetched from the room ahead (as a page holding a recent one would); they live 60 s.
     const grants = { alice: await mintGrant(bridge.secret, room, "alice"), bob: await mintGrant(bridge.secret, room, "bob") };
     const killedAt = Date.now();
@@ -95,9 +98,11 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
     const backAfterMs = Date.now() - killedAt;
     console.log(`worker killed: sockets closed after ${a.at}/${b.at} ms, Bob decodes Alice's video again after ${backAfterMs} ms`);
 
+    // The spare took the dead worker's place (no new process to wait for), and a new spare is started.
     const [after] = workerPids(bridge.process.pid!);
-    expect(after).toBeGreaterThan(0);
-    expect(after).not.toBe(before);
+    expect(after).toBe(spare);
+    await waitFor("a new spare", async () => workerPids(bridge.process.pid!).length === 2);
+    expect(bridge.output()).toMatch(/"worker\.replaced".*"spare":true/);
     const notes = await bob.evaluate(() => (globalThis as unknown as G).parley.notes());
     expect(notes.some((n) => n.method === "peerJoined" && n.data.nick === "alice")).toBe(true);
     const health = (await (await bridge.call("GET", "/health")).json()) as Record<string, number>;
@@ -113,9 +118,9 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
       const a = await connect("two-a");
       const b = await connect("two-b");
       expect([a.port, b.port].sort()).toEqual([two.rtcPort, two.rtcPort + 1]);
-      // Workers are spawned in index order: the older process serves RTC_PORT + 0.
-      const pids = workerPids(two.process.pid!).sort((x, y) => x - y);
-      expect(pids).toHaveLength(2);
+      // Workers are spawned in index order, then the spare: the oldest process serves RTC_PORT + 0.
+      const pids = workerPids(two.process.pid!);
+      expect(pids).toHaveLength(3);
       const [onFirst, onSecond] = a.port === two.rtcPort ? [a, b] : [b, a];
       process.kill(pids[0]!, "SIGKILL");
       expect(await onFirst.closed).toEqual({ code: 4503, reason: "media restarted" });
@@ -124,9 +129,10 @@ describe("bridge host: a mediasoup worker that dies is replaced and its rooms co
       expect(onSecond.ws.readyState).toBe(WebSocket.OPEN);
       await waitFor("the replacement worker", async () => {
         const h = (await (await two.call("GET", "/health")).json()) as { workers: number; rooms: number };
-        return h.workers === 2 && h.rooms === 2 && workerPids(two.process.pid!).length === 2;
+        return h.workers === 2 && h.rooms === 2 && workerPids(two.process.pid!).length === 3;
       });
       expect(workerPids(two.process.pid!)).not.toContain(pids[0]);
+      expect(workerPids(two.process.pid!)).toContain(pids[2]); // the spare, now worker 0
       for (const c of [onSecond, again]) c.ws.close();
     } finally {
       await two.stop();

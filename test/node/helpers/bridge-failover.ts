@@ -197,7 +197,7 @@ export interface RoundResult {
   /** the bridge the call was on, and the one it is on after */
   from: number;
   to: number;
-  /** per page: the app's `parley:bridge:*` performance marks, ms after the fault */
+  /** per page: the app's `parley:bridge:*` and `parley:first-frame:*` performance marks, ms after the fault */
   marks: string[];
 }
 
@@ -253,8 +253,8 @@ export async function failAndRecover(stack: FailoverStack, ps: Participant[], fa
   const marks = await Promise.all(
     ps.map((p) =>
       p.page.evaluate(
-        `performance.getEntriesByType("mark").filter((m) => m.name.startsWith("parley:bridge:") && performance.timeOrigin + m.startTime >= ${t0})
-          .map((m) => m.name.slice(14) + "@" + Math.round(performance.timeOrigin + m.startTime - ${t0})).join(" ")`,
+        `performance.getEntriesByType("mark").filter((m) => /^parley:(bridge|first-frame):/.test(m.name) && performance.timeOrigin + m.startTime >= ${t0})
+          .map((m) => m.name.replace(/^parley:(bridge:)?/, "") + "@" + Math.round(performance.timeOrigin + m.startTime - ${t0})).join(" ")`,
       ) as Promise<string>,
     ),
   );
