@@ -132,6 +132,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       producer.observer.once("close", () => {
         if (room.#speaker?.producerId === producer.id) room.#speaker = undefined;
       });
+      if (room.traceKeyFrames) room.log.debug("room.speaker", { nick: nick ?? "" });
       room.broadcast({ method: "activeSpeaker", data: room.#speaker });
     });
     return room;
