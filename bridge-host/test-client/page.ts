@@ -65,6 +65,8 @@ interface JoinOptions {
   consumeDelayMs?: number;
   /** produce the camera this long after the microphone */
   videoAfterMs?: number;
+  /** send the camera at 1280x720 in these encodings (simulcast layers, lowest first); appData names the top size */
+  encodings?: RTCRtpEncodingParameters[];
 }
 
 /**
@@ -155,7 +157,8 @@ async function join(opts: JoinOptions): Promise<void> {
     send.on("produce", ({ kind, rtpParameters, appData }, ok, fail) => {
       sig.request<{ id: string }>("produce", { transportId: send.id, kind, rtpParameters, appData }).then(ok, fail);
     });
-    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+    const video = opts.encodings ? { width: 1280, height: 720 } : { width: 320, height: 240 };
+    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video });
     state.send = send;
     const onRtpSender = (kind: string) => (s: RTCRtpSender) => hooks().onRtpSender?.(s, kind);
     for (const track of media.getAudioTracks()) {
@@ -163,7 +166,9 @@ async function join(opts: JoinOptions): Promise<void> {
     }
     if (opts.videoAfterMs) await new Promise((r) => setTimeout(r, opts.videoAfterMs));
     for (const track of media.getVideoTracks()) {
-      state.producers.push(await send.produce({ track, appData: { source: "camera" }, onRtpSender: onRtpSender("video") }));
+      const { width, height } = track.getSettings();
+      const appData = opts.encodings ? { source: "camera", width, height } : { source: "camera" };
+      state.producers.push(await send.produce({ track, encodings: opts.encodings, appData, onRtpSender: onRtpSender("video") }));
     }
   }
 }
@@ -183,6 +188,30 @@ async function inbound(): Promise<Array<Record<string, unknown>>> {
     }
   });
   return out;
+}
+
+/** The received video's inbound-rtp figures a layer switch shows in (size, frames and key frames decoded, PLIs sent). */
+async function videoIn(): Promise<Record<string, unknown> | undefined> {
+  let out: Record<string, unknown> | undefined;
+  (await state.recv?.getStats())?.forEach((s: Record<string, unknown>) => {
+    if (s.type !== "inbound-rtp" || s.kind !== "video") return;
+    const keys = ["frameWidth", "frameHeight", "framesReceived", "framesDecoded", "keyFramesDecoded", "framesDropped", "pliCount", "firCount", "nackCount", "packetsReceived", "packetsLost"];
+    out = Object.fromEntries(keys.map((k) => [k, s[k] ?? 0]));
+  });
+  return out;
+}
+
+/** Tell the bridge how large each video consumer is shown (PROTOCOL.md `setConsumerSize`). */
+async function setVideoSize(width: number, height: number): Promise<void> {
+  const video = state.consumers.filter((c) => c.kind === "video");
+  if (video.length === 0) throw new Error("no video consumer yet");
+  for (const c of video) await state.sig?.request("setConsumerSize", { consumerId: c.id, width, height });
+}
+
+/** The bridge's stats of the first video consumer (mediasoup: the consumer's outbound stream and its producer's). */
+async function videoConsumerStats(): Promise<unknown> {
+  const c = state.consumers.find((x) => x.kind === "video");
+  return c && state.sig?.request("getStats", { consumerId: c.id });
 }
 
 /** ICE restart of one transport (RFC 8445 §2.4): new ICE parameters from the bridge, then a local restart. */
@@ -222,6 +251,9 @@ async function probe(url: string): Promise<{ code: number; reason: string }> {
 (globalThis as unknown as { parley: unknown }).parley = {
   join,
   inbound,
+  videoIn,
+  setVideoSize,
+  videoConsumerStats,
   firstVideoAt: () => state.firstVideoAt,
   restartIce,
   setSending,

@@ -12,7 +12,8 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipants } from "./helpers/bridge-participants";
-import { eventually, join as joinCall, launchBrowser, MAGENTA_SCREEN, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { outsideViewport, overlappingTiles, settle, stageCoverage, timeToActiveSpeaker } from "./helpers/call-screen";
+import { join as joinCall, launchBrowser, MAGENTA_SCREEN, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { freshRoom, REPO_ROOT, startWebTarget, type WebTarget } from "./helpers/web-app";
 
 /** axe-core's source, evaluated in the page (the app's CSP, script-src 'self', refuses an injected script tag). */
@@ -34,65 +35,6 @@ async function axeViolations(page: Page): Promise<string[]> {
   return result.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`).join("; ")}`);
-}
-
-/** Share of `[data-stage]` covered by visible tiles (the picture-in-picture counts once, inside the other tile). */
-async function stageCoverage(page: Page): Promise<number> {
-  return page.evaluate(`(() => {
-    const stage = document.querySelector("[data-stage]").getBoundingClientRect();
-    let covered = 0;
-    for (const t of document.querySelectorAll("[data-stage] [data-tile]")) {
-      if (t.hidden || t.getAttribute("data-role") === "pip") continue;
-      const r = t.getBoundingClientRect();
-      const w = Math.max(0, Math.min(r.right, stage.right) - Math.max(r.left, stage.left));
-      const h = Math.max(0, Math.min(r.bottom, stage.bottom) - Math.max(r.top, stage.top));
-      covered += w * h;
-    }
-    return covered / (stage.width * stage.height);
-  })()`);
-}
-
-/** No two visible tiles overlap, except the picture-in-picture over the tile it sits on. */
-async function overlappingTiles(page: Page): Promise<string[]> {
-  return page.evaluate(`(() => {
-    const tiles = [...document.querySelectorAll("[data-stage] [data-tile]")].filter((t) => !t.hidden && t.getAttribute("data-role") !== "pip");
-    const out = [];
-    for (let i = 0; i < tiles.length; i++) for (let j = i + 1; j < tiles.length; j++) {
-      const a = tiles[i].getBoundingClientRect(), b = tiles[j].getBoundingClientRect();
-      if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) out.push(tiles[i].dataset.tile + "/" + tiles[j].dataset.tile);
-    }
-    return out;
-  })()`);
-}
-
-/** Wait until the layout settled after a resize (it is applied at the next animation frame). */
-async function settle(page: Page): Promise<void> {
-  await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))");
-}
-
-/**
- * How long after the speaker's microphone went on (its button's state changed on the speaker's page) the listener's
- * page marks the speaker's tile as the active speaker (ms). Both pages run in one browser on one machine: their
- * clocks (Date.now) are the same. Timed from the speaker's page, not from the test's click: on a loaded machine the
- * click alone can take seconds to reach the page.
- */
-async function timeToActiveSpeaker(listener: Page, speaker: Page, nick: string): Promise<number> {
-  await listener.evaluate(`(() => {
-    window.__speakerAt = undefined;
-    const tile = document.querySelector('[data-tile=' + JSON.stringify(${JSON.stringify(nick)}) + ']');
-    const seen = () => { if (tile.hasAttribute("data-active-speaker") && window.__speakerAt === undefined) window.__speakerAt = Date.now(); };
-    new MutationObserver(seen).observe(tile, { attributes: true, attributeFilter: ["data-active-speaker"] });
-  })()`);
-  await speaker.evaluate(`(() => {
-    window.__micOnAt = undefined;
-    const mic = document.querySelector('button[aria-keyshortcuts="M"]');
-    new MutationObserver(() => { if (mic.getAttribute("aria-pressed") === "true" && window.__micOnAt === undefined) window.__micOnAt = Date.now(); })
-      .observe(mic, { attributes: true, attributeFilter: ["aria-pressed"] });
-  })()`);
-  await speaker.getByRole("button", { name: "Microphone" }).click();
-  const at = await eventually(() => listener.evaluate("window.__speakerAt") as Promise<number | undefined>, `${nick} marked as speaking`, 20_000);
-  const start = await eventually(() => speaker.evaluate("window.__micOnAt") as Promise<number | undefined>, `${nick}'s microphone on`);
-  return at - start;
 }
 
 describe("web app: the call screen (layouts, controls, accessibility)", () => {
@@ -168,6 +110,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
       expect(await page.locator('[data-tile][data-role="pip"] video[data-local]').count()).toBe(1);
       expect(await stageCoverage(page), `coverage at ${size.width}×${size.height}`).toBeGreaterThanOrEqual(0.7);
       expect(await overlappingTiles(page)).toEqual([]);
+      expect(await outsideViewport(page), `outside the window at ${size.width}×${size.height}`).toEqual([]);
     }
     await page.setViewportSize(PHONE);
     await settle(page);
@@ -273,6 +216,7 @@ describe("web app: the call screen (layouts, controls, accessibility)", () => {
       expect(await page.locator("[data-stage]").getAttribute("data-layout")).toBe("grid");
       expect(await stageCoverage(page), `coverage at ${size.width}×${size.height}`).toBeGreaterThanOrEqual(0.7);
       expect(await overlappingTiles(page)).toEqual([]);
+      expect(await outsideViewport(page), `outside the window at ${size.width}×${size.height}`).toEqual([]);
     }
     await page.setViewportSize(LAPTOP);
     await settle(page);

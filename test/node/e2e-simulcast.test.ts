@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openReadyParticipants } from "./helpers/bridge-participants";
-import { clickAt, forceTile, startBridgeStack, type BridgeStack, receivedFrom, speakerMarks, STEADY_MICROPHONE } from "./helpers/bridge-tiles";
+import { clickAt, forceTile, startBridgeStack, type BridgeStack, receivedFrom, speakerMarks, SPEAKING_MICROPHONE } from "./helpers/bridge-tiles";
 import { eventually, join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { freshRoom } from "./helpers/web-app";
 
@@ -18,19 +18,20 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
   const open: Participant[] = [];
 
   beforeAll(async () => {
-    stack = await startBridgeStack();
+    // debug: the bridge's key frames, key frame requests and layer changes, printed when the test fails
+    stack = await startBridgeStack({ LOG_LEVEL: "debug" });
   }, 300_000);
   afterAll(() => stack?.stop());
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === "fail") {
       for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
-      console.error(`bridge output (tail):\n${stack.bridge.output().slice(-3000)}`);
+      console.error(`bridge output (tail):\n${stack.bridge.output().slice(-20000)}`);
     }
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
   async function threeOnTheBridge(): Promise<[Participant, Participant, Participant]> {
-    const ps = await openReadyParticipants(stack.browser, `${stack.target.httpUrl}/${freshRoom("simulcast")}`, 3, { initScripts: [STEADY_MICROPHONE] });
+    const ps = await openReadyParticipants(stack.browser, `${stack.target.httpUrl}/${freshRoom("simulcast")}`, 3, { initScripts: [SPEAKING_MICROPHONE] });
     open.push(...ps);
     const [a, b, c] = ps as [Participant, Participant, Participant];
     for (const [p, nick] of [[a, "alice"], [b, "bob"], [c, "carol"]] as const) {
@@ -78,7 +79,9 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
     expect(sized.carol!.frameHeight).toBeLessThanOrEqual(180);
     // ...and the thumbnail keeps getting frames.
     const c0 = sized.carol!.framesDecoded;
-    await eventually(async () => ((await receivedFrom(bob.page)).carol?.framesDecoded ?? 0) > c0 + 10, "Carol's thumbnail to keep decoding");
+    await eventually(async () => ((seen = await receivedFrom(bob.page)).carol?.framesDecoded ?? 0) > c0 + 10, "Carol's thumbnail to keep decoding").catch((e: unknown) => {
+      throw new Error(`${String(e)}; Bob received ${JSON.stringify(seen)}, at the switch ${JSON.stringify(sized)}`);
+    });
 
     // Bob takes Alice off screen: after the report settles, no more of her video arrives; her voice does.
     await forceTile(bob.page, "alice", "display:none");

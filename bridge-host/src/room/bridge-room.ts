@@ -132,6 +132,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       producer.observer.once("close", () => {
         if (room.#speaker?.producerId === producer.id) room.#speaker = undefined;
       });
+      if (room.traceKeyFrames) room.log.debug("room.speaker", { nick: nick ?? "" });
       room.broadcast({ method: "activeSpeaker", data: room.#speaker });
     });
     return room;
@@ -394,7 +395,11 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#offScreen.delete(consumer);
       this.#wanted.delete(consumer);
     });
-    if (this.traceKeyFrames && consumer.kind === "video") this.#trace(consumer, `consumer ${peer.nick}<-${owner.nick}`);
+    if (this.traceKeyFrames && consumer.kind === "video") {
+      const who = `consumer ${peer.nick}<-${owner.nick}`;
+      this.#trace(consumer, who);
+      consumer.on("layerschange", (l) => this.log.debug("consumer.layers", { who, spatial: l?.spatialLayer ?? -1, temporal: l?.temporalLayer ?? -1 }));
+    }
     consumer.on("producerclose", () => {
       peer.consumers.delete(consumer.id);
       peer.notify({ method: "producerClosed", data: { producerId: consumer.producerId, consumerId: consumer.id } });
@@ -526,7 +531,12 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
   #trace(o: types.Producer | types.Consumer, who: string): void {
     void o.enableTraceEvent(["keyframe", "pli", "fir"]).catch(() => undefined);
     // Producer and Consumer both emit "trace" with {type, direction}; their event maps differ only in other events.
-    (o as types.Producer).on("trace", (t) => this.log.debug("media.trace", { who, type: t.type, direction: t.direction }));
+    // The SSRC tells a simulcast producer's layers apart (key frames: the packet's; PLI/FIR: the one asked).
+    (o as types.Producer).on("trace", (t) => {
+      const info = t.info as { ssrc?: number; rtpPacket?: { ssrc?: number } } | undefined;
+      const ssrc = info?.rtpPacket?.ssrc ?? info?.ssrc ?? 0;
+      this.log.debug("media.trace", { who, type: t.type, direction: t.direction, ssrc });
+    });
   }
 
   counts(): { peers: number; transports: number; producers: number; consumers: number } {

@@ -13,6 +13,11 @@ export interface Received {
   frameHeight: number;
   bytesReceived: number;
   framesDecoded: number;
+  /** for diagnosis: key frames decoded, frames received (assembled) and dropped, key frame requests sent (PLI) */
+  keyFramesDecoded: number;
+  framesReceived: number;
+  framesDropped: number;
+  pliCount: number;
   audioBytes: number;
 }
 
@@ -41,6 +46,10 @@ export async function receivedFrom(page: Page): Promise<Record<string, Received>
         frameHeight: vs.frameHeight || 0,
         bytesReceived: vs.bytesReceived || 0,
         framesDecoded: vs.framesDecoded || 0,
+        keyFramesDecoded: vs.keyFramesDecoded || 0,
+        framesReceived: vs.framesReceived || 0,
+        framesDropped: vs.framesDropped || 0,
+        pliCount: vs.pliCount || 0,
         audioBytes: (as && as.bytesReceived) || 0,
       };
     }
@@ -77,12 +86,13 @@ export async function speakerMarks(page: Page): Promise<Array<{ nick: string; at
 }
 
 /**
- * Init script: microphones that sound all the time (a 440 Hz tone through WebAudio) instead of Chromium's fake one,
- * which beeps briefly twice a second: a speech detector (the bridge's ActiveSpeakerObserver, after Volfin and Cohen's
- * dominant speaker identification) scores such sparse sound as barely speaking, and a switch of speaker then takes
- * many seconds where a person talking takes about one.
+ * Init script: microphones that sound like someone talking, instead of Chromium's fake one, which beeps briefly twice
+ * a second: a 440 Hz tone through WebAudio whose loudness swells and fades three times a second (syllables), from
+ * nearly silent to loud. The bridge's ActiveSpeakerObserver (Volfin and Cohen's dominant speaker identification)
+ * scores sparse beeps as barely speaking, and it takes the quietest level a speaker keeps sending as that speaker's
+ * background noise: a tone of constant loudness becomes, after some seconds, "noise" that never wins the floor again.
  */
-export const STEADY_MICROPHONE = `(() => {
+export const SPEAKING_MICROPHONE = `(() => {
   const md = navigator.mediaDevices;
   const orig = md.getUserMedia.bind(md);
   let tone; // one tone per page, a clone of its track per request
@@ -93,10 +103,16 @@ export const STEADY_MICROPHONE = `(() => {
       const ctx = new AudioContext();
       const osc = ctx.createOscillator();
       const gain = ctx.createGain();
-      gain.gain.value = 0.3;
+      gain.gain.value = 0.16; // swings from 0.01 to 0.31 with the syllable oscillator below
+      const syllables = ctx.createOscillator();
+      syllables.frequency.value = 3;
+      const depth = ctx.createGain();
+      depth.gain.value = 0.15;
+      syllables.connect(depth).connect(gain.gain);
       const dest = ctx.createMediaStreamDestination();
       osc.connect(gain).connect(dest);
       osc.start();
+      syllables.start();
       void ctx.resume();
       tone = dest.stream.getAudioTracks()[0];
     }
@@ -125,8 +141,9 @@ export interface BridgeStack {
   stop(): Promise<void>;
 }
 
-export async function startBridgeStack(): Promise<BridgeStack> {
-  const bridge = await startBridge();
+/** `bridgeEnv`: extra settings of the bridge host (e.g. LOG_LEVEL=debug: key frames, PLIs and layer changes logged). */
+export async function startBridgeStack(bridgeEnv: Record<string, string> = {}): Promise<BridgeStack> {
+  const bridge = await startBridge({ env: bridgeEnv });
   const [target, browser] = await Promise.all([
     startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
     launchBrowser(),

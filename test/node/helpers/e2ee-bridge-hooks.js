@@ -2,6 +2,7 @@
 // before it joins: MediaEncryption attached through the page's mediasoup-client hooks (onRtpSender, onRtpReceiver,
 // additionalSettings). Plain JavaScript: the node test project typechecks without DOM types.
 // __E2EE_WORKER_SOURCE__ is the worker the web build bundles, run from a blob: URL (same origin as the page).
+import { simulcastEncodings } from "../../../workers/web/src/call/simulcast";
 import { MediaEncryption } from "../../../workers/web/src/e2ee/transform";
 
 /* global __E2EE_WORKER_SOURCE__ */
@@ -20,4 +21,6 @@ window.e2eeBridge = {
     };
   },
   stats: () => enc.stats(),
+  /** the web app's simulcast encodings of a camera `height` lines high, all layers on */
+  simulcastEncodings: (height) => simulcastEncodings(height, null, false),
 };
