@@ -211,22 +211,30 @@ export class MediaCoordinator {
     });
   }
 
-  /** Alarm: is our bridge still answering? If not, move to another one. */
+  /**
+   * Alarm: is our bridge still answering? If not, move to another one. The health check itself runs outside the
+   * serialised operations: a frozen bridge takes the check's whole timeout to fail, and a report of that bridge by
+   * the pages (bridgeUnreachable, with its quick check) must not wait behind it to move the call.
+   */
   checkBridge(): Promise<void> {
-    return this.#serial(async () => {
-      const cur = this.host.load();
-      if (!cur.bridge) {
-        if (this.#wanted() !== "p2p") await this.#moveToBridge(new Set());
-        else this.host.scheduleCheck(undefined);
-        return;
-      }
-      const h = await this.cfg.control.health(cur.bridge.base);
-      if (h.healthy) {
-        this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
-        return;
-      }
-      await this.#moveToBridge(new Set([cur.bridge.base]));
-    });
+    const bridge = this.host.load().bridge;
+    const health = bridge ? this.cfg.control.health(bridge.base) : Promise.resolve(undefined);
+    return health.then((h) =>
+      this.#serial(async () => {
+        const cur = this.host.load();
+        if (!cur.bridge) {
+          if (this.#wanted() !== "p2p") await this.#moveToBridge(new Set());
+          else this.host.scheduleCheck(undefined);
+          return;
+        }
+        if (cur.bridge.base !== bridge?.base) return; // moved meanwhile (which scheduled its own check)
+        if (h?.healthy) {
+          this.host.scheduleCheck(Date.now() + HEALTH_INTERVAL_MS);
+          return;
+        }
+        await this.#moveToBridge(new Set([cur.bridge.base]));
+      }),
+    );
   }
 
   /** To a (new) bridge room, for the bridge or for standby (whichever the room wants once the room exists). */

@@ -292,6 +292,8 @@ describe("call machine: the bridge lost", () => {
     const out = h.send({ type: "link-failed", link, reason: "closed 1006" });
     expect(ofKind(out, "report-bridge")).toEqual([{ kind: "report-bridge", url: B1 }]);
     expect(ofKind(out, "fetch-media")).toEqual([]);
+    // before the dead link is closed (which takes the page a while)
+    expect(out.findIndex((e) => e.kind === "report-bridge")).toBeLessThan(out.findIndex((e) => e.kind === "link-close"));
     // The room's move comes as an announcement of the other bridge: a fresh move there.
     expect(only(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "bridge-connect")).toMatchObject({ url: B2, via: "fresh" });
   });
@@ -304,6 +306,7 @@ describe("call machine: the bridge lost", () => {
     expect(out).toContainEqual({ kind: "link-close", link });
     expect(ofKind(out, "report-bridge")).toEqual([]);
     expect(ofKind(out, "fetch-media")).toHaveLength(1);
+    expect(out.findIndex((e) => e.kind === "fetch-media")).toBeLessThan(out.findIndex((e) => e.kind === "link-close"));
     const again = only(h.send({ type: "media", ann: { mode: "bridge", url: B1, grant: "fresh" } }), "bridge-connect");
     expect(again).toMatchObject({ url: B1, grant: "fresh", via: "fresh" });
     expect(again.link).not.toBe(link);

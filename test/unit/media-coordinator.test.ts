@@ -182,6 +182,20 @@ describe("MediaCoordinator", () => {
       expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
     });
 
+    it("a report while the regular check of a frozen bridge waits for its answer moves the call at once, not after that check's timeout", async () => {
+      const t = await onBridgeA();
+      t.states["http://a.test"]!.healthGate = new Promise(() => undefined);
+      const regular = t.coord.checkBridge(); // waits up to the control client's timeout (3 s)
+      await new Promise((r) => setTimeout(r, 50));
+      const start = Date.now();
+      await t.coord.bridgeUnreachable("s1");
+      expect(Date.now() - start).toBeLessThan(PROBE_TIMEOUT_MS + 1000);
+      expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+      expect(t.sent).toEqual([{ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+      await regular; // finds the room moved meanwhile: nothing more
+      expect(t.sent).toHaveLength(1);
+    });
+
     it("a bridge that answers healthy stays (the reporter's own network failed); it is checked again only after PROBE_AGAIN_MS", async () => {
       const t = await onBridgeA();
       await t.coord.bridgeUnreachable("s1");

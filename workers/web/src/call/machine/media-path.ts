@@ -153,11 +153,11 @@ export function onBridgeFailed(s: CallState, attempt: number, reason: string, no
 export function onLinkFailed(s: CallState, link: LinkId, reason: string, restarted: boolean, now: number, out: Out): void {
   if (s.bridge?.link === link) {
     const url = s.bridge.url;
-    bridgeLost(s, reason, now, out);
-    if (s.mode !== "bridge") return;
     // The bridge recreated the room (bridge-host/PROTOCOL.md "Media worker restarts"): a fresh grant from the room
     // and we connect again, at once. Otherwise the bridge itself may be gone: the room checks and moves the call.
-    out.push(...(restarted ? [{ kind: "fetch-media" } as const] : report(url)));
+    // Asked first: closing the dead link and showing what is left takes the page a while.
+    if (s.mode === "bridge") out.push(...(restarted ? [{ kind: "fetch-media" } as const] : report(url)));
+    bridgeLost(s, reason, now, out);
   } else if (s.standby?.link === link) closeStandby(s, out);
   else if (s.previousBridge === link) s.previousBridge = undefined;
 }
