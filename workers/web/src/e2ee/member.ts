@@ -15,7 +15,7 @@
  * Every new epoch's frame keys, member list and safety code are published through GroupKeySource (keys.ts).
  */
 import { MlsGroup, newKeyPackage, type OwnKeyPackage } from "./group";
-import type { EpochKeys, GroupKeySource, GroupMember } from "./keys";
+import { EpochSource } from "./epoch-source";
 
 export type DsRequest =
   | { kind: "key-package"; keyPackage: Uint8Array }
@@ -44,31 +44,21 @@ export interface MemberOptions {
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 
-interface Epoch {
-  keys: EpochKeys;
-  members: GroupMember[];
-  code: string;
-}
-
-export class MlsMember implements GroupKeySource {
+export class MlsMember extends EpochSource {
   readonly #ds: DsTransport;
   readonly #newIdentity: () => string;
   readonly #newGroupId: () => Uint8Array;
-  readonly #log: (msg: string) => void;
-  readonly #subs = new Set<(k: EpochKeys) => void>();
-  readonly #changeSubs = new Set<() => void>();
   #queue: Promise<void> = Promise.resolve();
   /** bumped by publish(): work of an earlier session is dropped */
   #generation = 0;
   #own: OwnKeyPackage | undefined;
   #group: MlsGroup | undefined;
-  #epoch: Epoch | undefined;
 
   constructor(ds: DsTransport, opts: MemberOptions = {}) {
+    super(opts.log ?? ((m) => console.warn(`mls: ${m}`)));
     this.#ds = ds;
     this.#newIdentity = opts.newIdentity ?? (() => hex(crypto.getRandomValues(new Uint8Array(8))));
     this.#newGroupId = opts.newGroupId ?? (() => crypto.getRandomValues(new Uint8Array(16)));
-    this.#log = opts.log ?? ((m) => console.warn(`mls: ${m}`));
   }
 
   /** Our identity in the current session (announced in our presence), once a KeyPackage was made. */
@@ -80,12 +70,12 @@ export class MlsMember implements GroupKeySource {
   publish(): Promise<string> {
     const gen = ++this.#generation;
     this.#group = undefined;
-    this.#setEpoch(undefined);
+    this.setEpoch(undefined);
     const own = newKeyPackage(this.#newIdentity());
     void this.#enqueue(gen, async () => {
       this.#own = await own;
       const a = await this.#ds.request({ kind: "key-package", keyPackage: this.#own.encoded });
-      if (!a.ok) this.#log(`key package refused: ${a.condition} ${a.text ?? ""}`);
+      if (!a.ok) this.log(`key package refused: ${a.condition} ${a.text ?? ""}`);
     });
     return own.then((o) => o.identity);
   }
@@ -93,28 +83,6 @@ export class MlsMember implements GroupKeySource {
   /** A payload from the room (in arrival order). */
   receive(p: RoomPayload): Promise<void> {
     return this.#enqueue(this.#generation, () => this.#handle(p));
-  }
-
-  // --- GroupKeySource
-
-  onEpoch(cb: (k: EpochKeys) => void): () => void {
-    this.#subs.add(cb);
-    return () => this.#subs.delete(cb);
-  }
-  current(): EpochKeys | undefined {
-    return this.#epoch?.keys;
-  }
-  members(): GroupMember[] {
-    return this.#epoch?.members ?? [];
-  }
-  safetyCode(): string | undefined {
-    return this.#epoch?.code;
-  }
-
-  /** Called whenever the epoch changes, including leaving the group (the safety code's view). */
-  onChange(cb: () => void): () => void {
-    this.#changeSubs.add(cb);
-    return () => this.#changeSubs.delete(cb);
   }
 
   // ---
@@ -125,7 +93,7 @@ export class MlsMember implements GroupKeySource {
       try {
         await fn();
       } catch (e) {
-        this.#log(e instanceof Error ? e.message : String(e));
+        this.log(e instanceof Error ? e.message : String(e));
       }
     };
     this.#queue = this.#queue.then(run);
@@ -145,7 +113,7 @@ export class MlsMember implements GroupKeySource {
         await g.process(p.message);
         if (g.removed) {
           this.#group = undefined;
-          this.#setEpoch(undefined);
+          this.setEpoch(undefined);
           return;
         }
         return this.#announce(g);
@@ -167,7 +135,7 @@ export class MlsMember implements GroupKeySource {
     if (this.#group) return;
     const g = await MlsGroup.create(this.#newGroupId(), own);
     const a = await this.#ds.request({ kind: "create", groupInfo: await g.groupInfo() });
-    if (!a.ok) return this.#log(`create refused: ${a.condition} ${a.text ?? ""}`); // another was first: we will be added
+    if (!a.ok) return this.log(`create refused: ${a.condition} ${a.text ?? ""}`); // another was first: we will be added
     this.#group = g;
     await this.#announce(g);
   }
@@ -189,30 +157,14 @@ export class MlsMember implements GroupKeySource {
       removes: remove,
     });
     // refused (another commit won this epoch): the room relays it and asks again on the next epoch
-    if (!a.ok) return this.#log(`commit on epoch ${epoch} refused: ${a.condition} ${a.text ?? ""}`);
+    if (!a.ok) return this.log(`commit on epoch ${epoch} refused: ${a.condition} ${a.text ?? ""}`);
     g.apply(p);
     await this.#announce(g);
   }
 
   async #announce(g: MlsGroup): Promise<void> {
     const keys = await g.epochKeys();
-    this.#setEpoch({ keys, members: g.members().map((m) => ({ identity: m.identity, leaf: m.index })), code: g.safetyCode() });
+    this.setEpoch({ keys, members: g.members().map((m) => ({ identity: m.identity, leaf: m.index })), code: g.safetyCode() });
   }
 
-  #setEpoch(e: Epoch | undefined): void {
-    const had = this.#epoch;
-    this.#epoch = e;
-    if (had || e) for (const cb of [...this.#changeSubs]) cb();
-    if (!e) return;
-    // diagnostics (performance timeline): when each epoch's keys were ready
-    const perf = (globalThis as { performance?: { mark?: (name: string, o: { detail: unknown }) => unknown } }).performance;
-    perf?.mark?.("parley:mls-epoch", { detail: { epoch: String(e.keys.epoch) } });
-    for (const cb of [...this.#subs]) {
-      try {
-        cb(e.keys);
-      } catch (err) {
-        this.#log(`epoch listener failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  }
 }

@@ -10,15 +10,9 @@
  *    MlsMember, kept in step by the worker's messages, so frame encryption and the safety panel read it synchronously.
  * Only types come from member.ts here: the page never loads ts-mls.
  */
-import type { EpochKeys, GroupKeySource, GroupMember } from "./keys";
+import { EpochSource, type EpochView } from "./epoch-source";
+import type { EpochKeys, GroupMember } from "./keys";
 import type { DsAnswer, DsRequest, DsTransport, RoomPayload } from "./member";
-
-/** One epoch as the page mirrors it (undefined: not in a group). */
-interface EpochView {
-  keys: EpochKeys;
-  members: GroupMember[];
-  code: string;
-}
 
 type ToMember = { t: "publish"; n: number } | { t: "receive"; p: RoomPayload } | { t: "answer"; id: number; a: DsAnswer };
 type FromMember =
@@ -84,16 +78,14 @@ export function serveMember(port: Endpoint, make: (ds: DsTransport) => ServedMem
 }
 
 /** Page side: the member in the worker behind `port`, its Delivery Service requests sent through `ds`. */
-export class RemoteMember implements GroupKeySource {
+export class RemoteMember extends EpochSource {
   readonly #port: Endpoint;
-  readonly #subs = new Set<(k: EpochKeys) => void>();
-  readonly #changeSubs = new Set<() => void>();
   readonly #published = new Map<number, { resolve: (identity: string) => void; reject: (e: Error) => void }>();
   #n = 0;
   #identity: string | undefined;
-  #epoch: EpochView | undefined;
 
   constructor(port: Endpoint, ds: DsTransport) {
+    super((m) => console.warn(`mls: ${m}`));
     this.#port = port;
     port.onmessage = (e: MessageEvent) => {
       const m = e.data as FromMember;
@@ -111,7 +103,7 @@ export class RemoteMember implements GroupKeySource {
         case "request":
           return void ds.request(m.r).then((a) => this.#port.postMessage({ t: "answer", id: m.id, a } satisfies ToMember));
         case "epoch":
-          return this.#setEpoch(m.epoch);
+          return this.setEpoch(m.epoch);
         default: {
           const never: never = m;
           throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -128,7 +120,7 @@ export class RemoteMember implements GroupKeySource {
   /** Start over as a new member (member.ts publish): the old group's keys are gone at once. */
   publish(): Promise<string> {
     const n = ++this.#n;
-    this.#setEpoch(undefined);
+    this.setEpoch(undefined);
     this.#port.postMessage({ t: "publish", n } satisfies ToMember);
     return new Promise((resolve, reject) => this.#published.set(n, { resolve, reject }));
   }
@@ -142,40 +134,5 @@ export class RemoteMember implements GroupKeySource {
   fail(message: string): void {
     for (const p of this.#published.values()) p.reject(new Error(message));
     this.#published.clear();
-  }
-
-  onEpoch(cb: (k: EpochKeys) => void): () => void {
-    this.#subs.add(cb);
-    return () => this.#subs.delete(cb);
-  }
-  current(): EpochKeys | undefined {
-    return this.#epoch?.keys;
-  }
-  members(): GroupMember[] {
-    return this.#epoch?.members ?? [];
-  }
-  safetyCode(): string | undefined {
-    return this.#epoch?.code;
-  }
-  onChange(cb: () => void): () => void {
-    this.#changeSubs.add(cb);
-    return () => this.#changeSubs.delete(cb);
-  }
-
-  #setEpoch(e: EpochView | undefined): void {
-    const had = this.#epoch;
-    this.#epoch = e;
-    if (had || e) for (const cb of [...this.#changeSubs]) cb();
-    if (!e) return;
-    // diagnostics (the page's performance timeline): when each epoch's keys reached the page
-    const perf = (globalThis as { performance?: { mark?: (name: string, o: { detail: unknown }) => unknown } }).performance;
-    perf?.mark?.("parley:mls-epoch", { detail: { epoch: String(e.keys.epoch) } });
-    for (const cb of [...this.#subs]) {
-      try {
-        cb(e.keys);
-      } catch (err) {
-        console.warn(`mls: epoch listener failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
   }
 }
