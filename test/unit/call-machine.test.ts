@@ -510,6 +510,20 @@ describe("call machine: local devices and toggles", () => {
     expect(only(out, "av")).toEqual({ kind: "av", av: { audio: true, video: false, screen: false }, presence: false });
   });
 
+  it("devices that come while the join presence is on its way are announced once we are in the room", () => {
+    const h = new CallHarness({ devices: { audio: false, video: false } });
+    h.send({ type: "join-sent", nick: "alice" }); // the join presence says: no microphone, no camera
+    h.arrive("bob");
+    expect(only(h.send({ type: "devices", audio: true, video: true }), "av").presence).toBe(false); // not in the room yet
+    const joined = h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    expect(only(joined, "av")).toEqual({ kind: "av", av: { audio: true, video: true, screen: false }, presence: true });
+  });
+
+  it("a join whose presence already said it all sends no second presence", () => {
+    const h = new CallHarness();
+    expect(ofKind(h.join("alice", ["bob"]), "av")).toEqual([]);
+  });
+
   it("a device the person turned off stays off when it becomes ready", () => {
     const h = new CallHarness({ want: { audio: true, video: false }, devices: { audio: false, video: false } });
     h.join("alice");

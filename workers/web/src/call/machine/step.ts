@@ -60,6 +60,7 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
     case "join-sent":
       s.nick = ev.nick;
       s.joining = true;
+      s.joinAv = s.av;
       s.occupantsBeforeJoin = undefined;
       break;
     case "occupants-before-join":
@@ -74,6 +75,9 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       s.joining = false;
       s.joinedAt = now;
       out.push({ kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      // Devices that came (or a toggle) while the join was on its way changed nothing the room knows: say so now.
+      if (s.joinAv && !sameAv(s.joinAv, s.av)) out.push({ kind: "av", av: s.av, presence: true });
+      s.joinAv = undefined;
       if (rejoin) {
         s.reconnecting = false;
         out.push({ kind: "view-connection", state: "connected" }, { kind: "clear-timer", timer: "reconnect" });
@@ -321,8 +325,10 @@ function linksCarrying(s: CallState): LinkId[] {
   return links.filter((l): l is LinkId => l !== undefined);
 }
 
+const sameAv = (a: AvState, b: AvState): boolean => a.audio === b.audio && a.video === b.video && a.screen === b.screen;
+
 function setAv(s: CallState, av: AvState, out: CallEffect[]): void {
-  const changed = av.audio !== s.av.audio || av.video !== s.av.video || av.screen !== s.av.screen;
+  const changed = !sameAv(av, s.av);
   s.av = av;
   if (changed) out.push({ kind: "av", av, presence: s.joined });
 }

@@ -26,6 +26,8 @@ export interface CallState {
   joined: boolean;
   /** Between sending a join presence and receiving our own (XEP-0045 §7.2.3: the roster comes first). */
   joining: boolean;
+  /** The a/v state our last join presence announced (the shell builds it from `av` right after join-sent). */
+  joinAv: AvState | undefined;
   /** The XMPP stream dropped and we wait for it to come back (then rejoin with the same nick). */
   reconnecting: boolean;
   /**
@@ -202,6 +204,7 @@ export function initialState(init: { want: { audio: boolean; video: boolean }; d
     affiliation: "none",
     joined: false,
     joining: false,
+    joinAv: undefined,
     reconnecting: false,
     pathsStale: false,
     unconfirmed: undefined,
