@@ -7,6 +7,7 @@
  *   - a receiver with the wrong key: nothing gets through its transform, nothing decodes;
  *   - keys arriving late: the sender sends nothing before its key; the receiver drops frames until its key, then
  *     asks for a key frame and decodes;
+ *   - keys a moment late (a membership change): frames wait for them, none is dropped, no key frame is asked for;
  *   - the per-frame overhead (SFrame header + 16-byte tag) seen in the audio packets' sizes.
  */
 import { createServer, type Server } from "node:http";
@@ -235,11 +236,43 @@ describe("media encryption transform in real Chromium", () => {
             90_000,
           );
           console.log(`${path}: key-frame events ${JSON.stringify(s.keyFrameEvents)}, receiver pliCount ${s.inbound.video.pliCount}`);
-          // The worker told the page the decoder needed a key frame; RTCRtpScriptTransform has already asked for it.
-          expect(s.keyFrameEvents.length).toBeGreaterThan(0);
+          // A key frame was asked for: by the worker (it tells the page; RTCRtpScriptTransform has already asked), or by
+          // Chromium's receiver itself when its decoder went long without frames.
+          expect(s.keyFrameEvents.length + (s.inbound.video.pliCount ?? 0)).toBeGreaterThan(0);
           for (const e of s.keyFrameEvents) {
             expect(e).toMatchObject({ participant: "alice", kind: "video", requested: path === "script-transform" });
           }
+        } finally {
+          await close(id);
+        }
+      });
+
+      it("keys a moment late, as around a membership change: frames wait for them, nothing is dropped and no key frame is asked for", { timeout: 120_000 }, async () => {
+        const id = await open(path, {}, {});
+        try {
+          // The camera encodes before the sender has its key...
+          await eventually(async () => ((await state(id)).outbound.video.framesEncoded ?? 0) > 3, "frames encoded before the sender's key", 60_000);
+          await new Promise((r) => setTimeout(r, 300));
+          await setKey(id, "send", 4);
+          // ...and the receiver gets frames before it has its key.
+          await eventually(async () => ((await state(id)).inbound.video.packetsReceived ?? 0) > 10, "packets received before the receiver's key", 60_000);
+          await new Promise((r) => setTimeout(r, 300));
+          await setKey(id, "recv", 4);
+          const s = await eventually(
+            async () => {
+              const s = await state(id);
+              return (s.inbound.video.framesDecoded ?? 0) > 30 && s.picture.stddev > PICTURE_STDDEV ? s : undefined;
+            },
+            "decoded video",
+            90_000,
+          );
+          const drops = (side: StreamStats[], kind: string) => ({ kind, dropped: stream(side, kind).dropped, why: stream(side, kind).lastDrop });
+          for (const kind of ["video", "audio"]) expect(drops(s.send, kind), "sender").toEqual({ kind, dropped: 0, why: undefined });
+          expect(drops(s.recv, "video"), "receiver").toEqual({ kind: "video", dropped: 0, why: undefined });
+          // (Chromium hands the audio receiver an occasional frame too short to be one of ours: not a key matter.)
+          expect(stream(s.recv, "audio").lastDrop ?? "", "audio receiver").not.toMatch(/key/);
+          // The worker never had to ask for a key frame (Chromium's receiver may ask by itself while frames wait).
+          expect(s.keyFrameEvents).toEqual([]);
         } finally {
           await close(id);
         }

@@ -200,6 +200,27 @@ describe("FrameKeys: per-sender keys, epochs and replay", () => {
     expect((await bob.decrypt("opus", await alice.encrypt("opus", new Uint8Array([0xfc, 9])))).epoch).toBe(18n);
   });
 
+  it("tells a frame of an epoch still to come (worth holding) from one of an epoch already forgotten", async () => {
+    const now = { t: 0 };
+    const { alice, bob } = setup(now);
+    const sender = (epoch: bigint) => {
+      const k = new FrameKeys({ now: () => now.t });
+      k.setEpoch({ epoch, baseKey: base(Number(epoch)), leafCount: 2, ownIndex: 0 });
+      return k.encrypt("opus", new Uint8Array([0xfc, 1, 2]));
+    };
+    const newcomer = new FrameKeys({ now: () => now.t });
+    // no keys at all yet: whatever epoch, it may come
+    await expect(newcomer.decrypt("opus", await alice.encrypt("opus", new Uint8Array([0xfc, 1])))).rejects.toMatchObject({ reason: "no-key", keyMayCome: true });
+    // bob is on epoch 1: epochs 2 and 9 may come; 10 (= 1 + 9) and 0 (just before 1, forgotten or never had) may not
+    for (const [epoch, mayCome] of [[2n, true], [9n, true], [10n, false], [16n, false]] as const) {
+      await expect(bob.decrypt("opus", await sender(epoch))).rejects.toMatchObject({ reason: "no-key", keyMayCome: mayCome });
+    }
+    // failures other than a missing key are never worth holding
+    const tampered = await alice.encrypt("opus", new Uint8Array([0xfc, 1, 2]));
+    tampered[tampered.length - 1]! ^= 1;
+    await expect(bob.decrypt("opus", tampered)).rejects.toMatchObject({ reason: "auth", keyMayCome: false });
+  });
+
   it("gives each sender index and each context its own key", async () => {
     const now = { t: 0 };
     const carol = new FrameKeys({ now: () => now.t });

@@ -3,13 +3,16 @@
  * One worker per page holds the SFrame keys (FrameKeys) for all streams; frames arrive either through
  * RTCRtpScriptTransform (`rtctransform` event) or as the streams of createEncodedStreams() posted by the page.
  * Rules (fail closed):
- *   - a sender with no key drops the frame: nothing leaves unencrypted;
- *   - a receiver drops every frame it cannot decrypt (no key yet, wrong key, replay, junk), so the decoder never sees
- *     ciphertext; once frames decrypt again after drops, it asks for a key frame (the decoder's references are gone);
+ *   - a sender with no key holds the frame until the key comes, a moment at most, then drops it: nothing leaves
+ *     unencrypted;
+ *   - a receiver holds a frame of an epoch whose keys may still come (key-wait.ts), a moment at most; it drops every
+ *     frame it cannot decrypt (no key, wrong key, replay, junk), so the decoder never sees ciphertext; once frames
+ *     decrypt again after drops, it asks for a key frame (the decoder's references are gone);
  *   - a codec other than VP8 (video) or Opus (audio) is dropped, since its clear bytes are unknown (codec.ts).
  */
 import { codecFromMime, type MediaCodec } from "./codec";
-import { FrameKeys } from "./frame-keys";
+import { FrameDecryptError, FrameKeys } from "./frame-keys";
+import { HoldWindow, KeyWait, withKeys } from "./key-wait";
 import type { FromWorker, StreamInfo, StreamStats, ToWorker } from "./transform-protocol";
 
 /** RTCEncodedVideoFrame / RTCEncodedAudioFrame, the parts used here */
@@ -35,9 +38,16 @@ interface WorkerScope {
 
 /** at most one key-frame request per stream in this many ms (the sender answers each one with a large frame) */
 const KEY_FRAME_REQUEST_GAP_MS = 1000;
+/**
+ * How long a stream holds a frame whose keys have not come yet (key-wait.ts): a membership change reaches the pages
+ * within a few hundred ms of each other, more on a busy machine.
+ */
+const HOLD_MS = 1500;
 
 const scope = self as unknown as WorkerScope;
 const keys = new FrameKeys({ now: () => Date.now() });
+const keyWait = new KeyWait();
+class NoKeyYet extends Error {}
 const streams = new Map<number, StreamStats>();
 /** senders that dropped frames for lack of a key: on the first key they ask their encoder for a key frame */
 const senderWaiting = new Map<number, ScriptTransformer | undefined>();
@@ -59,23 +69,29 @@ function drop(st: StreamStats, why: string): void {
 }
 
 function sendTransform(st: StreamStats, transformer: ScriptTransformer | undefined): Transformer<EncodedFrame, EncodedFrame> {
+  const hold = new HoldWindow(HOLD_MS);
   return {
     async transform(frame, controller) {
       const codec = codecOf(st.info.kind, frame);
       if (!codec) return drop(st, "unsupported codec");
-      if (keys.epoch === undefined) {
-        senderWaiting.set(st.info.id, transformer);
-        return drop(st, "no key");
-      }
       const plain = new Uint8Array(frame.data);
       try {
-        const out = await keys.encrypt(codec, plain, st.info.context);
+        const out = await withKeys(
+          () => {
+            if (keys.epoch === undefined) throw new NoKeyYet("no key");
+            return keys.encrypt(codec, plain, st.info.context);
+          },
+          (e) => e instanceof NoKeyYet,
+          hold,
+          keyWait,
+        );
         frame.data = out.buffer as ArrayBuffer;
         st.passed++;
         st.bytesIn += plain.length;
         st.bytesOut += out.length;
         controller.enqueue(frame);
       } catch (e) {
+        if (e instanceof NoKeyYet) senderWaiting.set(st.info.id, transformer);
         drop(st, (e as Error).message);
       }
     },
@@ -86,13 +102,19 @@ function receiveTransform(st: StreamStats, transformer: ScriptTransformer | unde
   /** frames were dropped since the last video key frame that got through: the decoder cannot go on */
   let broken = false;
   let lastRequest = -Infinity;
+  const hold = new HoldWindow(HOLD_MS);
   return {
     async transform(frame, controller) {
       const codec = codecOf(st.info.kind, frame);
       if (!codec) return drop(st, "unsupported codec");
       const data = new Uint8Array(frame.data);
       try {
-        const { frame: plain } = await keys.decrypt(codec, data);
+        const { frame: plain } = await withKeys(
+          () => keys.decrypt(codec, data),
+          (e) => e instanceof FrameDecryptError && e.keyMayCome,
+          hold,
+          keyWait,
+        );
         frame.data = plain.buffer as ArrayBuffer;
         st.passed++;
         st.bytesIn += data.length;
@@ -142,6 +164,7 @@ scope.onmessage = (e) => {
   switch (m.type) {
     case "epoch": {
       keys.setEpoch(m.keys);
+      keyWait.keysChanged();
       // Receivers could not decode anything before: the first frames our senders encrypt must be a key frame.
       for (const t of senderWaiting.values()) t?.generateKeyFrame?.().catch(() => undefined);
       senderWaiting.clear();

@@ -85,6 +85,8 @@ export class FrameDecryptError extends SFrameError {
   constructor(
     readonly reason: DecryptFailure,
     message: string,
+    /** `no-key` for an epoch that may still come (not one already forgotten): worth holding the frame a moment */
+    readonly keyMayCome = false,
   ) {
     super(message);
   }
@@ -182,7 +184,7 @@ export class FrameKeys {
     this.#expire(now);
     const low = Number(header.kid & EPOCH_MASK);
     const entry = this.#epochs.get(low);
-    if (!entry) throw new FrameDecryptError("no-key", "no keys for this frame's epoch");
+    if (!entry) throw new FrameDecryptError("no-key", "no keys for this frame's epoch", this.#mayCome(low));
     const parts = splitKid(header.kid, entry.leafCount);
     if (parts.context >= BigInt(MAX_CONTEXTS)) throw new FrameDecryptError("malformed", "KID context out of range");
     if (parts.index >= entry.leafCount) throw new FrameDecryptError("no-key", "sender index outside this epoch's tree");
@@ -203,6 +205,17 @@ export class FrameKeys {
     out.set(data.subarray(0, clear));
     out.set(pt, clear);
     return { frame: out, epoch: entry.epoch, senderIndex: parts.index };
+  }
+
+  /**
+   * Whether an epoch with these low bits, not among ours, may be one still to come: with none yet, or up to half the
+   * 2^E epoch space ahead of the current one. Further "ahead" means so far behind that it was forgotten.
+   */
+  #mayCome(low: number): boolean {
+    const cur = this.#current;
+    if (!cur) return true;
+    const ahead = (low - Number(cur.epoch & EPOCH_MASK) + (1 << EPOCH_BITS)) % (1 << EPOCH_BITS);
+    return ahead >= 1 && ahead <= 1 << (EPOCH_BITS - 1);
   }
 
   #markSeen(kid: bigint, ctr: bigint): void {

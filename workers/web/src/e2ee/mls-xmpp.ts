@@ -181,7 +181,9 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
   const member = new RemoteMember(worker, {
     async request(r: DsRequest): Promise<DsAnswer> {
       try {
+        performance.mark(`parley:mls-tx:${r.kind}`);
         await client.sendIQ({ to: roomJid, type: "set", ...wireRequest(r) });
+        performance.mark(`parley:mls-ack:${r.kind}`);
         return { ok: true };
       } catch (e) {
         const err = (e as { error?: { condition?: string; text?: string } }).error;
@@ -192,7 +194,9 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
   const onMessage = (msg: ReceivedMessage): void => {
     if (msg.type !== "headline" || !msg.from || !JID.equalBare(msg.from, roomJid) || JID.getResource(msg.from)) return;
     const p = payloadOf(msg);
-    if (p) member.receive(p);
+    if (!p) return;
+    performance.mark(`parley:mls-rx:${p.kind}`);
+    member.receive(p);
   };
   worker.onerror = (e) => {
     console.warn(`MLS worker failed: ${e.message}`);
