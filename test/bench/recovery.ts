@@ -6,7 +6,8 @@
  * Faults: `kill` (SIGKILL of the bridge host), `freeze` (SIGSTOP: sockets open, nothing answers), `worker` (SIGKILL
  * of the room's mediasoup worker). Each round: a fresh room of three on the bridge, the fault, then the time until
  * every page decodes video from both others again. Targets: kill ≤ 2 s, freeze ≤ 3 s, worker ≤ 2 s.
- * Options: --rounds N (per fault, default 5), --faults kill,freeze,worker.
+ * Options: --rounds N (per fault, default 5), --faults kill,freeze,worker, --marks (per round: when each page saw
+ * each other again, and the app's bridge marks in ms after the fault).
  * Prints figures; exits 0 even when a target is missed (it's a measurement, not a test).
  */
 import { loadavg } from "node:os";
@@ -39,6 +40,10 @@ try {
         const res = await failAndRecover(stack, ps, fault);
         results.set(fault, [...(results.get(fault) ?? []), res.recoveryMs]);
         console.log(`${fault} round ${r + 1}: ${res.recoveryMs} ms (load avg ${loadavg()[0]!.toFixed(1)})`);
+        if (args.includes("--marks")) {
+          console.log(`  per pair (ms): ${JSON.stringify(res.perPair)}`);
+          for (const [i, m] of res.marks.entries()) console.log(`  page ${i + 1}: ${m}`);
+        }
       } catch (e) {
         console.log(`${fault} round ${r + 1}: failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
       } finally {

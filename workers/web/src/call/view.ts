@@ -307,17 +307,13 @@ export class CallView {
     const path = mode === "p2p" ? "Direct" : "Via the bridge";
     this.#mode.textContent = this.#e2ee
       ? `${path} · Encrypted end to end${mode === "p2p" && alone ? " (waiting for others)" : ""}`
-      : mode === "p2p"
-        ? alone
-          ? "Direct · encrypted (waiting for others)"
-          : "Direct · encrypted end to end"
-        : "Via the bridge · encrypted in transit";
+      : `${path} · Encrypted in transit${mode === "p2p" && alone ? " (waiting for others)" : ""}`;
     this.#mode.title = this.#e2ee
       ? mode === "p2p"
         ? "Every audio and video frame is encrypted in the browser with keys only the people in this call hold, and sent directly between browsers (or through a TURN relay)."
         : "Every audio and video frame is encrypted in the browser with keys only the people in this call hold: Parley's media bridge forwards frames it cannot read."
       : mode === "p2p"
-        ? "Audio and video go directly between browsers (or through a TURN relay that cannot decrypt them), encrypted with DTLS-SRTP."
+        ? "Audio and video go directly between browsers (or through a TURN relay that cannot decrypt them), encrypted with DTLS-SRTP, whose keys are not checked end to end."
         : "Audio and video go through Parley's media bridge, encrypted on each hop (DTLS-SRTP). The bridge forwards media and does not record it.";
   }
 
