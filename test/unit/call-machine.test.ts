@@ -312,7 +312,7 @@ describe("call machine: the bridge lost", () => {
     expect(again.link).not.toBe(link);
   });
 
-  it("a stalled bridge link is reported, once per link until REPORT_AGAIN_MS, and kept until the room moves the call", () => {
+  it("a stalled bridge link is reported, once per link until REPORT_AGAIN_MS, and closed when the room moves the call", () => {
     const h = new CallHarness();
     h.join("alice", ["bob", "carol"]);
     const link = h.onBridge(B1);
@@ -323,10 +323,35 @@ describe("call machine: the bridge lost", () => {
     expect(h.send({ type: "link-stalled", link })).toEqual([]);
     h.advance(1);
     expect(ofKind(h.send({ type: "link-stalled", link }), "report-bridge")).toHaveLength(1);
-    // The room moves the call: the stalled link stays until the new one carries.
-    const c = only(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "bridge-connect");
+    // The room moves the call: the stalled link goes at once (its encoders would only slow the move down).
+    const moved = h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } });
+    expect(moved).toContainEqual({ kind: "link-close", link });
+    expect(ofKind(moved, "report-bridge")).toEqual([]);
+    const c = only(moved, "bridge-connect");
+    expect(c).toMatchObject({ url: B2, via: "fresh" });
+    h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link });
+    expect(ofKind(h.send({ type: "bridge-carrying", attempt: c.attempt, link: c.link }), "link-close")).toEqual([]);
+    expect(h.s.bridge?.link).toBe(c.link);
+  });
+
+  it("a move for another reason (the bridge drains) keeps the old link until the new one carries", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    const moved = h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } });
+    expect(ofKind(moved, "link-close")).toEqual([]);
+    const c = only(moved, "bridge-connect");
     h.send({ type: "bridge-linked", attempt: c.attempt, link: c.link });
     expect(h.send({ type: "bridge-carrying", attempt: c.attempt, link: c.link })).toContainEqual({ kind: "link-close", link });
+  });
+
+  it("a stall reported long before a move does not cost the move its make-before-break", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob", "carol"]);
+    const link = h.onBridge(B1);
+    h.send({ type: "link-stalled", link });
+    h.advance(5000);
+    expect(ofKind(h.send({ type: "media", ann: { mode: "bridge", url: B2, grant: "g" } }), "link-close")).toEqual([]);
   });
 
   it("a stall of a link that is not the bridge we are on is not reported", () => {

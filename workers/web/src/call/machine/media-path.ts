@@ -59,6 +59,7 @@ export function onMedia(s: CallState, ann: MediaAnnouncement, now: number, out: 
       s.pathsStale = false;
       s.bridgeUrl = ann.url;
       s.mode = "bridge";
+      if (stalledBridge(s, now)) dropBridge(s, now, out);
       switchToBridge(s, ann.url, ann.grant, out);
       return;
     case "lobby":
@@ -78,6 +79,16 @@ export function onMedia(s: CallState, ann: MediaAnnouncement, now: number, out: 
     default:
       throw new Error(`unhandled media mode ${(ann satisfies never) as string}`);
   }
+}
+
+/**
+ * Is the bridge link we are on one we reported stalled just now? The room moves us off it because that bridge does
+ * not answer it either, so no make-before-break with it: its senders would go on encoding (each simulcast layer,
+ * each frame encrypted) for nobody while the next link is set up, and on a busy machine that made the move seconds
+ * slower (docs/benchmarks.md). A move for another reason (a bridge draining) keeps the old link until the new carries.
+ */
+function stalledBridge(s: CallState, now: number): boolean {
+  return s.bridge !== undefined && s.reported?.link === s.bridge.link && now - s.reported.at < REPORT_AGAIN_MS;
 }
 
 /** Make-before-break (direct -> bridge): connect to the bridge, send and receive there, then end direct sessions. */
