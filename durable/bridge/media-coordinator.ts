@@ -12,9 +12,10 @@
  * - `checkBridge()` (the room's alarm, every HEALTH_INTERVAL_MS while a bridge room is kept) replaces a bridge that
  *   stopped answering by another one and re-announces; `bridgeDraining()` does the same when a bridge says it is
  *   shutting down, and `bridgeUnreachable()` when an occupant reports that the bridge does not answer it (its socket
- *   closed, or stalls) and a quick health check of our own confirms it: a report alone moves nothing, since one
- *   person's own network failing looks the same to their page. Reports are bounded per session, and reports that
- *   come together (every page notices at once) share one check.
+ *   closed, or stalls) and a quick health check of our own confirms it, or most of the room reports it while that
+ *   check waits: one report alone moves nothing, since one person's own network failing looks the same to their
+ *   page. Reports are bounded per session, and reports that come together (every page notices at once) share one
+ *   check.
  * - `removed()` and `lobbyLocked()` have the bridge room close what a person no longer may have there: a kicked
  *   occupant's connection (by nick), the lobby connections of a session that went or was kicked (by lobby id,
  *   contract/grants.ts lobbyIdFor), every lobby connection once the room is locked (bridge-host/PROTOCOL.md
@@ -33,6 +34,8 @@ const HEALTH_INTERVAL_MS = 5_000;
  * (its control listener, next to the room's), a frozen host or one off the network never does.
  */
 export const PROBE_TIMEOUT_MS = 500;
+/** Reports of the same bridge from this many sessions at least (and most of the room) move it at once (#quorum). */
+export const QUORUM_MIN = 2;
 /** A reported bridge found healthy is not checked again within this long (a page whose own network failed reports on). */
 export const PROBE_AGAIN_MS = 2_000;
 /** Each session may have the room check its bridge at most REPORTS_PER_WINDOW times per REPORT_WINDOW_MS. */
@@ -88,8 +91,8 @@ export class MediaCoordinator {
   #chain: Promise<unknown> = Promise.resolve();
   /** The bridge the last move to the bridge picked: the next move asks it for the room early (#moveToBridge). */
   #lastPick: string | undefined;
-  /** The check of a reported bridge in progress (reports meanwhile share it). */
-  #probe: Promise<void> | undefined;
+  /** The check of a reported bridge in progress: reports meanwhile share it, and their sessions count (#quorum). */
+  #probe: { done: Promise<void>; reporters: Set<string>; confirm(): void } | undefined;
   /** The last reported bridge found healthy, and when. */
   #healthy: { base: string; at: number } | undefined;
   /** per session: when its recent reports were taken (REPORTS_PER_WINDOW) */
@@ -134,31 +137,48 @@ export class MediaCoordinator {
 
   /**
    * An occupant (session `session`) reports that the room's bridge does not answer it. Check the bridge with a
-   * short timeout; if it does not answer us either, move the room to another bridge now (instead of at the next
-   * alarm). Returns once handled (or dropped: over the session's bound, checked healthy just now, or a check is
+   * short timeout; if it does not answer us either, or most of the room reports it meanwhile, move the room to
+   * another bridge now (instead of at the next alarm). Returns once handled (or dropped: over the session's bound, checked healthy just now, or a check is
    * already under way).
    */
   bridgeUnreachable(session: string): Promise<void> {
     const now = this.#now();
     const base = this.host.load().bridge?.base;
     if (!base || !this.#takeReport(session, now)) return Promise.resolve();
-    if (this.#probe) return this.#probe;
+    const current = this.#probe;
+    if (current) {
+      current.reporters.add(session);
+      if (this.#quorum(current.reporters)) current.confirm();
+      return current.done;
+    }
     if (this.#healthy?.base === base && now - this.#healthy.at < PROBE_AGAIN_MS) return Promise.resolve();
-    const probe = (async () => {
-      const h = await this.cfg.control.health(base, PROBE_TIMEOUT_MS);
-      if (h.healthy) {
+    let confirm!: () => void;
+    const confirmed = new Promise<"quorum">((r) => (confirm = () => r("quorum")));
+    const done = (async () => {
+      const verdict = await Promise.race([this.cfg.control.health(base, PROBE_TIMEOUT_MS), confirmed]);
+      if (verdict !== "quorum" && verdict.healthy) {
         this.#healthy = { base, at: this.#now() };
         return;
       }
-      console.error(`media coordinator: bridge ${base} reported and not answering: moving the room`);
+      const why = verdict === "quorum" ? "most occupants report it" : "it does not answer our check";
+      console.error(`media coordinator: bridge ${base} reported and ${why}: moving the room`);
       await this.#serial(async () => {
         // Only to another bridge that answers: with none, the room keeps this one and its regular check (with the
         // usual, longer timeout) decides, so that a quick check missed on a busy host cannot drop the call to P2P.
         if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]), { keepIfNone: true });
       });
     })().finally(() => (this.#probe = undefined));
-    this.#probe = probe;
-    return probe;
+    this.#probe = { done, reporters: new Set([session]), confirm };
+    return done;
+  }
+
+  /**
+   * Reports from most of the room (QUORUM_MIN sessions at least, and more than half the occupants) while our own
+   * check waits: the bridge fails them all, and each of them still reaches us, so it is not one person's network.
+   * The room moves then, without waiting for the check's timeout (a frozen bridge never answers it).
+   */
+  #quorum(reporters: Set<string>): boolean {
+    return reporters.size >= QUORUM_MIN && reporters.size * 2 > this.host.occupantCount();
   }
 
   #now(): number {

@@ -212,12 +212,15 @@ describe("MediaCoordinator", () => {
 
     it("reports that come together share one check; each session has REPORTS_PER_WINDOW per REPORT_WINDOW_MS", async () => {
       const t = await onBridgeA();
+      t.setOccupants(5);
       let release!: () => void;
       t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
-      const together = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s2"), t.coord.bridgeUnreachable("s3")];
+      // two of five: not most of the room, so the check decides (healthy: the call stays)
+      const together = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s2")];
       release();
       await Promise.all(together);
       expect(healthChecks(t)).toBe(1);
+      expect(t.sent).toEqual([]);
       // s1 may report REPORTS_PER_WINDOW times in all: two more checks, then none in this window
       for (let i = 0; i < REPORTS_PER_WINDOW + 1; i++) {
         t.clock.now += PROBE_AGAIN_MS;
@@ -227,6 +230,41 @@ describe("MediaCoordinator", () => {
       t.clock.now += REPORT_WINDOW_MS;
       await t.coord.bridgeUnreachable("s1");
       expect(healthChecks(t)).toBe(REPORTS_PER_WINDOW + 1);
+    });
+
+    it("reports from most of the room while the check waits move the call at once, without the check's timeout", async () => {
+      const t = await onBridgeA(); // three occupants
+      t.states["http://a.test"]!.healthGate = new Promise(() => undefined); // frozen
+      const start = Date.now();
+      const first = t.coord.bridgeUnreachable("s1");
+      await new Promise((r) => setTimeout(r, 20));
+      expect(t.sent).toEqual([]); // one report alone moves nothing
+      await Promise.all([t.coord.bridgeUnreachable("s2"), first]);
+      expect(Date.now() - start).toBeLessThan(PROBE_TIMEOUT_MS - 100);
+      expect(t.record()).toMatchObject({ mode: "bridge", bridge: { base: "http://b.test" } });
+      expect(t.sent).toEqual([{ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+      expect(healthChecks(t)).toBe(1);
+    });
+
+    it("the same session reporting twice is not a quorum; nor are two sessions of a room of four", async () => {
+      const t = await onBridgeA();
+      let release!: () => void;
+      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
+      const reports = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s1")];
+      await new Promise((r) => setTimeout(r, 20));
+      expect(t.sent).toEqual([]);
+      release();
+      await Promise.all(reports);
+      expect(t.sent).toEqual([]);
+      t.clock.now += PROBE_AGAIN_MS;
+      t.setOccupants(4);
+      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
+      const four = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s2")];
+      await new Promise((r) => setTimeout(r, 20));
+      expect(t.sent).toEqual([]);
+      release();
+      await Promise.all(four);
+      expect(t.sent).toEqual([]);
     });
 
     it("a bridge that misses the quick check stays when no other bridge answers (the regular check decides)", async () => {

@@ -22,6 +22,18 @@ export const str = (v: unknown): string | undefined => (typeof v === "string" ? 
  */
 const PING_EVERY_MS = 200;
 const PING_LATE_MS = 750;
+/**
+ * A ping whose timeout itself ran this much late says the page was too busy to read an answer in time (its main
+ * thread blocked, the answer perhaps waiting in the socket): it tells nothing about the bridge, and the next ping
+ * decides. Several pages busy at once must not look like a stalled bridge, since most of a room reporting moves the
+ * call (durable/bridge/media-coordinator.ts).
+ */
+const PAGE_BUSY_MS = 250;
+
+/** Does a ping sent at `sentAt` whose deadline ran at `now` (performance.now()) say the bridge stalls? */
+export function tellsStall(sentAt: number, now: number): boolean {
+  return now - sentAt <= PING_LATE_MS + PAGE_BUSY_MS;
+}
 
 export class Signaling {
   #nextId = 1;
@@ -72,10 +84,12 @@ export class Signaling {
     let stalled = false;
     const timer = setInterval(() => {
       if (this.ws.readyState !== WebSocket.OPEN) return clearInterval(timer);
+      const sent = performance.now();
       this.request("ping", {}, PING_LATE_MS).then(
         () => (stalled = false),
         () => {
           if (stalled || this.ws.readyState !== WebSocket.OPEN) return;
+          if (!tellsStall(sent, performance.now())) return;
           stalled = true;
           onStall();
         },
