@@ -43,8 +43,8 @@ interface ConsumeAnswer {
 }
 
 export class BridgeReceiver {
-  /** by producerId; `nick` undefined: consumed across the lobby, not named yet */
-  readonly #consumers = new Map<string, { consumer: types.Consumer; nick: string | undefined }>();
+  /** by producerId; `nick` undefined: consumed across the lobby, not named yet; `resumed`: the bridge answered our resume */
+  readonly #consumers = new Map<string, { consumer: types.Consumer; nick: string | undefined; resumed: boolean }>();
   /** by nick */
   readonly #streams = new Map<string, MediaStream>();
   /** producerId -> consume in flight or done */
@@ -70,9 +70,12 @@ export class BridgeReceiver {
     await Promise.all(this.#pending);
   }
 
-  /** Do we receive this peer's video? */
+  /**
+   * Do we receive this peer's video: consumed and resumed? Resumed matters: the bridge answers a connection's requests
+   * in order, so a request of ours sent before the resume (our own audio producer, bridge-send.ts) would hold it up.
+   */
   videoConsumed(nick: string): boolean {
-    return [...this.#consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video");
+    return [...this.#consumers.values()].some((c) => c.nick === nick && c.consumer.kind === "video" && c.resumed);
   }
 
   /** The bridge's notifications about producers and peers (bridge-host/PROTOCOL.md). */
@@ -82,6 +85,7 @@ export class BridgeReceiver {
         const producerId = str(d.producerId);
         const nick = str(d.nick);
         if (producerId && nick) {
+          this.deps.mark(`offered:${nick}:${str(d.kind) ?? "?"}`);
           if (this.#requested.has(producerId)) this.#name(producerId, nick);
           else this.#consumeSoon(producerId, nick, str(d.kind));
         }
@@ -171,11 +175,13 @@ export class BridgeReceiver {
     const { sig, device, recv, e2ee, mark } = this.deps;
     const fresh = items.filter((i) => i.nick !== this.link.me && !this.#requested.has(i.producerId));
     for (const i of fresh) this.#requested.set(i.producerId, { nick: i.nick, kind: i.kind });
+    for (const i of fresh) mark(`consume:${i.nick ?? "lobby"}:${i.kind ?? "?"}`);
     const answers = await Promise.allSettled(
       fresh.map((i) =>
         sig.request<ConsumeAnswer>("consume", { transportId: recv.id, producerId: i.producerId, rtpCapabilities: device.rtpCapabilities }),
       ),
     );
+    mark(`consume-answered:${fresh.length}`);
     const made = await Promise.allSettled(
       answers.map((a) =>
         a.status === "fulfilled"
@@ -200,7 +206,8 @@ export class BridgeReceiver {
         const req = this.#requested.get(consumer.producerId);
         if (this.link.closed || !req) return consumer.close(); // left or producer closed meanwhile
         const nick = req.nick; // named meanwhile, perhaps (see #name)
-        this.#consumers.set(consumer.producerId, { consumer, nick });
+        const entry = { consumer, nick, resumed: false };
+        this.#consumers.set(consumer.producerId, entry);
         if (nick !== undefined) this.#attach(consumer, nick);
         // Its size first, if the page shows this person already (requests are handled in order): a video off screen
         // is then never started, and a large one asks for its layer from the first key frame on.
@@ -209,6 +216,7 @@ export class BridgeReceiver {
         try {
           // Across the lobby, the bridge holds this until admission (and says so): nothing more to do then.
           await sig.request("resumeConsumer", { consumerId: consumer.id });
+          entry.resumed = true;
         } catch (e) {
           if (!this.link.closed) console.warn("bridge resume failed", e);
           return;

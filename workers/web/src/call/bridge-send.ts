@@ -88,6 +88,9 @@ export class BridgeSender {
    */
   async sendAll(sendStream: MediaStream, receiver: BridgeReceiver): Promise<void> {
     const { link, deps } = this;
+    // Our audio waits (see below) from the start: the call hands its tracks to a new link as soon as it is linked
+    // (replaceTrack), while our video is still being produced, and an audio producer made then would go first.
+    this.#audioPending = !link.standby;
     // Video first: it is what takes longest to show on the other side (a key frame must come through).
     for (const track of sendStream.getVideoTracks()) await this.#produceOnce(track);
     deps.mark("produced:video");
@@ -103,7 +106,6 @@ export class BridgeSender {
     // renegotiation here and one on every other page, run one after another, and an audio one queued before the
     // next person's video makes that video wait (a slower switch: docs/benchmarks.md). Nobody goes unheard
     // meanwhile: the direct sessions carry the sound until each person's bridge stream has audio too (call.ts).
-    this.#audioPending = true;
     for (const until = Date.now() + AUDIO_AFTER_VIDEO_MAX_MS; Date.now() < until && !link.closed; await new Promise((r) => setTimeout(r, 40))) {
       if (link.events.expectedVideo().every((nick) => nick === link.me || receiver.videoConsumed(nick))) break;
     }
@@ -158,6 +160,7 @@ export class BridgeSender {
     const kind: Kind = track.kind === "audio" ? "audio" : "video";
     const inactive = this.link.standby;
     const { send, simulcast, e2ee } = this.deps;
+    this.deps.mark(`produce:${kind}`);
     const made = (async () => {
       // stopTracks: false — the tracks are ours (camera, mic, screen) and outlive the bridge (make-before-break back to P2P).
       const encodings = encodingsFor(track, this.#videoHeight, inactive, simulcast);
