@@ -40,8 +40,9 @@ describe("bridge liveness watch", () => {
 
   it("a ping whose deadline ran late (the page was busy, the answer perhaps unread) tells nothing", () => {
     expect(tellsStall(1000, 1000 + 750)).toBe(true);
-    expect(tellsStall(1000, 1000 + 990)).toBe(true);
-    expect(tellsStall(1000, 1000 + 1010)).toBe(false);
-    expect(tellsStall(1000, 1000 + 2200)).toBe(false);
+    // a background tab: its timers run once a second, so a second late is no sign of a busy page
+    expect(tellsStall(1000, 1000 + 1750)).toBe(true);
+    expect(tellsStall(1000, 1000 + 2100)).toBe(false);
+    expect(tellsStall(1000, 1000 + 4000)).toBe(false);
   });
 });

@@ -26,9 +26,11 @@ const PING_LATE_MS = 750;
  * A ping whose timeout itself ran this much late says the page was too busy to read an answer in time (its main
  * thread blocked, the answer perhaps waiting in the socket): it tells nothing about the bridge, and the next ping
  * decides. Several pages busy at once must not look like a stalled bridge, since most of a room reporting moves the
- * call (durable/bridge/media-coordinator.ts).
+ * call (durable/bridge/media-coordinator.ts). More than a second: a call in a background tab has its timers run once
+ * a second (Chromium's throttling), so its timeout runs up to a second late as a matter of course, and such a page
+ * must notice a stalled bridge as quickly as the others.
  */
-const PAGE_BUSY_MS = 250;
+const PAGE_BUSY_MS = 1250;
 
 /** Does a ping sent at `sentAt` whose deadline ran at `now` (performance.now()) say the bridge stalls? */
 export function tellsStall(sentAt: number, now: number): boolean {
