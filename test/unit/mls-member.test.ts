@@ -72,6 +72,28 @@ describe("web MLS member with the room's Delivery Service", { timeout: 30_000 },
     expect(a.current()!.epoch).toBe(3n);
   });
 
+  it("asked again for the same epoch before it answered, the member commits once, with everything asked", async () => {
+    const room = new Room();
+    const a = room.member("a", ["alice"]);
+    const b = room.member("b", ["bob"]);
+    const c = room.member("c", ["carol"]);
+    for (const m of [a, b, c]) await m.publish();
+    room.join("a");
+    room.join("b");
+    await room.settle();
+    expect(a.current()?.epoch).toBe(1n);
+    const commits: bigint[] = [];
+    room.hold = (go) => (commits.push(a.current()!.epoch), go());
+    // carol joins as bob goes: alice is asked to add carol, then at once to add carol and remove bob
+    room.join("c");
+    room.leave("b");
+    await room.settle();
+    expect(commits).toEqual([1n]); // one commit round, not one per request
+    expect(a.current()!.epoch).toBe(2n);
+    expect(codes(a, c)).toEqual([a.safetyCode(), a.safetyCode()]);
+    expect(c.members().map((m) => m.identity).sort()).toEqual(["alice", "carol"]);
+  });
+
   it("a new XMPP session is a new member: old keys gone, added again under a fresh identity", async () => {
     const room = new Room();
     const a = room.member("a", ["alice"]);

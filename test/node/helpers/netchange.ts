@@ -142,7 +142,7 @@ export async function watchAll(viewers: Viewer[]): Promise<number> {
 
 /**
  * Take the link down for `outageMs`, bring it back on a new subnet, and return how long after it was back every viewer
- * showed a new frame from everyone it should see (the slowest pair), with the moved page's timeline for the log.
+ * showed a new frame from everyone it should see (the slowest pair), with every page's timeline for the log.
  */
 export async function outageAndRecovery(link: NetnsLink, viewers: Viewer[], moved: Page, outageMs: number): Promise<{ ms: number; detail: string }> {
   const down = Date.now();
@@ -155,7 +155,8 @@ export async function outageAndRecovery(link: NetnsLink, viewers: Viewer[], move
   const ms = Math.max(...at) - back;
   const each = pairs.map(({ v, n }, i) => `${v.nick} sees ${n} at ${at[i]! - back} ms`).join(", ");
   const marks = await marksSince(moved, down);
-  return { ms, detail: `${each}; link down at 0, back at ${back - down} ms; the moved page: ${JSON.stringify(marks)}` };
+  const others = await Promise.all(viewers.filter((v) => v.page !== moved).map(async (v) => `${v.nick}: ${JSON.stringify(await marksSince(v.page, down))}`));
+  return { ms, detail: `${each}; link down at 0, back at ${back - down} ms; the moved page: ${JSON.stringify(marks)}; ${others.join("; ")}` };
 }
 
 /** Since `since`, no viewer's tile of anyone it sees went missing, and no chat line said one of them left or joined. */

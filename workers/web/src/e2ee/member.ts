@@ -53,6 +53,9 @@ export class MlsMember extends EpochSource {
   #generation = 0;
   #own: OwnKeyPackage | undefined;
   #group: MlsGroup | undefined;
+  /** how many commit requests have come: a request that a newer one for the same epoch followed is not answered */
+  #requests = 0;
+  #latestRequestEpoch: bigint | undefined;
 
   constructor(ds: DsTransport, opts: MemberOptions = {}) {
     super(opts.log ?? ((m) => console.warn(`mls: ${m}`)));
@@ -82,7 +85,21 @@ export class MlsMember extends EpochSource {
 
   /** A payload from the room (in arrival order). */
   receive(p: RoomPayload): Promise<void> {
+    if (p.kind === "commit-request" && !p.create) {
+      const seq = ++this.#requests;
+      this.#latestRequestEpoch = p.epoch;
+      return this.#enqueue(this.#generation, () => this.#commit(seq, p.epoch, p.adds, p.removes));
+    }
     return this.#enqueue(this.#generation, () => this.#handle(p));
+  }
+
+  /**
+   * Has a newer commit request for `epoch` come since request `seq`? The room asks again whenever the work changes
+   * (someone joins just as someone leaves, a rejoin's old session goes as its new one comes): the newer request holds
+   * all of it, and answering the older one first would cost a whole extra commit round before the last change.
+   */
+  #superseded(seq: number, epoch: bigint): boolean {
+    return seq !== this.#requests && this.#latestRequestEpoch === epoch;
   }
 
   // ---
@@ -106,7 +123,7 @@ export class MlsMember extends EpochSource {
     switch (p.kind) {
       case "commit-request":
         if (p.create) return this.#create(own);
-        return this.#commit(p.epoch, p.adds, p.removes);
+        return; // receive() queues those with their order (#commit)
       case "commit": {
         const g = this.#group;
         if (!g || g.epoch !== p.epoch) return; // not ours to process (not a member yet, or already past it)
@@ -140,13 +157,16 @@ export class MlsMember extends EpochSource {
     await this.#announce(g);
   }
 
-  async #commit(epoch: bigint, adds: { identity: string; keyPackage: Uint8Array }[], removes: string[]): Promise<void> {
+  async #commit(seq: number, epoch: bigint, adds: { identity: string; keyPackage: Uint8Array }[], removes: string[]): Promise<void> {
     const g = this.#group;
-    if (!g || g.epoch !== epoch) return; // a request we cannot answer (the room asks another member in time)
+    if (!this.#own || !g || g.epoch !== epoch) return; // a request we cannot answer (the room asks another member in time)
+    if (this.#superseded(seq, epoch)) return;
     const present = new Set(g.members().map((m) => m.identity));
     const add = adds.filter((a) => !present.has(a.identity));
     const remove = removes.filter((id) => present.has(id) && id !== this.#own?.identity);
     const p = await g.commit({ add: add.map((a) => a.keyPackage), remove });
+    // Asked again while we built it: that commit is not sent (nothing is applied before the room accepts one).
+    if (this.#superseded(seq, epoch) || g !== this.#group) return;
     const a = await this.#ds.request({
       kind: "commit",
       epoch,
