@@ -64,14 +64,30 @@ const fail = (error: DsError, effects: DsEffect[] = []): DsOutcome => ({ ok: fal
 
 /** A session joined the room (became an occupant). */
 export function occupantJoined(ds: DsState, session: Session, now: number): DsEffect[] {
-  if (!ds.occupants.has(session)) ds.occupants.set(session, now);
-  return plan(ds, now);
+  return occupantsChanged(ds, { joined: [{ session, at: now }] }, now);
 }
 
 /** A session left the room; `disconnected`: its connection is gone too (its KeyPackage goes with it). */
 export function sessionLeft(ds: DsState, session: Session, disconnected: boolean, now: number): DsEffect[] {
-  ds.occupants.delete(session);
-  if (disconnected) ds.keyPackages.delete(session);
+  return occupantsChanged(ds, { left: [{ session, disconnected }] }, now);
+}
+
+/**
+ * Occupants went and came in one step of the room (a rejoin after a network change: the old session goes as the new
+ * one takes its place), in join order for those who came. One plan for all of it: asking for a commit after each
+ * change would have the committer answer the first request (its page had not read the second yet) and cost a whole
+ * extra commit round before the last change.
+ */
+export function occupantsChanged(
+  ds: DsState,
+  change: { left?: { session: Session; disconnected: boolean }[]; joined?: { session: Session; at: number }[] },
+  now: number,
+): DsEffect[] {
+  for (const { session, disconnected } of change.left ?? []) {
+    ds.occupants.delete(session);
+    if (disconnected) ds.keyPackages.delete(session);
+  }
+  for (const { session, at } of change.joined ?? []) if (!ds.occupants.has(session)) ds.occupants.set(session, at);
   if (ds.occupants.size === 0) {
     // the room emptied: forget the group (the KeyPackages left belong to sessions still on the hair check)
     ds.group = undefined;

@@ -19,7 +19,7 @@ import { errorReplyXml, iqResult } from "../core/reply";
 import { occupants, type ConnState, type RoomState } from "../core/state";
 import type { XmlElement } from "../xmpp/xml";
 import { mediaHeadline } from "./media";
-import { handleRequest, newDs, occupantJoined, sessionLeft, tick, type DsEffect, type DsState } from "./mls-delivery";
+import { handleRequest, newDs, occupantsChanged, tick, type DsEffect, type DsState } from "./mls-delivery";
 
 export type { DsState } from "./mls-delivery";
 export { newDs } from "./mls-delivery";
@@ -78,19 +78,16 @@ export function syncMls(room: RoomState, ds: DsState, out: Out, now: number): vo
     present.add(c.id);
     if (!ds.occupants.has(c.id)) joined.push(c);
   }
-  for (const s of [...ds.occupants.keys()]) {
-    if (present.has(s)) continue;
-    runDs(room, sessionLeft(ds, s, !room.conns.has(s), now), out);
-    changed = true;
-  }
+  const left = [...ds.occupants.keys()].filter((s) => !present.has(s)).map((s) => ({ session: s, disconnected: !room.conns.has(s) }));
   for (const s of [...ds.keyPackages.keys()]) {
     if (room.conns.has(s)) continue;
     ds.keyPackages.delete(s);
     changed = true;
   }
   joined.sort((a, b) => a.occ!.joinedAt - b.occ!.joinedAt);
-  for (const c of joined) {
-    runDs(room, occupantJoined(ds, c.id, c.occ!.joinedAt || now), out);
+  if (left.length > 0 || joined.length > 0) {
+    // all of this step's comings and goings at once: one commit request (mls-delivery.ts occupantsChanged)
+    runDs(room, occupantsChanged(ds, { left, joined: joined.map((c) => ({ session: c.id, at: c.occ!.joinedAt || now })) }, now), out);
     changed = true;
   }
   // nothing asked yet (a woken room forgets its open request): ask now if there is work

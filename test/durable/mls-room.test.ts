@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../contract/hmac";
 import { NS_MLS } from "../../durable/features/mls-wire";
+import { NS_RESUME } from "../../contract/resume";
 import { FrameKeys } from "../../workers/web/src/e2ee/frame-keys";
 import { MlsGroup, newKeyPackage, type OwnKeyPackage, type PendingCommit } from "../../workers/web/src/e2ee/group";
 import type { ConnState } from "../../durable/core/state";
@@ -151,6 +152,36 @@ describe("room as MLS Delivery Service", { timeout: 60_000 }, () => {
     const g = await c.iq("get", `<group xmlns="${NS_MLS}"/>`);
     expect(g.raw).toContain(`epoch="2"`);
     for (const p of [a, b, c]) p.c.close();
+  });
+
+  it("a rejoin after a network change (the new session takes the old one's place) is one commit: Remove and Add together", async () => {
+    const room = "mls-rejoin";
+    const token = "t".repeat(22);
+    const joinResuming = async (c: TestClient) => {
+      c.send(
+        `<presence xmlns="jabber:client" to="${room}@conference.${c.domain}/bob"><x xmlns="http://jabber.org/protocol/muc"/>` +
+          `<resume xmlns="${NS_RESUME}" token="${token}"/></presence>`,
+      );
+      await c.expect('code="110"');
+    };
+    const a = await creator(room);
+    const b = await session(room, "bob");
+    await b.publish();
+    await joinResuming(b.c);
+    await a.answerRequest();
+    await b.joinFromWelcome();
+    // bob's laptop changes network: a new session, a new member, taking the old one's place
+    const b2 = await session(room, "bob-2");
+    expect((await b2.publish()).raw).toContain('type="result"');
+    await joinResuming(b2.c);
+    const r = await a.answerRequest();
+    expect(r).toMatchObject({ adds: ["bob-2"], removes: ["bob"] });
+    expect(r.answer.raw).toContain('type="result"');
+    await b2.joinFromWelcome();
+    expect(b2.group!.safetyCode()).toBe(a.group!.safetyCode());
+    // nothing more to commit
+    await expect(a.payload("commit-request", 500)).rejects.toThrow();
+    for (const p of [a, b, b2]) p.c.close();
   });
 
   it("refuses a commit for an old epoch (conflict, with the current epoch) and one from a non-member (forbidden)", async () => {
