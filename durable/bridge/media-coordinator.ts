@@ -35,7 +35,7 @@ const HEALTH_INTERVAL_MS = 5_000;
  */
 export const PROBE_TIMEOUT_MS = 500;
 /** Reports of the same bridge from this many sessions at least (and most of the room) move it at once (#quorum). */
-export const QUORUM_MIN = 2;
+const QUORUM_MIN = 2;
 /** A reported bridge found healthy is not checked again within this long (a page whose own network failed reports on). */
 export const PROBE_AGAIN_MS = 2_000;
 /** Each session may have the room check its bridge at most REPORTS_PER_WINDOW times per REPORT_WINDOW_MS. */
