@@ -248,23 +248,18 @@ describe("MediaCoordinator", () => {
 
     it("the same session reporting twice is not a quorum; nor are two sessions of a room of four", async () => {
       const t = await onBridgeA();
-      let release!: () => void;
-      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
-      const reports = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s1")];
-      await new Promise((r) => setTimeout(r, 20));
-      expect(t.sent).toEqual([]);
-      release();
-      await Promise.all(reports);
-      expect(t.sent).toEqual([]);
-      t.clock.now += PROBE_AGAIN_MS;
-      t.setOccupants(4);
-      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
-      const four = [t.coord.bridgeUnreachable("s1"), t.coord.bridgeUnreachable("s2")];
-      await new Promise((r) => setTimeout(r, 20));
-      expect(t.sent).toEqual([]);
-      release();
-      await Promise.all(four);
-      expect(t.sent).toEqual([]);
+      for (const [occupants, sessions] of [[3, ["s1", "s1"]], [4, ["s1", "s2"]]] as const) {
+        t.clock.now += PROBE_AGAIN_MS;
+        t.setOccupants(occupants);
+        let release!: () => void;
+        t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
+        const reports = sessions.map((s) => t.coord.bridgeUnreachable(s));
+        await new Promise((r) => setTimeout(r, 20));
+        expect(t.sent).toEqual([]); // still waiting for the check
+        release();
+        await Promise.all(reports);
+        expect(t.sent).toEqual([]); // the check found it healthy
+      }
     });
 
     it("a bridge that misses the quick check stays when no other bridge answers (the regular check decides)", async () => {

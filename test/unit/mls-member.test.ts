@@ -10,6 +10,19 @@ import { Room } from "./helpers/mls-room";
 
 const codes = (...ms: MlsMember[]) => ms.map((m) => m.safetyCode());
 
+/** alice and bob in the group (epoch 1); carol's KeyPackage handed in, not joined. */
+async function aliceAndBobInGroup() {
+  const room = new Room();
+  const a = room.member("a", ["alice"]);
+  const b = room.member("b", ["bob"]);
+  const c = room.member("c", ["carol"]);
+  for (const m of [a, b, c]) await m.publish();
+  room.join("a");
+  room.join("b");
+  await room.settle();
+  return { room, a, b, c };
+}
+
 describe("web MLS member with the room's Delivery Service", { timeout: 30_000 }, () => {
   it("two, then three, then two: the same safety code for all, a new one after every join and leave", async () => {
     const room = new Room();
@@ -46,14 +59,7 @@ describe("web MLS member with the room's Delivery Service", { timeout: 30_000 },
   });
 
   it("a commit that loses its epoch is dropped; the member follows the winner and answers the next request", async () => {
-    const room = new Room();
-    const a = room.member("a", ["alice"]);
-    const b = room.member("b", ["bob"]);
-    const c = room.member("c", ["carol"]);
-    for (const m of [a, b, c]) await m.publish();
-    room.join("a");
-    room.join("b");
-    await room.settle();
+    const { room, a, b, c } = await aliceAndBobInGroup();
     expect(b.current()?.epoch).toBe(1n);
     // carol joins: alice is asked; bob's (stale) turn comes by the deadline: both commit on epoch 1, bob's first
     const held: (() => void)[] = [];
@@ -73,14 +79,7 @@ describe("web MLS member with the room's Delivery Service", { timeout: 30_000 },
   });
 
   it("asked again for the same epoch before it answered, the member commits once, with everything asked", async () => {
-    const room = new Room();
-    const a = room.member("a", ["alice"]);
-    const b = room.member("b", ["bob"]);
-    const c = room.member("c", ["carol"]);
-    for (const m of [a, b, c]) await m.publish();
-    room.join("a");
-    room.join("b");
-    await room.settle();
+    const { room, a, b, c } = await aliceAndBobInGroup();
     expect(a.current()?.epoch).toBe(1n);
     const commits: bigint[] = [];
     room.hold = (go) => (commits.push(a.current()!.epoch), go());
