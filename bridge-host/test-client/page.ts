@@ -190,13 +190,19 @@ async function inbound(): Promise<Array<Record<string, unknown>>> {
   return out;
 }
 
-/** The received video's inbound-rtp figures a layer switch shows in (size, frames and key frames decoded, PLIs sent). */
+/**
+ * The received video's inbound-rtp figures a layer switch shows in (size, frames and key frames decoded, PLIs sent).
+ * Of the stream that received the most frames: Chromium may list a second, unsignalled video stream next to it (the
+ * bridge's bandwidth probing packets come on an SSRC of their own), which never decodes a frame.
+ */
 async function videoIn(): Promise<Record<string, unknown> | undefined> {
   let out: Record<string, unknown> | undefined;
+  const frames = (s: Record<string, unknown> | undefined) => Number(s?.framesReceived ?? 0) * 1e6 + Number(s?.packetsReceived ?? 0);
   (await state.recv?.getStats())?.forEach((s: Record<string, unknown>) => {
     if (s.type !== "inbound-rtp" || s.kind !== "video") return;
     const keys = ["frameWidth", "frameHeight", "framesReceived", "framesDecoded", "keyFramesDecoded", "framesDropped", "pliCount", "firCount", "nackCount", "packetsReceived", "packetsLost"];
-    out = Object.fromEntries(keys.map((k) => [k, s[k] ?? 0]));
+    const here = Object.fromEntries(keys.map((k) => [k, s[k] ?? 0]));
+    if (!out || frames(here) > frames(out)) out = here;
   });
   return out;
 }
