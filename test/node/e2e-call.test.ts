@@ -145,8 +145,14 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     const b = await participant(room, [capture]);
     await join(a, "alice");
     await waitForCall(a);
-    // Bob stays on the hair check until its connection check (and so the prepared offer's gathering) is done.
+    // Bob stays on the hair check until its connection check is done and his offer is prepared (its gathering may
+    // take longer than the check on a busy machine).
     await eventually(async () => (await b.page.locator('[data-verdict="pending"]').count()) === 0, "bob's connectivity verdicts", 30_000);
+    await eventually(
+      async () => (await b.page.evaluate(`performance.getEntriesByName("parley:offer-prepared").length`)) === 1,
+      "bob's prepared offer",
+      30_000,
+    );
     await join(b, "bob");
     await waitForCall(b);
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);

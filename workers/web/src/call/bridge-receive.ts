@@ -206,6 +206,7 @@ export class BridgeReceiver {
         const req = this.#requested.get(consumer.producerId);
         if (this.link.closed || !req) return consumer.close(); // left or producer closed meanwhile
         const nick = req.nick; // named meanwhile, perhaps (see #name)
+        mark(`made:${nick ?? "lobby"}:${consumer.kind}`);
         const entry = { consumer, nick, resumed: false };
         this.#consumers.set(consumer.producerId, entry);
         if (nick !== undefined) this.#attach(consumer, nick);

@@ -114,7 +114,10 @@ export function warmUp(room: string): Promise<WarmSession> {
       mls.catch(() => undefined);
       const iceServers = await fetchIceServers(client);
       const offer = prepareOffer(sessionConfig(client, iceServers)).then((o) => {
-        if (o?.pc.localDescription) warmJingleCode(client, o.pc.localDescription.sdp);
+        if (o?.pc.localDescription) {
+          performance.mark("parley:offer-prepared");
+          warmJingleCode(client, o.pc.localDescription.sdp);
+        }
         return o;
       });
       return { client, iceServers, offer, lobby, mls };
