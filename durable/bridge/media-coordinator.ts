@@ -138,8 +138,8 @@ export class MediaCoordinator {
   /**
    * An occupant (session `session`) reports that the room's bridge does not answer it. Check the bridge with a
    * short timeout; if it does not answer us either, or most of the room reports it meanwhile, move the room to
-   * another bridge now (instead of at the next alarm). Returns once handled (or dropped: over the session's bound,
-   * checked healthy just now, or a check is already under way).
+   * another bridge now (instead of at the next alarm). Returns once handled (or dropped: over the session's bound, checked healthy just now, or a check is
+   * already under way).
    */
   bridgeUnreachable(session: string): Promise<void> {
     const now = this.#now();

@@ -174,10 +174,8 @@ export class BridgeReceiver {
   async #consumeAll(items: Wanted[]): Promise<void> {
     const { sig, device, recv, e2ee, mark } = this.deps;
     const fresh = items.filter((i) => i.nick !== this.link.me && !this.#requested.has(i.producerId));
-    for (const i of fresh) {
-      this.#requested.set(i.producerId, { nick: i.nick, kind: i.kind });
-      mark(`consume:${i.nick ?? "lobby"}:${i.kind ?? "?"}`);
-    }
+    for (const i of fresh) this.#requested.set(i.producerId, { nick: i.nick, kind: i.kind });
+    for (const i of fresh) mark(`consume:${i.nick ?? "lobby"}:${i.kind ?? "?"}`);
     const answers = await Promise.allSettled(
       fresh.map((i) =>
         sig.request<ConsumeAnswer>("consume", { transportId: recv.id, producerId: i.producerId, rtpCapabilities: device.rtpCapabilities }),

@@ -53,8 +53,9 @@ export class MlsMember extends EpochSource {
   #generation = 0;
   #own: OwnKeyPackage | undefined;
   #group: MlsGroup | undefined;
-  /** the latest commit request (numbered as they come): one that a newer one for the same epoch followed is not answered */
-  #latestRequest: { seq: number; epoch: bigint | undefined } = { seq: 0, epoch: undefined };
+  /** how many commit requests have come: a request that a newer one for the same epoch followed is not answered */
+  #requests = 0;
+  #latestRequestEpoch: bigint | undefined;
 
   constructor(ds: DsTransport, opts: MemberOptions = {}) {
     super(opts.log ?? ((m) => console.warn(`mls: ${m}`)));
@@ -84,10 +85,12 @@ export class MlsMember extends EpochSource {
 
   /** A payload from the room (in arrival order). */
   receive(p: RoomPayload): Promise<void> {
-    // numbered on arrival, before the queue: a request waiting its turn can tell that a newer one came (#superseded)
-    const seq = p.kind === "commit-request" ? ++this.#latestRequest.seq : 0;
-    if (p.kind === "commit-request") this.#latestRequest.epoch = p.create ? undefined : p.epoch;
-    return this.#enqueue(this.#generation, () => this.#handle(p, seq));
+    if (p.kind === "commit-request" && !p.create) {
+      const seq = ++this.#requests;
+      this.#latestRequestEpoch = p.epoch;
+      return this.#enqueue(this.#generation, () => this.#commit(seq, p.epoch, p.adds, p.removes));
+    }
+    return this.#enqueue(this.#generation, () => this.#handle(p));
   }
 
   /**
@@ -96,7 +99,7 @@ export class MlsMember extends EpochSource {
    * all of it, and answering the older one first would cost a whole extra commit round before the last change.
    */
   #superseded(seq: number, epoch: bigint): boolean {
-    return seq !== this.#latestRequest.seq && this.#latestRequest.epoch === epoch;
+    return seq !== this.#requests && this.#latestRequestEpoch === epoch;
   }
 
   // ---
@@ -114,13 +117,13 @@ export class MlsMember extends EpochSource {
     return this.#queue;
   }
 
-  async #handle(p: RoomPayload, seq: number): Promise<void> {
+  async #handle(p: RoomPayload): Promise<void> {
     const own = this.#own;
     if (!own) return;
     switch (p.kind) {
       case "commit-request":
         if (p.create) return this.#create(own);
-        return this.#commit(seq, p.epoch, p.adds, p.removes);
+        return; // receive() queues those with their order (#commit)
       case "commit": {
         const g = this.#group;
         if (!g || g.epoch !== p.epoch) return; // not ours to process (not a member yet, or already past it)
