@@ -443,10 +443,10 @@ describe("call machine: the XMPP connection", () => {
       { kind: "view-connection", state: "reconnecting" },
       { kind: "clear-timer", timer: "keepalive" },
       { kind: "xmpp-restart" },
-      { kind: "set-timer", timer: "reconnect", ms: 1000 },
+      { kind: "set-timer", timer: "reconnect", ms: 200 },
     ]);
     h.send({ type: "xmpp-disconnected" });
-    expect(h.send({ type: "network-change" })).toEqual([{ kind: "xmpp-connect" }]);
+    expect(h.send({ type: "network-change" })).toEqual([{ kind: "xmpp-connect" }, { kind: "set-timer", timer: "reconnect", ms: 200 }]);
     // while the rejoin is on its way, no new connection attempts
     h.send({ type: "xmpp-reconnected" });
     expect(ofKind(h.advance(3000), "xmpp-connect")).toEqual([]);
@@ -456,6 +456,26 @@ describe("call machine: the XMPP connection", () => {
     const restart = back.findIndex((e) => e.kind === "p2p-restart");
     expect(restart).toBeGreaterThanOrEqual(0);
     expect(back.findIndex((e, i) => i > restart && e.kind === "p2p-peers" && e.peers.includes(jid("bob")))).toBeGreaterThan(restart);
+  });
+
+  it("after the browser reports a network change, connection attempts come every 200 ms for 3 s, then every second", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.advance(10_000);
+    h.send({ type: "network-change" }); // offline: the stream is dropped
+    h.send({ type: "xmpp-disconnected" });
+    h.advance(5000); // the network is away a while: attempts every second by now
+    // back ("online"): an attempt at once, which fails while the new address and route are not there yet
+    expect(h.send({ type: "network-change" })).toEqual([{ kind: "xmpp-connect" }, { kind: "set-timer", timer: "reconnect", ms: 200 }]);
+    expect(ofKind(h.advance(1000), "xmpp-connect")).toHaveLength(5);
+    expect(ofKind(h.advance(2000), "xmpp-connect")).toHaveLength(10);
+    expect(ofKind(h.advance(3000), "xmpp-connect")).toHaveLength(3);
+    // a stream the server closed (no network change) keeps the client's own pace
+    h.send({ type: "xmpp-reconnected" });
+    h.arrive("bob");
+    h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    h.advance(15_000);
+    expect(h.send({ type: "xmpp-ping", ok: false })).toContainEqual({ kind: "set-timer", timer: "reconnect", ms: 1000 });
   });
 
   it("media that stalls makes a quick ping; only no answer drops the stream", () => {

@@ -45,6 +45,18 @@ const PROBE_TIMEOUT_MS = 2000;
  * … between attempts; the network may be back any moment) and at once when the browser reports a change.
  */
 const RECONNECT_EVERY_MS = 1000;
+/**
+ * Right after the browser reports a network change, every QUICK_RECONNECT_MS for QUICK_RECONNECT_FOR_MS: the
+ * "online" event comes as the interface is up, often a moment before its address and route are, so the attempt made
+ * at once fails at once, and the network is usable well before the next second's attempt.
+ */
+const QUICK_RECONNECT_MS = 200;
+const QUICK_RECONNECT_FOR_MS = 3000;
+
+/** When the next connection attempt goes out while the stream is down. */
+function reconnectDelay(s: CallState, now: number): number {
+  return s.networkChangedAt !== undefined && now - s.networkChangedAt < QUICK_RECONNECT_FOR_MS ? QUICK_RECONNECT_MS : RECONNECT_EVERY_MS;
+}
 
 /** What the machine needs from its host: the clock (injected so tests control it). */
 export interface MachineDeps {
@@ -109,14 +121,16 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
       // No answer: the stream is dead though its socket is not closed. Drop it; the client reconnects, we rejoin.
       // The media paths are kept (repaired by ICE restarts if they failed): a ping also goes unanswered on a
       // server or machine too busy to answer in time, and remaking every session then would only add to it.
-      streamDead(s, false, out);
+      streamDead(s, false, now, out);
       break;
     case "network-change":
       if (!s.joined) break;
+      s.networkChangedAt = now;
       if (s.reconnecting) {
         s.pathsStale = true;
         out.push({ kind: "xmpp-connect" });
-      } else streamDead(s, true, out);
+        if (!s.joining) out.push({ kind: "set-timer", timer: "reconnect", ms: reconnectDelay(s, now) });
+      } else streamDead(s, true, now, out);
       break;
     case "media-stalled":
       if (!s.joined || s.reconnecting) break;
@@ -205,14 +219,14 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
  * The stream is dead or may be (see PROBE_TIMEOUT_MS): drop it and connect again; after a network change (`moved`)
  * remake the media paths once back in the room.
  */
-function streamDead(s: CallState, moved: boolean, out: CallEffect[]): void {
+function streamDead(s: CallState, moved: boolean, now: number, out: CallEffect[]): void {
   s.reconnecting = true;
   s.pathsStale ||= moved;
   out.push(
     { kind: "view-connection", state: "reconnecting" },
     { kind: "clear-timer", timer: "keepalive" },
     { kind: "xmpp-restart" },
-    { kind: "set-timer", timer: "reconnect", ms: RECONNECT_EVERY_MS },
+    { kind: "set-timer", timer: "reconnect", ms: reconnectDelay(s, now) },
   );
 }
 
@@ -301,7 +315,7 @@ function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): 
       return;
     case "reconnect":
       if (!s.reconnecting || s.joining) return;
-      out.push({ kind: "xmpp-connect" }, { kind: "set-timer", timer: "reconnect", ms: RECONNECT_EVERY_MS });
+      out.push({ kind: "xmpp-connect" }, { kind: "set-timer", timer: "reconnect", ms: reconnectDelay(s, now) });
       return;
     default:
       throw new Error(`unhandled timer ${(timer satisfies never) as string}`);

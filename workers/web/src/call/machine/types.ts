@@ -35,6 +35,8 @@ export interface CallState {
    * the bridge link made before it are dead too, and are made again once we are back in the room (step.ts).
    */
   pathsStale: boolean;
+  /** When the browser last reported a network change (connection attempts come quicker for a moment after it). */
+  networkChangedAt: number | undefined;
   /** While rejoining: those we knew before whom the room has not named again yet (gone meanwhile if it never does). */
   unconfirmed: Set<string> | undefined;
   left: boolean;
@@ -207,6 +209,7 @@ export function initialState(init: { want: { audio: boolean; video: boolean }; d
     joinAv: undefined,
     reconnecting: false,
     pathsStale: false,
+    networkChangedAt: undefined,
     unconfirmed: undefined,
     left: false,
     joinedAt: 0,
