@@ -30,7 +30,7 @@ export default defineConfig({
             miniflare: { bindings: { ENVIRONMENT: "development" } },
           }),
         ],
-        test: { name: "workers", include: ["test/unit/**/*.test.ts", "test/durable/**/*.test.ts"] },
+        test: { name: "workers", include: ["test/unit/**/*.test.ts", "test/durable/**/*.test.ts"], sequence: { groupOrder: 0 } },
       },
       {
         test: {
@@ -39,6 +39,9 @@ export default defineConfig({
           exclude: TARGETS,
           environment: "node",
           fileParallelism: false,
+          // After the workers project, not beside it: its many workerd processes would share the 2 cores with the
+          // end-to-end tests, whose time goals then measure the machine (vitest runs projects at once by default).
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -49,6 +52,7 @@ export default defineConfig({
           include: TARGETS,
           environment: "node",
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
