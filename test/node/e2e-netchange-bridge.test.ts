@@ -3,7 +3,8 @@
  * (mediasoup); bob's Chromium runs in its own network namespace (helpers/netns.ts) whose link goes down for 5 s and
  * comes back on a new subnet (as on another Wi-Fi). Everyone must see everyone's video again within 3 s of the link
  * coming back, and no page may show bob (or anyone) as gone meanwhile. Real edge (`wrangler dev`), real Chromium.
- * NETCHANGE_RUNS=N repeats the outage N times in the same call (docs/benchmarks.md "Recovery").
+ * The outage is repeated RUNS times in the same call (NETCHANGE_RUNS=N to change it) and the median must meet the
+ * goal, as docs/benchmarks.md "Recovery" reports it.
  */
 import { describe, expect, it } from "vitest";
 import { join, waitForCall, waitForRemoteVideo } from "./helpers/browser";
@@ -12,7 +13,7 @@ import { expectRosterKept, median, outageAndRecovery, netchangeSuite, WATCH_SCRI
 import { isRoot } from "./helpers/netns";
 import { freshRoom } from "./helpers/web-app";
 
-const RUNS = Number(process.env.NETCHANGE_RUNS ?? 1);
+const RUNS = Number(process.env.NETCHANGE_RUNS ?? 3);
 const OUTAGE_MS = 5000;
 const BUDGET_MS = 3000;
 /** Generous: the move to the bridge on a loaded 2-core machine (see e2e-bridge.test.ts). */

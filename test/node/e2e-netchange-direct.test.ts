@@ -3,7 +3,8 @@
  * (helpers/netns.ts) whose link goes down for 5 s and comes back on a new subnet (new addresses at both ends, as on
  * another Wi-Fi). Media must flow again both ways within 3 s of the link coming back, and neither page may show the
  * other as gone meanwhile (tile always there, no "left"/"joined" line). Real edge (`wrangler dev`), real Chromium.
- * NETCHANGE_RUNS=N repeats the outage N times in the same call (docs/benchmarks.md "Recovery").
+ * The outage is repeated RUNS times in the same call (NETCHANGE_RUNS=N to change it) and the median must meet the
+ * goal, as docs/benchmarks.md "Recovery" reports it.
  */
 import { describe, expect, it } from "vitest";
 import { join, waitForCall, waitForRemoteVideo } from "./helpers/browser";
@@ -12,7 +13,7 @@ import { expectRosterKept, median, outageAndRecovery, netchangeSuite, WATCH_SCRI
 import { isRoot } from "./helpers/netns";
 import { freshRoom } from "./helpers/web-app";
 
-const RUNS = Number(process.env.NETCHANGE_RUNS ?? 1);
+const RUNS = Number(process.env.NETCHANGE_RUNS ?? 3);
 const OUTAGE_MS = 5000;
 const BUDGET_MS = 3000;
 
