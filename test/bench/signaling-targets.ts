@@ -12,11 +12,12 @@
  *  - `proxy`: `wrangler dev`'s public port, which adds wrangler's proxy worker in a second workerd process.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { commOf, cpuMsOf, processTree } from "../node/helpers/proc";
 import { startEdge } from "../node/helpers/wrangler-dev";
 import { startProsody, type ProsodyHandle } from "./prosody/start";
 
@@ -29,49 +30,6 @@ export interface Target {
   /** server CPU time so far, ms (user + system of every server process) */
   cpuMs(): number;
   stop(): Promise<void>;
-}
-
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-
-function statOf(pid: number): string[] | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // fields after the parenthesised command name (which may contain spaces)
-    return s.slice(s.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
-
-/** `root` and all its descendants. */
-export function processTree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    const pid = Number(d);
-    if (!Number.isInteger(pid)) continue;
-    const f = statOf(pid);
-    if (f) parent.set(pid, Number(f[1])); // field 4: ppid
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
-  return out;
-}
-
-export function cpuMsOf(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const f = statOf(pid);
-    if (f) ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
-  }
-  return ticks * TICK_MS;
-}
-
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
-  }
 }
 
 /** The room's vars for the bench: it measures the room server, not the per-connection limiter (50/s, burst 200). */
