@@ -1,6 +1,16 @@
 /** The web app's SDP/codec tuning for direct sessions (workers/web/src/call/sdp-tuning.ts). */
 import { describe, expect, it } from "vitest";
-import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, preferredCodecs, sendScale, START_HEIGHT, SWITCHING_HEIGHT, withStartBitrate } from "../../workers/web/src/call/sdp-tuning";
+import {
+  BRIDGE_HEIGHT,
+  BRIDGE_START_HEIGHT,
+  preferredCodecs,
+  sendScale,
+  START_HEIGHT,
+  SWITCHING_HEIGHT,
+  tuneRemoteSdp,
+  withOpusDtx,
+  withStartBitrate,
+} from "../../workers/web/src/call/sdp-tuning";
 
 const SDP = [
   "v=0",
@@ -52,6 +62,31 @@ describe("withStartBitrate", () => {
   it("leaves an SDP without video alone", () => {
     const audioOnly = SDP.split("m=video")[0]!;
     expect(withStartBitrate(audioOnly)).toBe(audioOnly);
+  });
+});
+
+describe("withOpusDtx", () => {
+  it("adds usedtx=1 to Opus only, in audio sections only", () => {
+    const out = withOpusDtx(SDP).split("\r\n");
+    expect(out).toContain("a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1");
+    // payload type 111 of the second video section is H264: untouched
+    expect(out[out.indexOf("a=rtpmap:111 H264/90000") + 1]).toBe("");
+    expect(out.filter((l) => l.includes("usedtx")).length).toBe(1);
+  });
+
+  it("creates the a=fmtp line when Opus has none, keeps a usedtx already there, and is idempotent", () => {
+    const bare = SDP.replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "");
+    const out = withOpusDtx(bare).split("\r\n");
+    expect(out[out.indexOf("a=rtpmap:111 opus/48000/2") + 1]).toBe("a=fmtp:111 usedtx=1");
+    const off = SDP.replace("useinbandfec=1", "useinbandfec=1;usedtx=0");
+    expect(withOpusDtx(off)).toBe(off);
+    expect(withOpusDtx(withOpusDtx(SDP))).toBe(withOpusDtx(SDP));
+  });
+
+  it("a direct session's remote description gets both the start bitrate and DTX", () => {
+    const out = tuneRemoteSdp(SDP);
+    expect(out).toContain("a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1");
+    expect(out).toContain("a=fmtp:96 x-google-start-bitrate=1500");
   });
 });
 

@@ -300,6 +300,14 @@ async function audioEnergyReceived(page: Page): Promise<number> {
   return inboundSum(page, "audio", "totalAudioEnergy");
 }
 
+/** Audio RTP packets the page receives per second, over `ms` (every inbound audio stream together). */
+export async function audioPacketsPerSecond(page: Page, ms: number): Promise<number> {
+  const first = await inboundSum(page, "audio", "packetsReceived");
+  const t0 = Date.now();
+  await page.waitForTimeout(ms);
+  return ((await inboundSum(page, "audio", "packetsReceived")) - first) / ((Date.now() - t0) / 1000);
+}
+
 /** Wait until the page hears sound: received audio energy grows (the fake microphone beeps twice a second). */
 export async function waitForRemoteAudio(page: Page, timeoutMs = 45_000): Promise<void> {
   const first = await audioEnergyReceived(page);

@@ -16,7 +16,8 @@ import { setSimulcastHeight, simulcastEncodings, topLayer } from "./simulcast";
  * of a 720p camera (the same reason as for direct sessions, sdp-tuning.ts). mediasoup-client writes it as
  * x-google-start-bitrate into the send transport's remote answer.
  */
-const VIDEO_START = { videoGoogleStartBitrate: START_BITRATE_KBPS };
+/** mediasoup-client's codec options per kind: video starts at START_BITRATE_KBPS, Opus uses DTX (sdp-tuning.ts). */
+const CODEC_OPTIONS = { video: { videoGoogleStartBitrate: START_BITRATE_KBPS }, audio: { opusDtx: true } } as const;
 
 /** With simulcast, every layer goes out after the switch (each receiver gets the one that fits, simulcast.ts). */
 const SIMULCAST_HEIGHT = null;
@@ -168,7 +169,7 @@ export class BridgeSender {
       const producer = await send.produce({
         track,
         stopTracks: false,
-        codecOptions: VIDEO_START,
+        codecOptions: CODEC_OPTIONS[kind],
         encodings,
         // The bridge picks each receiver's layer from the top layer's size (PROTOCOL.md `setConsumerSize`).
         appData: { source: kind === "audio" ? "mic" : "camera", ...(layered ? topLayer(track) : {}) },

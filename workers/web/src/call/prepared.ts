@@ -22,7 +22,7 @@ import { parse } from "stanza/jxt";
 import { NS_JINGLE_ICE_UDP_1 } from "stanza/Namespaces";
 import type { IQ, Jingle, JingleContent, JingleRtpDescription } from "stanza/protocol";
 import { callPeerConnection } from "../e2ee/call-encryption";
-import { preferredCodecs, START_HEIGHT, withStartBitrate } from "./sdp-tuning";
+import { preferredCodecs, START_HEIGHT, tuneRemoteSdp } from "./sdp-tuning";
 import { limitSendHeight } from "./send-size";
 
 /** A prepared offer older than this is not used: its TURN allocations and credentials may have gone stale. */
@@ -63,13 +63,13 @@ function gatheringDone(pc: RTCPeerConnection, timeoutMs: number): Promise<boolea
 const candidateCount = (pc: RTCPeerConnection): number => (pc.localDescription?.sdp.match(/^a=candidate:/gm) ?? []).length;
 
 /**
- * Every peer connection of a direct session: video senders start at START_BITRATE_KBPS (the remote description
- * carries `x-google-start-bitrate`, see sdp-tuning.ts).
+ * Every peer connection of a direct session: video senders start at START_BITRATE_KBPS and Opus uses DTX (the remote
+ * description carries `x-google-start-bitrate` and `usedtx`, see sdp-tuning.ts).
  */
 export function tunePeerConnection(pc: RTCPeerConnection): RTCPeerConnection {
   const setRemote = pc.setRemoteDescription.bind(pc);
   pc.setRemoteDescription = (desc: RTCSessionDescriptionInit) =>
-    setRemote(desc.sdp ? { type: desc.type, sdp: withStartBitrate(desc.sdp) } : desc);
+    setRemote(desc.sdp ? { type: desc.type, sdp: tuneRemoteSdp(desc.sdp) } : desc);
   return pc;
 }
 

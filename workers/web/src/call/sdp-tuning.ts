@@ -46,8 +46,11 @@ export const START_BITRATE_KBPS = 1500;
 
 const VIDEO_CODECS = new Set(["vp8", "vp9", "h264", "av1"]);
 
-/** Add `x-google-start-bitrate` to every video codec's format parameters (creating the a=fmtp line if needed). */
-export function withStartBitrate(sdp: string, kbps = START_BITRATE_KBPS): string {
+/**
+ * Add `name=value` to the format parameters of the given codecs in every `media` section (creating the a=fmtp line
+ * if needed; left alone where the codec already has that parameter).
+ */
+function withFormatParameter(sdp: string, media: "audio" | "video", codecs: Set<string>, name: string, value: string): string {
   const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
   // Split into the session part and one chunk per m-section; payload types are scoped to their m-section.
   const sections: string[][] = [[]];
@@ -57,24 +60,44 @@ export function withStartBitrate(sdp: string, kbps = START_BITRATE_KBPS): string
   }
   return sections
     .map((lines) => {
-      if (!lines[0]?.startsWith("m=video")) return lines;
+      if (!lines[0]?.startsWith(`m=${media}`)) return lines;
       const codecPts = new Set<string>();
       for (const l of lines) {
         const m = /^a=rtpmap:(\d+) ([^/]+)\//.exec(l);
-        if (m && VIDEO_CODECS.has(m[2]!.toLowerCase())) codecPts.add(m[1]!);
+        if (m && codecs.has(m[2]!.toLowerCase())) codecPts.add(m[1]!);
       }
       const withFmtp = new Set(lines.map((l) => /^a=fmtp:(\d+) /.exec(l)?.[1]).filter((pt) => pt !== undefined));
       return lines.flatMap((l) => {
         const fmtp = /^a=fmtp:(\d+) /.exec(l);
-        if (fmtp && codecPts.has(fmtp[1]!) && !l.includes("x-google-start-bitrate=")) return [`${l};x-google-start-bitrate=${kbps}`];
+        if (fmtp && codecPts.has(fmtp[1]!) && !l.includes(`${name}=`)) return [`${l};${name}=${value}`];
         const rtpmap = /^a=rtpmap:(\d+) /.exec(l);
         // RFC 4566 §6: format parameters go on a=fmtp; add one right after a=rtpmap when there is none.
-        if (rtpmap && codecPts.has(rtpmap[1]!) && !withFmtp.has(rtpmap[1]!)) return [l, `a=fmtp:${rtpmap[1]} x-google-start-bitrate=${kbps}`];
+        if (rtpmap && codecPts.has(rtpmap[1]!) && !withFmtp.has(rtpmap[1]!)) return [l, `a=fmtp:${rtpmap[1]} ${name}=${value}`];
         return [l];
       });
     })
     .flat()
     .join(eol);
+}
+
+/** Add `x-google-start-bitrate` to every video codec's format parameters (1. above). */
+export function withStartBitrate(sdp: string, kbps = START_BITRATE_KBPS): string {
+  return withFormatParameter(sdp, "video", VIDEO_CODECS, "x-google-start-bitrate", String(kbps));
+}
+
+/**
+ * 4. Opus DTX (RFC 7587 §6.1 `usedtx`, in the description of the side that receives): while someone is silent, their
+ * Opus encoder sends a packet every 400 ms instead of 50 a second. Most of a call is most people listening: less to
+ * send, to encrypt end to end and decrypt, and to forward through the bridge, and Chromium's receiver fills the gaps
+ * with comfort noise. The bridge path asks for it too (bridge-send.ts, mediasoup-client's `opusDtx`).
+ */
+export function withOpusDtx(sdp: string): string {
+  return withFormatParameter(sdp, "audio", new Set(["opus"]), "usedtx", "1");
+}
+
+/** What a direct session's remote descriptions get: 1. and 4. above. */
+export function tuneRemoteSdp(sdp: string): string {
+  return withOpusDtx(withStartBitrate(sdp));
 }
 
 export interface CodecLike {
