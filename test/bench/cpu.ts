@@ -10,11 +10,14 @@
  * `plain` the baseline without frame encryption (the app's test-only plaintext hook, test/node/helpers/e2ee-keys.ts
  * PLAINTEXT); `both` runs the sequence once per mode, alternating, `--runs N` times (default 1), and prints what
  * encryption adds to the calls' CPU (three pages through the bridge with --bridge, else the 1:1) in %.
+ * `--quiet-mic`: the pages capture a mostly silent microphone (0.3 s of tone every 2 s, helpers/audio-file.ts), as
+ * most people in a call are, instead of Chromium's fake one, which never falls silent (so Opus DTX never applies).
  * Only processes this benchmark started count (descendants of this Node process): other Chromiums on the machine
  * are left out.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
+import { mostlySilentMicFile } from "../node/helpers/audio-file";
 import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
@@ -131,7 +134,10 @@ if (!url && withBridge) {
   target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret });
 } else if (!url) target = await startWebTarget();
 const base = url ?? target!.httpUrl;
-const browser = await launchBrowser({ fakeCameras: 5 });
+const browser = await launchBrowser({
+  fakeCameras: 5,
+  args: args.includes("--quiet-mic") ? [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`] : [],
+});
 try {
   const calls = new Map<E2eeMode, number[]>(E2EE_MODES.map((m) => [m, []]));
   let label = "";
