@@ -57,6 +57,14 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
       return n.length === 1 && n[0] === 3 ? n : undefined;
     }, "three active layers on Alice's camera sender", 30_000);
     expect(layers).toEqual([3]);
+    // One consumer per page and producer of the others (3 pages × 2 others × camera and microphone): a producer
+    // announced both across the lobby and by name is consumed once (two consumers would get the same frames, and
+    // the frame decryption refuses the second copy of each as a replay).
+    const consumers = await eventually(async () => {
+      const h = (await (await stack.bridge.call("GET", "/health")).json()) as { consumers: number };
+      return h.consumers <= 12 ? h.consumers : undefined;
+    }, "no more than 12 consumers on the bridge", 20_000);
+    expect(consumers).toBe(12);
 
     // Bob shows both large (1200x675 CSS pixels, device pixel ratio 1): both come in a higher layer than the first.
     const large = "width:1200px;height:675px;object-fit:cover";

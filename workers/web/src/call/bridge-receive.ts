@@ -29,10 +29,23 @@ export interface ReceiveDeps {
   mark(what: string): void;
 }
 
-interface Wanted {
+export interface Wanted {
   producerId: string;
   nick: string | undefined;
   kind: string | undefined;
+}
+
+/**
+ * Add a producer to a batch still to be consumed. One producer may be announced twice before its batch runs: across
+ * the lobby (no name) and, its owner admitted, by name (notifications that arrived while the link was being set up
+ * are handled in one go). It is consumed once, under its name: two consumers of one producer would receive the same
+ * frames, and the second copy of each is refused as a replay by the frame decryption (one key and counter per sender).
+ */
+export function addWanted(batch: Wanted[], w: Wanted): void {
+  const queued = batch.find((b) => b.producerId === w.producerId);
+  if (!queued) return void batch.push(w);
+  queued.nick ??= w.nick;
+  queued.kind ??= w.kind;
 }
 
 interface ConsumeAnswer {
@@ -156,7 +169,7 @@ export class BridgeReceiver {
   }
 
   #consumeSoon(producerId: string, nick: string | undefined, kind: string | undefined): void {
-    if (this.#batch) return void this.#batch.push({ producerId, nick, kind });
+    if (this.#batch) return void addWanted(this.#batch, { producerId, nick, kind });
     const b = (this.#batch = [{ producerId, nick, kind }]);
     this.#pending.push(
       Promise.resolve().then(() => {
