@@ -9,14 +9,11 @@ import { defineConfig } from "vitest/config";
  *  - "targets": node tests kept out of `npm test` (TARGETS below).
  */
 /**
- * "targets": end-to-end tests whose time targets the code does not meet on every run yet (simulcast layer choice and
- * the speaker announcement, eight people). They run with `npm run test:targets`, not in `npm test`, until they pass
- * reliably; docs/benchmarks.md has their latest figures.
+ * "targets": end-to-end tests that do not pass on every run yet (eight people in one call, more than this 2-core
+ * machine can run as real pages). They run with `npm run test:targets`, not in `npm test`, until they pass reliably;
+ * docs/benchmarks.md has their latest figures.
  */
-const TARGETS = [
-  "test/node/e2e-simulcast.test.ts",
-  "test/node/e2e-bridge-eight.test.ts",
-];
+const TARGETS = ["test/node/e2e-bridge-eight.test.ts"];
 
 export default defineConfig({
   test: {
