@@ -4,43 +4,32 @@
  * never falls silent, so the pages here capture a file instead: a short tone, then silence, over and over (as a person
  * who mostly listens). Real edge (`wrangler dev`), real bridge host (mediasoup), real Chromium.
  */
-import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mostlySilentMicFile } from "./helpers/audio-file";
-import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipant } from "./helpers/bridge-participants";
-import { audioPacketsPerSecond, join, launchBrowser, openParticipant, waitForCall, waitForRemoteAudio, waitForRemoteVideo, type Participant } from "./helpers/browser";
-import { freshRoom, startWebTarget, type WebTarget } from "./helpers/web-app";
+import { startBridgeStack, type BridgeStack } from "./helpers/bridge-tiles";
+import { audioPacketsPerSecond, join, openParticipant, waitForCall, waitForRemoteAudio, waitForRemoteVideo, type Participant } from "./helpers/browser";
+import { freshRoom } from "./helpers/web-app";
 
 /** Without DTX an Opus sender sends 50 packets a second whatever it hears; silent 85% of the time, far fewer. */
 const MAX_PACKETS_PER_SECOND = 25;
 
 describe("web app: a microphone that is mostly silent sends little (Opus DTX)", () => {
-  let target: WebTarget;
-  let bridge: BridgeHandle;
-  let browser: Browser;
+  let stack: BridgeStack;
   const open: Participant[] = [];
 
   beforeAll(async () => {
-    const wav = mostlySilentMicFile();
-    bridge = await startBridge();
-    [target, browser] = await Promise.all([
-      startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
-      launchBrowser({ args: [`--use-file-for-fake-audio-capture=${wav}`] }),
-    ]);
+    stack = await startBridgeStack({}, [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`]);
   }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-    await target?.stop();
-    await bridge?.stop();
-  });
+  afterAll(() => stack?.stop());
   afterEach(async (ctx) => {
     if (ctx.task.result?.state === "fail") for (const p of open) console.error(`page ${p.page.url()} logs:\n${p.logs.join("\n")}`);
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
   it("in a direct call and through the bridge", { timeout: 240_000 }, async () => {
-    const url = `${target.httpUrl}/${freshRoom("dtx")}`;
+    const { browser } = stack;
+    const url = `${stack.target.httpUrl}/${freshRoom("dtx")}`;
     const a = await openParticipant(browser, url);
     open.push(a);
     const b = await openParticipant(browser, url);

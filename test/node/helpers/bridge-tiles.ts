@@ -141,12 +141,15 @@ export interface BridgeStack {
   stop(): Promise<void>;
 }
 
-/** `bridgeEnv`: extra settings of the bridge host (e.g. LOG_LEVEL=debug: key frames, PLIs and layer changes logged). */
-export async function startBridgeStack(bridgeEnv: Record<string, string> = {}): Promise<BridgeStack> {
+/**
+ * `bridgeEnv`: extra settings of the bridge host (e.g. LOG_LEVEL=debug: key frames, PLIs and layer changes logged);
+ * `browserArgs`: extra Chromium flags.
+ */
+export async function startBridgeStack(bridgeEnv: Record<string, string> = {}, browserArgs: string[] = []): Promise<BridgeStack> {
   const bridge = await startBridge({ env: bridgeEnv });
   const [target, browser] = await Promise.all([
     startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true }),
-    launchBrowser(),
+    launchBrowser({ args: browserArgs }),
   ]);
   return {
     bridge,
