@@ -1,10 +1,10 @@
 /**
- * The web app's batching of producers to consume on a bridge link (workers/web/src/call/bridge-receive.ts
- * `addWanted`): a producer announced twice before its batch runs (across the lobby without a name, then by name once
- * its owner is admitted) is consumed once, under its name.
+ * The web app's batching of producers to consume on a bridge link (workers/web/src/call/consume-batch.ts `addWanted`,
+ * used by bridge-receive.ts): a producer announced twice before its batch runs (across the lobby without a name,
+ * then by name once its owner is admitted) is consumed once, under its name.
  */
 import { describe, expect, it } from "vitest";
-import { addWanted, type Wanted } from "../../workers/web/src/call/bridge-receive";
+import { addWanted, type Wanted } from "../../workers/web/src/call/consume-batch";
 
 describe("addWanted", () => {
   it("a producer announced across the lobby and then by name is one entry, with the name", () => {
