@@ -15,11 +15,12 @@
  * Only processes this benchmark started count (descendants of this Node process): other Chromiums on the machine
  * are left out.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { mostlySilentMicFile } from "../node/helpers/audio-file";
 import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+import { cpuMsOf, processTree } from "../node/helpers/proc";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 import { checkE2eeMode, e2eeModes, intFlag, type E2eeMode } from "./flags";
@@ -30,34 +31,16 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const windowMs = Number(opt("seconds") ?? 5) * 1000;
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** CPU ticks per process, labelled by Chromium process type (or executable name). */
-function snapshot(): Map<number, { kind: string; ticks: number }> {
-  const out = new Map<number, { kind: string; ticks: number }>();
-  const parent = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
+/** CPU time (ms) per process of this benchmark, labelled by Chromium process type (or executable name). */
+function snapshot(): Map<number, { kind: string; cpuMs: number }> {
+  const out = new Map<number, { kind: string; cpuMs: number }>();
+  for (const pid of processTree(process.pid)) {
     try {
-      parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1]));
-    } catch {
-      /* the process ended meanwhile */
-    }
-  }
-  const ours = (pid: number): boolean => {
-    for (let p: number | undefined = pid, hops = 0; p && hops < 64; p = parent.get(p), hops++) if (p === process.pid) return true;
-    return false;
-  };
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d) || !ours(Number(d))) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
-      const fields = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of proc(5))
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
       const type = /--type=(\S+)/.exec(cmd)?.[1];
       const sub = /--utility-sub-type=([\w.]+)/.exec(cmd)?.[1]?.split(".")[0];
       const kind = type ? (sub ? `${type}:${sub}` : type) : (cmd.split(" ")[0]!.split("/").pop() || "?");
-      out.set(Number(d), { kind, ticks });
+      out.set(pid, { kind, cpuMs: cpuMsOf([pid]) });
     } catch {
       /* the process ended meanwhile */
     }
@@ -71,10 +54,10 @@ async function measure(label: string): Promise<number> {
   await new Promise((r) => setTimeout(r, windowMs));
   const after = snapshot();
   const perKind = new Map<string, number[]>();
-  for (const [pid, { kind, ticks }] of after) {
+  for (const [pid, { kind, cpuMs }] of after) {
     const prev = before.get(pid);
     if (!prev) continue;
-    const pct = ((ticks - prev.ticks) / TICKS_PER_SECOND / (windowMs / 1000)) * 100;
+    const pct = ((cpuMs - prev.cpuMs) / windowMs) * 100;
     perKind.set(kind, [...(perKind.get(kind) ?? []), pct]);
   }
   const rows = [...perKind]
@@ -90,7 +73,6 @@ async function measure(label: string): Promise<number> {
 const E2EE_MODES = e2eeModes(opt("e2ee"));
 const runs = intFlag("runs", opt("runs") ?? "1", 1);
 const withBridge = args.includes("--bridge");
-
 
 /** One sequence in a fresh room: hair check, one in a call, the 1:1, and with --bridge three through the bridge. */
 async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: number; label: string }> {

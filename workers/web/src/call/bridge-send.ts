@@ -12,11 +12,10 @@ import { limitSendHeight, scaleFor } from "./send-size";
 import { setSimulcastHeight, simulcastEncodings, topLayer } from "./simulcast";
 
 /**
- * Start the bridge video sender above Chromium's 300 kbit/s default, which makes it drop and downscale the first frames
- * of a 720p camera (the same reason as for direct sessions, sdp-tuning.ts). mediasoup-client writes it as
- * x-google-start-bitrate into the send transport's remote answer.
+ * mediasoup-client's codec options per kind, which it writes into the send transport's remote answer (as direct
+ * sessions get them, sdp-tuning.ts): the video sender starts above Chromium's 300 kbit/s default, which makes it drop
+ * and downscale the first frames of a 720p camera (x-google-start-bitrate); Opus uses DTX (usedtx).
  */
-/** mediasoup-client's codec options per kind: video starts at START_BITRATE_KBPS, Opus uses DTX (sdp-tuning.ts). */
 const CODEC_OPTIONS = { video: { videoGoogleStartBitrate: START_BITRATE_KBPS }, audio: { opusDtx: true } } as const;
 
 /** With simulcast, every layer goes out after the switch (each receiver gets the one that fits, simulcast.ts). */

@@ -45,6 +45,7 @@ export function sendScale(height: number | undefined, maxHeight: number | null):
 export const START_BITRATE_KBPS = 1500;
 
 const VIDEO_CODECS = new Set(["vp8", "vp9", "h264", "av1"]);
+const OPUS = new Set(["opus"]);
 
 /**
  * Add `name=value` to the format parameters of the given codecs in every `media` section (creating the a=fmtp line
@@ -92,7 +93,7 @@ export function withStartBitrate(sdp: string, kbps = START_BITRATE_KBPS): string
  * with comfort noise. The bridge path asks for it too (bridge-send.ts, mediasoup-client's `opusDtx`).
  */
 export function withOpusDtx(sdp: string): string {
-  return withFormatParameter(sdp, "audio", new Set(["opus"]), "usedtx", "1");
+  return withFormatParameter(sdp, "audio", OPUS, "usedtx", "1");
 }
 
 /** What a direct session's remote descriptions get: 1. and 4. above. */
