@@ -25,8 +25,8 @@
  * The DO shell supplies I/O through MediaHost (announcements themselves, with per-occupant grants, are
  * features/media.ts); the current mode and bridge are persisted through MediaHost.save so they survive hibernation.
  */
-import { type BridgeControl } from "./control-client";
-import { pickBridge, readinessFor, type MediaMode, type MediaReadiness } from "./selection";
+import { type BridgeControl, type CreatedRoom } from "./control-client";
+import { pickBridge, readinessFor, type BridgeHealth, type MediaMode, type MediaReadiness } from "./selection";
 
 const HEALTH_INTERVAL_MS = 5_000;
 /**
@@ -85,6 +85,13 @@ export interface MediaConfig {
 /** A promise's value, or its error as a value (so that one nobody awaits yet is not an unhandled rejection). */
 function settle<T>(p: Promise<T>): Promise<T | Error> {
   return p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+}
+
+/** A move's first steps, begun before it is decided (MediaCoordinator #headStart). */
+interface HeadStart {
+  /** the room asked of the bridge expected to be picked; taken by the move that uses it */
+  early: { base: string; created: Promise<CreatedRoom | Error> } | undefined;
+  readonly health: Promise<BridgeHealth[]>;
 }
 
 export class MediaCoordinator {
@@ -154,10 +161,14 @@ export class MediaCoordinator {
     if (this.#healthy?.base === base && now - this.#healthy.at < PROBE_AGAIN_MS) return Promise.resolve();
     let confirm!: () => void;
     const confirmed = new Promise<"quorum">((r) => (confirm = () => r("quorum")));
+    // While the reported bridge is checked, the move off it is prepared (the other bridges' health, the room asked of
+    // the likely one): a bridge that fails the check is left one round trip sooner. Closed again if it passes.
+    const headStart = this.cfg.bridges.length > 1 ? this.#headStart(new Set([base])) : undefined;
     const done = (async () => {
       const verdict = await Promise.race([this.cfg.control.health(base, PROBE_TIMEOUT_MS), confirmed]);
       if (verdict !== "quorum" && verdict.healthy) {
         this.#healthy = { base, at: this.#now() };
+        if (headStart) this.#dropHeadStart(headStart);
         return;
       }
       const why = verdict === "quorum" ? "most occupants report it" : "it does not answer our check";
@@ -165,7 +176,8 @@ export class MediaCoordinator {
       await this.#serial(async () => {
         // Only to another bridge that answers: with none, the room keeps this one and its regular check (with the
         // usual, longer timeout) decides, so that a quick check missed on a busy host cannot drop the call to P2P.
-        if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]), { keepIfNone: true });
+        if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]), { keepIfNone: true, headStart });
+        else if (headStart) this.#dropHeadStart(headStart);
       });
     })().finally(() => (this.#probe = undefined));
     this.#probe = { done, reporters: new Set([session]), confirm };
@@ -257,30 +269,47 @@ export class MediaCoordinator {
     );
   }
 
-  /** To a (new) bridge room, for the bridge or for standby (whichever the room wants once the room exists). */
-  async #moveToBridge(exclude: Set<string>, opts: { keepIfNone?: boolean } = {}): Promise<void> {
+  /**
+   * The first steps of a move to a bridge other than `exclude`: every candidate's health checked and, from the bridge
+   * we expect to pick (the only candidate, or the one picked last time), the room asked for, both at once. A move
+   * takes them over (#moveToBridge); `#dropHeadStart` closes an early room nobody took.
+   */
+  #headStart(exclude: Set<string>): HeadStart {
+    const { control, bridges } = this.cfg;
+    const candidates = bridges.filter((b) => !exclude.has(b));
+    const guess = candidates.length === 1 ? candidates[0] : candidates.find((b) => b === this.#lastPick);
+    return {
+      early: guess === undefined ? undefined : { base: guess, created: settle(control.createRoom(guess, this.host.room)) },
+      health: Promise.all(candidates.map((b) => control.health(b))),
+    };
+  }
+
+  #dropHeadStart(h: HeadStart): void {
+    if (!h.early) return;
+    const { base, created } = h.early;
+    h.early = undefined;
+    const room = this.host.room;
+    void created.then((r) => (r instanceof Error ? undefined : this.cfg.control.closeRoom(base, room).catch(() => undefined)));
+  }
+
+  /**
+   * To a (new) bridge room, for the bridge or for standby (whichever the room wants once the room exists). One round
+   * trip instead of two before the announcement (#headStart): if the health checks pick another bridge than the one
+   * asked early (or none), that early room is closed again.
+   */
+  async #moveToBridge(exclude: Set<string>, opts: { keepIfNone?: boolean; headStart?: HeadStart } = {}): Promise<void> {
     const { control, bridges } = this.cfg;
     const room = this.host.room;
     const old = this.host.load();
-    const candidates = bridges.filter((b) => !exclude.has(b));
-    // One round trip instead of two before the announcement: the room is asked of the bridge we expect to pick (the
-    // only candidate, or the one picked last time) while every candidate's health is checked. If the checks pick
-    // another one (or none), that early room is closed again.
-    const guess = candidates.length === 1 ? candidates[0] : candidates.find((b) => b === this.#lastPick);
-    let early = guess === undefined ? undefined : { base: guess, created: settle(control.createRoom(guess, room)) };
+    const start = opts.headStart ?? this.#headStart(exclude);
     /** The early room if it is on `base` (taken: it is used once), else undefined. */
     const takeEarly = (base: string) => {
-      const e = early?.base === base ? early : undefined;
-      if (e) early = undefined;
+      const e = start.early?.base === base ? start.early : undefined;
+      if (e) start.early = undefined;
       return e?.created;
     };
-    const dropEarly = () => {
-      if (!early) return;
-      const { base, created } = early;
-      early = undefined;
-      void created.then((r) => (r instanceof Error ? undefined : control.closeRoom(base, room).catch(() => undefined)));
-    };
-    const health = await Promise.all(candidates.map((b) => control.health(b)));
+    const dropEarly = () => this.#dropHeadStart(start);
+    const health = await start.health;
     const tried = new Set(exclude);
     for (;;) {
       const base = pickBridge(health, tried);

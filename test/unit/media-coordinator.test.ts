@@ -196,6 +196,30 @@ describe("MediaCoordinator", () => {
       expect(t.sent).toHaveLength(1);
     });
 
+    it("while the reported bridge is checked, the other bridge's health and the room there are already asked for", async () => {
+      const t = await onBridgeA();
+      t.states["http://a.test"]!.healthGate = new Promise(() => undefined); // frozen
+      const b = t.states["http://b.test"]!;
+      b.calls.length = 0;
+      const report = t.coord.bridgeUnreachable("s1");
+      await new Promise((r) => setTimeout(r, 50));
+      expect(t.sent).toEqual([]); // the check still waits
+      expect(b.calls.sort()).toEqual(["GET /health", "POST /v1/rooms"]);
+      await report;
+      // the move used them: nothing more asked of b, and the announcement went out
+      expect(b.calls.sort()).toEqual(["GET /health", "POST /v1/rooms"]);
+      expect(t.sent).toEqual([{ mode: "bridge", url: "ws://b.test/v1/rooms/blue-fox/ws" }]);
+    });
+
+    it("a reported bridge that passes the check keeps the call; the room asked early of the other bridge is closed again", async () => {
+      const t = await onBridgeA();
+      await t.coord.bridgeUnreachable("s1");
+      expect(t.record().bridge?.base).toBe("http://a.test");
+      await new Promise((r) => setTimeout(r, 20));
+      expect(t.states["http://b.test"]!.calls).toContain("DELETE /v1/rooms/blue-fox");
+      expect(t.states["http://b.test"]!.rooms.size).toBe(0);
+    });
+
     it("a bridge that answers healthy stays (the reporter's own network failed); it is checked again only after PROBE_AGAIN_MS", async () => {
       const t = await onBridgeA();
       await t.coord.bridgeUnreachable("s1");
