@@ -284,12 +284,22 @@ export class MediaCoordinator {
     };
   }
 
+  /**
+   * Close the early room of a head start nobody took, as an operation of its own: a move that another operation
+   * made meanwhile (the regular check, a draining bridge) may have taken the call to that very bridge, where
+   * asking for the room found the one we asked for; that room is the call's now and stays.
+   */
   #dropHeadStart(h: HeadStart): void {
     if (!h.early) return;
     const { base, created } = h.early;
     h.early = undefined;
-    const room = this.host.room;
-    void created.then((r) => (r instanceof Error ? undefined : this.cfg.control.closeRoom(base, room).catch(() => undefined)));
+    void created.then((r) => {
+      if (r instanceof Error) return;
+      void this.#serial(async () => {
+        if (this.host.load().bridge?.base === base) return;
+        await this.cfg.control.closeRoom(base, this.host.room).catch(() => undefined);
+      });
+    });
   }
 
   /**

@@ -220,6 +220,21 @@ describe("MediaCoordinator", () => {
       expect(t.states["http://b.test"]!.rooms.size).toBe(0);
     });
 
+    it("the room asked early of the other bridge stays when the call moved there meanwhile (a draining bridge)", async () => {
+      const t = await onBridgeA();
+      let release!: () => void;
+      t.states["http://a.test"]!.healthGate = new Promise((r) => (release = r));
+      const report = t.coord.bridgeUnreachable("s1"); // asks b for the room while a's check waits
+      await new Promise((r) => setTimeout(r, 20));
+      await t.coord.bridgeDraining("http://a.test"); // moves the call to b meanwhile
+      expect(t.record().bridge?.base).toBe("http://b.test");
+      release(); // a answers after all: the report's early room is not needed, but it is the call's room now
+      await report;
+      await new Promise((r) => setTimeout(r, 20));
+      expect(t.states["http://b.test"]!.calls).not.toContain("DELETE /v1/rooms/blue-fox");
+      expect(t.states["http://b.test"]!.rooms.has("blue-fox")).toBe(true);
+    });
+
     it("a bridge that answers healthy stays (the reporter's own network failed); it is checked again only after PROBE_AGAIN_MS", async () => {
       const t = await onBridgeA();
       await t.coord.bridgeUnreachable("s1");
