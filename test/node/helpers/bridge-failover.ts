@@ -17,7 +17,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { startBridge, strongSecret, type BridgeHandle } from "./bridge-harness";
 import { openReadyParticipants } from "./bridge-participants";
-import { join, launchBrowser, PAGE_NICENESS, waitForCall, waitForRemoteVideo, type Participant } from "./browser";
+import { join, launchBrowser, waitForCall, waitForRemoteVideo, type Participant } from "./browser";
 import { freshRoom, startWebTarget, type WebTarget } from "./web-app";
 import { freePort } from "./wrangler-dev";
 
@@ -62,7 +62,7 @@ export interface FailoverStack {
   stop(): Promise<void>;
 }
 
-export async function startFailoverStack(opts: { niceness?: number } = {}): Promise<FailoverStack> {
+export async function startFailoverStack(): Promise<FailoverStack> {
   const secret = strongSecret();
   const slots: Slot[] = [];
   for (let i = 0; i < 2; i++) {
@@ -80,7 +80,7 @@ export async function startFailoverStack(opts: { niceness?: number } = {}): Prom
       },
       { snapshot: true },
     ),
-    launchBrowser({ niceness: opts.niceness ?? PAGE_NICENESS }),
+    launchBrowser(),
   ]);
   const heal = async () => {
     for (const s of slots) {

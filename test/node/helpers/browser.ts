@@ -7,9 +7,6 @@
  * `window.__pcs` by an init script, so tests read the real WebRTC stats: framesDecoded per inbound video stream
  * and the selected ICE candidate pair. WebSockets are recorded in `window.__sockets` (to simulate a network drop).
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join as joinPath } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -23,30 +20,16 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
  * `fakeFps`: their frame rate (Chromium's fake cameras default to 20 frames a second; webcams usually deliver 30).
  * `executablePath`: another Chromium executable, e.g. a wrapper that runs it in a network namespace (netns.ts).
  * `args`: more command-line switches.
- * `niceness`: run Chromium at this scheduling niceness (`nice -n`). Tests whose figures are recovery times run their
- *   pages at 10: on this 2-core machine the pages of three or four people would otherwise take the CPU from the edge
- *   and the bridges, which in a real deployment run on machines of their own (and each person's browser on theirs).
  */
-/** The niceness of pages in tests whose figures are recovery times (`niceness` below). */
-export const PAGE_NICENESS = 10;
-
 export async function launchBrowser(
-  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string; args?: string[]; niceness?: number } = {},
+  opts: { denyMedia?: boolean; fakeCameras?: number; fakeFps?: number; executablePath?: string; args?: string[] } = {},
 ): Promise<Browser> {
   const fake = [
     ...(opts.fakeCameras && opts.fakeCameras > 1 ? [`device-count=${opts.fakeCameras}`] : []),
     ...(opts.fakeFps ? [`fps=${opts.fakeFps}`] : []),
   ];
-  let executablePath = opts.executablePath ?? CHROMIUM;
-  let wrapperDir: string | undefined;
-  if (opts.niceness !== undefined) {
-    wrapperDir = mkdtempSync(joinPath(tmpdir(), "parley-chromium-"));
-    executablePath = joinPath(wrapperDir, "chromium");
-    writeFileSync(executablePath, `#!/bin/sh\nexec nice -n ${Math.trunc(opts.niceness)} '${opts.executablePath ?? CHROMIUM}' "$@"\n`);
-    chmodSync(executablePath, 0o755);
-  }
-  const browser = await chromium.launch({
-    executablePath,
+  return chromium.launch({
+    executablePath: opts.executablePath ?? CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",
@@ -66,8 +49,6 @@ export async function launchBrowser(
       ...(opts.args ?? []),
     ],
   });
-  if (wrapperDir) browser.on("disconnected", () => rmSync(wrapperDir, { recursive: true, force: true }));
-  return browser;
 }
 
 const INIT_SCRIPT = `(() => {

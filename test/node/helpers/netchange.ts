@@ -11,7 +11,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { startBridge, type BridgeHandle } from "./bridge-harness";
-import { launchBrowser, PAGE_NICENESS, type Participant } from "./browser";
+import { launchBrowser, type Participant } from "./browser";
 import { createNetns, type NetnsLink } from "./netns";
 import { ensureWebBuilt, REPO_ROOT } from "./web-app";
 import { startEdge, type EdgeHandle } from "./wrangler-dev";
@@ -47,12 +47,7 @@ async function startNetchangeStack(opts: { bridge: boolean }): Promise<Netchange
       : {};
     edge = await startEdge({ ip, vars, cwd: REPO_ROOT, timeoutMs: 120_000 });
     const args = [`--unsafely-treat-insecure-origin-as-secure=${edge.httpUrl}`];
-    // The pages at a lower priority than the edge and the bridge, which in a deployment run on hosts of their own.
-    const niceness = PAGE_NICENESS;
-    const [host, moved] = await Promise.all([
-      launchBrowser({ args, niceness }),
-      launchBrowser({ args, niceness, executablePath: link.chromiumPath }),
-    ]);
+    const [host, moved] = await Promise.all([launchBrowser({ args }), launchBrowser({ args, executablePath: link.chromiumPath })]);
     browsers.push(host, moved);
     return { link, edge, bridge, host, moved, stop };
   } catch (e) {
