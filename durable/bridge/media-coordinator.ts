@@ -163,12 +163,12 @@ export class MediaCoordinator {
     const confirmed = new Promise<"quorum">((r) => (confirm = () => r("quorum")));
     // While the reported bridge is checked, the move off it is prepared (the other bridges' health, the room asked of
     // the likely one): a bridge that fails the check is left one round trip sooner. Closed again if it passes.
-    const headStart = this.cfg.bridges.length > 1 ? this.#headStart(new Set([base])) : undefined;
+    const headStart = this.#headStart(new Set([base]));
     const done = (async () => {
       const verdict = await Promise.race([this.cfg.control.health(base, PROBE_TIMEOUT_MS), confirmed]);
       if (verdict !== "quorum" && verdict.healthy) {
         this.#healthy = { base, at: this.#now() };
-        if (headStart) this.#dropHeadStart(headStart);
+        this.#dropHeadStart(headStart);
         return;
       }
       const why = verdict === "quorum" ? "most occupants report it" : "it does not answer our check";
@@ -177,7 +177,7 @@ export class MediaCoordinator {
         // Only to another bridge that answers: with none, the room keeps this one and its regular check (with the
         // usual, longer timeout) decides, so that a quick check missed on a busy host cannot drop the call to P2P.
         if (this.host.load().bridge?.base === base) await this.#moveToBridge(new Set([base]), { keepIfNone: true, headStart });
-        else if (headStart) this.#dropHeadStart(headStart);
+        else this.#dropHeadStart(headStart);
       });
     })().finally(() => (this.#probe = undefined));
     this.#probe = { done, reporters: new Set([session]), confirm };
