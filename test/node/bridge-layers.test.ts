@@ -20,13 +20,15 @@ describe("simulcast layer choice from the tile size", () => {
     ]);
   });
 
-  it("gives a thumbnail the lowest layer and a full-stage tile the top one, always at full frame rate", () => {
+  it("gives a thumbnail the lowest layer and a full-stage tile the top one, never enlarged more than 1.5×, always at full frame rate", () => {
     expect(pick(160, 90)).toEqual({ spatialLayer: 0, temporalLayer: 2 });
-    expect(pick(300, 169)).toEqual({ spatialLayer: 0, temporalLayer: 2 }); // an eight-person grid's tile
     expect(pick(320, 180)).toEqual({ spatialLayer: 0, temporalLayer: 2 });
-    expect(pick(400, 225)).toEqual({ spatialLayer: 1, temporalLayer: 2 });
+    expect(pick(416, 224)).toEqual({ spatialLayer: 0, temporalLayer: 2 }); // an eight-person grid's tile at 1280×800
+    expect(pick(480, 270)).toEqual({ spatialLayer: 0, temporalLayer: 2 }); // 1.5× enlarged: still the lowest
+    expect(pick(481, 270)).toEqual({ spatialLayer: 1, temporalLayer: 2 });
     expect(pick(640, 360)).toEqual({ spatialLayer: 1, temporalLayer: 2 });
-    expect(pick(900, 506)).toEqual({ spatialLayer: 2, temporalLayer: 2 });
+    expect(pick(960, 540)).toEqual({ spatialLayer: 1, temporalLayer: 2 });
+    expect(pick(1264, 650)).toEqual({ spatialLayer: 2, temporalLayer: 2 }); // a whole stage at 1280×800
     expect(pick(2560, 1440)).toEqual({ spatialLayer: 2, temporalLayer: 2 });
   });
 

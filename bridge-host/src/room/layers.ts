@@ -8,8 +8,10 @@
  *
  * Rule (a received video fits its tile: never more than 2× the tile's device pixels in either dimension):
  *  1. a layer *fits* when its width ≤ 2 × the tile's width and its height ≤ 2 × the tile's height;
- *  2. of the layers that fit, the smallest that *covers* the tile (width ≥ tile width and height ≥ tile height:
- *     nothing is upscaled, even when the tile crops the video to fill itself);
+ *  2. of the layers that fit, the smallest that *covers* the tile: at least two-thirds of its width and of its height
+ *     (a picture is never shown more than 1.5× enlarged, which a tile of a face does not show: Jitsi Meet allows 2×).
+ *     An eight-person grid's tiles (416×224 at 1280×800) get the 320×180 layer, a quarter of the pixels a receiver
+ *     decodes of each 360p camera without simulcast; a whole stage (1280×650) the top one;
  *  3. if none covers it, the largest that fits; if none fits (a tile smaller than half the lowest layer), the lowest.
  * The temporal layer is always the highest the sender has (full frame rate): a tile that shows a face smoothly is
  * worth more than the decoding it saves, and the spatial choice already scales the cost with the tile.
@@ -46,7 +48,7 @@ export function chooseLayers(tile: Size, top: Size, spatialLayers: number, tempo
   const temporalLayer = Math.max(0, temporalLayers - 1);
   const sizes = layerSizes(top, Math.max(1, spatialLayers));
   const fits = (s: Size) => s.width <= 2 * tile.width && s.height <= 2 * tile.height;
-  const covers = (s: Size) => s.width >= tile.width && s.height >= tile.height;
+  const covers = (s: Size) => 3 * s.width >= 2 * tile.width && 3 * s.height >= 2 * tile.height;
   let spatialLayer = 0;
   for (let i = 0; i < sizes.length; i++) {
     if (!fits(sizes[i]!)) break; // sizes grow: no larger layer fits either
