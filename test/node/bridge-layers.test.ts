@@ -2,7 +2,7 @@
  * Layer choice from a tile's rendered size (bridge-host/src/room/layers.ts), pure.
  */
 import { describe, expect, it } from "vitest";
-import { chooseLayers, layerSizes, parseScalabilityMode, topLayerOf, TOP_FALLBACK } from "../../bridge-host/src/room/layers";
+import { chooseLayers, demandedLayer, layerSizes, parseScalabilityMode, topLayerOf, TOP_FALLBACK } from "../../bridge-host/src/room/layers";
 
 const HD = { width: 1280, height: 720 };
 const pick = (width: number, height: number, top = HD, spatial = 3, temporal = 3) => chooseLayers({ width, height }, top, spatial, temporal);
@@ -52,6 +52,13 @@ describe("simulcast layer choice from the tile size", () => {
   it("works with fewer layers, and with no temporal layers", () => {
     expect(pick(400, 225, HD, 1, 1)).toEqual({ spatialLayer: 0, temporalLayer: 0 });
     expect(pick(2000, 2000, { width: 640, height: 480 }, 2, 2)).toEqual({ spatialLayer: 1, temporalLayer: 1 });
+  });
+
+  it("wants of a camera the largest layer its viewers on screen prefer, and always at least the lowest", () => {
+    expect(demandedLayer([])).toBe(0);
+    expect(demandedLayer([null, null])).toBe(0);
+    expect(demandedLayer([0, 1, null])).toBe(1);
+    expect(demandedLayer([null, 2, 0])).toBe(2);
   });
 
   it("reads scalability modes and the producer's top layer size", () => {

@@ -1,8 +1,9 @@
 /**
  * Simulcast, off-screen pausing and the bridge's active speaker, end to end: real headless Chromium pages of the web
  * app, the real edge (`wrangler dev`) and the real bridge host (mediasoup). Three people move the call to the
- * bridge; each camera goes out in several layers; a page that shows someone in a small tile gets that person's low
- * layer (inbound-rtp frameWidth), someone in a large tile a higher one; a tile taken off screen costs no video bytes
+ * bridge; each camera goes out in several layers, as many as its viewers want (the bridge's `layerDemand`); a page
+ * that shows someone in a small tile gets that person's low layer (inbound-rtp frameWidth), someone in a large tile a
+ * higher one; a tile taken off screen costs no video bytes
  * (the voice still comes) and comes back when shown; the one who speaks is announced to the pages within 2 s.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -49,14 +50,17 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
 
   it("sends layers, gives a small tile the low one and a large tile a higher one, pauses a tile off screen, and announces the one who speaks within 2 s", { timeout: 480_000 }, async () => {
     const [alice, bob, carol] = await threeOnTheBridge();
-    // Alice's camera (the fake one is 1280x720) goes to the bridge as three encodings once the switch is done.
-    const layers = await eventually(async () => {
-      const n = (await alice.page.evaluate(`window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
+    // Alice's camera (the fake one is 1280x720) goes to the bridge as three encodings, those above the layer her
+    // viewers want turned off (`layerDemand`): [encodings, active] of her camera sender on the bridge.
+    const aliceLayers = async (): Promise<number[][]> =>
+      (await alice.page.evaluate(`window.__pcs.filter((pc) => pc.connectionState === "connected" && pc.remoteDescription && pc.remoteDescription.sdp.includes("a=ice-lite"))
         .flatMap((pc) => pc.getSenders()).filter((s) => s.track && s.track.kind === "video")
-        .map((s) => s.getParameters().encodings.filter((e) => e.active !== false).length)`)) as number[];
-      return n.length === 1 && n[0] === 3 ? n : undefined;
-    }, "three active layers on Alice's camera sender", 30_000);
-    expect(layers).toEqual([3]);
+        .map((s) => [s.getParameters().encodings.length, s.getParameters().encodings.filter((e) => e.active !== false).length])`)) as number[][];
+    const activeLayers = (n: number, why: string) =>
+      eventually(async () => {
+        const l = await aliceLayers();
+        return l.length === 1 && l[0]![0] === 3 && l[0]![1] === n ? l : undefined;
+      }, `${n} of 3 layers on Alice's camera sender (${why})`, 30_000);
     // One consumer per page and producer of the others (3 pages × 2 others × camera and microphone): a producer
     // announced both across the lobby and by name is consumed once (two consumers would get the same frames, and
     // the frame decryption refuses the second copy of each as a replay).
@@ -74,6 +78,7 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
       const r = await receivedFrom(bob.page);
       return (r.alice?.frameWidth ?? 0) >= 640 && (r.carol?.frameWidth ?? 0) >= 640 ? r : undefined;
     }, "Bob to receive Alice and Carol at 640 wide or more", 60_000);
+    await activeLayers(3, "Bob shows her 1200 wide");
     // Then Carol as a thumbnail (160x90): she comes down to the lowest layer, Alice stays large.
     await forceTile(bob.page, "carol", "width:160px;height:90px;object-fit:cover");
     let seen = {};
@@ -105,6 +110,10 @@ describe("web app through the bridge: simulcast layers by tile size, off-screen 
     }, "no video bytes of Alice at Bob while her tile is hidden", 30_000);
     expect(off.video).toBeLessThan(1000);
     expect(off.audio).toBeGreaterThan(2000); // Opus keeps flowing (≈ 50 packets a second)
+    // Carol shows her as a thumbnail too: nobody wants more than her lowest layer, the only one she still encodes.
+    await forceTile(carol.page, "alice", "width:160px;height:90px;object-fit:cover");
+    await activeLayers(1, "off screen at Bob, a thumbnail at Carol");
+    await forceTile(carol.page, "alice", null);
 
     // Shown again: her video flows and decodes again.
     await forceTile(bob.page, "alice", null);

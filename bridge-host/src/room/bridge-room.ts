@@ -20,7 +20,7 @@ import { MEDIA_CODECS } from "../media-codecs";
 import type { Notification, ProducerInfo, RequestData } from "../signaling/messages";
 import { CloseCode } from "../signaling/messages";
 import { FIRST_KEY_FRAME_HOLD_MS, FirstKeyFrameGate } from "./first-key-frame";
-import { chooseLayers, parseScalabilityMode, topLayerOf } from "./layers";
+import { chooseLayers, demandedLayer, parseScalabilityMode, topLayerOf } from "./layers";
 import { PEER_LIMITS, Peer, type Direction, type PeerLink, type TransportAppData } from "./peer";
 
 export type RoomCloseReason = "deleted" | "shutdown" | "worker-died";
@@ -67,6 +67,8 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
    */
   readonly #offScreen = new Set<types.Consumer>();
   readonly #wanted = new Set<types.Consumer>();
+  /** The spatial layer last told to each simulcast/SVC producer's owner (`layerDemand`), by producer id. */
+  readonly #demand = new Map<string, number>();
   readonly #kicked = new Map<string, number>(); // nick -> kick time (unix s)
   /** Lobby ids the room closed (lid -> time, unix s), and when it closed the whole lobby (evictLobby). */
   readonly #evicted = new Map<string, number>();
@@ -353,10 +355,12 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
     producer.observer.on("close", () => {
       peer.producers.delete(producer.id);
       this.#firstKeyFrame.producerClosed(producer.id);
+      this.#demand.delete(producer.id);
     });
     if (this.traceKeyFrames && producer.kind === "video") this.#trace(producer, `producer ${peer.nick}`);
     if (this.#inRoom(peer)) this.#announceProducer(peer, producer);
     else this.broadcast(lobbyProducer(producer)); // a lobby connection's: to the room anonymously, named once admitted
+    this.#tellDemand(producer.id, peer);
     return { id: producer.id };
   }
 
@@ -394,6 +398,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#heldForAdmit.delete(consumer);
       this.#offScreen.delete(consumer);
       this.#wanted.delete(consumer);
+      this.#tellDemand(consumer.producerId);
     });
     if (this.traceKeyFrames && consumer.kind === "video") {
       const who = `consumer ${peer.nick}<-${owner.nick}`;
@@ -449,6 +454,7 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       this.#offScreen.add(c);
       this.#firstKeyFrame.forget(c);
       this.#firstKeyFrame.reconsider((pid) => this.#waitingViewer(pid)); // nobody waits for a viewer who won't look
+      this.#tellDemand(c.producerId);
       if (!c.paused) await c.pause();
       return {};
     }
@@ -461,8 +467,30 @@ export class BridgeRoom extends TypedEmitter<BridgeRoomEvents> {
       const now = c.preferredLayers;
       if (now?.spatialLayer !== want.spatialLayer || now?.temporalLayer !== want.temporalLayer) await c.setPreferredLayers(want);
     }
-    if (this.#offScreen.delete(c) && this.#wanted.has(c) && !this.#heldForAdmit.has(c)) await this.#startConsumer(c);
+    const wasOff = this.#offScreen.delete(c);
+    this.#tellDemand(c.producerId);
+    if (wasOff && this.#wanted.has(c) && !this.#heldForAdmit.has(c)) await this.#startConsumer(c);
     return {};
+  }
+
+  /**
+   * Tell a simulcast/SVC producer's owner the highest spatial layer its viewers want now, when it changed
+   * (PROTOCOL.md `layerDemand`): the page stops encoding the layers above it. In a call of eight in a grid, every
+   * tile takes the lowest layer (layers.ts), so each camera is encoded once, small, instead of three times.
+   */
+  #tellDemand(producerId: string, owner = this.#ownerOf(producerId)): void {
+    const producer = owner?.producers.get(producerId);
+    if (!owner || owner.closed || !producer || producer.closed || producer.kind !== "video" || producer.type === "simple") return;
+    const viewers: Array<number | null> = [];
+    for (const p of [...this.peers.values(), ...this.lobby]) {
+      for (const c of p.consumers.values()) {
+        if (c.producerId === producerId && !c.closed) viewers.push(this.#offScreen.has(c) ? null : (c.preferredLayers?.spatialLayer ?? 0));
+      }
+    }
+    const layer = demandedLayer(viewers);
+    if (this.#demand.get(producerId) === layer) return;
+    this.#demand.set(producerId, layer);
+    owner.notify({ method: "layerDemand", data: { producerId, spatialLayer: layer } });
   }
 
   /** Resume a consumer its viewer asked for (video: through the first-key-frame gate), unless it is off screen. */

@@ -58,6 +58,15 @@ export function chooseLayers(tile: Size, top: Size, spatialLayers: number, tempo
   return { spatialLayer, temporalLayer };
 }
 
+/**
+ * The highest spatial layer a simulcast/SVC producer's viewers want now (PROTOCOL.md `layerDemand`): the largest
+ * preferred layer of its video consumers on screen (`null`: off screen, wants none); 0 when none wants any. The
+ * lowest layer is always wanted: a viewer starts there, and it is what a tile coming back on screen shows first.
+ */
+export function demandedLayer(viewers: ReadonlyArray<number | null>): number {
+  return viewers.reduce<number>((max, l) => (l !== null && l > max ? l : max), 0);
+}
+
 /** `L3T3` / `S3T3` (and `L3T3_KEY` etc.) -> its spatial and temporal layer counts; anything else: one of each. */
 export function parseScalabilityMode(mode: string | undefined): { spatialLayers: number; temporalLayers: number } {
   const m = /^[LS]([1-9]\d?)T([1-9]\d?)/.exec(mode ?? "");

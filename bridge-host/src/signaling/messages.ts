@@ -161,6 +161,8 @@ export type Notification =
   | { method: "lobbyProducer"; data: { producerId: string; kind: "audio" | "video" } }
   | { method: "producerClosed"; data: { producerId: string; consumerId?: string } }
   | { method: "activeSpeaker"; data: { nick: string | null; producerId: string | null } }
+  /** to a simulcast/SVC producer's owner: the highest spatial layer its viewers want now (layers above it unsent) */
+  | { method: "layerDemand"; data: { producerId: string; spatialLayer: number } }
   | { method: "roomClosing"; data: { reason: "deleted" | "shutdown" | "worker-died" } };
 
 export type ResponseMessage =

@@ -9,7 +9,7 @@ import type { Signaling } from "./bridge-signaling";
 import type { BridgeReceiver, LinkState } from "./bridge-receive";
 import { BRIDGE_HEIGHT, BRIDGE_START_HEIGHT, RAMP_UP_MS, START_BITRATE_KBPS } from "./sdp-tuning";
 import { limitSendHeight, scaleFor } from "./send-size";
-import { setSimulcastHeight, simulcastEncodings, topLayer } from "./simulcast";
+import { layerHeight, setSimulcastHeight, simulcastEncodings, topLayer } from "./simulcast";
 
 /**
  * mediasoup-client's codec options per kind, which it writes into the send transport's remote answer (as direct
@@ -23,6 +23,8 @@ const SIMULCAST_HEIGHT = null;
 
 /** How long our audio producer waits for the others' video at most (see `sendAll`). */
 const AUDIO_AFTER_VIDEO_MAX_MS = 2000;
+/** How long a lower `layerDemand` waits before the layers above it stop (see BridgeSender.#demand). */
+const DEMAND_DOWN_MS = 1500;
 
 /**
  * Cameras go to the bridge in simulcast layers (simulcast.ts), those above `maxHeight` lines off for now; without
@@ -71,6 +73,13 @@ export class BridgeSender {
   #videoHeight: number | null = BRIDGE_START_HEIGHT;
   /** Our audio producer waits for the others' video (sendAll): a track that comes meanwhile is produced then. */
   #audioPending = false;
+  /**
+   * The highest simulcast layer the bridge says our camera's viewers want (`layerDemand`), by producer id: the
+   * layers above it are not encoded. A lower demand applies DEMAND_DOWN_MS later (a viewer's layer switch down
+   * waits for a key frame of the lower layer, and a tile that shrinks often grows back), a higher one at once.
+   */
+  readonly #demand = new Map<string, number>();
+  #demandDown: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly link: LinkState,
@@ -119,7 +128,31 @@ export class BridgeSender {
 
   /** Leaving standby: every producer's encodings on. */
   async activate(): Promise<void> {
-    await Promise.all([...this.#producers.values()].map((p) => setActive(p.rtpSender, this.#videoHeight)));
+    await Promise.all([...this.#producers.values()].map((p) => setActive(p.rtpSender, this.#maxHeight())));
+  }
+
+  /** The bridge's `layerDemand` for one of our producers (PROTOCOL.md). */
+  onLayerDemand(producerId: string, layer: number): void {
+    clearTimeout(this.#demandDown);
+    const apply = (): void => {
+      this.#demand.set(producerId, layer);
+      const sender = this.#producers.get("video")?.rtpSender;
+      if (sender && !this.link.closed && !this.link.standby) void limitHeight(sender, this.#maxHeight());
+    };
+    const before = this.#demand.get(producerId);
+    if (before !== undefined && layer < before) this.#demandDown = setTimeout(apply, DEMAND_DOWN_MS);
+    else apply();
+  }
+
+  /** How high our camera goes out now: the ramp-up's height, capped at the layer the bridge says is wanted. */
+  #maxHeight(): number | null {
+    const p = this.#producers.get("video");
+    const layer = p ? this.#demand.get(p.id) : undefined;
+    const height = p?.track?.getSettings().height;
+    const layers = p?.rtpSender?.getParameters().encodings?.length ?? 0;
+    if (layer === undefined || !height || layers < 2) return this.#videoHeight;
+    const wanted = layerHeight(height, layers, layer);
+    return this.#videoHeight === null ? wanted : Math.min(this.#videoHeight, wanted);
   }
 
   /** RAMP_UP_MS after the move, the camera goes out at its full height (or every simulcast layer). */
@@ -128,7 +161,7 @@ export class BridgeSender {
       if (this.link.closed) return;
       this.#videoHeight = this.deps.simulcast ? SIMULCAST_HEIGHT : BRIDGE_HEIGHT;
       const sender = this.#producers.get("video")?.rtpSender;
-      if (sender) void limitHeight(sender, this.#videoHeight);
+      if (sender) void limitHeight(sender, this.#maxHeight());
     }, RAMP_UP_MS);
   }
 
@@ -140,7 +173,7 @@ export class BridgeSender {
       if (p) {
         if (p.track === track) return;
         await p.replaceTrack({ track });
-        if (p.rtpSender) await limitHeight(p.rtpSender, this.#videoHeight);
+        if (p.rtpSender) await limitHeight(p.rtpSender, this.#maxHeight());
         return;
       }
       const inflight = this.#producing.get(kind);
@@ -153,6 +186,7 @@ export class BridgeSender {
   }
 
   close(): void {
+    clearTimeout(this.#demandDown);
     for (const p of this.#producers.values()) p.close();
   }
 
@@ -175,7 +209,8 @@ export class BridgeSender {
         onRtpSender: e2ee && ((s) => e2ee.sender(s, kind)),
       });
       this.#producers.set(kind, producer);
-      if (inactive && !this.link.standby) await setActive(producer.rtpSender, this.#videoHeight); // activated while it was being made
+      if (inactive && !this.link.standby) await setActive(producer.rtpSender, this.#maxHeight()); // activated while it was being made
+      else if (!inactive && kind === "video" && this.#demand.has(producer.id)) await limitHeight(producer.rtpSender!, this.#maxHeight());
     })();
     this.#producing.set(
       kind,

@@ -4,7 +4,8 @@
  *
  * Signaling is the bridge's JSON protocol over WebSocket (bridge-host/PROTOCOL.md, bridge-host/src/signaling/
  * messages.ts): requests `{id, method, data}` -> responses `{response, id, ok, data|error}`, notifications
- * `{notification, method, data}` (peerJoined, peerLeft, newProducer, producerClosed, activeSpeaker, roomClosing).
+ * `{notification, method, data}` (peerJoined, peerLeft, newProducer, producerClosed, activeSpeaker, layerDemand,
+ * roomClosing).
  * We connect to `url?grant=…`, load the router's RTP capabilities, create one send and one receive WebRTC
  * transport, produce our microphone and camera or screen (bridge-send.ts), and consume every producer announced
  * (bridge-receive.ts).
@@ -151,6 +152,12 @@ export async function connectBridge(
       case "activeSpeaker":
         if (!link.standby) announceActiveSpeaker(sig, str(d.nick));
         return;
+      case "layerDemand": {
+        const producerId = str(d.producerId);
+        const layer = d.spatialLayer;
+        if (producerId && typeof layer === "number" && Number.isInteger(layer) && layer >= 0) sender.onLayerDemand(producerId, layer);
+        return;
+      }
       case "roomClosing":
         if (!link.closed) link.events.failed(`the bridge is closing this room (${str(d.reason) ?? "unknown"})`, d.reason === "worker-died");
         return;

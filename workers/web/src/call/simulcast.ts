@@ -80,6 +80,11 @@ export async function setSimulcastHeight(sender: RTCRtpSender, maxHeight: number
   }
 }
 
+/** The height of spatial layer `layer` (0: lowest) of a camera `height` lines high sent in `layers` encodings. */
+export function layerHeight(height: number, layers: number, layer: number): number {
+  return height / 2 ** Math.max(0, layers - 1 - layer);
+}
+
 /** The top layer's size, for the bridge (produce appData, PROTOCOL.md): the track's own size. */
 export function topLayer(track: MediaStreamTrack): { width: number; height: number } | undefined {
   const { width, height } = track.getSettings();
