@@ -4,7 +4,8 @@
  * layer that fits its tile, bridge-host/src/room/layers.ts) and without (`localStorage["parley:simulcast"] = "off"`:
  * one 360p encoding per camera, as before simulcast). Per page: CPU of its renderer process (where Chromium decodes
  * video in software here) and of all of Chromium divided by N, downlink from the bridge (inbound-rtp bytes), and
- * decoded pixels per second (framesDecoded × frame size, the decoder's work). Options: --people N (≥ 3), --seconds N
+ * decoded pixels per second (framesDecoded × frame size, the decoder's work) and encoded pixels per second over the
+ * layers each camera sends (framesEncoded × frame size, the encoder's work). Options: --people N (≥ 3), --seconds N
  * (window, default 10), --settle-ms N (after everyone decodes everyone, default 8000), --only on|off.
  * Linux only (/proc). Prints figures; exits 0 whatever they are.
  */
@@ -37,18 +38,19 @@ function chromiumTicks(): Map<number, { renderer: boolean; ticks: number }> {
 }
 
 /** Bridge inbound video/audio bytes and decoded pixels so far on this page. */
-async function rx(page: Page): Promise<{ bytes: number; pixels: number }> {
+async function rx(page: Page): Promise<{ bytes: number; pixels: number; encoded: number }> {
   return page.evaluate(`(async () => {
-    let bytes = 0, pixels = 0;
+    let bytes = 0, pixels = 0, encoded = 0;
     for (const pc of window.__pcs) {
       if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
       (await pc.getStats()).forEach((s) => {
+        if (s.type === "outbound-rtp" && s.kind === "video") encoded += (s.framesEncoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
         if (s.type !== "inbound-rtp") return;
         bytes += s.bytesReceived || 0;
         if (s.kind === "video") pixels += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
       });
     }
-    return { bytes, pixels };
+    return { bytes, pixels, encoded };
   })()`);
 }
 
@@ -69,6 +71,8 @@ interface Figures {
   chromiumPerPage: number;
   downMbps: number;
   mpixPerSec: number;
+  /** pixels encoded per second per page (framesEncoded × frame size over the layers sent), in millions */
+  encodedMpixPerSec: number;
   sizes: string[];
 }
 
@@ -105,11 +109,13 @@ async function callOf(browser: Browser, base: string, people: number, simulcast:
     }
     const bytes = rx1.reduce((s, r, i) => s + r.bytes - rx0[i]!.bytes, 0);
     const pixels = rx1.reduce((s, r, i) => s + r.pixels - rx0[i]!.pixels, 0);
+    const encoded = rx1.reduce((s, r, i) => s + r.encoded - rx0[i]!.encoded, 0);
     return {
       rendererPerPage: renderer / people,
       chromiumPerPage: all / people,
       downMbps: (bytes * 8) / secs / 1e6 / people,
       mpixPerSec: pixels / secs / 1e6 / people,
+      encodedMpixPerSec: encoded / secs / 1e6 / people,
       sizes: await frameSizes(ps[0]!.page),
     };
   } finally {
@@ -139,7 +145,7 @@ export async function benchPeople(args: string[]): Promise<void> {
       runs.push([label, f]);
       console.log(
         `${label.padEnd(18)} renderer ${f.rendererPerPage.toFixed(0)}% of a core per page, all Chromium ${f.chromiumPerPage.toFixed(0)}% per page, ` +
-          `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
+          `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s, encoded ${f.encodedMpixPerSec.toFixed(2)} Mpixel/s per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
       );
     }
     if (runs.length === 2) {
