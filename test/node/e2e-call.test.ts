@@ -69,7 +69,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
   it("shows the hair check with a live local preview, a level meter and the Join button", async () => {
     const a = await participant(freshRoom("hair-check"));
     const preview = a.page.locator("video[data-local]");
-    await eventually(() => preview.evaluate((v: { videoWidth: number }) => v.videoWidth > 0), "local preview playing");
+    await eventually(() => preview.evaluate((v) => (v as HTMLVideoElement).videoWidth > 0), "local preview playing");
     await expect(a.page.getByRole("button", { name: "Join", exact: true }).isEnabled()).resolves.toBe(true);
     await expect(a.page.getByLabel("Name", { exact: true }).isVisible()).resolves.toBe(true);
     const meter = a.page.getByRole("meter", { name: "Microphone level" });
@@ -77,7 +77,7 @@ describe("web app: 1:1 calls in headless Chromium", () => {
     // The meter follows the (fake, beeping) microphone, redrawing a few times a second.
     const levels = new Set<number>();
     await eventually(async () => {
-      levels.add(await meter.evaluate((m: { value: number }) => m.value));
+      levels.add(await meter.evaluate((m) => (m as HTMLMeterElement).value));
       return levels.size >= 3 && [...levels].some((v) => v > 0);
     }, "the level meter moving", 15_000);
     // The connectivity check reaches the edge over WebSocket (XMPP session) in plain words.

@@ -316,5 +316,8 @@ export async function waitForRemoteAudio(page: Page, timeoutMs = 45_000): Promis
 
 /** Is the page's own preview (`video[data-local]`) showing camera frames? */
 export async function localPreviewPlaying(page: Page): Promise<boolean> {
-  return page.locator("video[data-local]").evaluate((v: { videoWidth: number; srcObject: unknown }) => !!v.srcObject && v.videoWidth > 0);
+  return page.locator("video[data-local]").evaluate((el) => {
+    const v = el as HTMLVideoElement;
+    return !!v.srcObject && v.videoWidth > 0;
+  });
 }

@@ -14,7 +14,7 @@ import * as JID from "stanza/JID";
 import { attribute, childText, multipleChildAttribute, text, type DefinitionOptions } from "stanza/jxt";
 import type { ReceivedMessage } from "stanza/protocol";
 import type { GroupKeySource } from "./keys";
-import type { DsAnswer, DsRequest, RoomPayload } from "./member";
+import type { DsAnswer, DsRequest, DsTransport, RoomPayload } from "./member";
 import { RemoteMember } from "./mls-remote";
 import { testPlaintext } from "./test-key-hook";
 
@@ -168,17 +168,10 @@ export interface MlsSession {
   close(): void;
 }
 
-/**
- * Run an MLS member over `client` for `room`: hands in a KeyPackage now (the session must be started), and a fresh
- * one after every reconnection of the same client.
- */
-export async function startMls(client: Agent, roomJid: string): Promise<MlsSession> {
+/** Teach `client` the MLS stanzas, and make the Delivery Service requests of a member as `<iq/>`s to the room. */
+export function roomDeliveryService(client: Agent, roomJid: string): DsTransport {
   registerMls(client);
-  // the benchmarks' unencrypted baseline has no MLS either: nothing of end-to-end encryption runs (test-key-hook.ts)
-  if (testPlaintext()) throw new Error("no MLS member: the page runs without end-to-end encryption (test hook)");
-  if (typeof __PARLEY_MLS_WORKER_URL__ !== "string") throw new Error("MLS: no worker URL (built without build-web)");
-  const worker = new Worker(__PARLEY_MLS_WORKER_URL__, { name: "parley-mls" });
-  const member = new RemoteMember(worker, {
+  return {
     async request(r: DsRequest): Promise<DsAnswer> {
       try {
         performance.mark(`parley:mls-tx:${r.kind}`);
@@ -190,14 +183,35 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
         return { ok: false, condition: err?.condition ?? "timeout", ...(err?.text ? { text: err.text } : {}) };
       }
     },
-  });
+  };
+}
+
+/** Hand the room's MLS payloads (headlines from the room itself) to `receive`, in arrival order; returns the stop. */
+export function onRoomPayloads(client: Agent, roomJid: string, receive: (p: RoomPayload) => void): () => void {
+  registerMls(client);
   const onMessage = (msg: ReceivedMessage): void => {
     if (msg.type !== "headline" || !msg.from || !JID.equalBare(msg.from, roomJid) || JID.getResource(msg.from)) return;
     const p = payloadOf(msg);
     if (!p) return;
     performance.mark(`parley:mls-rx:${p.kind}`);
-    member.receive(p);
+    receive(p);
   };
+  client.on("message", onMessage);
+  return () => client.off("message", onMessage);
+}
+
+/**
+ * Run an MLS member over `client` for `room`: hands in a KeyPackage now (the session must be started), and a fresh
+ * one after every reconnection of the same client.
+ */
+export async function startMls(client: Agent, roomJid: string): Promise<MlsSession> {
+  registerMls(client);
+  // the benchmarks' unencrypted baseline has no MLS either: nothing of end-to-end encryption runs (test-key-hook.ts)
+  if (testPlaintext()) throw new Error("no MLS member: the page runs without end-to-end encryption (test hook)");
+  if (typeof __PARLEY_MLS_WORKER_URL__ !== "string") throw new Error("MLS: no worker URL (built without build-web)");
+  const worker = new Worker(__PARLEY_MLS_WORKER_URL__, { name: "parley-mls" });
+  const member = new RemoteMember(worker, roomDeliveryService(client, roomJid));
+  const stopPayloads = onRoomPayloads(client, roomJid, (p) => member.receive(p));
   worker.onerror = (e) => {
     console.warn(`MLS worker failed: ${e.message}`);
     member.fail("the MLS worker failed");
@@ -209,7 +223,6 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
   };
   let ready = publish();
   const onSession = (): void => void (ready = publish());
-  client.on("message", onMessage);
   client.on("session:started", onSession);
   return {
     keys: member,
@@ -217,7 +230,7 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
     ready: () => ready,
     onChange: (cb) => member.onChange(cb),
     close() {
-      client.off("message", onMessage);
+      stopPayloads();
       client.off("session:started", onSession);
       worker.terminate();
     },
