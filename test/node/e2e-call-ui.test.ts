@@ -5,19 +5,16 @@
  * active speaker marked within 2 s on the direct path and through the bridge; pin, speaker view, screen share
  * layout; operation by keyboard. Screenshots for the README go to docs/screenshots/.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge, type BridgeHandle } from "./helpers/bridge-harness";
 import { openReadyParticipants } from "./helpers/bridge-participants";
-import { outsideViewport, overlappingTiles, settle, stageCoverage, timeToActiveSpeaker } from "./helpers/call-screen";
+import { axeViolations, outsideViewport, overlappingTiles, settle, stageCoverage, timeToActiveSpeaker } from "./helpers/call-screen";
 import { join as joinCall, launchBrowser, MAGENTA_SCREEN, openParticipant, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { freshRoom, REPO_ROOT, startWebTarget, type WebTarget } from "./helpers/web-app";
 
-/** axe-core's source, evaluated in the page (the app's CSP, script-src 'self', refuses an injected script tag). */
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core"), "utf8");
 const SHOTS = join(REPO_ROOT, "docs/screenshots");
 const SWITCH_TIMEOUT_MS = 150_000;
 /** Progress in the test's output (a step that hangs on a loaded machine is then easy to find). */
@@ -25,17 +22,6 @@ const t0 = Date.now();
 const step = (what: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0)} s] ${what}`);
 const LAPTOP = { width: 1280, height: 720 };
 const PHONE = { width: 390, height: 844 };
-
-/** axe-core's serious and critical violations of WCAG 2.0-2.2 A/AA on the page as it is now. */
-async function axeViolations(page: Page): Promise<string[]> {
-  if (!(await page.evaluate("typeof window.axe !== 'undefined'"))) await page.evaluate(AXE);
-  const result = (await page.evaluate(`axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] })`)) as {
-    violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[]; failureSummary: string }> }>;
-  };
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`).join("; ")}`);
-}
 
 describe("web app: the call screen (layouts, controls, accessibility)", () => {
   let bridge: BridgeHandle;

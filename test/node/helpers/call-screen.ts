@@ -2,8 +2,24 @@
  * Probes of the call screen as a person sees it (the web app's test contract: `[data-stage]`, `[data-tile]`,
  * `data-role`, `data-active-speaker`), for the end-to-end tests of layouts and of calls through the bridge.
  */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { Page } from "playwright-core";
 import { eventually } from "./browser";
+
+/** axe-core's source, evaluated in the page (the app's CSP, script-src 'self', refuses an injected script tag). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core"), "utf8");
+
+/** axe-core's serious and critical violations of WCAG 2.0-2.2 A/AA on the page as it is now. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate("typeof window.axe !== 'undefined'"))) await page.evaluate(AXE);
+  const result = (await page.evaluate(`axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] })`)) as {
+    violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[]; failureSummary: string }> }>;
+  };
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`).join("; ")}`);
+}
 
 /** Share of `[data-stage]` covered by visible tiles (the picture-in-picture counts once, inside the other tile). */
 export async function stageCoverage(page: Page): Promise<number> {

@@ -23,7 +23,7 @@ export interface EncodedVideo {
 }
 
 /** The frames of an IVF file (a 32-byte file header, then per frame a 12-byte header and the frame). */
-export function readIvf(buf: Uint8Array, fps: number): EncodedVideo {
+function readIvf(buf: Uint8Array, fps: number): EncodedVideo {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (String.fromCharCode(...buf.subarray(0, 4)) !== "DKIF") throw new Error("not an IVF file");
   const headerLength = view.getUint16(6, true);
@@ -65,7 +65,7 @@ const MAX_PAYLOAD = 1100;
  * RFC 7741 §4.2: one VP8 frame in RTP payloads, each with a payload descriptor carrying a 15-bit PictureID (as
  * Chromium sends); S (start of partition) on the first.
  */
-export function packetizeVp8(frame: Uint8Array, pictureId: number): Uint8Array[] {
+function packetizeVp8(frame: Uint8Array, pictureId: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let at = 0; at < frame.length; at += MAX_PAYLOAD) {
     const chunk = frame.subarray(at, at + MAX_PAYLOAD);
