@@ -1,12 +1,12 @@
 /**
  * Eight people through the bridge, end to end, with the real edge and the real bridge host: three people in real
  * headless Chromium pages of the web app, and five synthetic participants (helpers/synthetic-participant.ts: the same
- * XMPP room, MLS group and bridge, each sending a real, SFrame-encrypted VP8 camera over WebRTC from Node; eight
- * Chromium pages do not fit this 2-core machine, docs/benchmarks.md). Every page decodes the seven others; every video
- * received fits its tile (no more than twice the tile's device pixels in either dimension: simulcast layers chosen by
- * tile size); the grid covers at least 70% of the stage at 1280×720 and 390×844; a participant taken off screen costs
- * the receiver no video bytes; the one who speaks gets `data-active-speaker` within 2 s; axe-core finds no serious or
- * critical accessibility violation. Writes docs/screenshots/call-8.png.
+ * XMPP room, MLS group and bridge, each sending a real, SFrame-encrypted VP8 camera in three simulcast layers over
+ * WebRTC from Node; eight Chromium pages do not fit this 2-core machine, docs/benchmarks.md). Every page decodes the
+ * seven others; every video received fits its tile (no more than twice the tile's device pixels in either dimension:
+ * simulcast layers chosen by tile size); the grid covers at least 70% of the stage at 1280×720 and 390×844; a
+ * participant taken off screen costs the receiver no video bytes; the one who speaks gets `data-active-speaker` within
+ * 2 s; axe-core finds no serious or critical accessibility violation. Writes docs/screenshots/call-8.png.
  */
 import { join as joinPath } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { openReadyParticipant } from "./helpers/bridge-participants";
 import { forceTile, receivedFrom, startBridgeStack, SPEAKING_MICROPHONE, type BridgeStack } from "./helpers/bridge-tiles";
 import { eventually, join, waitForCall, waitForRemoteVideo, type Participant } from "./helpers/browser";
 import { axeViolations, outsideViewport, overlappingTiles, settle, stageCoverage, timeToActiveSpeaker } from "./helpers/call-screen";
-import { encodeTestVideo } from "./helpers/synthetic-media";
+import { encodeTestCamera } from "./helpers/synthetic-media";
 import { SyntheticParticipant } from "./helpers/synthetic-participant";
 import { freshRoom, REPO_ROOT } from "./helpers/web-app";
 
@@ -77,8 +77,7 @@ describe("eight people through the bridge", () => {
       await waitForCall(p, 120_000);
     }
     for (const p of ps) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: LONG_MS });
-    // A camera's smallest simulcast layer, as a grid of eight asks of every camera (bridge-host/src/room/layers.ts).
-    const video = encodeTestVideo({ width: 320, height: 180, fps: 15, seconds: 10, kbps: 150 });
+    const video = encodeTestCamera("simulcast");
     for (const nick of nicks.slice(PAGES)) synthetic.push(await SyntheticParticipant.join({ httpUrl: stack.target.httpUrl, room, nick, video }));
     for (const [i, p] of ps.entries()) await waitForRemoteVideo(p.page, nicks.filter((_, k) => k !== i), LONG_MS);
 
@@ -106,6 +105,12 @@ describe("eight people through the bridge", () => {
       await everyVideoFits(p1, "p1");
       expect(await axeViolations(p1.page), `accessibility at ${size.width}×${size.height}`).toEqual([]);
     }
+
+    // p1 shows s4 large: the bridge moves p1 up to s4's 720p layer; small again, s4's video fits its tile again.
+    await forceTile(p1.page, "s4", "width:1200px;height:675px");
+    await eventually(async () => ((await receivedFrom(p1.page)).s4?.frameHeight ?? 0) >= 720 || undefined, "s4's 720p layer at p1", 60_000);
+    await forceTile(p1.page, "s4", null);
+    await everyVideoFits(p1, "p1");
 
     // p1 takes p2 off screen: no video bytes of p2 arrive at p1; shown again, p2's video comes back.
     await forceTile(p1.page, "p2", "display:none");

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, useSdesMid } from "werift";
+import { ntpTime, RTCPeerConnection, RTCRtpCodecParameters, RtcpSenderInfo, RtcpSrPacket, RtpHeader, type RTCRtpSender, useSdesMid } from "werift";
 import type { FrameKeys } from "../../../workers/web/src/e2ee/frame-keys";
 import { CONTEXT_CAMERA } from "../../../workers/web/src/e2ee/transform";
 
@@ -39,10 +39,9 @@ function readIvf(buf: Uint8Array, fps: number): EncodedVideo {
 }
 
 /**
- * A test pattern encoded by ffmpeg (libvpx VP8): `seconds` long, a key frame every second, at the bit rate a browser
- * gives a camera of that size on the bridge.
+ * A test pattern encoded by ffmpeg (libvpx VP8, realtime): `seconds` long, a key frame every second, at `kbps`.
  */
-export function encodeTestVideo(o: { width: number; height: number; fps: number; seconds: number; kbps: number }): EncodedVideo {
+function encodeTestVideo(o: { width: number; height: number; fps: number; seconds: number; kbps: number }): EncodedVideo {
   const dir = mkdtempSync(join(tmpdir(), "parley-synthetic-"));
   try {
     const file = join(dir, "video.ivf");
@@ -56,6 +55,32 @@ export function encodeTestVideo(o: { width: number; height: number; fps: number;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The frame rate of Chromium's fake camera, which the real pages in the same tests send. */
+const CAMERA_FPS = 20;
+const encoded = new Map<string, EncodedVideo[]>();
+
+/**
+ * A camera as the web app sends it to the bridge (workers/web/src/call/simulcast.ts, sdp-tuning.ts), of a test
+ * pattern looping every 6 s: "simulcast", a 720p camera's three layers (180p at 200 kbit/s, 360p at 600, 720p at 1500);
+ * "single", one 360p encoding at 600 kbit/s (simulcast off). Encoded once per process.
+ */
+export function encodeTestCamera(mode: "simulcast" | "single"): EncodedVideo[] {
+  let layers = encoded.get(mode);
+  if (!layers) {
+    const sizes: Array<[number, number, number]> =
+      mode === "simulcast"
+        ? [
+            [320, 180, 200],
+            [640, 360, 600],
+            [1280, 720, 1500],
+          ]
+        : [[640, 360, 600]];
+    layers = sizes.map(([width, height, kbps]) => encodeTestVideo({ width, height, fps: CAMERA_FPS, seconds: 6, kbps }));
+    encoded.set(mode, layers);
+  }
+  return layers;
 }
 
 /** RTP payload size per packet, below a 1200-byte MTU with the RTP, SRTP and extension headers. */
@@ -130,32 +155,54 @@ function answerFor(offer: string, t: TransportInfo): string {
 /** What the camera needs from the bridge's signaling. */
 export interface SendTransportSignaling {
   connect(dtlsParameters: { role: "client"; fingerprints: Array<{ algorithm: string; value: string }> }): Promise<void>;
-  produce(rtpParameters: Record<string, unknown>): Promise<string>;
+  produce(rtpParameters: Record<string, unknown>, appData: Record<string, number>): Promise<string>;
 }
 
+/** One encoding of the camera on the wire: its frames and its RTP stream's state. */
+interface Layer {
+  video: EncodedVideo;
+  ssrc: number;
+  seq: number;
+  pictureId: number;
+  packets: number;
+  octets: number;
+}
+
+const random32 = (): number => (Math.random() * 0xffffffff) >>> 0;
+/** How often each RTP stream's RTCP sender report goes out (the bridge needs them to switch simulcast layers). */
+const SENDER_REPORT_MS = 500;
+
 /**
- * A camera on the bridge: a werift send transport to `transport`, a VP8 producer, and the frames of `video` sent
- * in a loop at its frame rate, each encrypted with `keys` (frames wait until the keys have an epoch: nothing is
- * ever sent in the clear).
+ * A camera on the bridge: a werift send transport to `transport`, a VP8 producer of one encoding or of simulcast
+ * layers (`layers`, lowest first, all at one frame rate, as the web app sends them: simulcast.ts), and their frames
+ * sent in a loop, each encrypted with `keys` (frames wait until the keys have an epoch: nothing is ever sent in the
+ * clear). The RTP streams go out on the transport directly, each with its SSRC and the MID extension, and an RTCP
+ * sender report each twice a second. A key frame comes every second; requests for one (PLI) are not answered.
  */
 export class SyntheticCamera {
   readonly #pc: RTCPeerConnection;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #layers: Layer[];
+  readonly #fps: number;
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  /** RTP timestamps follow the clock: 90 kHz since `#t0`, from a random base, the same for every layer */
+  readonly #t0 = performance.now();
+  readonly #tsBase = random32();
   #frame = 0;
-  #seq = Math.floor(Math.random() * 0x8000);
-  #pictureId = Math.floor(Math.random() * 0x7fff);
   framesSent = 0;
   producerId = "";
 
   private constructor(
     pc: RTCPeerConnection,
-    readonly video: EncodedVideo,
+    layers: EncodedVideo[],
     readonly keys: FrameKeys,
   ) {
     this.#pc = pc;
+    this.#fps = layers[0]!.fps;
+    this.#layers = layers.map((video) => ({ video, ssrc: random32(), seq: random32() & 0x7fff, pictureId: random32() & 0x7fff, packets: 0, octets: 0 }));
   }
 
-  static async start(transport: TransportInfo, sig: SendTransportSignaling, video: EncodedVideo, keys: FrameKeys): Promise<SyntheticCamera> {
+  static async start(transport: TransportInfo, sig: SendTransportSignaling, layers: EncodedVideo[], keys: FrameKeys): Promise<SyntheticCamera> {
+    if (layers.length === 0 || layers.some((l) => l.fps !== layers[0]!.fps)) throw new Error("layers: one or more, at one frame rate");
     const pc = new RTCPeerConnection({
       codecs: {
         video: [
@@ -171,7 +218,7 @@ export class SyntheticCamera {
       iceUseIpv6: false,
       iceAdditionalHostAddresses: ["127.0.0.1"],
     });
-    const cam = new SyntheticCamera(pc, video, keys);
+    const cam = new SyntheticCamera(pc, layers, keys);
     try {
       const transceiver = pc.addTransceiver("video", { direction: "sendonly" });
       const offer = await pc.createOffer();
@@ -181,26 +228,33 @@ export class SyntheticCamera {
       if (!fingerprint) throw new Error("werift's offer has no DTLS fingerprint");
       await pc.setRemoteDescription({ type: "answer", sdp: answerFor(local, transport) });
       await sig.connect({ role: "client", fingerprints: [{ algorithm: fingerprint[1]!, value: fingerprint[2]! }] });
-      const sender = transceiver.sender;
+      const mid = transceiver.mid ?? "0";
       const midExt = Number(new RegExp(`a=extmap:(\\d+) ${MID_URI}`).exec(local)?.[1] ?? 1);
-      cam.producerId = await sig.produce({
-        mid: transceiver.mid ?? "0",
-        codecs: [
-          {
-            mimeType: "video/VP8",
-            payloadType: VP8_PT,
-            clockRate: 90000,
-            parameters: {},
-            rtcpFeedback: [{ type: "nack", parameter: "" }, { type: "nack", parameter: "pli" }],
-          },
-        ],
-        headerExtensions: [{ uri: MID_URI, id: midExt, encrypt: false, parameters: {} }],
-        encodings: [{ ssrc: sender.ssrc }],
-        // the CNAME werift puts in its RTCP sender reports
-        rtcp: { cname: (sender as unknown as { cname: string }).cname, reducedSize: true },
-      });
+      const top = layers[layers.length - 1]!;
+      cam.producerId = await sig.produce(
+        {
+          mid,
+          codecs: [
+            {
+              mimeType: "video/VP8",
+              payloadType: VP8_PT,
+              clockRate: 90000,
+              parameters: {},
+              rtcpFeedback: [{ type: "nack", parameter: "" }, { type: "nack", parameter: "pli" }],
+            },
+          ],
+          headerExtensions: [{ uri: MID_URI, id: midExt, encrypt: false, parameters: {} }],
+          encodings: cam.#layers.map((l) => ({ ssrc: l.ssrc })),
+          rtcp: { cname: `synthetic-${cam.#layers[0]!.ssrc}`, reducedSize: true },
+        },
+        // the bridge picks each receiver's layer from the top layer's size (bridge-host/PROTOCOL.md setConsumerSize)
+        layers.length > 1 ? { width: top.width, height: top.height } : {},
+      );
       await waitConnected(pc);
-      cam.#timer = setInterval(() => void cam.#sendFrame(sender), 1000 / video.fps);
+      const dtls = transceiver.sender.dtlsTransport;
+      const extensions = [{ id: midExt, payload: Buffer.from(mid) }];
+      cam.#timers.push(setInterval(() => void cam.#sendFrame(dtls, extensions), 1000 / cam.#fps));
+      cam.#timers.push(setInterval(() => void cam.#senderReports(dtls), SENDER_REPORT_MS));
       return cam;
     } catch (e) {
       await pc.close();
@@ -208,27 +262,45 @@ export class SyntheticCamera {
     }
   }
 
-  async #sendFrame(sender: { sendRtp(p: RtpPacket): Promise<void> }): Promise<void> {
+  #timestamp(): number {
+    return (this.#tsBase + Math.round((performance.now() - this.#t0) * 90)) >>> 0;
+  }
+
+  async #sendFrame(dtls: Dtls, extensions: Array<{ id: number; payload: Buffer }>): Promise<void> {
     const i = this.#frame++;
-    const frame = this.video.frames[i % this.video.frames.length]!;
     if (this.keys.epoch === undefined) return; // no keys yet: nothing goes out
-    const encrypted = await this.keys.encrypt("vp8", frame, CONTEXT_CAMERA);
-    const timestamp = (i * Math.round(90000 / this.video.fps)) >>> 0;
-    const payloads = packetizeVp8(encrypted, this.#pictureId);
-    this.#pictureId = (this.#pictureId + 1) & 0x7fff;
-    for (const [k, payload] of payloads.entries()) {
-      const header = new RtpHeader({ payloadType: VP8_PT, sequenceNumber: this.#seq, timestamp, marker: k === payloads.length - 1 });
-      this.#seq = (this.#seq + 1) & 0xffff;
-      await sender.sendRtp(new RtpPacket(header, Buffer.from(payload)));
+    const timestamp = this.#timestamp();
+    for (const l of this.#layers) {
+      const encrypted = await this.keys.encrypt("vp8", l.video.frames[i % l.video.frames.length]!, CONTEXT_CAMERA);
+      const payloads = packetizeVp8(encrypted, l.pictureId);
+      l.pictureId = (l.pictureId + 1) & 0x7fff;
+      for (const [k, payload] of payloads.entries()) {
+        const header = new RtpHeader({ ssrc: l.ssrc, payloadType: VP8_PT, sequenceNumber: l.seq, timestamp, marker: k === payloads.length - 1, extensions });
+        l.seq = (l.seq + 1) & 0xffff;
+        l.packets++;
+        l.octets += payload.length;
+        await dtls.sendRtp(Buffer.from(payload), header);
+      }
     }
     this.framesSent++;
   }
 
+  async #senderReports(dtls: Dtls): Promise<void> {
+    const rtpTimestamp = this.#timestamp();
+    const ntpTimestamp = ntpTime();
+    const reports = this.#layers.map(
+      (l) => new RtcpSrPacket({ ssrc: l.ssrc, senderInfo: new RtcpSenderInfo({ ntpTimestamp, rtpTimestamp, packetCount: l.packets, octetCount: l.octets }) }),
+    );
+    await dtls.sendRtcp(reports).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
-    clearInterval(this.#timer);
+    for (const t of this.#timers) clearInterval(t);
     await this.#pc.close();
   }
 }
+
+type Dtls = RTCRtpSender["dtlsTransport"];
 
 function waitConnected(pc: RTCPeerConnection, timeoutMs = 20_000): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -29,7 +29,8 @@ export interface SyntheticOptions {
   httpUrl: string;
   room: string;
   nick: string;
-  video: EncodedVideo;
+  /** the camera: one encoding, or simulcast layers lowest first (encodeTestCamera) */
+  video: EncodedVideo[];
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -117,9 +118,9 @@ export class SyntheticParticipant {
         t,
         {
           connect: (dtlsParameters) => sig.request("connectWebRtcTransport", { transportId: t.id, dtlsParameters }).then(() => undefined),
-          produce: (rtpParameters) =>
+          produce: (rtpParameters, appData) =>
             sig
-              .request<{ id: string }>("produce", { transportId: t.id, kind: "video", rtpParameters, appData: { source: "camera" } })
+              .request<{ id: string }>("produce", { transportId: t.id, kind: "video", rtpParameters, appData: { source: "camera", ...appData } })
               .then((r) => r.id),
         },
         o.video,
