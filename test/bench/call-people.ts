@@ -5,9 +5,13 @@
  * one 360p encoding per camera, as before simulcast). Per page: CPU of its renderer process (where Chromium decodes
  * video in software here) and of all of Chromium divided by N, downlink from the bridge (inbound-rtp bytes), and
  * decoded pixels per second (framesDecoded × frame size, the decoder's work) and encoded pixels per second over the
- * layers each camera sends (framesEncoded × frame size, the encoder's work). Options: --people N (≥ 3), --seconds N
- * (window, default 10), --settle-ms N (after everyone decodes everyone, default 8000), --only on|off.
- * Linux only (/proc). Prints figures; exits 0 whatever they are.
+ * layers each camera sends (framesEncoded × frame size, the encoder's work). With more than four people, three of
+ * them are pages and the others synthetic participants (test/node/helpers/synthetic-participant.ts: the same room,
+ * MLS group and bridge, a real encrypted VP8 camera sent from Node, in the three layers of simulcast or as one 360p
+ * encoding without it): more than four Chromium pages saturate this 2-core machine, and the figures are per page.
+ * Options: --people N (≥ 3), --pages K (how many of them are pages), --seconds N (window, default 10), --settle-ms N
+ * (after everyone decodes everyone, default 8000), --only on|off. Linux only (/proc). Prints figures; exits 0
+ * whatever they are.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -15,6 +19,8 @@ import type { Browser, Page } from "playwright-core";
 import { startBridge } from "../node/helpers/bridge-harness";
 import { openReadyParticipant } from "../node/helpers/bridge-participants";
 import { join as joinCall, launchBrowser, waitForCall, waitForRemoteVideo, type Participant } from "../node/helpers/browser";
+import { encodeTestCamera } from "../node/helpers/synthetic-media";
+import { SyntheticParticipant } from "../node/helpers/synthetic-participant";
 import { freshRoom, startWebTarget } from "../node/helpers/web-app";
 import { intFlag } from "./flags";
 
@@ -76,19 +82,28 @@ interface Figures {
   sizes: string[];
 }
 
-async function callOf(browser: Browser, base: string, people: number, simulcast: boolean, settleMs: number, windowMs: number): Promise<Figures> {
-  const url = `${base}/${freshRoom(simulcast ? "bench-simulcast" : "bench-single")}`;
+async function callOf(
+  browser: Browser,
+  base: string,
+  o: { people: number; pages: number; simulcast: boolean; settleMs: number; windowMs: number },
+): Promise<Figures> {
+  const { people, pages, simulcast, settleMs, windowMs } = o;
+  const room = freshRoom(simulcast ? "bench-simulcast" : "bench-single");
+  const url = `${base}/${room}`;
   const init = simulcast ? [] : [`localStorage.setItem("parley:simulcast", "off");`];
   const ps: Participant[] = [];
+  const synthetic: SyntheticParticipant[] = [];
   try {
-    for (let i = 0; i < people; i++) {
+    for (let i = 0; i < pages; i++) {
       const p = await openReadyParticipant(browser, url, 3, { initScripts: init });
       ps.push(p);
       await joinCall(p, `p${i + 1}`);
       await waitForCall(p, 120_000);
     }
-    const nicks = ps.map((_, i) => `p${i + 1}`);
     for (const p of ps) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: 180_000 });
+    const video = encodeTestCamera(simulcast ? "simulcast" : "single");
+    for (let i = pages; i < people; i++) synthetic.push(await SyntheticParticipant.join({ httpUrl: base, room, nick: `p${i + 1}`, video }));
+    const nicks = Array.from({ length: people }, (_, i) => `p${i + 1}`);
     for (const [i, p] of ps.entries()) await waitForRemoteVideo(p.page, nicks.filter((_, k) => k !== i), 180_000);
     await new Promise((r) => setTimeout(r, settleMs));
     const before = chromiumTicks();
@@ -111,15 +126,15 @@ async function callOf(browser: Browser, base: string, people: number, simulcast:
     const pixels = rx1.reduce((s, r, i) => s + r.pixels - rx0[i]!.pixels, 0);
     const encoded = rx1.reduce((s, r, i) => s + r.encoded - rx0[i]!.encoded, 0);
     return {
-      rendererPerPage: renderer / people,
-      chromiumPerPage: all / people,
-      downMbps: (bytes * 8) / secs / 1e6 / people,
-      mpixPerSec: pixels / secs / 1e6 / people,
-      encodedMpixPerSec: encoded / secs / 1e6 / people,
+      rendererPerPage: renderer / pages,
+      chromiumPerPage: all / pages,
+      downMbps: (bytes * 8) / secs / 1e6 / pages,
+      mpixPerSec: pixels / secs / 1e6 / pages,
+      encodedMpixPerSec: encoded / secs / 1e6 / pages,
       sizes: await frameSizes(ps[0]!.page),
     };
   } finally {
-    await Promise.all(ps.map((p) => p.close()));
+    await Promise.all([...ps.map((p) => p.close()), ...synthetic.map((p) => p.close())]);
   }
 }
 
@@ -129,6 +144,8 @@ export async function benchPeople(args: string[]): Promise<void> {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const people = intFlag("people", opt("people"), 3);
+  const pages = intFlag("pages", opt("pages") ?? String(people > 4 ? 3 : people), 3);
+  if (pages > people) throw new Error("--pages: at most --people");
   const windowMs = intFlag("seconds", opt("seconds") ?? "10", 1) * 1000;
   const settleMs = intFlag("settle-ms", opt("settle-ms") ?? "8000", 0);
   const only = opt("only");
@@ -136,11 +153,13 @@ export async function benchPeople(args: string[]): Promise<void> {
   const target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret }, { snapshot: true });
   const browser = await launchBrowser();
   try {
-    console.log(`bench:call --people ${people}: grid view at 1280x800, window ${windowMs / 1000} s, load average ${loadavg()[0]!.toFixed(1)}`);
+    console.log(
+      `bench:call --people ${people}: ${pages} pages and ${people - pages} synthetic participants, grid view at 1280x800, window ${windowMs / 1000} s, load average ${loadavg()[0]!.toFixed(1)}`,
+    );
     const runs: Array<[string, Figures]> = [];
     for (const simulcast of [true, false]) {
       if (only === (simulcast ? "off" : "on")) continue;
-      const f = await callOf(browser, target.httpUrl, people, simulcast, settleMs, windowMs);
+      const f = await callOf(browser, target.httpUrl, { people, pages, simulcast, settleMs, windowMs });
       const label = simulcast ? "simulcast" : "one 360p encoding";
       runs.push([label, f]);
       console.log(
