@@ -43,6 +43,24 @@ function chromiumTicks(): Map<number, { renderer: boolean; ticks: number }> {
   return out;
 }
 
+/** CPU ticks of the threads of Chromium's renderer processes, summed by thread name (/proc/PID/task/TID/comm). */
+function rendererThreadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [pid, p] of chromiumTicks()) {
+    if (!p.renderer) continue;
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+        const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
+        out.set(name, (out.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+      }
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return out;
+}
+
 /** Bridge inbound video/audio bytes and decoded pixels so far on this page. */
 async function rx(page: Page): Promise<{ bytes: number; pixels: number; encoded: number }> {
   return page.evaluate(`(async () => {
@@ -73,6 +91,8 @@ async function frameSizes(page: Page): Promise<string[]> {
 }
 
 interface Figures {
+  /** renderer CPU per page by thread name, % of a core, largest first */
+  threads: ReadonlyArray<readonly [string, number]>;
   rendererPerPage: number;
   chromiumPerPage: number;
   downMbps: number;
@@ -107,10 +127,12 @@ async function callOf(
     for (const [i, p] of ps.entries()) await waitForRemoteVideo(p.page, nicks.filter((_, k) => k !== i), 180_000);
     await new Promise((r) => setTimeout(r, settleMs));
     const before = chromiumTicks();
+    const threadsBefore = rendererThreadTicks();
     const rx0 = await Promise.all(ps.map((p) => rx(p.page)));
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, windowMs));
     const after = chromiumTicks();
+    const threadsAfter = rendererThreadTicks();
     const rx1 = await Promise.all(ps.map((p) => rx(p.page)));
     const secs = (Date.now() - t0) / 1000;
     let renderer = 0;
@@ -125,7 +147,11 @@ async function callOf(
     const bytes = rx1.reduce((s, r, i) => s + r.bytes - rx0[i]!.bytes, 0);
     const pixels = rx1.reduce((s, r, i) => s + r.pixels - rx0[i]!.pixels, 0);
     const encoded = rx1.reduce((s, r, i) => s + r.encoded - rx0[i]!.encoded, 0);
+    const threads = [...threadsAfter]
+      .map(([name, t]) => [name, ((t - (threadsBefore.get(name) ?? 0)) / TICKS_PER_SECOND / (windowMs / 1000)) * 100 / pages] as const)
+      .sort((a, b) => b[1] - a[1]);
     return {
+      threads,
       rendererPerPage: renderer / pages,
       chromiumPerPage: all / pages,
       downMbps: (bytes * 8) / secs / 1e6 / pages,
@@ -162,6 +188,7 @@ export async function benchPeople(args: string[]): Promise<void> {
       const f = await callOf(browser, target.httpUrl, { people, pages, simulcast, settleMs, windowMs });
       const label = simulcast ? "simulcast" : "one 360p encoding";
       runs.push([label, f]);
+      console.log(`  renderer threads per page: ${f.threads.slice(0, 14).map(([n, pct]) => `${n} ${pct.toFixed(1)}%`).join(", ")}`);
       console.log(
         `${label.padEnd(18)} renderer ${f.rendererPerPage.toFixed(0)}% of a core per page, all Chromium ${f.chromiumPerPage.toFixed(0)}% per page, ` +
           `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s, encoded ${f.encodedMpixPerSec.toFixed(2)} Mpixel/s per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
