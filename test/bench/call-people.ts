@@ -4,7 +4,8 @@
  * layer that fits its tile, bridge-host/src/room/layers.ts) and without (`localStorage["parley:simulcast"] = "off"`:
  * one 360p encoding per camera, as before simulcast). Per page: CPU of its renderer process (where Chromium decodes
  * video in software here) and of all of Chromium divided by N, downlink from the bridge (inbound-rtp bytes), and
- * decoded pixels per second (framesDecoded × frame size, the decoder's work) and encoded pixels per second over the
+ * decoded pixels per second (framesDecoded × frame size, the decoder's work) and the time spent decoding
+ * (totalDecodeTime: the decoder's CPU, software VP8 here), encoded pixels per second and time spent encoding over the
  * layers each camera sends (framesEncoded × frame size, the encoder's work). With more than four people, three of
  * them are pages and the others synthetic participants (test/node/helpers/synthetic-participant.ts: the same room,
  * MLS group and bridge, a real encrypted VP8 camera sent from Node, in the three layers of simulcast or as one 360p
@@ -62,19 +63,24 @@ function rendererThreadTicks(): Map<string, number> {
 }
 
 /** Bridge inbound video/audio bytes and decoded pixels so far on this page. */
-async function rx(page: Page): Promise<{ bytes: number; pixels: number; encoded: number }> {
+async function rx(page: Page): Promise<{ bytes: number; pixels: number; encoded: number; decodeSecs: number; encodeSecs: number }> {
   return page.evaluate(`(async () => {
-    let bytes = 0, pixels = 0, encoded = 0;
+    let bytes = 0, pixels = 0, encoded = 0, decodeSecs = 0, encodeSecs = 0;
     for (const pc of window.__pcs) {
       if (pc.connectionState === "closed" || !pc.remoteDescription || !pc.remoteDescription.sdp.includes("a=ice-lite")) continue;
       (await pc.getStats()).forEach((s) => {
-        if (s.type === "outbound-rtp" && s.kind === "video") encoded += (s.framesEncoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+        if (s.type === "outbound-rtp" && s.kind === "video") {
+          encoded += (s.framesEncoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+          encodeSecs += s.totalEncodeTime || 0;
+        }
         if (s.type !== "inbound-rtp") return;
         bytes += s.bytesReceived || 0;
-        if (s.kind === "video") pixels += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+        if (s.kind !== "video") return;
+        pixels += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+        decodeSecs += s.totalDecodeTime || 0;
       });
     }
-    return { bytes, pixels, encoded };
+    return { bytes, pixels, encoded, decodeSecs, encodeSecs };
   })()`);
 }
 
@@ -99,6 +105,10 @@ interface Figures {
   mpixPerSec: number;
   /** pixels encoded per second per page (framesEncoded × frame size over the layers sent), in millions */
   encodedMpixPerSec: number;
+  /** time spent decoding video per page (inbound-rtp totalDecodeTime), % of the window: the decoder's CPU */
+  decodePct: number;
+  /** the same for encoding (outbound-rtp totalEncodeTime, over the layers sent) */
+  encodePct: number;
   sizes: string[];
 }
 
@@ -147,6 +157,8 @@ async function callOf(
     const bytes = rx1.reduce((s, r, i) => s + r.bytes - rx0[i]!.bytes, 0);
     const pixels = rx1.reduce((s, r, i) => s + r.pixels - rx0[i]!.pixels, 0);
     const encoded = rx1.reduce((s, r, i) => s + r.encoded - rx0[i]!.encoded, 0);
+    const decodeSecs = rx1.reduce((s, r, i) => s + r.decodeSecs - rx0[i]!.decodeSecs, 0);
+    const encodeSecs = rx1.reduce((s, r, i) => s + r.encodeSecs - rx0[i]!.encodeSecs, 0);
     const threads = [...threadsAfter]
       .map(([name, t]) => [name, ((t - (threadsBefore.get(name) ?? 0)) / TICKS_PER_SECOND / (windowMs / 1000)) * 100 / pages] as const)
       .sort((a, b) => b[1] - a[1]);
@@ -157,6 +169,8 @@ async function callOf(
       downMbps: (bytes * 8) / secs / 1e6 / pages,
       mpixPerSec: pixels / secs / 1e6 / pages,
       encodedMpixPerSec: encoded / secs / 1e6 / pages,
+      decodePct: (decodeSecs / secs / pages) * 100,
+      encodePct: (encodeSecs / secs / pages) * 100,
       sizes: await frameSizes(ps[0]!.page),
     };
   } finally {
@@ -191,13 +205,13 @@ export async function benchPeople(args: string[]): Promise<void> {
       console.log(`  renderer threads per page: ${f.threads.slice(0, 14).map(([n, pct]) => `${n} ${pct.toFixed(1)}%`).join(", ")}`);
       console.log(
         `${label.padEnd(18)} renderer ${f.rendererPerPage.toFixed(0)}% of a core per page, all Chromium ${f.chromiumPerPage.toFixed(0)}% per page, ` +
-          `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s, encoded ${f.encodedMpixPerSec.toFixed(2)} Mpixel/s per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
+          `downlink ${f.downMbps.toFixed(2)} Mbit/s per page, decoded ${f.mpixPerSec.toFixed(2)} Mpixel/s in ${f.decodePct.toFixed(1)}% of the time, encoded ${f.encodedMpixPerSec.toFixed(2)} Mpixel/s in ${f.encodePct.toFixed(1)}% per page; first page receives ${f.sizes.join(" ")} (load average ${loadavg()[0]!.toFixed(1)})`,
       );
     }
     if (runs.length === 2) {
       const [[, s], [, o]] = runs as [[string, Figures], [string, Figures]];
       console.log(
-        `simulcast / without: renderer CPU ${((s.rendererPerPage / o.rendererPerPage) * 100).toFixed(0)}%, decoded pixels ${((s.mpixPerSec / o.mpixPerSec) * 100).toFixed(0)}%, downlink ${((s.downMbps / o.downMbps) * 100).toFixed(0)}%`,
+        `simulcast / without: renderer CPU ${((s.rendererPerPage / o.rendererPerPage) * 100).toFixed(0)}%, decode time ${((s.decodePct / o.decodePct) * 100).toFixed(0)}%, decoded pixels ${((s.mpixPerSec / o.mpixPerSec) * 100).toFixed(0)}%, downlink ${((s.downMbps / o.downMbps) * 100).toFixed(0)}%`,
       );
     }
   } finally {
