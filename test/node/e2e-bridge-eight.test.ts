@@ -91,6 +91,8 @@ describe("eight people through the bridge", () => {
       }, `every video to go on decoding at ${nicks[i]}`, 60_000);
     }
     for (const [i, p] of ps.entries()) await everyVideoFits(p, nicks[i]!);
+    // Every tile is small: the bridge asks the synthetic cameras for their lowest layer only (`layerDemand`).
+    await eventually(async () => synthetic.every((s) => s.camera?.layersSent === 1) || undefined, "the synthetic cameras down to one layer", 30_000);
 
     // The grid fills the stage on a laptop and on a phone, nothing sticks out of the window, and what arrives
     // follows the new tile sizes.
@@ -109,6 +111,7 @@ describe("eight people through the bridge", () => {
     // p1 shows s4 large: the bridge moves p1 up to s4's 720p layer; small again, s4's video fits its tile again.
     await forceTile(p1.page, "s4", "width:1200px;height:675px");
     await eventually(async () => ((await receivedFrom(p1.page)).s4?.frameHeight ?? 0) >= 720 || undefined, "s4's 720p layer at p1", 60_000);
+    expect(synthetic[0]!.camera?.layersSent).toBe(3);
     await forceTile(p1.page, "s4", null);
     await everyVideoFits(p1, "p1");
 

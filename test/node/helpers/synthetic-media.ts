@@ -176,8 +176,9 @@ const SENDER_REPORT_MS = 500;
  * A camera on the bridge: a werift send transport to `transport`, a VP8 producer of one encoding or of simulcast
  * layers (`layers`, lowest first, all at one frame rate, as the web app sends them: simulcast.ts), and their frames
  * sent in a loop, each encrypted with `keys` (frames wait until the keys have an epoch: nothing is ever sent in the
- * clear). The RTP streams go out on the transport directly, each with its SSRC and the MID extension, and an RTCP
- * sender report each twice a second. A key frame comes every second; requests for one (PLI) are not answered.
+ * clear), up to the layer the bridge asks for. The RTP streams go out on the transport directly, each with its SSRC
+ * and the MID extension, and an RTCP sender report each twice a second. A key frame comes every second; requests for
+ * one (PLI) are not answered.
  */
 export class SyntheticCamera {
   readonly #pc: RTCPeerConnection;
@@ -188,6 +189,8 @@ export class SyntheticCamera {
   readonly #t0 = performance.now();
   readonly #tsBase = random32();
   #frame = 0;
+  /** the highest layer sent: the bridge's `layerDemand` (all until it says) */
+  #top: number;
   framesSent = 0;
   producerId = "";
 
@@ -199,6 +202,20 @@ export class SyntheticCamera {
     this.#pc = pc;
     this.#fps = layers[0]!.fps;
     this.#layers = layers.map((video) => ({ video, ssrc: random32(), seq: random32() & 0x7fff, pictureId: random32() & 0x7fff, packets: 0, octets: 0 }));
+    this.#top = layers.length - 1;
+  }
+
+  /**
+   * The bridge's `layerDemand` (bridge-host/PROTOCOL.md): the layers above `layer` stop, as a page's encodings do
+   * (workers/web/src/call/bridge-send.ts); one that starts again is switched to at its next key frame.
+   */
+  setTopLayer(layer: number): void {
+    this.#top = Math.max(0, Math.min(this.#layers.length - 1, layer));
+  }
+
+  /** How many layers go out now. */
+  get layersSent(): number {
+    return this.#top + 1;
   }
 
   static async start(transport: TransportInfo, sig: SendTransportSignaling, layers: EncodedVideo[], keys: FrameKeys): Promise<SyntheticCamera> {
@@ -270,7 +287,7 @@ export class SyntheticCamera {
     const i = this.#frame++;
     if (this.keys.epoch === undefined) return; // no keys yet: nothing goes out
     const timestamp = this.#timestamp();
-    for (const l of this.#layers) {
+    for (const l of this.#layers.slice(0, this.#top + 1)) {
       const encrypted = await this.keys.encrypt("vp8", l.video.frames[i % l.video.frames.length]!, CONTEXT_CAMERA);
       const payloads = packetizeVp8(encrypted, l.pictureId);
       l.pictureId = (l.pictureId + 1) & 0x7fff;

@@ -5,8 +5,9 @@
  *   - an MLS member of the call's group (workers/web/src/e2ee/member.ts, over mls-xmpp.ts's Delivery Service
  *     stanzas): its KeyPackage handed in before the join, added by a commit, and committing when the room asks it;
  *   - the room's bridge and grant (`urn:parley:media:0`), the bridge's signaling (bridge-signaling.ts), and a camera
- *     sent over a real WebRTC transport, every frame SFrame-encrypted with the group's keys (synthetic-media.ts).
- * It receives nothing: its tile is what the real pages look at.
+ *     sent over a real WebRTC transport, every frame SFrame-encrypted with the group's keys, in the layers the bridge
+ *     asks for (`layerDemand`; synthetic-media.ts).
+ * It receives nothing and sends no sound: its tile is what the real pages look at.
  */
 import * as Stanza from "stanza";
 import * as JID from "stanza/JID";
@@ -114,6 +115,13 @@ export class SyntheticParticipant {
       me.#stops.push(() => sig.ws.close(1000, "leaving"));
       await sig.request("getRouterRtpCapabilities");
       const t = await sig.request<TransportInfo>("createWebRtcTransport", { direction: "send" });
+      // The bridge says which layers its viewers want as soon as the producer is made, and on every change.
+      const demand = new Map<string, number>();
+      sig.onNotification = (method, d) => {
+        if (method !== "layerDemand" || typeof d.producerId !== "string" || typeof d.spatialLayer !== "number") return;
+        demand.set(d.producerId, d.spatialLayer);
+        if (me.camera?.producerId === d.producerId) me.camera.setTopLayer(d.spatialLayer);
+      };
       me.camera = await SyntheticCamera.start(
         t,
         {
@@ -126,6 +134,8 @@ export class SyntheticParticipant {
         o.video,
         keys,
       );
+      const first = demand.get(me.camera.producerId);
+      if (first !== undefined) me.camera.setTopLayer(first);
       return me;
     } catch (e) {
       await me.close();
