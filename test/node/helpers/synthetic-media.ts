@@ -1,10 +1,10 @@
 /**
  * A synthetic participant's camera (synthetic-participant.ts): real VP8 video, encoded ahead by ffmpeg, sent to the
- * bridge over a real WebRTC send transport from Node (werift: ICE, DTLS-SRTP, RTCP and NACK retransmissions, as a
- * browser does), each frame SFrame-encrypted with the web app's own frame keys (workers/web/src/e2ee/frame-keys.ts:
- * the clear VP8 bytes the bridge reads, the rest encrypted) and packetized as RFC 7741 says. What it costs: the
- * packets, no encoder and no decoder; a Chromium page in a call costs a quarter of a core even showing nothing
- * (docs/benchmarks.md), so eight of them do not fit this machine.
+ * bridge over a real WebRTC send transport from Node (werift: ICE and DTLS-SRTP, negotiated as a browser does), each
+ * frame SFrame-encrypted with the web app's own frame keys (workers/web/src/e2ee/frame-keys.ts: the clear VP8 bytes
+ * the bridge reads, the rest encrypted) and packetized as RFC 7741 says. Lost packets are not sent again (the tests
+ * run on loopback). What it costs: the packets, no encoder and no decoder; a Chromium page in a call costs a quarter
+ * of a core even showing nothing (docs/benchmarks.md), so eight of them do not fit this machine.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -191,7 +191,6 @@ export class SyntheticCamera {
   #frame = 0;
   /** the highest layer sent: the bridge's `layerDemand` (all until it says) */
   #top: number;
-  framesSent = 0;
   producerId = "";
 
   private constructor(
@@ -299,7 +298,6 @@ export class SyntheticCamera {
         await dtls.sendRtp(Buffer.from(payload), header);
       }
     }
-    this.framesSent++;
   }
 
   async #senderReports(dtls: Dtls): Promise<void> {
