@@ -6,7 +6,8 @@
  * seven others; every video received fits its tile (no more than twice the tile's device pixels in either dimension:
  * simulcast layers chosen by tile size); the grid covers at least 70% of the stage at 1280×720 and 390×844; a
  * participant taken off screen costs the receiver no video bytes; the one who speaks gets `data-active-speaker` within
- * 2 s; axe-core finds no serious or critical accessibility violation. Writes docs/screenshots/call-8.png.
+ * 2 s; axe-core finds no serious or critical accessibility violation; every page and every synthetic member has the
+ * same safety code. Writes docs/screenshots/call-8.png.
  */
 import { join as joinPath } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -91,6 +92,19 @@ describe("eight people through the bridge", () => {
       }, `every video to go on decoding at ${nicks[i]}`, 60_000);
     }
     for (const [i, p] of ps.entries()) await everyVideoFits(p, nicks[i]!);
+    // Encrypted end to end at eight: every page says so, every page and every synthetic member (the MLS group has
+    // the eight of them) has the same safety code, and no page flags a ghost or an occupant outside the group.
+    await eventually(async () => {
+      const codes = new Set(synthetic.map((s) => s.member.safetyCode() ?? ""));
+      for (const p of ps) {
+        const e2ee = await p.page.locator("[data-e2ee]").first().getAttribute("data-e2ee");
+        codes.add(e2ee === "on" ? await p.page.evaluate(`document.querySelector("[data-safety-code]")?.textContent?.trim() ?? ""`) : "off");
+      }
+      return (codes.size === 1 && !codes.has("") && !codes.has("off")) || undefined;
+    }, "one safety code on every page and in every synthetic member", 30_000);
+    expect(synthetic.every((s) => s.member.members().length === PEOPLE)).toBe(true);
+    for (const p of ps) expect(await p.page.locator("[data-ghost], [data-not-in-group]").count()).toBe(0);
+
     // Every tile is small: the bridge asks the synthetic cameras for their lowest layer only (`layerDemand`).
     await eventually(async () => synthetic.every((s) => s.camera?.layersSent === 1) || undefined, "the synthetic cameras down to one layer", 30_000);
 
