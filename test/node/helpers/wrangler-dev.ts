@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,16 +16,40 @@ export const OFFLINE_ENV = {
   WRANGLER_SEND_ERROR_REPORTS: "false",
 } as const;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports handed out below Linux's ephemeral range (32768–60999 by default, /proc/sys/net/ipv4/ip_local_port_range):
+ * a port from that range, free when checked, can be taken as the local port of any outgoing connection (the edge,
+ * Chromium, the bridge's own clients) before the server meant for it binds it, and the server then fails with
+ * "address already in use". Below the range nothing takes a port by itself.
+ */
+const PORTS_FROM = 20_000;
+const PORTS_TO = 32_000;
+const handedOut = new Set<number>();
+
+/** Can `port` be bound on 127.0.0.1 now, for TCP and for UDP (a bridge's RTC port listens on both)? */
+function bindable(port: number): Promise<boolean> {
+  const tcp = new Promise<boolean>((resolve) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+  const udp = new Promise<boolean>((resolve) => {
+    const s = createSocket("udp4");
+    s.once("error", () => (s.close(), resolve(false)));
+    s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+  return Promise.all([tcp, udp]).then(([t, u]) => t && u);
+}
+
+/** A loopback port free for TCP and UDP, outside the ephemeral range, not handed out before by this process. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${PORTS_FROM} and ${PORTS_TO}`);
 }
 
 export interface EdgeHandle {
