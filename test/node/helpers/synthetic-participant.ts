@@ -15,6 +15,7 @@ import type { ReceivedMessage } from "stanza/protocol";
 import WebSocket from "ws";
 import { Signaling } from "../../../workers/web/src/call/bridge-signaling";
 import { parseMediaAnnouncement, registerParleyExtensions } from "../../../workers/web/src/call/parley-ns";
+import { withTimeout } from "../../../workers/web/src/call/room-admin";
 import { FrameKeys } from "../../../workers/web/src/e2ee/frame-keys";
 import { MlsMember } from "../../../workers/web/src/e2ee/member";
 import { onRoomPayloads, roomDeliveryService } from "../../../workers/web/src/e2ee/mls-xmpp";
@@ -32,16 +33,6 @@ export interface SyntheticOptions {
   nick: string;
   /** the camera: one encoding, or simulcast layers lowest first (encodeTestCamera) */
   video: EncodedVideo[];
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e: unknown) => (clearTimeout(t), reject(e as Error)),
-    );
-  });
 }
 
 export class SyntheticParticipant {
@@ -71,7 +62,7 @@ export class SyntheticParticipant {
       client.once("disconnected", () => reject(new Error("disconnected before the session started")));
     });
     client.connect();
-    await withTimeout(started, 20_000, "XMPP session");
+    await withTimeout(started, 20_000, "XMPP session: no answer in 20 s");
     const roomJid = `${o.room}@conference.${JID.getDomain(client.jid)}`;
 
     const member = new MlsMember(roomDeliveryService(client, roomJid), { log: () => undefined });
@@ -104,12 +95,12 @@ export class SyntheticParticipant {
           parleyMls: { identity },
         }),
         15_000,
-        "the room's answer to the join",
+        "the room did not answer the join",
       );
       const asked = await client.sendIQ({ to: roomJid, type: "get", parleyMedia: {} }).catch(() => undefined);
       const a = parseMediaAnnouncement(asked?.parleyMedia);
       if (a?.mode === "bridge") announced(a);
-      const { url, grant } = await withTimeout(bridge, 30_000, "the room's bridge");
+      const { url, grant } = await withTimeout(bridge, 30_000, "the room announced no bridge within 30 s");
 
       const sig = await Signaling.open(`${url}${url.includes("?") ? "&" : "?"}grant=${encodeURIComponent(grant)}`);
       me.#stops.push(() => sig.ws.close(1000, "leaving"));
@@ -149,6 +140,6 @@ export class SyntheticParticipant {
     for (const stop of this.#stops.splice(0).reverse()) stop();
     const gone = new Promise<void>((r) => this.client.once("disconnected", () => r()));
     this.client.disconnect();
-    await withTimeout(gone, 5000, "XMPP disconnect").catch(() => undefined);
+    await withTimeout(gone, 5000, "XMPP disconnect: no answer").catch(() => undefined);
   }
 }
