@@ -8,7 +8,8 @@
  *   - a receiver holds a frame of an epoch whose keys may still come (key-wait.ts), a moment at most; it drops every
  *     frame it cannot decrypt (no key, wrong key, replay, junk), so the decoder never sees ciphertext; once frames
  *     decrypt again after drops, it asks for a key frame (the decoder's references are gone);
- *   - a codec other than VP8 (video) or Opus (audio) is dropped, since its clear bytes are unknown (codec.ts).
+ *   - a codec other than VP8 (video) or Opus (audio) is dropped, since its clear bytes are unknown (codec.ts); the
+ *     codec is read on a stream's first frame, every video key frame and every CODEC_CHECK_MS.
  */
 import { codecFromMime, type MediaCodec } from "./codec";
 import { FrameDecryptError, FrameKeys } from "./frame-keys";
@@ -18,6 +19,8 @@ import type { FromWorker, StreamInfo, StreamStats, ToWorker } from "./transform-
 /** RTCEncodedVideoFrame / RTCEncodedAudioFrame, the parts used here */
 interface EncodedFrame {
   data: ArrayBuffer;
+  /** video only: "key", "delta" or "empty" */
+  type?: string;
   getMetadata?: () => { mimeType?: string };
 }
 
@@ -59,6 +62,29 @@ function codecOf(kind: StreamInfo["kind"], frame: EncodedFrame): MediaCodec | un
   return codecFromMime(mime) === expected ? expected : undefined;
 }
 
+/**
+ * How long a stream trusts its last codec check. getMetadata() builds a new dictionary at every call, a good part of
+ * the per-frame cost, so a stream reads it on its first frame, on every video key frame (a video stream changes codec
+ * only at a key frame) and at least every CODEC_CHECK_MS. A codec change needs a renegotiation, so this leaves a frame
+ * of another codec at most that long under the codec's clear-byte rule, still encrypted and authenticated.
+ */
+const CODEC_CHECK_MS = 250;
+
+class CodecCheck {
+  #codec: MediaCodec | undefined;
+  #until = -Infinity;
+
+  constructor(readonly kind: StreamInfo["kind"]) {}
+
+  of(frame: EncodedFrame): MediaCodec | undefined {
+    const now = Date.now();
+    if (this.#codec && now < this.#until && frame.type !== "key") return this.#codec;
+    this.#codec = codecOf(this.kind, frame);
+    this.#until = now + CODEC_CHECK_MS;
+    return this.#codec;
+  }
+}
+
 function isVp8KeyFrame(data: Uint8Array): boolean {
   return data.length > 0 && (data[0]! & 0x01) === 0;
 }
@@ -68,23 +94,32 @@ function drop(st: StreamStats, why: string): void {
   st.lastDrop = why;
 }
 
-function sendTransform(st: StreamStats, transformer: ScriptTransformer | undefined): Transformer<EncodedFrame, EncodedFrame> {
+/** One stream's frame handler: enqueue() passes a frame on; returning without it drops the frame. */
+interface FrameHandler {
+  transform(frame: EncodedFrame, controller: { enqueue(frame: EncodedFrame): void }): Promise<void>;
+}
+
+function sendTransform(st: StreamStats, transformer: ScriptTransformer | undefined): FrameHandler {
   const hold = new HoldWindow(HOLD_MS);
+  const codecs = new CodecCheck(st.info.kind);
   return {
     async transform(frame, controller) {
-      const codec = codecOf(st.info.kind, frame);
+      const codec = codecs.of(frame);
       if (!codec) return drop(st, "unsupported codec");
       const plain = new Uint8Array(frame.data);
       try {
-        const out = await withKeys(
-          () => {
-            if (keys.epoch === undefined) throw new NoKeyYet("no key");
-            return keys.encrypt(codec, plain, st.info.context);
-          },
-          (e) => e instanceof NoKeyYet,
-          hold,
-          keyWait,
-        );
+        const out =
+          keys.epoch !== undefined
+            ? await keys.encrypt(codec, plain, st.info.context).then((o) => (hold.passed(), o))
+            : await withKeys(
+                () => {
+                  if (keys.epoch === undefined) throw new NoKeyYet("no key");
+                  return keys.encrypt(codec, plain, st.info.context);
+                },
+                (e) => e instanceof NoKeyYet,
+                hold,
+                keyWait,
+              );
         frame.data = out.buffer as ArrayBuffer;
         st.passed++;
         st.bytesIn += plain.length;
@@ -98,22 +133,26 @@ function sendTransform(st: StreamStats, transformer: ScriptTransformer | undefin
   };
 }
 
-function receiveTransform(st: StreamStats, transformer: ScriptTransformer | undefined): Transformer<EncodedFrame, EncodedFrame> {
+function receiveTransform(st: StreamStats, transformer: ScriptTransformer | undefined): FrameHandler {
   /** frames were dropped since the last video key frame that got through: the decoder cannot go on */
   let broken = false;
   let lastRequest = -Infinity;
   const hold = new HoldWindow(HOLD_MS);
+  const codecs = new CodecCheck(st.info.kind);
+  const mayWait = (e: unknown): boolean => e instanceof FrameDecryptError && e.keyMayCome;
   return {
     async transform(frame, controller) {
-      const codec = codecOf(st.info.kind, frame);
+      const codec = codecs.of(frame);
       if (!codec) return drop(st, "unsupported codec");
       const data = new Uint8Array(frame.data);
       try {
-        const { frame: plain } = await withKeys(
-          () => keys.decrypt(codec, data),
-          (e) => e instanceof FrameDecryptError && e.keyMayCome,
-          hold,
-          keyWait,
+        // Most frames decrypt at the first try: wait for keys (withKeys) only when one may come.
+        const { frame: plain } = await keys.decrypt(codec, data).then(
+          (d) => (hold.passed(), d),
+          (e: unknown) => {
+            if (!mayWait(e)) throw e;
+            return withKeys(() => keys.decrypt(codec, data), mayWait, hold, keyWait);
+          },
         );
         frame.data = plain.buffer as ArrayBuffer;
         st.passed++;
@@ -147,11 +186,43 @@ function run(info: StreamInfo, readable: ReadableStream<EncodedFrame>, writable:
   const st: StreamStats = { info, passed: 0, dropped: 0, bytesIn: 0, bytesOut: 0 };
   streams.set(info.id, st);
   const t = info.side === "send" ? sendTransform(st, transformer) : receiveTransform(st, transformer);
-  readable
-    .pipeThrough(new TransformStream(t))
-    .pipeTo(writable)
+  pump(readable, writable, t)
     .catch((e: unknown) => scope.postMessage({ type: "error", id: info.id, message: String(e) }))
     .finally(() => streams.delete(info.id));
+}
+
+/**
+ * Read each frame, handle it, write what it passes on, in order. A loop rather than
+ * `readable.pipeThrough(new TransformStream(t)).pipeTo(writable)`: the same order and one frame at a time, without the
+ * second pipe and the TransformStream's queues (in a call through the bridge that took 15% more of the worker's CPU
+ * per frame, docs/benchmarks.md).
+ */
+async function pump(readable: ReadableStream<EncodedFrame>, writable: WritableStream<EncodedFrame>, t: FrameHandler): Promise<void> {
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  let failed: unknown;
+  const fail = (e: unknown): void => {
+    failed ??= e;
+  };
+  const controller = {
+    enqueue(frame: EncodedFrame): void {
+      // The sink (the packetizer or the decoder) takes frames at once; a failed write ends the stream below.
+      writer.write(frame).catch(fail);
+    },
+  };
+  try {
+    for (;;) {
+      if (failed !== undefined) throw failed;
+      const { done, value } = await reader.read();
+      if (done) break;
+      await t.transform(value, controller);
+    }
+    await writer.close();
+  } catch (e) {
+    reader.cancel(e).catch(() => undefined);
+    writer.abort(e).catch(() => undefined);
+    throw e;
+  }
 }
 
 scope.onrtctransform = (e) => {

@@ -14,7 +14,7 @@
  * Replay (§7.4, §9.3): per KID, a sliding window of REPLAY_WINDOW counters as in RFC 3711 §3.3.2.
  */
 import { clearBytes, type MediaCodec } from "./codec";
-import { decodeHeader, deriveKidKey, SFrameError, sframeDecrypt, sframeEncrypt, type KidKey } from "./sframe";
+import { decodeHeader, deriveKidKey, encryptAfter, SFrameError, sframeDecrypt, type KidKey } from "./sframe";
 
 const EPOCH_BITS = 4;
 const EPOCH_MASK = (1n << BigInt(EPOCH_BITS)) - 1n;
@@ -70,6 +70,10 @@ interface EpochEntry extends EpochKeys {
   /** when this epoch stops being usable for decryption (Infinity while current) */
   retireAt: number;
   kidKeys: Map<bigint, Promise<KidKey>>;
+  /** the keys of kidKeys once derived, for frames to use without waiting on a promise */
+  ready: Map<bigint, KidKey>;
+  /** own KID per context (computed once per epoch, not per frame) */
+  ownKids: Map<number, bigint>;
 }
 
 interface Replay {
@@ -114,6 +118,8 @@ export class FrameKeys {
   /** next CTR per own KID */
   readonly #counters = new Map<bigint, bigint>();
   readonly #replay = new Map<bigint, Replay>();
+  /** the earliest retireAt among the epochs (Infinity: none retires) */
+  #nextRetire = Infinity;
 
   constructor(opts: FrameKeysOptions) {
     this.#now = opts.now;
@@ -130,11 +136,14 @@ export class FrameKeys {
     if (this.#current && k.epoch <= this.#current.epoch) throw new RangeError(`epoch ${k.epoch} is not after ${this.#current.epoch}`);
     if (k.ownIndex < 0 || k.ownIndex >= k.leafCount) throw new RangeError(`own index ${k.ownIndex} outside the tree`);
     const now = this.#now();
-    if (this.#current) this.#current.retireAt = now + this.#retainMs;
+    if (this.#current) {
+      this.#current.retireAt = now + this.#retainMs;
+      this.#nextRetire = Math.min(this.#nextRetire, this.#current.retireAt);
+    }
     const low = Number(k.epoch & EPOCH_MASK);
     const old = this.#epochs.get(low);
     if (old) this.#forget(low, old);
-    const entry: EpochEntry = { ...k, baseKey: new Uint8Array(k.baseKey), retireAt: Infinity, kidKeys: new Map() };
+    const entry: EpochEntry = { ...k, baseKey: new Uint8Array(k.baseKey), retireAt: Infinity, kidKeys: new Map(), ready: new Map(), ownKids: new Map() };
     this.#epochs.set(low, entry);
     this.#current = entry;
     this.#expire(now);
@@ -155,18 +164,19 @@ export class FrameKeys {
   async encrypt(codec: MediaCodec, frame: Uint8Array, context = 0): Promise<Uint8Array> {
     const cur = this.#current;
     if (!cur) throw new SFrameError("no epoch keys yet");
-    const kid = makeKid(cur.epoch, cur.ownIndex, cur.leafCount, context);
+    let kid = cur.ownKids.get(context);
+    if (kid === undefined) {
+      kid = makeKid(cur.epoch, cur.ownIndex, cur.leafCount, context);
+      cur.ownKids.set(context, kid);
+    }
     const clear = clearBytes(codec, frame);
     // The receiver counts the clear bytes from the frame's first bytes: a frame without all of them cannot be sent.
     if (frame.length === 0 || frame.length < clear) throw new SFrameError(`${codec} frame of ${frame.length} bytes is shorter than its clear bytes`);
     const ctr = this.#counters.get(kid) ?? 0n;
     this.#counters.set(kid, ctr + 1n);
-    const key = await this.#keyFor(cur, kid);
-    const sf = await sframeEncrypt(key, ctr, frame.subarray(0, clear), frame.subarray(clear));
-    const out = new Uint8Array(clear + sf.length);
-    out.set(frame.subarray(0, clear));
-    out.set(sf, clear);
-    return out;
+    const key = cur.ready.get(kid) ?? (await this.#keyFor(cur, kid));
+    const prefix = frame.subarray(0, clear);
+    return encryptAfter(prefix, key, ctr, prefix, frame.subarray(clear));
   }
 
   /** Decrypt one received frame; throws FrameDecryptError (the caller drops the frame, or keeps it for `no-key`). */
@@ -193,7 +203,7 @@ export class FrameKeys {
     if (rp && (header.ctr + REPLAY_WINDOW <= rp.max || (header.ctr <= rp.max && (rp.seen >> (rp.max - header.ctr)) & 1n))) {
       throw new FrameDecryptError("replay", "frame counter already seen or too old");
     }
-    const key = await this.#keyFor(entry, header.kid);
+    const key = entry.ready.get(header.kid) ?? (await this.#keyFor(entry, header.kid));
     let pt: Uint8Array;
     try {
       pt = await sframeDecrypt(key, header, data.subarray(0, clear), sf);
@@ -236,12 +246,19 @@ export class FrameKeys {
     if (!p) {
       p = deriveKidKey(entry.baseKey, kid);
       entry.kidKeys.set(kid, p);
+      p.then((k) => entry.ready.set(kid, k)).catch(() => undefined);
     }
     return p;
   }
 
   #expire(now: number): void {
-    for (const [l, e] of [...this.#epochs]) if (e.retireAt <= now) this.#forget(l, e);
+    // Every decrypted frame calls this: look at the epochs only when one of them is due.
+    if (now < this.#nextRetire) return;
+    this.#nextRetire = Infinity;
+    for (const [l, e] of [...this.#epochs]) {
+      if (e.retireAt <= now) this.#forget(l, e);
+      else this.#nextRetire = Math.min(this.#nextRetire, e.retireAt);
+    }
   }
 
   #forget(low: number, e: EpochEntry): void {

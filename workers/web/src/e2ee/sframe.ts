@@ -32,21 +32,36 @@ function checkU64(name: string, v: bigint): void {
   if (v < 0n || v > MAX_U64) throw new SFrameError(`${name} out of range (0..2^64-1): ${v}`);
 }
 
-/** Bytes needed to write `v` big-endian with no leading zero byte (v >= 8 here, so at least 1). */
-function byteLength(v: bigint): number {
-  let n = 0;
-  for (let x = v; x > 0n; x >>= 8n) n++;
-  return n;
+/**
+ * Every frame goes through the helpers below, so they work on two 32-bit halves as plain numbers: bigint arithmetic
+ * allocates at each step.
+ */
+function halves(v: bigint): [hi: number, lo: number] {
+  return [Number(v >> 32n), Number(v & 0xffffffffn)];
 }
 
+/** Bytes needed to write `v` big-endian with no leading zero byte (v >= 8 here, so at least 1). */
+function byteLength(v: bigint): number {
+  const [hi, lo] = halves(v);
+  const bits = hi !== 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(lo);
+  return Math.ceil(bits / 8);
+}
+
+/** Write the low `len` (<= 8) bytes of `v` big-endian at `at`. */
 function writeBE(out: Uint8Array, at: number, v: bigint, len: number): void {
-  for (let i = len - 1; i >= 0; i--) {
-    out[at + i] = Number(v & 0xffn);
-    v >>= 8n;
+  const [hi, lo] = halves(v);
+  for (let i = 0; i < len; i++) {
+    const shift = 8 * i;
+    out[at + len - 1 - i] = (shift < 32 ? lo >>> shift : hi >>> (shift - 32)) & 0xff;
   }
 }
 
 function readBE(buf: Uint8Array, at: number, len: number): bigint {
+  if (len <= 6) {
+    let n = 0;
+    for (let i = 0; i < len; i++) n = n * 256 + buf[at + i]!;
+    return BigInt(n);
+  }
   let v = 0n;
   for (let i = 0; i < len; i++) v = (v << 8n) | BigInt(buf[at + i]!);
   return v;
@@ -142,7 +157,11 @@ export async function deriveKidKey(baseKey: Uint8Array, kid: bigint): Promise<Ki
 export function nonceFor(salt: Uint8Array, ctr: bigint): Uint8Array<ArrayBuffer> {
   checkU64("CTR", ctr);
   const n = new Uint8Array(salt);
-  for (let i = NN - 1, v = ctr; i >= NN - 8; i--, v >>= 8n) n[i]! ^= Number(v & 0xffn);
+  const [hi, lo] = halves(ctr);
+  for (let i = 0; i < 4; i++) {
+    n[NN - 1 - i]! ^= (lo >>> (8 * i)) & 0xff;
+    n[NN - 5 - i]! ^= (hi >>> (8 * i)) & 0xff;
+  }
   return n;
 }
 
@@ -154,14 +173,26 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 /** §4.4.3 encrypt(CTR, KID, metadata, plaintext) -> header + ciphertext (with its 16-byte tag). */
-export async function sframeEncrypt(k: KidKey, ctr: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+export function sframeEncrypt(k: KidKey, ctr: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  return encryptAfter(new Uint8Array(0), k, ctr, metadata, plaintext);
+}
+
+/**
+ * `prefix` + sframeEncrypt(...), in one buffer: a media frame is its clear bytes followed by the SFrame, and building
+ * it here saves copying the whole frame once more.
+ */
+export async function encryptAfter(prefix: Uint8Array, k: KidKey, ctr: bigint, metadata: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
   const header = encodeHeader(k.kid, ctr);
   const ct = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonceFor(k.salt, ctr), additionalData: concat(header, metadata), tagLength: NT * 8 },
     k.key,
     ab(plaintext),
   );
-  return concat(header, new Uint8Array(ct));
+  const out = new Uint8Array(prefix.length + header.length + ct.byteLength);
+  out.set(prefix);
+  out.set(header, prefix.length);
+  out.set(new Uint8Array(ct), prefix.length + header.length);
+  return out;
 }
 
 /**
