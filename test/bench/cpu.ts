@@ -13,14 +13,16 @@
  * `--quiet-mic`: the pages capture a mostly silent microphone (0.3 s of tone every 2 s, helpers/audio-file.ts), as
  * most people in a call are, instead of Chromium's fake one, which never falls silent (so Opus DTX never applies).
  * Only processes this benchmark started count (descendants of this Node process): other Chromiums on the machine
- * are left out.
+ * are left out. Each window also prints the renderers' busiest threads (summed over the pages; the frame-encryption
+ * worker is a "DedicatedWorker" thread, so what encryption costs shows there) and, for a call, the video frames each
+ * page decoded per second, so that a window in which media did not flow shows.
  */
 import { readFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { mostlySilentMicFile } from "../node/helpers/audio-file";
-import { join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
+import { framesDecoded, join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
-import { cpuMsOf, processTree } from "../node/helpers/proc";
+import { cpuMsOf, processTree, threadCpuMs } from "../node/helpers/proc";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
 import { checkE2eeMode, e2eeModes, intFlag, type E2eeMode } from "./flags";
@@ -48,11 +50,38 @@ function snapshot(): Map<number, { kind: string; cpuMs: number }> {
   return out;
 }
 
-/** CPU of this benchmark's processes over one window, printed per process type; returns the total (% of a core). */
-async function measure(label: string): Promise<number> {
+/** CPU time (ms) of the renderers' threads, keyed by "pid/tid", with the thread's name. */
+function rendererThreads(snap: Map<number, { kind: string }>): Map<string, { name: string; cpuMs: number }> {
+  const out = new Map<string, { name: string; cpuMs: number }>();
+  for (const [pid, { kind }] of snap) {
+    if (kind !== "renderer") continue;
+    for (const [tid, t] of threadCpuMs(pid)) out.set(`${pid}/${tid}`, t);
+  }
+  return out;
+}
+
+/** The frame-encryption worker (and the MLS worker, idle in a call) are the renderers' "DedicatedWorker" threads. */
+const WORKER_THREAD = /^DedicatedWorker/;
+
+interface Window {
+  /** % of a core, all processes */
+  total: number;
+  /** % of a core, the renderers' dedicated-worker threads */
+  workers: number;
+}
+
+/**
+ * CPU of this benchmark's processes over one window, printed per process type and, for the renderers, per thread;
+ * with `pages`, also the video frames each page decoded per second (a window where media did not flow shows).
+ */
+async function measure(label: string, pages: Participant[] = []): Promise<Window> {
+  const decodedBefore = await Promise.all(pages.map((p) => framesDecoded(p.page)));
   const before = snapshot();
+  const threadsBefore = rendererThreads(before);
   await new Promise((r) => setTimeout(r, windowMs));
   const after = snapshot();
+  const threadsAfter = rendererThreads(after);
+  const decodedAfter = await Promise.all(pages.map((p) => framesDecoded(p.page)));
   const perKind = new Map<string, number[]>();
   for (const [pid, { kind, cpuMs }] of after) {
     const prev = before.get(pid);
@@ -67,7 +96,19 @@ async function measure(label: string): Promise<number> {
   const total = rows.reduce((s, r) => s + r.v.reduce((t, x) => t + x, 0), 0);
   console.log(`${label}: ${total.toFixed(0)}% of a core in all`);
   for (const r of rows.slice(0, 8)) console.log(`  ${r.kind.padEnd(24)} ${r.v.map((x) => `${x.toFixed(0)}%`).join(" + ")}`);
-  return total;
+  const byName = new Map<string, number>();
+  for (const [key, t] of threadsAfter) {
+    const prev = threadsBefore.get(key);
+    if (prev) byName.set(t.name, (byName.get(t.name) ?? 0) + ((t.cpuMs - prev.cpuMs) / windowMs) * 100);
+  }
+  const top = [...byName].filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]);
+  console.log(`  renderer threads, all pages: ${top.slice(0, 6).map(([n, v]) => `${n} ${v.toFixed(1)}%`).join(", ")}`);
+  if (pages.length > 0) {
+    const fps = decodedAfter.map((n, i) => ((n - decodedBefore[i]!) * 1000) / windowMs);
+    console.log(`  video frames decoded per second, per page: ${fps.map((x) => x.toFixed(0)).join(", ")}`);
+  }
+  const workers = top.filter(([n]) => WORKER_THREAD.test(n)).reduce((s, [, v]) => s + v, 0);
+  return { total, workers };
 }
 
 const E2EE_MODES = e2eeModes(opt("e2ee"));
@@ -75,7 +116,7 @@ const runs = intFlag("runs", opt("runs") ?? "1", 1);
 const withBridge = args.includes("--bridge");
 
 /** One sequence in a fresh room: hair check, one in a call, the 1:1, and with --bridge three through the bridge. */
-async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: number; label: string }> {
+async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: Window; label: string }> {
   const room = freshRoom("bench-cpu");
   const init = { initScripts: mode === "plain" ? [PLAINTEXT] : [] };
   console.log(`bench:cpu, ${mode === "mls" ? "encrypted end to end (mls)" : "unencrypted (plain)"}`);
@@ -93,14 +134,14 @@ async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise
     await waitForCall(b);
     await new Promise((r) => setTimeout(r, 3000)); // past the ramp-up to full size
     const oneLabel = c ? "two pages in a direct call, one on the hair check" : "two pages in a direct call";
-    const one = await measure(oneLabel);
+    const one = await measure(oneLabel, [a, b]);
     await checkE2eeMode(mode, [a, b]);
     if (!c) return { call: one, label: oneLabel };
     await joinCall(c, "carol");
     await waitForCall(c);
     await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 90_000 });
     await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
-    const three = await measure("three pages in a call via the bridge");
+    const three = await measure("three pages in a call via the bridge", [a, b, c]);
     await checkE2eeMode(mode, [a, b, c]);
     return { call: three, label: "three pages in a call via the bridge" };
   } finally {
@@ -121,7 +162,7 @@ const browser = await launchBrowser({
   args: args.includes("--quiet-mic") ? [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`] : [],
 });
 try {
-  const calls = new Map<E2eeMode, number[]>(E2EE_MODES.map((m) => [m, []]));
+  const calls = new Map<E2eeMode, Window[]>(E2EE_MODES.map((m) => [m, []]));
   let label = "";
   for (let r = 0; r < runs; r++) {
     for (const m of E2EE_MODES) {
@@ -131,9 +172,12 @@ try {
     }
   }
   const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-  for (const [m, xs] of calls) console.log(`${label}, ${m}: ${xs.map((x) => `${x.toFixed(0)}%`).join(", ")} of a core`);
-  const mls = calls.get("mls") ?? [];
-  const plain = calls.get("plain") ?? [];
+  for (const [m, xs] of calls) {
+    console.log(`${label}, ${m}: ${xs.map((x) => `${x.total.toFixed(0)}%`).join(", ")} of a core`);
+    console.log(`  of which the pages' worker threads: ${xs.map((x) => `${x.workers.toFixed(1)}%`).join(", ")}`);
+  }
+  const mls = (calls.get("mls") ?? []).map((x) => x.total);
+  const plain = (calls.get("plain") ?? []).map((x) => x.total);
   if (mls.length > 0 && plain.length > 0) {
     const added = mean(mls) - mean(plain);
     console.log(`encryption adds ${added.toFixed(0)} points of a core to ${label}: ${((added / mean(plain)) * 100).toFixed(1)}% (target ≤ 10%)`);

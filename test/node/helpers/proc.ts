@@ -55,3 +55,25 @@ export function rssOf(pid: number): number {
     return 0;
   }
 }
+
+/** CPU time (ms, user + system) of each thread of the process so far, keyed by thread id, with the thread's name. */
+export function threadCpuMs(pid: number): Map<number, { name: string; cpuMs: number }> {
+  const out = new Map<number, { name: string; cpuMs: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim();
+      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      out.set(Number(t), { name, cpuMs: (Number(f[11]) + Number(f[12])) * TICK_MS });
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return out;
+}
