@@ -22,6 +22,7 @@ import type { Browser } from "playwright-core";
 import { mostlySilentMicFile } from "../node/helpers/audio-file";
 import { framesDecoded, join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
+import { median } from "../node/helpers/netchange";
 import { cpuMsOf, processTree, threadCpuMs } from "../node/helpers/proc";
 import { PLAINTEXT } from "../node/helpers/e2ee-keys";
 import { freshRoom, startWebTarget, type WebTarget } from "../node/helpers/web-app";
@@ -184,9 +185,7 @@ try {
     // Each run measures the two modes one after the other: the run-by-run differences show how far one window's
     // noise (up to 30 points between windows of one mode on 2 cores) moves the figure above.
     const diffs = mls.map((m, i) => (plain[i] === undefined ? undefined : ((m - plain[i]!) / plain[i]!) * 100)).filter((d) => d !== undefined);
-    const sorted = [...diffs].sort((a, b) => a - b);
-    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-    console.log(`  run by run: ${diffs.map((d) => `${d.toFixed(1)}%`).join(", ")}; median ${median.toFixed(1)}%`);
+    console.log(`  run by run: ${diffs.map((d) => `${d.toFixed(1)}%`).join(", ")}; median ${median(diffs).toFixed(1)}%`);
   }
 } finally {
   await browser.close();

@@ -111,18 +111,15 @@ function sendTransform(st: StreamStats, transformer: ScriptTransformer | undefin
       // count, and no reason to take FrameKeys' error path (a frame shorter than its clear bytes) 50 times a second.
       if (plain.length === 0) return;
       try {
-        const out =
-          keys.epoch !== undefined
-            ? await keys.encrypt(codec, plain, st.info.context).then((o) => (hold.passed(), o))
-            : await withKeys(
-                () => {
-                  if (keys.epoch === undefined) throw new NoKeyYet("no key");
-                  return keys.encrypt(codec, plain, st.info.context);
-                },
-                (e) => e instanceof NoKeyYet,
-                hold,
-                keyWait,
-              );
+        const out = await withKeys(
+          () => {
+            if (keys.epoch === undefined) throw new NoKeyYet("no key");
+            return keys.encrypt(codec, plain, st.info.context);
+          },
+          (e) => e instanceof NoKeyYet,
+          hold,
+          keyWait,
+        );
         frame.data = out.buffer as ArrayBuffer;
         st.passed++;
         st.bytesIn += plain.length;
@@ -142,20 +139,17 @@ function receiveTransform(st: StreamStats, transformer: ScriptTransformer | unde
   let lastRequest = -Infinity;
   const hold = new HoldWindow(HOLD_MS);
   const codecs = new CodecCheck(st.info.kind);
-  const mayWait = (e: unknown): boolean => e instanceof FrameDecryptError && e.keyMayCome;
   return {
     async transform(frame, controller) {
       const codec = codecs.of(frame);
       if (!codec) return drop(st, "unsupported codec");
       const data = new Uint8Array(frame.data);
       try {
-        // Most frames decrypt at the first try: wait for keys (withKeys) only when one may come.
-        const { frame: plain } = await keys.decrypt(codec, data).then(
-          (d) => (hold.passed(), d),
-          (e: unknown) => {
-            if (!mayWait(e)) throw e;
-            return withKeys(() => keys.decrypt(codec, data), mayWait, hold, keyWait);
-          },
+        const { frame: plain } = await withKeys(
+          () => keys.decrypt(codec, data),
+          (e) => e instanceof FrameDecryptError && e.keyMayCome,
+          hold,
+          keyWait,
         );
         frame.data = plain.buffer as ArrayBuffer;
         st.passed++;

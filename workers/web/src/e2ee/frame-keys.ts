@@ -69,9 +69,8 @@ export interface EpochKeys {
 interface EpochEntry extends EpochKeys {
   /** when this epoch stops being usable for decryption (Infinity while current) */
   retireAt: number;
-  kidKeys: Map<bigint, Promise<KidKey>>;
-  /** the keys of kidKeys once derived, for frames to use without waiting on a promise */
-  ready: Map<bigint, KidKey>;
+  /** per KID: the key being derived, then the key itself (frames then use it without waiting on a promise) */
+  kidKeys: Map<bigint, KidKey | Promise<KidKey>>;
   /** own KID per context (computed once per epoch, not per frame) */
   ownKids: Map<number, bigint>;
 }
@@ -143,7 +142,7 @@ export class FrameKeys {
     const low = Number(k.epoch & EPOCH_MASK);
     const old = this.#epochs.get(low);
     if (old) this.#forget(low, old);
-    const entry: EpochEntry = { ...k, baseKey: new Uint8Array(k.baseKey), retireAt: Infinity, kidKeys: new Map(), ready: new Map(), ownKids: new Map() };
+    const entry: EpochEntry = { ...k, baseKey: new Uint8Array(k.baseKey), retireAt: Infinity, kidKeys: new Map(), ownKids: new Map() };
     this.#epochs.set(low, entry);
     this.#current = entry;
     this.#expire(now);
@@ -174,7 +173,8 @@ export class FrameKeys {
     if (frame.length === 0 || frame.length < clear) throw new SFrameError(`${codec} frame of ${frame.length} bytes is shorter than its clear bytes`);
     const ctr = this.#counters.get(kid) ?? 0n;
     this.#counters.set(kid, ctr + 1n);
-    const key = cur.ready.get(kid) ?? (await this.#keyFor(cur, kid));
+    const k = this.#keyFor(cur, kid);
+    const key = k instanceof Promise ? await k : k;
     const prefix = frame.subarray(0, clear);
     return encryptAfter(prefix, key, ctr, prefix, frame.subarray(clear));
   }
@@ -203,7 +203,8 @@ export class FrameKeys {
     if (rp && (header.ctr + REPLAY_WINDOW <= rp.max || (header.ctr <= rp.max && (rp.seen >> (rp.max - header.ctr)) & 1n))) {
       throw new FrameDecryptError("replay", "frame counter already seen or too old");
     }
-    const key = entry.ready.get(header.kid) ?? (await this.#keyFor(entry, header.kid));
+    const k = this.#keyFor(entry, header.kid);
+    const key = k instanceof Promise ? await k : k;
     let pt: Uint8Array;
     try {
       pt = await sframeDecrypt(key, header, data.subarray(0, clear), sf);
@@ -241,13 +242,12 @@ export class FrameKeys {
     }
   }
 
-  #keyFor(entry: EpochEntry, kid: bigint): Promise<KidKey> {
-    let p = entry.kidKeys.get(kid);
-    if (!p) {
-      p = deriveKidKey(entry.baseKey, kid);
-      entry.kidKeys.set(kid, p);
-      p.then((k) => entry.ready.set(kid, k)).catch(() => undefined);
-    }
+  #keyFor(entry: EpochEntry, kid: bigint): KidKey | Promise<KidKey> {
+    const known = entry.kidKeys.get(kid);
+    if (known) return known;
+    const p = deriveKidKey(entry.baseKey, kid);
+    entry.kidKeys.set(kid, p);
+    p.then((k) => entry.kidKeys.get(kid) === p && entry.kidKeys.set(kid, k)).catch(() => undefined);
     return p;
   }
 
