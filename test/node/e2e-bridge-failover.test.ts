@@ -9,7 +9,8 @@
  *    fresh grant and connect again to the same bridge: ≤ 2 s.
  * Recovery is measured from the pages' own <video> elements (helpers/bridge-failover.ts), in ROUNDS fresh calls per
  * fault: the goal is met by the median, as `npm run bench:recovery` reports it for docs/benchmarks.md. On the new
- * link, each page asks for its audio producer only once it receives both others' video (bridge-send.ts).
+ * link, each page asks for its audio producer only once it receives both others' video (bridge-send.ts). Media stays
+ * end-to-end encrypted throughout (`[data-e2ee]` on every page after the move).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Participant } from "./helpers/browser";
@@ -70,6 +71,9 @@ describe("web app: a bridge host that fails under a call of three", () => {
       for (const [i, m] of r.marks.entries()) console.log(`  page ${i} marks (ms after the fault): ${m}`);
       if (fault === "worker") expect(r.to).toBe(r.from);
       else expect(r.to).not.toBe(r.from);
+      // Still end-to-end encrypted on the new link, with the same group's keys: the pages decode each other's frames
+      // again, which they could not if those frames did not decrypt.
+      for (const p of ps) expect(await p.page.locator("[data-e2ee]").getAttribute("data-e2ee"), "[data-e2ee] after the move").toBe("on");
       for (const [i, m] of r.marks.entries()) {
         const at = markTimes(m);
         const audio = at.get("produce:audio");
