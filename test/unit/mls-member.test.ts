@@ -2,19 +2,21 @@
  * The web app's MLS member (workers/web/src/e2ee/member.ts) against the room's real Delivery Service logic
  * (durable/features/mls-delivery.ts, pure), with real MLS (ts-mls): requests go straight into the Delivery Service,
  * its payloads are parsed from the XML it produces and delivered in order. Joins, leaves, a commit that loses its
- * epoch to another, and a rejoin as a new member.
+ * epoch to another, a commit a member cannot process, and a rejoin as a new member.
  */
 import { describe, expect, it } from "vitest";
-import type { MlsMember } from "../../workers/web/src/e2ee/member";
+import type { MlsMember, RoomPayload } from "../../workers/web/src/e2ee/member";
 import { Room } from "./helpers/mls-room";
 
 const codes = (...ms: MlsMember[]) => ms.map((m) => m.safetyCode());
+/** `message` with a byte of its ciphertext flipped (its framing intact, so the room still takes it) */
+const damaged = (message: Uint8Array) => message.map((x, i) => (i === message.length - 5 ? x ^ 1 : x));
 
 /** alice and bob in the group (epoch 1); carol's KeyPackage handed in, not joined. */
 async function aliceAndBobInGroup() {
   const room = new Room();
   const a = room.member("a", ["alice"]);
-  const b = room.member("b", ["bob"]);
+  const b = room.member("b", ["bob", "bob-2"]);
   const c = room.member("c", ["carol"]);
   for (const m of [a, b, c]) await m.publish();
   room.join("a");
@@ -91,6 +93,84 @@ describe("web MLS member with the room's Delivery Service", { timeout: 30_000 },
     expect(a.current()!.epoch).toBe(2n);
     expect(codes(a, c)).toEqual([a.safetyCode(), a.safetyCode()]);
     expect(c.members().map((m) => m.identity).sort()).toEqual(["alice", "carol"]);
+  });
+
+  it("a member that cannot process its epoch's commit hears it lost the group; back as a new member, it shares the keys again", async () => {
+    const { room, a, b, c } = await aliceAndBobInGroup();
+    const lost: string[] = [];
+    b.onLost((why) => lost.push(why));
+    // bob's copy of the next commit arrives damaged (or a member sent one nobody can process)
+    const receive = b.receive.bind(b);
+    room.reconnect({ receive: (p: RoomPayload) => receive(p.kind === "commit" ? { ...p, message: damaged(p.message) } : p) } as MlsMember, "b");
+    room.join("c");
+    await room.settle();
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatch(/commit of epoch 1 cannot be processed/);
+    expect(codes(a, c)).toEqual([a.safetyCode(), a.safetyCode()]);
+    expect(b.current()!.epoch).toBe(1n); // its last keys stay in use until new ones come
+    // the call joins again (a new XMPP session): bob is a new member and shares the keys again
+    room.reconnect(b, "b");
+    room.leave("b");
+    room.reconnect(b, "b2");
+    await b.publish();
+    room.join("b2");
+    await room.settle();
+    expect(codes(a, b, c)).toEqual([a.safetyCode(), a.safetyCode(), a.safetyCode()]);
+    expect(a.members().map((m) => m.identity).sort()).toEqual(["alice", "bob-2", "carol"]);
+    expect(lost).toHaveLength(1);
+  });
+
+  it("someone who sends commits nobody can process: the others keep their keys, rejoin, and get a new group once that one is kicked", async () => {
+    const room = new Room();
+    const a = room.member("a", ["alice"]);
+    const b = room.member("b", ["bob", "bob-2"]);
+    const c = room.member("c", ["carol", "carol-2"]);
+    const d = room.member("d", ["dave"]);
+    for (const m of [a, b, c, d]) await m.publish();
+    for (const s of ["a", "b", "c"]) room.join(s);
+    await room.settle();
+    const before = b.current()!;
+    // alice's next commit reaches everyone damaged, and from then on she answers no commit request
+    const lost: string[] = [];
+    for (const [m, s] of [[b, "b"], [c, "c"]] as const) {
+      m.onLost(() => lost.push(s));
+      const receive = m.receive.bind(m);
+      room.reconnect({ receive: (p: RoomPayload) => receive(p.kind === "commit" ? { ...p, message: damaged(p.message) } : p) } as MlsMember, s);
+    }
+    room.join("d");
+    await room.settle();
+    expect(lost.sort()).toEqual(["b", "c"]);
+    expect(b.current()!.baseKey).toEqual(before.baseKey); // bob and carol still share their last keys
+    expect(c.current()!.baseKey).toEqual(before.baseKey);
+    room.reconnect({ receive: async () => undefined } as unknown as MlsMember, "a");
+    // bob and carol join again as new members; only alice could add them, and she does not
+    for (const [m, s] of [[b, "b"], [c, "c"]] as const) {
+      room.leave(s);
+      room.reconnect(m, `${s}2`);
+      await m.publish();
+      room.join(`${s}2`);
+    }
+    await room.settle();
+    expect(b.current()).toBeUndefined();
+    // a moderator kicks alice: no member of the old group is left in the room, and the others make a new one
+    room.leave("a");
+    await room.settle();
+    expect(codes(b, c, d)).toEqual([b.safetyCode(), b.safetyCode(), b.safetyCode()]);
+    expect(b.safetyCode()).toBeDefined();
+    expect(d.members().map((m) => m.identity).sort()).toEqual(["bob-2", "carol-2", "dave"]);
+  });
+
+  it("a commit for an epoch after ours means one was missed: the group is lost; one for an epoch before ours is ignored", async () => {
+    const { a } = await aliceAndBobInGroup();
+    const lost: string[] = [];
+    a.onLost((why) => lost.push(why));
+    await a.receive({ kind: "commit", epoch: 0n, message: new Uint8Array([1, 2, 3]) });
+    expect(lost).toEqual([]);
+    await a.receive({ kind: "commit", epoch: 3n, message: new Uint8Array([1, 2, 3]) });
+    expect(lost).toEqual(["the commit of epoch 1 never came (got one of epoch 3)"]);
+    // lost once: what comes after is not ours to process
+    await a.receive({ kind: "commit", epoch: 1n, message: new Uint8Array([1, 2, 3]) });
+    expect(lost).toHaveLength(1);
   });
 
   it("a new XMPP session is a new member: old keys gone, added again under a fresh identity", async () => {

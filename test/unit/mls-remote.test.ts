@@ -1,8 +1,8 @@
 /**
  * The MLS member behind a worker boundary (workers/web/src/e2ee/mls-remote.ts): RemoteMember on the page's side,
  * MlsMember served at the other end of a real MessageChannel as mls-worker.ts serves it, with the room's real
- * Delivery Service logic (helpers/mls-room.ts). The page's view (keys, members, safety code, identity) must follow
- * the member in the worker, and agree with members running in this thread.
+ * Delivery Service logic (helpers/mls-room.ts). The page's view (keys, members, safety code, identity, a lost group)
+ * must follow the member in the worker, and agree with members running in this thread.
  */
 import { describe, expect, it } from "vitest";
 import { RemoteMember } from "../../workers/web/src/e2ee/mls-remote";
@@ -48,6 +48,22 @@ describe("MLS member in a worker, seen from the page", { timeout: 30_000 }, () =
     expect(bob.members().map((m) => m.identity).sort()).toEqual(["alice", "bob"]);
     expect(bobEpochs).toEqual([0n, 1n, 2n, 3n]);
     expect(bobChanges).toBe(4);
+  });
+
+  it("the member in the worker losing the group reaches the page (which then joins again as a new member)", async () => {
+    const room = new Room();
+    const alice = room.member("a", ["alice"]);
+    const bob = room.remoteMember("b", ["bob"]);
+    await alice.publish();
+    await bob.publish();
+    room.join("a");
+    room.join("b");
+    await until(() => bob.current()?.epoch === 1n, "bob added");
+    const lost: string[] = [];
+    bob.onLost((why) => lost.push(why));
+    bob.receive({ kind: "commit", epoch: 2n, message: new Uint8Array([1, 2, 3]) }); // epoch 1's commit never came
+    await until(() => lost.length === 1, "the loss on the page");
+    expect(lost[0]).toMatch(/commit of epoch 1 never came/);
   });
 
   it("a new session: the old keys are gone on the page at once, and the member comes back under a fresh identity", async () => {

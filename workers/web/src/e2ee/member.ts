@@ -12,6 +12,9 @@
  *    room accepted it. A refused commit (another won epoch N, `conflict`) is dropped: the room relays the winner
  *    and asks again on the new epoch, so the retry needs nothing from us but to answer that request.
  *  - `<commit epoch='N'>`: process the winner of epoch N. `<welcome>`: join.
+ *  - A commit we cannot process, or one for an epoch after ours (we missed one), leaves us without the group's keys
+ *    from then on: `onLost` listeners hear of it, and the call joins the room again as a new member (a new XMPP
+ *    session, added with a fresh Welcome), as after a dropped connection.
  * Every new epoch's frame keys, member list and safety code are published through GroupKeySource (keys.ts).
  */
 import { MlsGroup, newKeyPackage, type OwnKeyPackage } from "./group";
@@ -56,6 +59,7 @@ export class MlsMember extends EpochSource {
   /** how many commit requests have come: a request that a newer one for the same epoch followed is not answered */
   #requests = 0;
   #latestRequestEpoch: bigint | undefined;
+  readonly #lostSubs = new Set<(reason: string) => void>();
 
   constructor(ds: DsTransport, opts: MemberOptions = {}) {
     super(opts.log ?? ((m) => console.warn(`mls: ${m}`)));
@@ -81,6 +85,12 @@ export class MlsMember extends EpochSource {
       if (!a.ok) this.log(`key package refused: ${a.condition} ${a.text ?? ""}`);
     });
     return own.then((o) => o.identity);
+  }
+
+  /** `cb` hears when this member can no longer follow the group (see the rules above); returns the unsubscribe. */
+  onLost(cb: (reason: string) => void): () => void {
+    this.#lostSubs.add(cb);
+    return () => this.#lostSubs.delete(cb);
   }
 
   /** A payload from the room (in arrival order). */
@@ -126,8 +136,13 @@ export class MlsMember extends EpochSource {
         return; // receive() queues those with their order (#commit)
       case "commit": {
         const g = this.#group;
-        if (!g || g.epoch !== p.epoch) return; // not ours to process (not a member yet, or already past it)
-        await g.process(p.message);
+        if (!g || p.epoch < g.epoch) return; // not ours to process (not a member yet, or already past it)
+        if (p.epoch > g.epoch) return this.#lost(g, `the commit of epoch ${g.epoch} never came (got one of epoch ${p.epoch})`);
+        try {
+          await g.process(p.message);
+        } catch (e) {
+          return this.#lost(g, `the commit of epoch ${p.epoch} cannot be processed: ${e instanceof Error ? e.message : String(e)}`);
+        }
         if (g.removed) {
           this.#group = undefined;
           this.setEpoch(undefined);
@@ -180,6 +195,14 @@ export class MlsMember extends EpochSource {
     if (!a.ok) return this.log(`commit on epoch ${epoch} refused: ${a.condition} ${a.text ?? ""}`);
     g.apply(p);
     await this.#announce(g);
+  }
+
+  /** We cannot follow group `g` any more: forget it (its keys stay in use until new ones come) and say so. */
+  #lost(g: MlsGroup, reason: string): void {
+    if (this.#group !== g) return;
+    this.#group = undefined;
+    this.log(`lost the group: ${reason}`);
+    for (const cb of [...this.#lostSubs]) cb(reason);
   }
 
   async #announce(g: MlsGroup): Promise<void> {

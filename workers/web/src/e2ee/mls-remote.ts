@@ -19,7 +19,8 @@ type FromMember =
   | { t: "published"; n: number; identity: string }
   | { t: "publish-failed"; n: number; message: string }
   | { t: "request"; id: number; r: DsRequest }
-  | { t: "epoch"; epoch: EpochView | undefined };
+  | { t: "epoch"; epoch: EpochView | undefined }
+  | { t: "lost"; reason: string };
 
 /** A MessagePort, a Worker, or a worker's global scope. */
 export interface Endpoint {
@@ -35,6 +36,7 @@ interface ServedMember {
   members(): GroupMember[];
   safetyCode(): string | undefined;
   onChange(cb: () => void): () => void;
+  onLost(cb: (reason: string) => void): () => void;
 }
 
 /** Worker side: run the member `make` returns, with its Delivery Service requests answered by the page. */
@@ -55,6 +57,7 @@ export function serveMember(port: Endpoint, make: (ds: DsTransport) => ServedMem
     const keys = member.current();
     post({ t: "epoch", epoch: keys ? { keys, members: member.members(), code: member.safetyCode() ?? "" } : undefined });
   });
+  member.onLost((reason) => post({ t: "lost", reason }));
   port.onmessage = (e: MessageEvent) => {
     const m = e.data as ToMember;
     switch (m.t) {
@@ -83,6 +86,7 @@ export class RemoteMember extends EpochSource {
   readonly #published = new Map<number, { resolve: (identity: string) => void; reject: (e: Error) => void }>();
   #n = 0;
   #identity: string | undefined;
+  readonly #lostSubs = new Set<(reason: string) => void>();
 
   constructor(port: Endpoint, ds: DsTransport) {
     super((m) => console.warn(`mls: ${m}`));
@@ -104,6 +108,9 @@ export class RemoteMember extends EpochSource {
           return void ds.request(m.r).then((a) => this.#port.postMessage({ t: "answer", id: m.id, a } satisfies ToMember));
         case "epoch":
           return this.setEpoch(m.epoch);
+        case "lost":
+          for (const cb of [...this.#lostSubs]) cb(m.reason);
+          return;
         default: {
           const never: never = m;
           throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -115,6 +122,12 @@ export class RemoteMember extends EpochSource {
   /** Our identity in the current session (announced in our presence), once its KeyPackage was made. */
   get identity(): string | undefined {
     return this.#identity;
+  }
+
+  /** `cb` hears when the member can no longer follow the group (member.ts); returns the unsubscribe. */
+  onLost(cb: (reason: string) => void): () => void {
+    this.#lostSubs.add(cb);
+    return () => this.#lostSubs.delete(cb);
   }
 
   /** Start over as a new member (member.ts publish): the old group's keys are gone at once. */

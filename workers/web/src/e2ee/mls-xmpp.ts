@@ -165,6 +165,8 @@ export interface MlsSession {
   ready(): Promise<string>;
   /** called on every epoch change (also when we leave the group) */
   onChange(cb: () => void): () => void;
+  /** called when our member can no longer follow the group (member.ts): the call joins again as a new member */
+  onLost(cb: (reason: string) => void): () => void;
   close(): void;
 }
 
@@ -229,6 +231,7 @@ export async function startMls(client: Agent, roomJid: string): Promise<MlsSessi
     identity: () => member.identity,
     ready: () => ready,
     onChange: (cb) => member.onChange(cb),
+    onLost: (cb) => member.onLost(cb),
     close() {
       stopPayloads();
       client.off("session:started", onSession);
