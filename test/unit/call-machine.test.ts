@@ -478,6 +478,46 @@ describe("call machine: the XMPP connection", () => {
     expect(h.send({ type: "xmpp-ping", ok: false })).toContainEqual({ kind: "set-timer", timer: "reconnect", ms: 1000 });
   });
 
+  it("our MLS member losing the group makes the call join again as a new member, at most once per 30 s, keeping the media paths", () => {
+    const h = new CallHarness();
+    expect(h.send({ type: "keys-lost" })).toEqual([]); // not in the room yet: the join makes a member anyway
+    h.join("alice", ["bob"]);
+    expect(h.send({ type: "keys-lost" })).toEqual([
+      { kind: "mark", name: "parley:keys-lost" },
+      { kind: "view-connection", state: "reconnecting" },
+      { kind: "clear-timer", timer: "keepalive" },
+      { kind: "xmpp-restart" },
+      { kind: "set-timer", timer: "reconnect", ms: 1000 },
+    ]);
+    // down already: the rejoin is coming, and it is a new member
+    expect(h.send({ type: "keys-lost" })).toEqual([]);
+    h.send({ type: "xmpp-disconnected" });
+    h.send({ type: "xmpp-reconnected" });
+    h.arrive("bob");
+    const back = h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    expect(ofKind(back, "p2p-restart")).toEqual([]); // the direct session and the bridge link stay
+    // lost again 10 s later: the rejoin waits for the rest of the 30 s, once however many losses come meanwhile
+    h.advance(10_000);
+    expect(h.send({ type: "keys-lost" })).toEqual([{ kind: "set-timer", timer: "keys-lost", ms: 20_000 }]);
+    expect(h.send({ type: "keys-lost" })).toEqual([]);
+    expect(ofKind(h.advance(20_000), "xmpp-restart")).toHaveLength(1);
+  });
+
+  it("a loss that waits for its turn is dropped when a rejoin comes first (that session is a new member)", () => {
+    const h = new CallHarness();
+    h.join("alice", ["bob"]);
+    h.send({ type: "keys-lost" });
+    h.send({ type: "xmpp-reconnected" });
+    h.arrive("bob");
+    h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    h.send({ type: "keys-lost" }); // waits 30 s
+    h.send({ type: "xmpp-ping", ok: false }); // the stream dies meanwhile: rejoin
+    h.send({ type: "xmpp-reconnected" });
+    h.arrive("bob");
+    h.send({ type: "joined", nick: "alice", role: "participant", affiliation: "none" });
+    expect(ofKind(h.advance(30_000), "xmpp-restart")).toEqual([]);
+  });
+
   it("media that stalls makes a quick ping; only no answer drops the stream", () => {
     const h = new CallHarness();
     h.join("alice", ["bob"]);

@@ -1,8 +1,9 @@
 /**
  * The call's end-to-end encryption glue (part of the call shell, call.ts): our MLS member (e2ee/mls-xmpp.ts) and the
  * identity our presences announce with it, its group keys handed to the page's frame encryption (e2ee/key-relay.ts),
- * the safety panel (safety.ts) with the identities the occupants announce, and the call screen's encryption badge
- * following the keys (e2ee/call-encryption.ts). The protocol: docs/e2ee-protocol.md.
+ * the safety panel (safety.ts) with the identities the occupants announce, the call screen's encryption badge
+ * following the keys (e2ee/call-encryption.ts), and a new membership when ours lost the group. The protocol:
+ * docs/e2ee-protocol.md.
  */
 import { callEncryption } from "../e2ee/call-encryption";
 import { pageKeys } from "../e2ee/key-relay";
@@ -25,7 +26,11 @@ export class CallE2ee {
   /** Stops following the group keys for the badge. */
   #unfollowKeys: () => void = () => undefined;
 
-  constructor(mls: Promise<MlsSession>, view: CallView, left: () => boolean) {
+  /**
+   * `keysLost`: our member can no longer follow the group (a commit it cannot process, or one it missed); the call
+   * then joins the room again as a new member (call machine, `keys-lost`).
+   */
+  constructor(mls: Promise<MlsSession>, view: CallView, left: () => boolean, keysLost: () => void) {
     this.#mls = mls.then(
       (m) => (this.#mlsNow = m),
       (e: unknown) => void console.warn("MLS member not started", e),
@@ -44,6 +49,7 @@ export class CallE2ee {
       for (const [nick, id] of this.#ids) panel.setOccupant(nick, id);
       view.addToHeader(panel.root);
       m.onChange(() => panel.update());
+      m.onLost(keysLost);
     });
   }
 

@@ -130,7 +130,7 @@ class Call {
       leave: () => void this.leave("You left the call."),
     });
     this.#admin = new RoomAdmin(client, this.#roomJid, this.#view, (pw) => (this.#password = pw));
-    this.#e2ee = new CallE2ee(mls, this.#view, left);
+    this.#e2ee = new CallE2ee(mls, this.#view, left, () => dispatch({ type: "keys-lost" }));
     this.#room = new RoomStanzas(client, this.#roomJid, {
       nick: () => this.#state.nick,
       dispatch,

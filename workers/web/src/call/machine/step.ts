@@ -53,6 +53,12 @@ const RECONNECT_EVERY_MS = 1000;
 const QUICK_RECONNECT_MS = 200;
 const QUICK_RECONNECT_FOR_MS = 3000;
 
+/**
+ * At most one rejoin per this many ms because our MLS member lost the group: a member that keeps failing (or someone
+ * in the call who keeps sending commits nobody can process, SECURITY.md) must not keep the call reconnecting.
+ */
+const KEYS_LOST_GAP_MS = 30_000;
+
 /** When the next connection attempt goes out while the stream is down. */
 function reconnectDelay(s: CallState, now: number): number {
   return s.networkChangedAt !== undefined && now - s.networkChangedAt < QUICK_RECONNECT_FOR_MS ? QUICK_RECONNECT_MS : RECONNECT_EVERY_MS;
@@ -131,6 +137,9 @@ export function step(s: CallState, ev: CallEvent, deps: MachineDeps): CallEffect
         out.push({ kind: "xmpp-connect" });
         if (!s.joining) out.push({ kind: "set-timer", timer: "reconnect", ms: reconnectDelay(s, now) });
       } else streamDead(s, true, now, out);
+      break;
+    case "keys-lost":
+      onKeysLost(s, now, out);
       break;
     case "media-stalled":
       if (!s.joined || s.reconnecting) break;
@@ -236,6 +245,26 @@ function streamDead(s: CallState, moved: boolean, now: number, out: CallEffect[]
  * replace them (the others accept a new session from the same occupant in place of the old, p2p.ts); the bridge link
  * is replaced by the move the room's announcement to the rejoin starts (media-path.ts onMedia).
  */
+/**
+ * Our MLS member lost the group: it cannot decrypt what comes next, nor will anyone decrypt what it sends once the
+ * others move on. Join the room again, as after a dropped stream (the media paths stay): a new session is a new
+ * member, which the room has added with a fresh Welcome. While the stream is down anyway, that rejoin is coming.
+ */
+function onKeysLost(s: CallState, now: number, out: CallEffect[]): void {
+  if (!s.joined || s.left || s.reconnecting) return;
+  const wait = s.keysLost.at === undefined ? 0 : s.keysLost.at + KEYS_LOST_GAP_MS - now;
+  if (wait <= 0) return rejoinForKeys(s, now, out);
+  if (s.keysLost.pending) return;
+  s.keysLost.pending = true;
+  out.push({ kind: "set-timer", timer: "keys-lost", ms: wait });
+}
+
+function rejoinForKeys(s: CallState, now: number, out: CallEffect[]): void {
+  s.keysLost = { at: now, pending: false };
+  out.push({ kind: "mark", name: "parley:keys-lost" });
+  streamDead(s, false, now, out);
+}
+
 function rejoined(s: CallState, out: CallEffect[]): void {
   for (const nick of s.unconfirmed ?? []) {
     if (!s.participants.has(nick)) continue;
@@ -243,6 +272,7 @@ function rejoined(s: CallState, out: CallEffect[]): void {
     out.push({ kind: "system", text: `${nick} left.` });
   }
   s.unconfirmed = undefined;
+  s.keysLost.pending = false; // this session is a new member: a loss before it is mended
   for (const p of s.participants.values()) p.weInitiate = true;
   if (!s.pathsStale) return;
   out.push({ kind: "p2p-restart" });
@@ -312,6 +342,11 @@ function onTimer(s: CallState, timer: TimerId, now: number, out: CallEffect[]): 
     case "keepalive":
       if (!s.joined || s.reconnecting) return;
       out.push({ kind: "xmpp-ping", timeoutMs: PING_TIMEOUT_MS }, { kind: "set-timer", timer: "keepalive", ms: KEEPALIVE_MS });
+      return;
+    case "keys-lost":
+      if (!s.keysLost.pending) return;
+      if (!s.joined || s.left || s.reconnecting) s.keysLost.pending = false; // a rejoin is coming: a new member
+      else rejoinForKeys(s, now, out);
       return;
     case "reconnect":
       if (!s.reconnecting || s.joining) return;

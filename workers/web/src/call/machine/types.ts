@@ -37,6 +37,11 @@ export interface CallState {
   pathsStale: boolean;
   /** When the browser last reported a network change (connection attempts come quicker for a moment after it). */
   networkChangedAt: number | undefined;
+  /**
+   * When we last joined again because our MLS member lost the group (`keys-lost`), and whether another such loss
+   * waits for its turn (`keys-lost` timer): at most one such rejoin per KEYS_LOST_GAP_MS (step.ts).
+   */
+  keysLost: { at: number | undefined; pending: boolean };
   /** While rejoining: those we knew before whom the room has not named again yet (gone meanwhile if it never does). */
   unconfirmed: Set<string> | undefined;
   left: boolean;
@@ -76,6 +81,8 @@ export interface CallState {
 }
 
 export type TimerId =
+  /** our MLS member lost the group again soon after the last rejoin for it: join again once the gap is over */
+  | "keys-lost"
   /** three or more without a bridge announcement: connect everyone directly */
   | "mesh-fallback"
   /** while moving to the bridge, keep only the direct sessions we have (none re-created) */
@@ -107,6 +114,8 @@ export type CallEvent =
   | { type: "xmpp-ping"; ok: boolean }
   /** the browser says the network changed (`online`/`offline`, a Network Information `change`) */
   | { type: "network-change" }
+  /** our MLS member can no longer follow the group (a commit it cannot process or missed, e2ee/member.ts) */
+  | { type: "keys-lost" }
   /** a direct session's or bridge transport's ICE went "disconnected": media stopped arriving */
   | { type: "media-stalled" }
   // ---- the room (XEP-0045 presence, urn:parley:media:0)
@@ -210,6 +219,7 @@ export function initialState(init: { want: { audio: boolean; video: boolean }; d
     reconnecting: false,
     pathsStale: false,
     networkChangedAt: undefined,
+    keysLost: { at: undefined, pending: false },
     unconfirmed: undefined,
     left: false,
     joinedAt: 0,
