@@ -5,6 +5,8 @@
  * on every page in the call, and a different one from the epoch before; the panel flags nobody (no member outside the
  * room, no occupant outside the group); every page decodes the others' video (their frames decrypt), and
  * `[data-e2ee]` is `on` on every page from its first keys on, never `off` again.
+ * A page whose copy of a commit arrives damaged joins the room again as a new member and is added back: the same code
+ * on every page again, nobody flagged.
  * Also measures the join cost: second Join clicked -> the new epoch's keys ready on both pages (the same new safety
  * code shown on both), reported on stdout as `mls-join-ms`.
  */
@@ -86,6 +88,44 @@ const WATCH_E2EE = `(() => {
   new MutationObserver(note).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-e2ee"] });
 })();`;
 
+/**
+ * Init script: once the test sets `window.__damageNextCommit`, the next MLS commit the room relays to this page
+ * arrives with a byte of its ciphertext changed (its framing intact), as if damaged on the way or sent by someone
+ * who wants to break the group; `window.__damagedCommits` counts them. The XMPP stream is a WebSocket (RFC 7395):
+ * the page's own WebSocket class is wrapped before the app starts.
+ */
+const DAMAGE_COMMIT = `(() => {
+  const Native = window.WebSocket;
+  let proto = Native.prototype;
+  while (proto && !Object.getOwnPropertyDescriptor(proto, "onmessage")) proto = Object.getPrototypeOf(proto);
+  const onmessage = Object.getOwnPropertyDescriptor(proto, "onmessage");
+  const damage = (ev) => {
+    if (!window.__damageNextCommit || typeof ev.data !== "string") return ev;
+    const m = /(<commit xmlns="urn:parley:mls:0"[^>]*>)([A-Za-z0-9+/]+)/.exec(ev.data);
+    if (!m) return ev;
+    window.__damageNextCommit = false;
+    window.__damagedCommits = (window.__damagedCommits || 0) + 1;
+    const b = m[2];
+    const i = b.length - 4;
+    const body = b.slice(0, i) + (b[i] === "A" ? "B" : "A") + b.slice(i + 1);
+    return new MessageEvent("message", { data: ev.data.replace(m[0], m[1] + body) });
+  };
+  class Damaging extends Native {
+    addEventListener(type, fn, opts) {
+      if (type === "message" && typeof fn === "function") {
+        const inner = fn;
+        fn = (ev) => inner.call(this, damage(ev));
+      }
+      return super.addEventListener(type, fn, opts);
+    }
+  }
+  Object.defineProperty(Damaging.prototype, "onmessage", {
+    get() { return onmessage.get.call(this); },
+    set(fn) { onmessage.set.call(this, typeof fn === "function" ? (ev) => fn.call(this, damage(ev)) : fn); },
+  });
+  window.WebSocket = Damaging;
+})();`;
+
 /** `[data-e2ee]` is `on` now and was never `off` since it was first `on`. */
 async function encryptedThroughout(p: Participant): Promise<void> {
   const seen = (await p.page.evaluate("window.__e2eeSeen")) as string[];
@@ -125,8 +165,8 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
-  async function person(room: string): Promise<Participant> {
-    const p = await openParticipant(browser, `${stack.httpUrl}/${room}`, { initScripts: [WATCH_E2EE] });
+  async function person(room: string, initScripts: string[] = []): Promise<Participant> {
+    const p = await openParticipant(browser, `${stack.httpUrl}/${room}`, { initScripts: [WATCH_E2EE, ...initScripts] });
     open.push(p);
     p.page.setDefaultTimeout(120_000); // a loaded shared machine: clicks can wait long for the page
 
@@ -173,6 +213,33 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
       await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(2);
       expect(await flagged(p.page)).toBe(0);
     }
+  });
+
+  it("a page that cannot process a commit joins again as a new member: the same code everywhere again, nobody flagged, encrypted throughout", { timeout: 600_000 }, async () => {
+    const room = freshRoom("lost");
+    const alice = await person(room);
+    await join(alice, "alice");
+    await waitForCall(alice);
+    const c0 = await sameNewCode([alice.page], []);
+    const bob = await person(room, [DAMAGE_COMMIT]);
+    await join(bob, "bob");
+    const c1 = await sameNewCode([alice.page, bob.page], [c0.code]);
+    await callState([[alice, "alice"], [bob, "bob"]], "p2p");
+    // carol joins: alice commits the Add, and bob's copy of that commit arrives damaged
+    await bob.page.evaluate("window.__damageNextCommit = true");
+    const carol = await person(room);
+    await join(carol, "carol");
+    // bob cannot follow: his call joins the room again as a new member, and alice adds him back
+    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0.code, c1.code]);
+    expect(await bob.page.evaluate("window.__damagedCommits")).toBe(1);
+    expect(Object.keys(await marks(bob.page))).toContain("keys-lost");
+    expect(Object.keys(await marks(alice.page))).not.toContain("keys-lost");
+    await callState([[alice, "alice"], [bob, "bob"], [carol, "carol"]], "bridge");
+    for (const p of [alice, bob, carol]) {
+      await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(3);
+      expect(await flagged(p.page)).toBe(0);
+    }
+    expect(await code(bob.page)).toBe(c2.code);
   });
 
   it("join cost: second Join -> epoch keys ready on both pages", { timeout: 300_000 }, async () => {
