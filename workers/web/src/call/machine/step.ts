@@ -240,15 +240,10 @@ function streamDead(s: CallState, moved: boolean, now: number, out: CallEffect[]
 }
 
 /**
- * Back in the room after the stream dropped: forget those the room no longer has; we are now the later one to have
- * joined (XEP-0045 orders joins), so we start the direct sessions. After a network change ours are dead: new ones
- * replace them (the others accept a new session from the same occupant in place of the old, p2p.ts); the bridge link
- * is replaced by the move the room's announcement to the rejoin starts (media-path.ts onMedia).
- */
-/**
  * Our MLS member lost the group: it cannot decrypt what comes next, nor will anyone decrypt what it sends once the
  * others move on. Join the room again, as after a dropped stream (the media paths stay): a new session is a new
- * member, which the room has added with a fresh Welcome. While the stream is down anyway, that rejoin is coming.
+ * member, which whoever holds the group adds with a fresh Welcome. While the stream is down anyway, that rejoin is
+ * coming.
  */
 function onKeysLost(s: CallState, now: number, out: CallEffect[]): void {
   if (!s.joined || s.left || s.reconnecting) return;
@@ -265,6 +260,12 @@ function rejoinForKeys(s: CallState, now: number, out: CallEffect[]): void {
   streamDead(s, false, now, out);
 }
 
+/**
+ * Back in the room after the stream dropped: forget those the room no longer has; we are now the later one to have
+ * joined (XEP-0045 orders joins), so we start the direct sessions. After a network change ours are dead: new ones
+ * replace them (the others accept a new session from the same occupant in place of the old, p2p.ts); the bridge link
+ * is replaced by the move the room's announcement to the rejoin starts (media-path.ts onMedia).
+ */
 function rejoined(s: CallState, out: CallEffect[]): void {
   for (const nick of s.unconfirmed ?? []) {
     if (!s.participants.has(nick)) continue;
