@@ -175,19 +175,32 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     return p;
   }
 
-  it("same code on every page, a new one after each join and leave, nobody flagged; direct, bridge, direct: encrypted throughout", { timeout: 600_000 }, async () => {
-    const room = freshRoom("safety");
+  /** Alice alone in a call in a new room, with her group's first safety code. */
+  async function aliceInCall(room: string): Promise<{ alice: Participant; code: string }> {
     const alice = await person(room);
     await join(alice, "alice");
     await waitForCall(alice);
-    const c0 = await sameNewCode([alice.page], []);
+    return { alice, code: (await sameNewCode([alice.page], [])).code };
+  }
+
+  /** Every panel comes to list `n` members, and flags nobody. */
+  async function panelsList(ps: Participant[], n: number): Promise<void> {
+    for (const p of ps) {
+      await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(n);
+      expect(await flagged(p.page)).toBe(0);
+    }
+  }
+
+  it("same code on every page, a new one after each join and leave, nobody flagged; direct, bridge, direct: encrypted throughout", { timeout: 600_000 }, async () => {
+    const room = freshRoom("safety");
+    const { alice, code: c0 } = await aliceInCall(room);
 
     const bob = await person(room);
     // the hair check has handed in bob's KeyPackage by now; time the Join
     await bob.page.waitForTimeout(1500);
     const t0 = Date.now();
     await join(bob, "bob");
-    const c1 = await sameNewCode([alice.page, bob.page], [c0.code]);
+    const c1 = await sameNewCode([alice.page, bob.page], [c0]);
     console.log(`mls-join bob: ${await breakdown(bob.page, t0)}; alice: ${await breakdown(alice.page, t0)}`);
     await callState([[alice, "alice"], [bob, "bob"]], "p2p");
 
@@ -195,7 +208,7 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     await carol.page.waitForTimeout(1500);
     const t1 = Date.now();
     await join(carol, "carol");
-    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0.code, c1.code]);
+    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0, c1.code]);
     console.log(`mls-join carol: ${await breakdown(carol.page, t1)}; alice: ${await breakdown(alice.page, t1)}`);
     await callState([[alice, "alice"], [bob, "bob"], [carol, "carol"]], "bridge");
 
@@ -206,39 +219,30 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     }
 
     await carol.page.getByRole("button", { name: "Leave", exact: true }).click();
-    const c3 = await sameNewCode([alice.page, bob.page], [c0.code, c1.code, c2.code]);
+    const c3 = await sameNewCode([alice.page, bob.page], [c0, c1.code, c2.code]);
     expect(c3.code).not.toBe(c2.code);
     await callState([[alice, "alice"], [bob, "bob"]], "p2p");
-    for (const p of [alice, bob]) {
-      await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(2);
-      expect(await flagged(p.page)).toBe(0);
-    }
+    await panelsList([alice, bob], 2);
   });
 
   it("a page that cannot process a commit joins again as a new member: the same code everywhere again, nobody flagged, encrypted throughout", { timeout: 600_000 }, async () => {
     const room = freshRoom("lost");
-    const alice = await person(room);
-    await join(alice, "alice");
-    await waitForCall(alice);
-    const c0 = await sameNewCode([alice.page], []);
+    const { alice, code: c0 } = await aliceInCall(room);
     const bob = await person(room, [DAMAGE_COMMIT]);
     await join(bob, "bob");
-    const c1 = await sameNewCode([alice.page, bob.page], [c0.code]);
+    const c1 = await sameNewCode([alice.page, bob.page], [c0]);
     await callState([[alice, "alice"], [bob, "bob"]], "p2p");
     // carol joins: alice commits the Add, and bob's copy of that commit arrives damaged
     await bob.page.evaluate("window.__damageNextCommit = true");
     const carol = await person(room);
     await join(carol, "carol");
     // bob cannot follow: his call joins the room again as a new member, and alice adds him back
-    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0.code, c1.code]);
+    const c2 = await sameNewCode([alice.page, bob.page, carol.page], [c0, c1.code]);
     expect(await bob.page.evaluate("window.__damagedCommits")).toBe(1);
     expect(Object.keys(await marks(bob.page))).toContain("keys-lost");
     expect(Object.keys(await marks(alice.page))).not.toContain("keys-lost");
     await callState([[alice, "alice"], [bob, "bob"], [carol, "carol"]], "bridge");
-    for (const p of [alice, bob, carol]) {
-      await expect.poll(() => p.page.locator("[data-member]").count(), { timeout: TIMEOUT_MS }).toBe(3);
-      expect(await flagged(p.page)).toBe(0);
-    }
+    await panelsList([alice, bob, carol], 3);
     expect(await code(bob.page)).toBe(c2.code);
   });
 
@@ -246,15 +250,12 @@ describe("e2e: MLS group and safety code, 2 -> 3 -> 2", () => {
     const samples: number[] = [];
     for (let i = 0; i < 3; i++) {
       const room = freshRoom("mls-cost");
-      const a = await person(room);
-      await join(a, "alice");
-      await waitForCall(a);
-      const first = await sameNewCode([a.page], []);
+      const { alice: a, code: first } = await aliceInCall(room);
       const b = await person(room);
       await b.page.waitForTimeout(1500);
       const t0 = Date.now();
       await join(b, "bob");
-      await sameNewCode([a.page, b.page], [first.code]);
+      await sameNewCode([a.page, b.page], [first]);
       // from bob's join presence leaving to epoch 1's keys installed on both pages (performance marks, one clock);
       // the test's own click is left out: on a loaded machine the automation alone takes seconds
       const [ma, mb] = await Promise.all([marks(a.page), marks(b.page)]);

@@ -15,6 +15,7 @@ export interface EpochView {
 export class EpochSource implements GroupKeySource {
   readonly #subs = new Set<(k: EpochKeys) => void>();
   readonly #changeSubs = new Set<() => void>();
+  readonly #lostSubs = new Set<(reason: string) => void>();
   #epoch: EpochView | undefined;
 
   constructor(protected readonly log: (msg: string) => void) {}
@@ -40,6 +41,16 @@ export class EpochSource implements GroupKeySource {
   }
 
   /** A new epoch (or none: not, or no longer, in a group): change listeners first, then the new keys' listeners. */
+  /** `cb` hears when the member can no longer follow the group (member.ts); returns the unsubscribe. */
+  onLost(cb: (reason: string) => void): () => void {
+    this.#lostSubs.add(cb);
+    return () => this.#lostSubs.delete(cb);
+  }
+
+  protected groupLost(reason: string): void {
+    for (const cb of [...this.#lostSubs]) cb(reason);
+  }
+
   protected setEpoch(e: EpochView | undefined): void {
     const had = this.#epoch;
     this.#epoch = e;

@@ -59,7 +59,6 @@ export class MlsMember extends EpochSource {
   /** how many commit requests have come: a request that a newer one for the same epoch followed is not answered */
   #requests = 0;
   #latestRequestEpoch: bigint | undefined;
-  readonly #lostSubs = new Set<(reason: string) => void>();
 
   constructor(ds: DsTransport, opts: MemberOptions = {}) {
     super(opts.log ?? ((m) => console.warn(`mls: ${m}`)));
@@ -85,12 +84,6 @@ export class MlsMember extends EpochSource {
       if (!a.ok) this.log(`key package refused: ${a.condition} ${a.text ?? ""}`);
     });
     return own.then((o) => o.identity);
-  }
-
-  /** `cb` hears when this member can no longer follow the group (see the rules above); returns the unsubscribe. */
-  onLost(cb: (reason: string) => void): () => void {
-    this.#lostSubs.add(cb);
-    return () => this.#lostSubs.delete(cb);
   }
 
   /** A payload from the room (in arrival order). */
@@ -202,7 +195,7 @@ export class MlsMember extends EpochSource {
     if (this.#group !== g) return;
     this.#group = undefined;
     this.log(`lost the group: ${reason}`);
-    for (const cb of [...this.#lostSubs]) cb(reason);
+    this.groupLost(reason);
   }
 
   async #announce(g: MlsGroup): Promise<void> {

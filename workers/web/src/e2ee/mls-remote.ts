@@ -86,7 +86,6 @@ export class RemoteMember extends EpochSource {
   readonly #published = new Map<number, { resolve: (identity: string) => void; reject: (e: Error) => void }>();
   #n = 0;
   #identity: string | undefined;
-  readonly #lostSubs = new Set<(reason: string) => void>();
 
   constructor(port: Endpoint, ds: DsTransport) {
     super((m) => console.warn(`mls: ${m}`));
@@ -109,8 +108,7 @@ export class RemoteMember extends EpochSource {
         case "epoch":
           return this.setEpoch(m.epoch);
         case "lost":
-          for (const cb of [...this.#lostSubs]) cb(m.reason);
-          return;
+          return this.groupLost(m.reason);
         default: {
           const never: never = m;
           throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -122,12 +120,6 @@ export class RemoteMember extends EpochSource {
   /** Our identity in the current session (announced in our presence), once its KeyPackage was made. */
   get identity(): string | undefined {
     return this.#identity;
-  }
-
-  /** `cb` hears when the member can no longer follow the group (member.ts); returns the unsubscribe. */
-  onLost(cb: (reason: string) => void): () => void {
-    this.#lostSubs.add(cb);
-    return () => this.#lostSubs.delete(cb);
   }
 
   /** Start over as a new member (member.ts publish): the old group's keys are gone at once. */
