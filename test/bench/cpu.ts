@@ -16,11 +16,18 @@
  * are left out. Each window also prints the renderers' busiest threads (summed over the pages; the frame-encryption
  * worker is a "DedicatedWorker" thread, so what encryption costs shows there) and, for a call, the video frames each
  * page decoded per second, so that a window in which media did not flow shows.
+ * `--per-person`: what one person's machine spends in the call, as when each person has their own. The first person
+ * (alice) gets a browser of her own on core 0; the two others share a browser, and with the bridge, the edge and this
+ * process, core 1 (`taskset`, Linux, at least 2 cores). Only alice's browser is measured: the figures are free of
+ * the other two pages' encoders and decoders competing for the same cores.
  */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
 import type { Browser } from "playwright-core";
 import { mostlySilentMicFile } from "../node/helpers/audio-file";
-import { framesDecoded, join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
+import { CHROMIUM, framesDecoded, join as joinCall, launchBrowser, openParticipant, waitForCall, type Participant } from "../node/helpers/browser";
 import { startBridge, type BridgeHandle } from "../node/helpers/bridge-harness";
 import { median } from "../node/helpers/netchange";
 import { cpuMsOf, processTree, threadCpuMs } from "../node/helpers/proc";
@@ -34,10 +41,28 @@ const opt = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const windowMs = Number(opt("seconds") ?? 5) * 1000;
+const perPerson = args.includes("--per-person");
+/** Marks the measured person's browser in its command line (Chromium ignores switches it does not know). */
+const MEASURED = "--parley-bench-measured";
+
+/** Where measuring starts: this process, or with --per-person the measured person's browser. */
+function measuredRoot(): number {
+  if (!perPerson) return process.pid;
+  for (const pid of processTree(process.pid)) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (cmd.includes(MEASURED) && !cmd.some((a) => a.startsWith("--type="))) return pid;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  throw new Error("the measured browser's process is not found");
+}
+
 /** CPU time (ms) per process of this benchmark, labelled by Chromium process type (or executable name). */
 function snapshot(): Map<number, { kind: string; cpuMs: number }> {
   const out = new Map<number, { kind: string; cpuMs: number }>();
-  for (const pid of processTree(process.pid)) {
+  for (const pid of processTree(measuredRoot())) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
       const type = /--type=(\S+)/.exec(cmd)?.[1];
@@ -49,6 +74,17 @@ function snapshot(): Map<number, { kind: string; cpuMs: number }> {
     }
   }
   return out;
+}
+
+/** Per core, jiffies idle (idle + iowait) and in all, from /proc/stat. */
+function coreTimes(): Array<{ idle: number; total: number }> {
+  return readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const v = l.trim().split(/\s+/).slice(1).map(Number);
+      return { idle: v[3]! + v[4]!, total: v.reduce((s, x) => s + x, 0) };
+    });
 }
 
 /** CPU time (ms) of the renderers' threads, keyed by "pid/tid", with the thread's name. */
@@ -78,9 +114,11 @@ interface Window {
 async function measure(label: string, pages: Participant[] = []): Promise<Window> {
   const decodedBefore = await Promise.all(pages.map((p) => framesDecoded(p.page)));
   const before = snapshot();
+  const coresBefore = coreTimes();
   const threadsBefore = rendererThreads(before);
   await new Promise((r) => setTimeout(r, windowMs));
   const after = snapshot();
+  const coresAfter = coreTimes();
   const threadsAfter = rendererThreads(after);
   const decodedAfter = await Promise.all(pages.map((p) => framesDecoded(p.page)));
   const perKind = new Map<string, number[]>();
@@ -96,6 +134,11 @@ async function measure(label: string, pages: Participant[] = []): Promise<Window
     .sort((a, b) => b.v.reduce((s, x) => s + x, 0) - a.v.reduce((s, x) => s + x, 0));
   const total = rows.reduce((s, r) => s + r.v.reduce((t, x) => t + x, 0), 0);
   console.log(`${label}: ${total.toFixed(0)}% of a core in all`);
+  const busy = coresAfter.map((c, i) => {
+    const b = coresBefore[i];
+    return b && c.total > b.total ? (1 - (c.idle - b.idle) / (c.total - b.total)) * 100 : NaN;
+  });
+  console.log(`  cores busy (whole machine): ${busy.map((x, i) => `cpu${i} ${x.toFixed(0)}%`).join(", ")}`);
   for (const r of rows.slice(0, 8)) console.log(`  ${r.kind.padEnd(24)} ${r.v.map((x) => `${x.toFixed(0)}%`).join(" + ")}`);
   const byName = new Map<string, number>();
   for (const [key, t] of threadsAfter) {
@@ -117,11 +160,11 @@ const runs = intFlag("runs", opt("runs") ?? "1", 1);
 const withBridge = args.includes("--bridge");
 
 /** One sequence in a fresh room: hair check, one in a call, the 1:1, and with --bridge three through the bridge. */
-async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise<{ call: Window; label: string }> {
+async function sequence(browser: Browser, first: Browser, base: string, mode: E2eeMode): Promise<{ call: Window; label: string }> {
   const room = freshRoom("bench-cpu");
   const init = { initScripts: mode === "plain" ? [PLAINTEXT] : [] };
   console.log(`bench:cpu, ${mode === "mls" ? "encrypted end to end (mls)" : "unencrypted (plain)"}`);
-  const a = await openParticipant(browser, `${base}/${room}`, init);
+  const a = await openParticipant(first, `${base}/${room}`, init);
   const b = await openParticipant(browser, `${base}/${room}`, init);
   const c = withBridge ? await openParticipant(browser, `${base}/${room}`, init) : undefined;
   try {
@@ -142,13 +185,24 @@ async function sequence(browser: Browser, base: string, mode: E2eeMode): Promise
     await waitForCall(c);
     await c.page.locator(`[data-media-mode="bridge"]`).waitFor({ timeout: 90_000 });
     await new Promise((r) => setTimeout(r, 5000)); // direct sessions closed, everyone's video flowing via the bridge
-    const three = await measure("three pages in a call via the bridge", [a, b, c]);
+    const threeLabel = perPerson ? "alice's browser in a call of three via the bridge" : "three pages in a call via the bridge";
+    const three = await measure(threeLabel, [a, b, c]);
     await checkE2eeMode(mode, [a, b, c]);
-    return { call: three, label: "three pages in a call via the bridge" };
+    return { call: three, label: threeLabel };
   } finally {
     await Promise.all([a, b, c].map((p) => p?.close()));
   }
 }
+
+/** With --per-person: this process and what it starts on core 1; alice's browser on core 0 (a wrapper script). */
+function pinForPerPerson(): string {
+  execFileSync("taskset", ["-a", "-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+  const wrapper = joinPath(mkdtempSync(joinPath(tmpdir(), "parley-bench-cpu-")), "chromium-core0");
+  writeFileSync(wrapper, `#!/bin/sh\nexec taskset -c 0 ${JSON.stringify(CHROMIUM)} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return wrapper;
+}
+const firstBrowserPath = perPerson ? pinForPerPerson() : undefined;
 
 const url = opt("url");
 let bridge: BridgeHandle | undefined;
@@ -158,16 +212,17 @@ if (!url && withBridge) {
   target = await startWebTarget({ BRIDGES: bridge.controlUrl, BRIDGE_PUBLIC_ORIGINS: bridge.wsBaseUrl, BRIDGE_SECRET: bridge.secret });
 } else if (!url) target = await startWebTarget();
 const base = url ?? target!.httpUrl;
-const browser = await launchBrowser({
-  fakeCameras: 5,
-  args: args.includes("--quiet-mic") ? [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`] : [],
-});
+const micArgs = args.includes("--quiet-mic") ? [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`] : [];
+const browser = await launchBrowser({ fakeCameras: 5, args: micArgs });
+const first = firstBrowserPath ? await launchBrowser({ fakeCameras: 5, executablePath: firstBrowserPath, args: [...micArgs, MEASURED] }) : browser;
 try {
   const calls = new Map<E2eeMode, Window[]>(E2EE_MODES.map((m) => [m, []]));
   let label = "";
   for (let r = 0; r < runs; r++) {
-    for (const m of E2EE_MODES) {
-      const got = await sequence(browser, base, m);
+    // ABBA: the order of the modes flips every run, so that a drift over the run (the machine warming up, another
+    // process winding down) weighs on both alike.
+    for (const m of r % 2 === 0 ? E2EE_MODES : [...E2EE_MODES].reverse()) {
+      const got = await sequence(browser, first, base, m);
       calls.get(m)!.push(got.call);
       label = got.label;
     }
@@ -188,6 +243,7 @@ try {
     console.log(`  run by run: ${diffs.map((d) => `${d.toFixed(1)}%`).join(", ")}; median ${median(diffs).toFixed(1)}%`);
   }
 } finally {
+  if (first !== browser) await first.close();
   await browser.close();
   await target?.stop();
   await bridge?.stop();
