@@ -57,6 +57,26 @@ describe("web app: the bridge for three or more", () => {
     await Promise.all(open.splice(0).map((p) => p.close()));
   });
 
+  /**
+   * Audio packets a page sends per second, over 2 s, on its connections to the bridge (ICE-lite remote: mediasoup)
+   * or on its direct ones.
+   */
+  async function audioPacketsPerSecond(p: Participant, via: "bridge" | "direct"): Promise<number> {
+    const sent = (): Promise<number> =>
+      p.page.evaluate(`(async () => {
+        let n = 0;
+        for (const pc of window.__pcs) {
+          if (pc.connectionState !== "connected" || !pc.remoteDescription) continue;
+          if (pc.remoteDescription.sdp.includes("a=ice-lite") !== ${via === "bridge"}) continue;
+          (await pc.getStats()).forEach((x) => { if (x.type === "outbound-rtp" && x.kind === "audio") n += x.packetsSent; });
+        }
+        return n;
+      })()`) as Promise<number>;
+    const before = await sent();
+    await p.page.waitForTimeout(2000);
+    return ((await sent()) - before) / 2;
+  }
+
   /** Pages on the room's hair check (three, or four); alice and bob join and see each other (directly), the others wait. */
   async function twoInACall(url: string, pages = 3): Promise<[Participant, Participant, Participant, ...Participant[]]> {
     const ps = await openReadyParticipants(browser, url, pages);
@@ -69,6 +89,16 @@ describe("web app: the bridge for three or more", () => {
     await Promise.all([waitForRemoteVideo(a.page, ["bob"]), waitForRemoteVideo(b.page, ["alice"])]);
     expect(await mediaMode(a)).toBe("p2p");
     return [a, b, c, ...rest];
+  }
+
+  /** A direct call keeps Opus's 20 ms packets (the lowest delay for two): 50 a second. */
+  async function directAudioAt20ms(a: Participant): Promise<void> {
+    const pps = await eventually(async () => {
+      const n = await audioPacketsPerSecond(a, "direct");
+      return n > 0 ? n : undefined;
+    }, "audio sent directly");
+    expect(pps, "audio packets sent directly per second").toBeGreaterThanOrEqual(40);
+    expect(pps, "audio packets sent directly per second").toBeLessThanOrEqual(60);
   }
 
   async function threeInARoom(room: string, pages = 3): Promise<[Participant, Participant, Participant, ...Participant[]]> {
@@ -91,7 +121,10 @@ describe("web app: the bridge for three or more", () => {
 
   it("a third participant moves the call to the bridge and all three decode both others' video", { timeout: 480_000 }, async () => {
     // A fixed, readable name for the screenshot: unique within this file's own edge instance.
-    const [a, b, c] = await threeInARoom("sunny-lynx-23");
+    const [a, b, c] = await twoInACall(`${target.httpUrl}/sunny-lynx-23`);
+    await directAudioAt20ms(a);
+    await join(c, "carol");
+    await waitForCall(c);
     for (const p of [a, b, c]) await p.page.locator('[data-media-mode="bridge"]').waitFor({ timeout: SWITCH_TIMEOUT_MS });
     await Promise.all([
       waitForRemoteVideo(a.page, ["bob", "carol"], SWITCH_TIMEOUT_MS),
@@ -144,6 +177,11 @@ describe("web app: the bridge for three or more", () => {
         })()`)) as number;
         return heard >= 2 ? heard : undefined;
       }, "audio from both others via the bridge");
+      // Opus in 40 ms packets on the bridge path (bridge-send.ts): 25 a second from a microphone that is never
+      // silent (Chromium's fake one), where a direct call sends 50.
+      const pps = await audioPacketsPerSecond(p, "bridge");
+      expect(pps, "audio packets sent to the bridge per second").toBeGreaterThanOrEqual(20);
+      expect(pps, "audio packets sent to the bridge per second").toBeLessThanOrEqual(30);
     }
     // README: a 3-person call through the bridge, as the third person sees it.
     await c.page.getByLabel("Message", { exact: true }).fill("Hello both! The call moved to the bridge on its own.");

@@ -12,11 +12,26 @@ import { limitSendHeight, scaleFor } from "./send-size";
 import { layerHeight, setSimulcastHeight, simulcastEncodings, topLayer } from "./simulcast";
 
 /**
+ * Opus packets on the bridge path carry 40 ms of sound, not WebRTC's usual 20 ms (direct calls keep 20). Per packet,
+ * every page pays a fixed cost whatever the packet holds: end-to-end encryption (each frame goes to the
+ * frame-encryption worker and back, about 165 µs on a small machine), SRTP, the jitter buffer, and so does the
+ * bridge once per receiver. In a call of three, audio is 150 of the 230 frames a page handles each second; 40 ms
+ * packets halve that and so the CPU encryption adds (docs/benchmarks.md, bench:cpu), and they halve the packet
+ * headers' share of each audio stream's bandwidth. The price is 20 ms more delay on the way, small beside the
+ * bridge's own hop and the jitter buffer in calls of three or more.
+ */
+const BRIDGE_OPUS_PTIME_MS = 40;
+
+/**
  * mediasoup-client's codec options per kind, which it writes into the send transport's remote answer (as direct
  * sessions get them, sdp-tuning.ts): the video sender starts above Chromium's 300 kbit/s default, which makes it drop
- * and downscale the first frames of a 720p camera (x-google-start-bitrate); Opus uses DTX (usedtx).
+ * and downscale the first frames of a 720p camera (x-google-start-bitrate); Opus uses DTX (usedtx) and
+ * BRIDGE_OPUS_PTIME_MS packets (ptime).
  */
-const CODEC_OPTIONS = { video: { videoGoogleStartBitrate: START_BITRATE_KBPS }, audio: { opusDtx: true } } as const;
+const CODEC_OPTIONS = {
+  video: { videoGoogleStartBitrate: START_BITRATE_KBPS },
+  audio: { opusDtx: true, opusPtime: BRIDGE_OPUS_PTIME_MS },
+} as const;
 
 /** With simulcast, every layer goes out after the switch (each receiver gets the one that fits, simulcast.ts). */
 const SIMULCAST_HEIGHT = null;
