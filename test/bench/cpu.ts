@@ -45,9 +45,8 @@ const perPerson = args.includes("--per-person");
 /** Marks the measured person's browser in its command line (Chromium ignores switches it does not know). */
 const MEASURED = "--parley-bench-measured";
 
-/** Where measuring starts: this process, or with --per-person the measured person's browser. */
-function measuredRoot(): number {
-  if (!perPerson) return process.pid;
+/** The measured person's browser process (--per-person), found once it runs. */
+function measuredBrowser(): number {
   for (const pid of processTree(process.pid)) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
@@ -59,10 +58,13 @@ function measuredRoot(): number {
   throw new Error("the measured browser's process is not found");
 }
 
+/** Where measuring starts: this process, or with --per-person the measured person's browser (set once it runs). */
+let measuredRoot = process.pid;
+
 /** CPU time (ms) per process of this benchmark, labelled by Chromium process type (or executable name). */
 function snapshot(): Map<number, { kind: string; cpuMs: number }> {
   const out = new Map<number, { kind: string; cpuMs: number }>();
-  for (const pid of processTree(measuredRoot())) {
+  for (const pid of processTree(measuredRoot)) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
       const type = /--type=(\S+)/.exec(cmd)?.[1];
@@ -215,6 +217,7 @@ const base = url ?? target!.httpUrl;
 const micArgs = args.includes("--quiet-mic") ? [`--use-file-for-fake-audio-capture=${mostlySilentMicFile()}`] : [];
 const browser = await launchBrowser({ fakeCameras: 5, args: micArgs });
 const first = firstBrowserPath ? await launchBrowser({ fakeCameras: 5, executablePath: firstBrowserPath, args: [...micArgs, MEASURED] }) : browser;
+if (perPerson) measuredRoot = measuredBrowser();
 try {
   const calls = new Map<E2eeMode, Window[]>(E2EE_MODES.map((m) => [m, []]));
   let label = "";

@@ -40,7 +40,6 @@ export class EpochSource implements GroupKeySource {
     return () => this.#changeSubs.delete(cb);
   }
 
-  /** A new epoch (or none: not, or no longer, in a group): change listeners first, then the new keys' listeners. */
   /** `cb` hears when the member can no longer follow the group (member.ts); returns the unsubscribe. */
   onLost(cb: (reason: string) => void): () => void {
     this.#lostSubs.add(cb);
@@ -51,6 +50,7 @@ export class EpochSource implements GroupKeySource {
     for (const cb of [...this.#lostSubs]) cb(reason);
   }
 
+  /** A new epoch (or none: not, or no longer, in a group): change listeners first, then the new keys' listeners. */
   protected setEpoch(e: EpochView | undefined): void {
     const had = this.#epoch;
     this.#epoch = e;
