@@ -44,6 +44,14 @@ function inbound(page: Page): Promise<Inbound[]> {
 
 const e2ee = (p: Participant) => p.page.locator("[data-e2ee]").getAttribute("data-e2ee");
 
+/**
+ * Share of a stream's energy at the known tone (toneShareScript): above HEARD a page hears it; below NOT_HEARD it
+ * does not. Ciphertext fed to the Opus decoder (its TOC byte is in the clear) comes out as noise whose random pitch
+ * sometimes falls near the tone: up to 0.11 was seen with 40 ms packets through the bridge.
+ */
+const HEARD = 0.5;
+const NOT_HEARD = 0.25;
+
 describe("web app: end-to-end encrypted media on the direct and the bridge path", () => {
   let bridge: BridgeHandle;
   let target: WebTarget;
@@ -153,7 +161,7 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     await neverSeen(eve.page, "alice");
     const directTone = (await eve.page.evaluate(toneShareScript())) as number[];
     expect(directTone.length).toBeGreaterThan(0);
-    for (const t of directTone) expect(t, "share of alice's tone in what eve hears directly").toBeLessThan(0.1);
+    for (const t of directTone) expect(t, "share of alice's tone in what eve hears directly").toBeLessThan(NOT_HEARD);
     console.log(`eve directly: ${JSON.stringify(direct)}; tone share ${JSON.stringify(directTone)}`);
 
     // Through the bridge: Eve's grant lets it consume everyone; the three with the keys see and hear each other.
@@ -166,7 +174,7 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
         await eventually(async () => isMagenta(await centrePixel(p.page, nick)) || undefined, `${me} seeing ${nick}`, SWITCH_TIMEOUT_MS);
       }
       await eventually(
-        async () => (((await p.page.evaluate(toneShareScript())) as number[]).filter((t) => t > 0.5).length >= 2 ? true : undefined),
+        async () => (((await p.page.evaluate(toneShareScript())) as number[]).filter((t) => t > HEARD).length >= 2 ? true : undefined),
         `${me} hearing both others`,
         SWITCH_TIMEOUT_MS,
       );
@@ -188,7 +196,7 @@ describe("web app: end-to-end encrypted media on the direct and the bridge path"
     for (const nick of ["alice", "bob", "carol"]) await neverSeen(eve.page, nick);
     const tone = (await eve.page.evaluate(toneShareScript())) as number[];
     expect(tone.length).toBeGreaterThanOrEqual(3);
-    for (const t of tone) expect(t, "share of the tone in what eve hears through the bridge").toBeLessThan(0.1);
+    for (const t of tone) expect(t, "share of the tone in what eve hears through the bridge").toBeLessThan(NOT_HEARD);
     // The VP8 decoder takes an occasional ciphertext key frame for a (garbage) picture: framesDecoded is only logged.
     console.log(`eve through the bridge: ${JSON.stringify(got)}; tone share ${JSON.stringify(tone)}`);
   });
